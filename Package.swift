@@ -1,0 +1,137 @@
+// swift-tools-version:6.1
+import PackageDescription
+
+let nio: [Target.Dependency] = [
+    .product(name: "NIOCore", package: "swift-nio"),
+    .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
+    .product(name: "NIOPosix", package: "swift-nio"),
+    .product(name: "NIOHTTP1", package: "swift-nio"),
+]
+
+let package = Package(
+    name: "tokenbroker",
+    platforms: [.macOS(.v15)],
+    products: [
+        .executable(name: "tokenbrokerd", targets: ["tokenbrokerd"]),
+        .executable(name: "tokenctl", targets: ["tokenctl"]),
+        .executable(name: "livesim", targets: ["livesim"]),
+        .library(name: "BrokerAPI", targets: ["BrokerAPI"]),
+        .library(name: "LiveSim", targets: ["LiveSim"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/apple/swift-nio", from: "2.101.2"),
+        .package(url: "https://github.com/apple/swift-nio-ssl", from: "2.37.6"),
+        .package(url: "https://github.com/apple/swift-certificates", from: "1.21.1"),
+        .package(url: "https://github.com/apple/swift-crypto", from: "4.5.2"),
+        .package(url: "https://github.com/apple/swift-asn1", from: "1.7.4"),
+        .package(url: "https://github.com/apple/swift-log", from: "1.16.2"),
+        .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
+        .package(url: "https://github.com/swift-server/async-http-client", from: "1.37.0"),
+        .package(url: "https://github.com/swift-server/swift-service-lifecycle", from: "2.13.0"),
+        .package(url: "https://github.com/groue/GRDB.swift", from: "7.10.0"),
+        .package(url: "https://github.com/LebJe/TOMLKit", from: "0.6.0"),
+    ],
+    targets: [
+        // Domain types and every decision; no I/O.
+        .target(name: "BrokerCore"),
+        // Readers and writers of the identity provider's wire formats.
+        .target(name: "LiveProtocol", dependencies: ["BrokerCore"]),
+        // Sign-in and refresh flows over HTTPS.
+        .target(
+            name: "LiveClient",
+            dependencies: [
+                "BrokerCore", "LiveProtocol",
+                .product(name: "AsyncHTTPClient", package: "async-http-client"),
+                .product(name: "NIOSSL", package: "swift-nio-ssl"),
+                .product(name: "Logging", package: "swift-log"),
+            ]),
+        // SQLite: schema, migrations, sealing of secret columns, keys.
+        .target(
+            name: "BrokerStore",
+            dependencies: [
+                "BrokerCore",
+                .product(name: "GRDB", package: "GRDB.swift"),
+                .product(name: "Crypto", package: "swift-crypto"),
+            ]),
+        // The refresh service and the in-memory credential cache.
+        .target(
+            name: "BrokerEngine",
+            dependencies: [
+                "BrokerCore", "LiveClient", "BrokerStore",
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ]),
+        // The public contract: wire types and a blocking client for the socket.
+        .target(name: "BrokerAPI"),
+        // HTTP/1.1 over the Unix socket.
+        .target(
+            name: "BrokerServer",
+            dependencies: [
+                "BrokerCore", "BrokerEngine", "BrokerAPI",
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ] + nio),
+        // The identity-provider simulator. Shares no parser with the client side.
+        .target(
+            name: "LiveSim",
+            dependencies: [
+                .product(name: "NIOSSL", package: "swift-nio-ssl"),
+                .product(name: "X509", package: "swift-certificates"),
+                .product(name: "SwiftASN1", package: "swift-asn1"),
+                .product(name: "Crypto", package: "swift-crypto"),
+                .product(name: "Logging", package: "swift-log"),
+            ] + nio),
+        .executableTarget(
+            name: "tokenbrokerd",
+            dependencies: [
+                "BrokerCore", "BrokerStore", "LiveClient", "BrokerEngine", "BrokerServer",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+                .product(name: "TOMLKit", package: "TOMLKit"),
+            ]),
+        .executableTarget(
+            name: "tokenctl",
+            dependencies: [
+                "BrokerAPI",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            ]),
+        .executableTarget(
+            name: "livesim",
+            dependencies: [
+                "LiveSim",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "Logging", package: "swift-log"),
+            ]),
+        .executableTarget(
+            name: "livesim-bench",
+            dependencies: [
+                .product(name: "NIOSSL", package: "swift-nio-ssl"),
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            ] + nio,
+            path: "Benchmarks/LiveSimBench"),
+        // Shared test support: temporary directories, a livesim fixture, an HTTPS client.
+        .target(
+            name: "TestSupport",
+            dependencies: [
+                "LiveSim",
+                .product(name: "AsyncHTTPClient", package: "async-http-client"),
+                .product(name: "NIOSSL", package: "swift-nio-ssl"),
+            ] + nio,
+            path: "Tests/TestSupport"),
+        .testTarget(name: "BrokerCoreTests", dependencies: ["BrokerCore"]),
+        .testTarget(name: "LiveProtocolTests", dependencies: ["LiveProtocol"], resources: [.copy("Fixtures")]),
+        .testTarget(name: "LiveSimTests", dependencies: ["LiveSim", "TestSupport"]),
+        .testTarget(
+            name: "BrokerStoreTests",
+            dependencies: [
+                "BrokerStore", "BrokerCore",
+                .product(name: "GRDB", package: "GRDB.swift"),
+                .product(name: "Crypto", package: "swift-crypto"),
+            ]),
+        .testTarget(name: "BrokerAPITests", dependencies: ["BrokerAPI"]),
+        .testTarget(
+            name: "IntegrationTests",
+            dependencies: ["TestSupport", "BrokerAPI", "LiveSim", "BrokerCore"]),
+    ]
+)

@@ -1,0 +1,61 @@
+import BrokerCore
+import GRDB
+
+enum Schema {
+    static let keyCheckName = "key_check"
+    static let keyCheckPlaintext = "tokenbroker key check v1"
+    static let keyCheckContext = SealContext(storeWide: "key_check")
+
+    /// The versioned schema. Never edit a registered migration: add a new one.
+    ///
+    /// - `meta`: store-wide values; `key_check` is a sealed known constant that tells at open
+    ///   whether the given key is the database's.
+    /// - `accounts`: one row per enrolled account. `name` and `realm` are in clear; the login is
+    ///   sealed (`login_sealed`) and found by `login_mac`, an HMAC of the lowercased login and
+    ///   the realm.
+    /// - `secrets`: the refresh token, password and cookies of an account, sealed.
+    /// - `access_tokens`: one sealed access token per account and scope, with its times.
+    ///
+    /// Times are `REAL` seconds since 1970.
+    static func migrator(sealer: Sealer) -> DatabaseMigrator {
+        var migrator = DatabaseMigrator()
+        migrator.registerMigration("v1") { db in
+            try db.execute(
+                sql: """
+                    CREATE TABLE meta (
+                        name TEXT PRIMARY KEY NOT NULL,
+                        value BLOB NOT NULL
+                    );
+                    CREATE TABLE accounts (
+                        id INTEGER PRIMARY KEY AUTOINCREMENT,
+                        name TEXT NOT NULL UNIQUE,
+                        realm TEXT NOT NULL,
+                        login_sealed BLOB NOT NULL,
+                        login_mac BLOB NOT NULL UNIQUE,
+                        state TEXT NOT NULL CHECK (state IN ('active', 'needs_reauth')),
+                        state_reason TEXT,
+                        created_at REAL NOT NULL
+                    );
+                    CREATE TABLE secrets (
+                        account_id INTEGER NOT NULL REFERENCES accounts(id) ON DELETE CASCADE,
+                        kind TEXT NOT NULL CHECK (kind IN ('refresh_token', 'password', 'cookies')),
+                        value BLOB NOT NULL,
+                        updated_at REAL NOT NULL,
+                        PRIMARY KEY (account_id, kind)
+                    );
+                    CREATE TABLE access_tokens (
+                        account_id INTEGER NOT NULL REFERENCES accounts(id) ON DELETE CASCADE,
+                        scope TEXT NOT NULL,
+                        value BLOB NOT NULL,
+                        obtained_at REAL NOT NULL,
+                        expires_at REAL NOT NULL,
+                        PRIMARY KEY (account_id, scope)
+                    );
+                    """)
+            try db.execute(
+                sql: "INSERT INTO meta (name, value) VALUES (?, ?)",
+                arguments: [keyCheckName, try sealer.seal(keyCheckPlaintext, keyCheckContext)])
+        }
+        return migrator
+    }
+}

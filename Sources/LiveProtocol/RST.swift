@@ -1,0 +1,228 @@
+import BrokerCore
+import Foundation
+
+/// One site to ask RST.srf for a ticket: `wsa:Address` and the `wsse:PolicyReference` URI.
+public struct RSTSite: Sendable, Hashable {
+    public var address: String
+    /// Empty for sites requested without a policy (such as `http://Passport.NET/tb`).
+    public var policy: String
+
+    public init(address: String, policy: String) {
+        self.address = address
+        self.policy = policy
+    }
+
+    /// The ticket for `ATH CON\USER` with `<ssl-site-name>chatservice.live.com</ssl-site-name>`.
+    public static let chatService = RSTSite(address: "chatservice.live.com", policy: "MBI_SSL")
+}
+
+/// The SOAP `RequestMultipleSecurityTokens` envelope of the seed (MSNP15 SSO style).
+public enum RSTRequest {
+    public static let contentType = "text/xml; charset=utf-8"
+
+    /// Tokens get Ids `RST0`, `RST1`, ... in order. Every value is XML-escaped.
+    public static func render(username: String, password: Secret, sites: [RSTSite]) -> String {
+        var lines = [
+            #"<Envelope xmlns="http://schemas.xmlsoap.org/soap/envelope/""#,
+            #"   xmlns:wsse="http://schemas.xmlsoap.org/ws/2003/06/secext""#,
+            #"   xmlns:wsp="http://schemas.xmlsoap.org/ws/2002/12/policy""#,
+            #"   xmlns:wsa="http://schemas.xmlsoap.org/ws/2004/03/addressing""#,
+            #"   xmlns:wst="http://schemas.xmlsoap.org/ws/2004/04/trust""#,
+            #"   xmlns:ps="http://schemas.microsoft.com/Passport/SoapServices/PPCRL">"#,
+            "   <Header>",
+            "       <wsse:Security>",
+            #"           <wsse:UsernameToken Id="user">"#,
+            "               <wsse:Username>\(xmlEscape(username))</wsse:Username>",
+            "               <wsse:Password>\(xmlEscape(password.exposed))</wsse:Password>",
+            "           </wsse:UsernameToken>",
+            "       </wsse:Security>",
+            "   </Header>",
+            "   <Body>",
+            #"       <ps:RequestMultipleSecurityTokens Id="RSTS">"#,
+        ]
+        for (index, site) in sites.enumerated() {
+            lines += [
+                "           <wst:RequestSecurityToken Id=\"RST\(index)\">",
+                "               <wst:RequestType>http://schemas.xmlsoap.org/ws/2004/04/security/trust/Issue</wst:RequestType>",
+                "               <wsp:AppliesTo>",
+                "                   <wsa:EndpointReference>",
+                "                       <wsa:Address>\(xmlEscape(site.address))</wsa:Address>",
+                "                   </wsa:EndpointReference>",
+                "               </wsp:AppliesTo>",
+            ]
+            if !site.policy.isEmpty {
+                lines.append(
+                    "               <wsse:PolicyReference URI=\"\(xmlEscape(site.policy))\"></wsse:PolicyReference>")
+            }
+            lines.append("           </wst:RequestSecurityToken>")
+        }
+        lines += [
+            "       </ps:RequestMultipleSecurityTokens>",
+            "   </Body>",
+            "</Envelope>",
+        ]
+        return lines.joined(separator: "\n")
+    }
+}
+
+/// One issued ticket, identified by the site it applies to.
+public struct RSTToken: Sendable, Hashable {
+    /// The `wsa:Address` it was issued for.
+    public var address: String
+    /// The `BinarySecurityToken` Id (`Compact2`...). Not a key: servers count differently.
+    public var id: String
+    /// The compact ticket, XML-unescaped (`t=...&p=`).
+    public var ticket: Secret
+    public var created: Date?
+    public var expires: Date?
+    /// The proof key (`wst:BinarySecret`), sent only for some sites (messengerclear.live.com).
+    public var binarySecret: Secret?
+
+    public init(address: String, id: String, ticket: Secret, created: Date?, expires: Date?, binarySecret: Secret?) {
+        self.address = address
+        self.id = id
+        self.ticket = ticket
+        self.created = created
+        self.expires = expires
+        self.binarySecret = binarySecret
+    }
+}
+
+/// A SOAP fault from RST.srf, in either SOAP 1.1 (`faultcode`) or SOAP 1.2 (`Code/Value`) form.
+public struct RSTFault: Sendable, Hashable {
+    public enum Kind: Sendable, Hashable {
+        /// `psf:Redirect`: send the same request to this URL.
+        case redirect(String)
+        /// Wrong login or password.
+        case badCredentials
+        /// The account must be completed in a browser first.
+        case profileAccrualRequired
+        case other
+    }
+
+    /// e.g. `wsse:FailedAuthentication`, `psf:Redirect` (SOAP 1.2: the innermost Subcode value).
+    public var faultcode: String?
+    public var faultstring: String?
+    /// `psf:reqstatus`, e.g. `0x80048823`.
+    public var reqstatus: String?
+    /// `psf:error/psf:value`, e.g. `0x80048821`.
+    public var errorValue: String?
+    /// `psf:error/psf:internalerror/psf:text`, the server's detailed reason.
+    public var internalErrorText: String?
+    public var redirectURL: String?
+
+    public init(
+        faultcode: String?, faultstring: String?, reqstatus: String?, errorValue: String?,
+        internalErrorText: String? = nil, redirectURL: String?
+    ) {
+        self.faultcode = faultcode
+        self.faultstring = faultstring
+        self.reqstatus = reqstatus
+        self.errorValue = errorValue
+        self.internalErrorText = internalErrorText
+        self.redirectURL = redirectURL
+    }
+
+    public var kind: Kind {
+        let code = faultcode.map { $0.split(separator: ":").last.map(String.init) ?? $0 }?.lowercased()
+        if let redirectURL, !redirectURL.isEmpty, code == "redirect" || code == nil || code == "" {
+            return .redirect(redirectURL)
+        }
+        let texts = [faultstring, internalErrorText].compactMap { $0?.lowercased() }
+        if texts.contains(where: { $0.contains("profile accrual") }) { return .profileAccrualRequired }
+        if code == "failedauthentication",
+            Self.same(reqstatus, "0x80048823") || Self.same(errorValue, "0x80048821")
+        {
+            return .badCredentials
+        }
+        return .other
+    }
+
+    private static func same(_ hex: String?, _ expected: String) -> Bool {
+        hex?.trimmingASCIIWhitespace().lowercased() == expected
+    }
+}
+
+/// The answer of RST.srf or RST2.srf.
+public enum RSTResponse: Sendable, Hashable {
+    case tokens([RSTToken])
+    case fault(RSTFault)
+
+    /// The token issued for `address` (case-insensitive), when the answer has one.
+    public func token(for address: String) -> RSTToken? {
+        guard case .tokens(let tokens) = self else { return nil }
+        return tokens.first { $0.address.lowercased() == address.lowercased() }
+    }
+
+    /// Tokens are taken from every `RequestSecurityTokenResponse` holding a
+    /// `BinarySecurityToken`; the encrypted legacy token of `http://Passport.NET/tb` has none
+    /// and is skipped. Throws `.upstreamError` for anything that is not a SOAP envelope with
+    /// either a fault or a token collection.
+    public static func parse(_ xml: String) throws(BrokerError) -> RSTResponse {
+        let root: MiniXML.Element
+        do {
+            root = try MiniXML.parse(xml)
+        } catch {
+            throw BrokerError(.upstreamError, "malformed RST response: \(error.reason) at byte \(error.offset)")
+        }
+        guard root.localName == "Envelope", let body = root.child("Body") else {
+            throw BrokerError(.upstreamError, "malformed RST response: not a SOAP envelope")
+        }
+        if let fault = body.firstDescendant("Fault") {
+            return .fault(readFault(fault, envelope: root))
+        }
+        guard let collection = body.firstDescendant(where: { $0.localName.hasPrefix("RequestSecurityTokenResponse") })
+        else {
+            throw BrokerError(.upstreamError, "malformed RST response: neither tokens nor a fault")
+        }
+        let responses =
+            collection.localName == "RequestSecurityTokenResponse"
+            ? [collection] : collection.descendants("RequestSecurityTokenResponse")
+        var tokens: [RSTToken] = []
+        for response in responses {
+            guard let binary = response.firstDescendant("BinarySecurityToken") else { continue }
+            guard let address = response.firstDescendant("Address")?.trimmedText, !address.isEmpty else {
+                throw BrokerError(.upstreamError, "malformed RST response: a token without wsa:Address")
+            }
+            let lifetime = response.children.first { $0.localName.lowercased() == "lifetime" }
+            tokens.append(
+                RSTToken(
+                    address: address,
+                    id: binary.attribute("Id") ?? "",
+                    ticket: Secret(binary.trimmedText),
+                    created: lifetime?.child("Created").flatMap { ISO8601.date($0.text) },
+                    expires: lifetime?.child("Expires").flatMap { ISO8601.date($0.text) },
+                    binarySecret: response.firstDescendant("BinarySecret").map(\.trimmedText)
+                        .flatMap { $0.isEmpty ? nil : Secret($0) }))
+        }
+        return .tokens(tokens)
+    }
+
+    private static func readFault(_ fault: MiniXML.Element, envelope: MiniXML.Element) -> RSTFault {
+        func text(_ e: MiniXML.Element?) -> String? {
+            guard let t = e?.trimmedText, !t.isEmpty else { return nil }
+            return t
+        }
+        // SOAP 1.2: Code/Value, refined by nested Subcode/Value.
+        var code = text(fault.child("faultcode"))
+        if code == nil, var node = fault.child("Code") {
+            code = text(node.child("Value"))
+            while let sub = node.child("Subcode") {
+                if let v = text(sub.child("Value")) { code = v }
+                node = sub
+            }
+        }
+        let reason = text(fault.child("faultstring")) ?? text(fault.child("Reason")?.child("Text"))
+        let error = fault.firstDescendant("error") ?? envelope.firstDescendant("error")
+        let redirect =
+            fault.firstDescendant { $0.localName.lowercased() == "redirecturl" }
+            ?? envelope.firstDescendant { $0.localName.lowercased() == "redirecturl" }
+        return RSTFault(
+            faultcode: code,
+            faultstring: reason,
+            reqstatus: text(envelope.firstDescendant("reqstatus")),
+            errorValue: text(error?.child("value")),
+            internalErrorText: text(error?.firstDescendant("internalerror")?.child("text")),
+            redirectURL: text(redirect))
+    }
+}

@@ -1,0 +1,95 @@
+import Foundation
+
+/// How a refresh token behaves when it is used.
+public enum RotationMode: String, Sendable, Codable, CaseIterable {
+    /// The refresh token is reusable and is never replaced.
+    case none
+    /// Every refresh returns a new refresh token; the old one stays valid for the grace period.
+    case rotate
+    /// A refresh token works once; reusing it revokes the whole grant family.
+    case strict
+}
+
+/// Which shape the login page's PPFT takes.
+public enum PageStyle: String, Sendable, Codable, CaseIterable {
+    /// `sFTTag:'<input type="hidden" name="PPFT" id="i0327" value="..."/>'`
+    case classic
+    /// `sFTTag:"<input type=\"hidden\" name=\"PPFT\" id=\"i0327\" value=\"...\"\/>"`
+    case escaped
+}
+
+/// The kinds of credential livesim issues; each has a lifetime that can be overridden.
+public enum CredentialKind: String, Sendable, Codable, CaseIterable {
+    case accessToken = "access_token"
+    case refreshToken = "refresh_token"
+    case skypetoken
+    case ticket
+    case uic
+    case cookie
+}
+
+/// An account as loaded from the accounts file or created through the control API.
+public struct AccountSpec: Sendable, Codable, Equatable {
+    public var login: String
+    public var password: String
+    public var twoFactor: Bool
+    public var locked: Bool
+    public var rateLimited: Bool
+
+    public init(login: String, password: String, twoFactor: Bool = false, locked: Bool = false, rateLimited: Bool = false) {
+        self.login = login
+        self.password = password
+        self.twoFactor = twoFactor
+        self.locked = locked
+        self.rateLimited = rateLimited
+    }
+
+    enum CodingKeys: String, CodingKey {
+        case login, password
+        case twoFactor = "two_factor"
+        case locked
+        case rateLimited = "rate_limited"
+    }
+
+    public init(from decoder: any Decoder) throws {
+        let c = try decoder.container(keyedBy: CodingKeys.self)
+        login = try c.decode(String.self, forKey: .login)
+        password = try c.decode(String.self, forKey: .password)
+        twoFactor = try c.decodeIfPresent(Bool.self, forKey: .twoFactor) ?? false
+        locked = try c.decodeIfPresent(Bool.self, forKey: .locked) ?? false
+        rateLimited = try c.decodeIfPresent(Bool.self, forKey: .rateLimited) ?? false
+    }
+
+    /// Reads the accounts file: a JSON array of account objects.
+    public static func load(from url: URL) throws -> [AccountSpec] {
+        try JSONDecoder().decode([AccountSpec].self, from: Data(contentsOf: url))
+    }
+}
+
+/// Everything livesim needs to start.
+public struct LiveSimConfiguration: Sendable {
+    /// Host and port of the HTTPS listener; port 0 picks a free one.
+    public var listenHost = "127.0.0.1"
+    public var listenPort = 0
+    /// Host and port of the plain-HTTP control listener; nil turns the control API off.
+    public var controlHost: String? = nil
+    public var controlPort = 0
+    /// Extra DNS names or IP addresses for the server certificate.
+    public var subjectAlternativeNames: [String] = []
+    /// PEM files to serve instead of a generated certificate.
+    public var certificatePEMFile: String? = nil
+    public var privateKeyPEMFile: String? = nil
+    /// Lifetime in seconds of every credential that has no override.
+    public var tokenLifetime = 86_400
+    public var rotation = RotationMode.rotate
+    /// Seconds a rotated refresh token stays valid in `rotate` mode.
+    public var rotationGrace = 10
+    public var pageStyle = PageStyle.classic
+    public var accounts: [AccountSpec] = []
+    /// Log one line per request.
+    public var logRequests = true
+    /// How many event-loop threads serve requests.
+    public var threads = ProcessInfo.processInfo.activeProcessorCount
+
+    public init() {}
+}

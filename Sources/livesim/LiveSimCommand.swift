@@ -1,0 +1,122 @@
+import ArgumentParser
+import Dispatch
+import Foundation
+import LiveSim
+import Logging
+
+/// `livesim`: the identity-provider simulator, over HTTPS.
+@main
+struct LiveSimCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "livesim",
+        abstract: "A simulator of the Live/Skype identity endpoints, served over HTTPS.",
+        discussion: """
+            Serves oauth20_authorize.srf, ppsecure/post.srf, oauth20_desktop.srf, oauth20_token.srf, RST.srf, \
+            RST2.srf, v1/User/Initialization and rps/skypetoken at their real paths. The control API (accounts, \
+            lifetimes, rotation, faults, counters, validation, secret export) lives under /_livesim/ on the \
+            control listener, which is off unless --control-listen is given.
+            """)
+
+    @Option(help: "HTTPS listen address, HOST:PORT (port 0 picks one).")
+    var listen = "127.0.0.1:0"
+
+    @Option(help: "Write the bound HTTPS port to this file.")
+    var portFile: String?
+
+    @Option(help: "Write the generated CA certificate (PEM) to this file.")
+    var caOut: String?
+
+    @Option(help: "A JSON array of accounts: {login, password, two_factor, locked, rate_limited}.")
+    var accounts: String?
+
+    @Option(help: "Control API listen address, HOST:PORT (plain HTTP). Off when not given.")
+    var controlListen: String?
+
+    @Option(help: "Write the bound control port to this file.")
+    var controlPortFile: String?
+
+    @Option(help: "Lifetime in seconds of every credential issued (access tokens, skypetokens, tickets, UICs, cookies).")
+    var tokenLifetime = 86_400
+
+    @Option(help: "Refresh-token rotation: none, rotate or strict.")
+    var rotation: RotationMode = .rotate
+
+    @Option(help: "Seconds a rotated refresh token stays valid in rotate mode.")
+    var rotationGrace = 10
+
+    @Option(help: "Login page style: classic or escaped.")
+    var pageStyle: PageStyle = .classic
+
+    @Option(name: .customLong("san"), help: "An extra DNS name or IP address for the certificate (repeatable).")
+    var sans: [String] = []
+
+    @Option(help: "Serve this certificate chain (PEM) instead of generating one.")
+    var cert: String?
+
+    @Option(help: "The private key (PEM) for --cert.")
+    var key: String?
+
+    @Option(help: "Event-loop threads (default: one per core).")
+    var threads: Int?
+
+    @Flag(help: "Do not log one line per request.")
+    var quiet = false
+
+    func validate() throws {
+        if (cert == nil) != (key == nil) { throw ValidationError("--cert and --key go together") }
+        _ = try Self.hostPort(listen)
+        if let controlListen { _ = try Self.hostPort(controlListen) }
+    }
+
+    static func hostPort(_ text: String) throws -> (String, Int) {
+        guard let colon = text.lastIndex(of: ":"), let port = Int(text[text.index(after: colon)...]), (0...65535).contains(port) else {
+            throw ValidationError("expected HOST:PORT, got \(text)")
+        }
+        var host = String(text[..<colon])
+        if host.hasPrefix("["), host.hasSuffix("]") { host = String(host.dropFirst().dropLast()) }
+        return (host, port)
+    }
+
+    func run() async throws {
+        LoggingSystem.bootstrap { StreamLogHandler.standardError(label: $0) }
+        let logger = Logger(label: "livesim")
+        var config = LiveSimConfiguration()
+        (config.listenHost, config.listenPort) = try Self.hostPort(listen)
+        if let controlListen { (config.controlHost, config.controlPort) = try Self.hostPort(controlListen) }
+        config.subjectAlternativeNames = sans
+        config.certificatePEMFile = cert
+        config.privateKeyPEMFile = key
+        config.tokenLifetime = tokenLifetime
+        config.rotation = rotation
+        config.rotationGrace = rotationGrace
+        config.pageStyle = pageStyle
+        config.logRequests = !quiet
+        if let threads { config.threads = threads }
+        if let accounts { config.accounts = try AccountSpec.load(from: URL(fileURLWithPath: accounts)) }
+
+        let server = try await LiveSimServer.start(config, logger: logger)
+        if let caOut, let pem = server.caPEM { try pem.write(toFile: caOut, atomically: true, encoding: .utf8) }
+        if let portFile { try "\(server.port)\n".write(toFile: portFile, atomically: true, encoding: .utf8) }
+        if let controlPortFile, let port = server.controlPort {
+            try "\(port)\n".write(toFile: controlPortFile, atomically: true, encoding: .utf8)
+        }
+        var ready = "livesim ready: \(server.baseURL)"
+        if let control = server.controlURL { ready += " control \(control)" }
+        FileHandle.standardOutput.write(Data((ready + "\n").utf8))
+
+        let signals = [SIGTERM, SIGINT].map { signo -> DispatchSourceSignal in
+            signal(signo, SIG_IGN)
+            let source = DispatchSource.makeSignalSource(signal: signo)
+            source.setEventHandler { server.close() }
+            source.resume()
+            return source
+        }
+        try await server.wait()
+        _ = signals
+        try await server.shutdown()
+        logger.info("livesim stopped")
+    }
+}
+
+extension RotationMode: ExpressibleByArgument {}
+extension PageStyle: ExpressibleByArgument {}

@@ -1,0 +1,60 @@
+#if canImport(FoundationEssentials)
+import FoundationEssentials
+#else
+import Foundation
+#endif
+import BrokerAPI
+
+/// Text layout for people: aligned columns and times relative to now.
+enum Format {
+    /// Left-aligned columns two spaces apart; the last column is not padded.
+    static func table(_ rows: [[String]], indent: String = "") -> String {
+        guard let columns = rows.map(\.count).max(), columns > 0 else { return "" }
+        var widths = [Int](repeating: 0, count: columns)
+        for row in rows {
+            for (index, cell) in row.enumerated() { widths[index] = max(widths[index], cell.count) }
+        }
+        return rows.map { row in
+            var line = indent
+            for (index, cell) in row.enumerated() {
+                line += cell
+                if index < row.count - 1 {
+                    line += String(repeating: " ", count: widths[index] - cell.count + 2)
+                }
+            }
+            return line
+        }.joined(separator: "\n")
+    }
+
+    /// "in 59m (14:00:00Z)", "3m ago (13:57:00Z)"; the date is shown when it is not today (UTC).
+    /// "-" for nil; the text itself when it is not RFC 3339.
+    static func time(_ text: String?, now: Date = Date()) -> String {
+        guard let text else { return "-" }
+        guard let date = BrokerJSON.parseDate(text) else { return text }
+        let seconds = Int(date.timeIntervalSince(now).rounded())
+        let relative = seconds >= 0 ? "in \(duration(seconds))" : "\(duration(-seconds)) ago"
+        return "\(relative) (\(clock(text, now: now)))"
+    }
+
+    /// "14:00:00Z", or "2026-11-28 14:00:00Z" when not today (UTC).
+    static func clock(_ text: String, now: Date = Date()) -> String {
+        guard let date = BrokerJSON.parseDate(text) else { return text }
+        let absolute = BrokerJSON.formatDate(date)  // 2026-11-27T14:00:00Z
+        let sameDay = absolute.prefix(10) == BrokerJSON.formatDate(now).prefix(10)
+        return sameDay ? String(absolute.dropFirst(11)) : absolute.replacing("T", with: " ")
+    }
+
+    /// "45s", "59m", "2h 5m", "3d 4h".
+    static func duration(_ seconds: Int) -> String {
+        switch seconds {
+        case ..<60: "\(seconds)s"
+        case ..<3600: "\(seconds / 60)m"
+        case ..<86400: "\(seconds / 3600)h \(seconds % 3600 / 60)m"
+        default: "\(seconds / 86400)d \(seconds % 86400 / 3600)h"
+        }
+    }
+
+    static func plural(_ count: Int, _ singular: String, _ plural: String) -> String {
+        "\(count) \(count == 1 ? singular : plural)"
+    }
+}

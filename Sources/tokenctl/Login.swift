@@ -1,0 +1,203 @@
+import ArgumentParser
+import BrokerAPI
+
+struct Login: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Enroll an account by signing in (admin only).",
+        discussion: """
+            With a password: asks for it on the terminal without echo, or reads it from the \
+            first line of standard input with --password-stdin. The daemon keeps it only with \
+            --store-password (so it can sign in again by itself).
+
+            With --browser: prints the realm's sign-in address. Open it, sign in, then paste \
+            the final address of the blank page the browser ends on. With --cookies-stdin, \
+            a second line carries the browser's cookies (MSPAuth=...; MSPProf=...; WLSSC=...).
+            """)
+
+    @OptionGroup var global: GlobalOptions
+    @OptionGroup var enrollment: EnrollmentOptions
+
+    @Flag(help: "Sign in with a browser instead of a password.")
+    var browser = false
+
+    @Flag(help: "Read the password from the first line of standard input.")
+    var passwordStdin = false
+
+    @Flag(help: "Let the daemon keep the password to sign in again by itself.")
+    var storePassword = false
+
+    @Flag(help: "With --browser: read the cookies from the next line of standard input.")
+    var cookiesStdin = false
+
+    func validate() throws {
+        try enrollment.validate()
+        if browser && passwordStdin { throw ValidationError("--browser takes no password; leave out --password-stdin.") }
+        if browser && storePassword { throw ValidationError("--browser takes no password; leave out --store-password.") }
+        if cookiesStdin && !browser { throw ValidationError("--cookies-stdin goes with --browser.") }
+    }
+
+    func run() throws {
+        try reporting {
+            let client = global.client(timeout: EnrollmentOptions.timeout)
+            let request = try browser ? browserRequest(client) : passwordRequest(client)
+            try enrollment.enroll(request, with: client)
+        }
+    }
+
+    private func passwordRequest(_ client: BrokerClient) throws -> EnrollRequest {
+        // Fail before anyone types a password when the daemon is not there.
+        _ = try client.health()
+        let password: String
+        if passwordStdin {
+            if Input.standardInputIsTerminal { writeStandardError("Password for \(enrollment.login) (echoed): ") }
+            password = try Input.line("the password")
+        } else {
+            password = try Input.password(prompt: "Password for \(enrollment.login): ")
+            guard !password.isEmpty else { throw Failure("the password is empty", exitStatus: ExitStatus.usage) }
+        }
+        return .password(
+            login: enrollment.login, password: password, name: enrollment.name, realm: enrollment.realm,
+            storePassword: storePassword)
+    }
+
+    private func browserRequest(_ client: BrokerClient) throws -> EnrollRequest {
+        let realm = try enrollment.chooseRealm(from: client.realms())
+        let redirect = Self.redirectPrefix(of: realm.authorizeURL)
+        var instructions = """
+            To enroll \(enrollment.login), open this address in a browser and sign in:
+
+              \(realm.authorizeURL)
+
+            The browser ends on a blank page. Copy its address (it starts with
+            \(redirect)), paste it here and press Enter.
+
+            """
+        if cookiesStdin {
+            instructions += "Then paste the cookies line (MSPAuth=...; MSPProf=...; WLSSC=...) and press Enter.\n"
+        }
+        writeStandardError(instructions + "\n")
+        if Input.standardInputIsTerminal { writeStandardError("Final address: ") }
+        let redirectURL = try Input.line("the final address")
+        if cookiesStdin && Input.standardInputIsTerminal { writeStandardError("Cookies: ") }
+        let cookies = cookiesStdin ? try Input.line("the cookies") : nil
+        // The sign-in happened at this realm's address, so name it even when it is the default.
+        return .redirectURL(
+            login: enrollment.login, redirectURL: redirectURL, name: enrollment.name, realm: realm.name,
+            cookies: cookies)
+    }
+
+    /// The `redirect_uri` of an authorize address (where the browser ends), else the
+    /// desktop redirect of login.live.com.
+    static func redirectPrefix(of authorizeURL: String) -> String {
+        let query = authorizeURL.split(separator: "?", maxSplits: 1).dropFirst().first ?? ""
+        for pair in query.split(separator: "&") {
+            let parts = pair.split(separator: "=", maxSplits: 1)
+            if parts.count == 2, parts[0] == "redirect_uri", let value = percentDecoded(parts[1]), !value.isEmpty {
+                return value
+            }
+        }
+        return "https://login.live.com/oauth20_desktop.srf"
+    }
+
+    private static func percentDecoded(_ text: Substring) -> String? {
+        var bytes: [UInt8] = []
+        var iterator = text.utf8.makeIterator()
+        while let byte = iterator.next() {
+            if byte == UInt8(ascii: "%") {
+                guard let high = iterator.next(), let low = iterator.next(),
+                    let value = UInt8(String(decoding: [high, low], as: UTF8.self), radix: 16)
+                else { return nil }
+                bytes.append(value)
+            } else {
+                bytes.append(byte == UInt8(ascii: "+") ? UInt8(ascii: " ") : byte)
+            }
+        }
+        return String(validating: bytes, as: UTF8.self)
+    }
+}
+
+struct Import: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Enroll an account with a refresh token obtained elsewhere (admin only).",
+        discussion: """
+            Reads the refresh token from the first line of standard input; with --cookies-stdin, \
+            the cookies (MSPAuth=...; MSPProf=...; WLSSC=...) from the second.
+            """)
+
+    @OptionGroup var global: GlobalOptions
+    @OptionGroup var enrollment: EnrollmentOptions
+
+    @Flag(help: "Read the refresh token from the first line of standard input (required).")
+    var refreshTokenStdin = false
+
+    @Flag(help: "Read the cookies from the second line of standard input.")
+    var cookiesStdin = false
+
+    func validate() throws {
+        try enrollment.validate()
+        guard refreshTokenStdin else {
+            throw ValidationError("Pass --refresh-token-stdin and the refresh token on standard input.")
+        }
+    }
+
+    func run() throws {
+        try reporting {
+            if Input.standardInputIsTerminal { writeStandardError("Refresh token: ") }
+            let refreshToken = try Input.line("the refresh token")
+            if cookiesStdin && Input.standardInputIsTerminal { writeStandardError("Cookies: ") }
+            let cookies = cookiesStdin ? try Input.line("the cookies") : nil
+            let client = global.client(timeout: EnrollmentOptions.timeout)
+            try enrollment.enroll(
+                .refreshToken(
+                    login: enrollment.login, refreshToken: refreshToken, name: enrollment.name,
+                    realm: enrollment.realm, cookies: cookies),
+                with: client)
+        }
+    }
+}
+
+/// What every enrollment names: the login, and optionally the account's name and realm.
+struct EnrollmentOptions: ParsableArguments {
+    /// Signing in makes several calls to the identity provider.
+    static let timeout: Duration = .seconds(120)
+
+    @Argument(help: "The Microsoft account's sign-in name, e.g. alice@example.com.")
+    var login: String
+
+    @Option(help: "The realm to enroll in (default: the daemon's default realm).")
+    var realm: String?
+
+    @Option(help: "The account's name in the daemon (default: the login).")
+    var name: String?
+
+    func validate() throws {
+        guard !login.isEmpty else { throw ValidationError("The login is empty.") }
+        if name?.isEmpty == true { throw ValidationError("The --name is empty.") }
+        if realm?.isEmpty == true { throw ValidationError("The --realm is empty.") }
+    }
+
+    func chooseRealm(from realms: [RealmInfo]) throws -> RealmInfo {
+        if let realm {
+            guard let match = realms.first(where: { $0.name == realm }) else {
+                throw Failure(
+                    "the daemon has no realm \(realm)",
+                    hint: "Its realms: \(realms.map(\.name).joined(separator: ", "))", exitStatus: ExitStatus.usage)
+            }
+            return match
+        }
+        guard let match = realms.first(where: \.isDefault) ?? realms.first else {
+            throw Failure("the daemon has no realm configured")
+        }
+        return match
+    }
+
+    func enroll(_ request: EnrollRequest, with client: BrokerClient) throws {
+        let account = try client.enroll(request)
+        var line = "enrolled \(account.name) (\(account.login), realm \(account.realm)): \(account.state)"
+        if let reason = account.stateReason { line += " (\(reason))" }
+        print(line)
+        if !account.scopes.isEmpty {
+            print("scopes: " + account.scopes.map(\.alias).joined(separator: ", "))
+        }
+    }
+}

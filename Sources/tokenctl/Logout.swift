@@ -1,0 +1,23 @@
+import ArgumentParser
+import BrokerAPI
+
+struct Logout: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Sign an account out: the daemon forgets every secret of it (admin only).")
+
+    @OptionGroup var global: GlobalOptions
+
+    @Argument(help: "The account's name.")
+    var name: String
+
+    func validate() throws {
+        guard !name.isEmpty else { throw ValidationError("The account name is empty.") }
+    }
+
+    func run() throws {
+        try reporting {
+            let answer = try global.client().logout(name)
+            print("logged out \(answer.deleted): its tokens, refresh token and password are forgotten")
+        }
+    }
+}

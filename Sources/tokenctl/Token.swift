@@ -1,0 +1,43 @@
+import ArgumentParser
+import BrokerAPI
+
+struct Token: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Print an account's access token for a scope.",
+        discussion: """
+            Prints the bare token, for use as $(tokenctl token alice). Scopes: skype, ssl, \
+            login-skype, contacts, hotmail, or a full name such as service::skype.com::MBI_SSL.
+            """)
+
+    @OptionGroup var global: GlobalOptions
+
+    @Argument(help: "The account's name.")
+    var name: String
+
+    @Option(help: "The scope, by alias or full name.")
+    var scope = "skype"
+
+    @Option(help: ArgumentHelp("Refresh first unless the token stays valid this long.", valueName: "seconds"))
+    var minValid: Int?
+
+    @Flag(help: "Print the whole answer as JSON (token, scope, expires_at, expires_in).")
+    var json = false
+
+    func validate() throws {
+        guard !name.isEmpty else { throw ValidationError("The account name is empty.") }
+        guard !scope.isEmpty else { throw ValidationError("The scope is empty.") }
+        if let minValid, minValid < 0 { throw ValidationError("--min-valid must be 0 or more seconds.") }
+    }
+
+    func run() throws {
+        try reporting {
+            let token = try global.client().token(account: name, scope: scope, minValid: minValid)
+            if json {
+                let bytes = try BrokerJSON.encode(token)
+                print(String(decoding: bytes, as: UTF8.self))
+            } else {
+                print(token.accessToken)
+            }
+        }
+    }
+}

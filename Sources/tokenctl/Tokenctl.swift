@@ -1,0 +1,29 @@
+import ArgumentParser
+import BrokerAPI
+
+@main
+struct Tokenctl: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "tokenctl",
+        abstract: "Ask tokenbrokerd for tokens; enroll and sign out its accounts.",
+        discussion: """
+            The daemon's socket is --socket PATH, else $\(BrokerDefaults.socketEnvironmentVariable), \
+            else \(BrokerDefaults.socketPath).
+
+            EXIT STATUS
+              0   success
+              1   any other error
+              3   not enrolled: the daemon has no such account
+              4   the account needs a new sign-in (tokenctl login)
+              5   temporarily unavailable (identity provider down or rate-limiting)
+              64  bad usage, an unknown scope, or a request the daemon calls bad
+              69  tokenbrokerd is unreachable
+              77  forbidden: enroll and logout need the daemon's admin group
+            """,
+        version: BrokerDefaults.version,
+        subcommands: [Status.self, Accounts.self, Token.self, Login.self, Import.self, Logout.self]
+    )
+
+    /// Lets --socket come before the subcommand too; each subcommand reads its own copy.
+    @OptionGroup var global: GlobalOptions
+}
