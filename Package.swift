@@ -58,16 +58,21 @@ let package = Package(
             name: "BrokerEngine",
             dependencies: [
                 "BrokerCore", "LiveClient", "BrokerStore",
+                .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ]),
+        // The daemon's TOML configuration, resolved to core types.
+        .target(
+            name: "BrokerConfig",
+            dependencies: ["BrokerCore", .product(name: "TOMLKit", package: "TOMLKit")]),
         // The public contract: wire types and a blocking client for the socket.
         .target(name: "BrokerAPI"),
         // HTTP/1.1 over the Unix socket.
         .target(
             name: "BrokerServer",
             dependencies: [
-                "BrokerCore", "BrokerEngine", "BrokerAPI",
+                "BrokerCore", "BrokerEngine", "BrokerAPI", "LiveProtocol",
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ] + nio),
@@ -84,11 +89,10 @@ let package = Package(
         .executableTarget(
             name: "tokenbrokerd",
             dependencies: [
-                "BrokerCore", "BrokerStore", "LiveClient", "BrokerEngine", "BrokerServer",
+                "BrokerCore", "BrokerConfig", "BrokerStore", "LiveClient", "BrokerEngine", "BrokerServer",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
-                .product(name: "TOMLKit", package: "TOMLKit"),
             ]),
         .executableTarget(
             name: "tokenctl",

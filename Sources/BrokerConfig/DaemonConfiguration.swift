@@ -1,0 +1,233 @@
+import BrokerCore
+import Foundation
+import TOMLKit
+
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// The daemon's configuration, read from TOML and resolved: group names to gids, scope aliases to
+/// scopes, relative defaults filled in. `config/tokenbroker.toml` documents every key.
+public struct DaemonConfiguration: Sendable {
+    public static let defaultPath = "/etc/tokenbroker/tokenbroker.toml"
+
+    public var socketPath = "/run/tokenbroker/tokenbroker.sock"
+    public var socketMode: mode_t = 0o660
+    public var socketGroup: gid_t?
+    public var stateDirectory = "/var/lib/tokenbroker"
+    public var keyFile: String?
+    public var realms: [Realm] = [Realm(name: "live")]
+    public var scopes: [Scope] = Scope.allCases
+    public var policy = RefreshPolicy()
+    public var access = AccessPolicy()
+    public var idleTimeout: TimeInterval = 10
+    public var maxHeaderBytes = 8 * 1024
+    public var maxBodyBytes = 64 * 1024
+    public var logLevel = "info"
+
+    public init() {}
+
+    /// The key file: the configured one, or `key` in the state directory.
+    public var resolvedKeyFile: String { keyFile ?? (stateDirectory + "/key") }
+
+    public static func load(path: String) throws(BrokerError) -> DaemonConfiguration {
+        let text: String
+        do {
+            text = try String(contentsOfFile: path, encoding: .utf8)
+        } catch {
+            throw BrokerError(.badRequest, "cannot read configuration \(path): \(error.localizedDescription)")
+        }
+        return try parse(text, source: path)
+    }
+
+    public static func parse(_ text: String, source: String = "configuration") throws(BrokerError) -> DaemonConfiguration {
+        let file: ConfigFile
+        do {
+            file = try TOMLDecoder(strictDecoding: true).decode(ConfigFile.self, from: text)
+        } catch let error as UnexpectedKeysError {
+            let keys = error.keys.keys.sorted().joined(separator: ", ")
+            throw BrokerError(.badRequest, "\(source): unknown keys: \(keys)")
+        } catch {
+            throw BrokerError(.badRequest, "\(source): \(describe(error))")
+        }
+        return try file.resolve(source: source)
+    }
+
+    static func describe(_ error: any Error) -> String {
+        switch error {
+        case DecodingError.typeMismatch(_, let context), DecodingError.valueNotFound(_, let context),
+            DecodingError.dataCorrupted(let context):
+            let path = context.codingPath.map(\.stringValue).joined(separator: ".")
+            return "\(path.isEmpty ? "" : path + ": ")\(context.debugDescription)"
+        case DecodingError.keyNotFound(let key, let context):
+            let path = (context.codingPath + [key]).map(\.stringValue).joined(separator: ".")
+            return "\(path) is required"
+        default:
+            return "\(error)"
+        }
+    }
+
+    /// A group name or a number.
+    static func gid(_ name: String, source: String) throws(BrokerError) -> gid_t {
+        if let number = gid_t(name) { return number }
+        guard let entry = getgrnam(name) else { throw BrokerError(.badRequest, "\(source): no group named \(name)") }
+        return entry.pointee.gr_gid
+    }
+
+    /// A user name or a number.
+    static func uid(_ name: String, source: String) throws(BrokerError) -> uid_t {
+        if let number = uid_t(name) { return number }
+        guard let entry = getpwnam(name) else { throw BrokerError(.badRequest, "\(source): no user named \(name)") }
+        return entry.pointee.pw_uid
+    }
+}
+
+/// A TOML number written as an integer or a float.
+struct Number: Decodable {
+    var value: Double
+
+    init(from decoder: any Decoder) throws {
+        let container = try decoder.singleValueContainer()
+        if let int = try? container.decode(Int.self) {
+            value = Double(int)
+        } else {
+            value = try container.decode(Double.self)
+        }
+    }
+}
+
+/// The file's shape. Every key is optional; strict decoding refuses unknown keys.
+struct ConfigFile: Decodable {
+    struct Socket: Decodable {
+        var path: String?
+        var mode: String?
+        var group: String?
+    }
+
+    struct State: Decodable {
+        var directory: String?
+        var key_file: String?
+    }
+
+    struct Refresh: Decodable {
+        var refresh_point: Number?
+        var jitter: Number?
+        var safety_margin: Number?
+        var backoff_start: Number?
+        var backoff_cap: Number?
+        var read_wait: Number?
+        var max_concurrent: Int?
+        var wake_interval: Number?
+    }
+
+    struct Server: Decodable {
+        var idle_timeout: Number?
+        var max_header_bytes: Int?
+        var max_body_bytes: Int?
+    }
+
+    struct RealmSection: Decodable {
+        var login_url: String?
+        var token_url: String?
+        var rst_url: String?
+        var user_initialization_url: String?
+        var skypetoken_url: String?
+        var client_id: String?
+        var redirect_uri: String?
+        var ca_file: String?
+        var allow_insecure_http: Bool?
+    }
+
+    struct Access: Decodable {
+        var accounts: [String]
+        var uids: [String]?
+        var groups: [String]?
+    }
+
+    struct Log: Decodable {
+        var level: String?
+    }
+
+    var scopes: [String]?
+    var admin_groups: [String]?
+    var socket: Socket?
+    var state: State?
+    var refresh: Refresh?
+    var server: Server?
+    var realms: [String: RealmSection]?
+    var access: [Access]?
+    var log: Log?
+
+    func resolve(source: String) throws(BrokerError) -> DaemonConfiguration {
+        var c = DaemonConfiguration()
+        if let socket {
+            if let path = socket.path { c.socketPath = path }
+            if let mode = socket.mode {
+                guard let value = mode_t(mode, radix: 8), value <= 0o777 else {
+                    throw BrokerError(.badRequest, "\(source): socket.mode must be octal, like \"0660\"")
+                }
+                c.socketMode = value
+            }
+            if let group = socket.group { c.socketGroup = try DaemonConfiguration.gid(group, source: source) }
+        }
+        if let state {
+            if let directory = state.directory { c.stateDirectory = directory }
+            c.keyFile = state.key_file
+        }
+        if let scopes {
+            var resolved: [Scope] = []
+            for name in scopes {
+                guard let scope = Scope(nameOrAlias: name) else { throw BrokerError(.badRequest, "\(source): unknown scope \(name)") }
+                if !resolved.contains(scope) { resolved.append(scope) }
+            }
+            guard !resolved.isEmpty else { throw BrokerError(.badRequest, "\(source): scopes must name at least one scope") }
+            c.scopes = resolved
+        }
+        if let r = refresh {
+            if let v = r.refresh_point?.value { c.policy.refreshPoint = v }
+            if let v = r.jitter?.value { c.policy.jitter = v }
+            if let v = r.safety_margin?.value { c.policy.safetyMargin = v }
+            if let v = r.backoff_start?.value { c.policy.backoffStart = v }
+            if let v = r.backoff_cap?.value { c.policy.backoffCap = v }
+            if let v = r.read_wait?.value { c.policy.readWait = v }
+            if let v = r.max_concurrent { c.policy.maxConcurrentRefreshes = v }
+            if let v = r.wake_interval?.value { c.policy.wakeInterval = v }
+            guard (0.1...0.95).contains(c.policy.refreshPoint) else { throw BrokerError(.badRequest, "\(source): refresh.refresh_point must be 0.1-0.95") }
+            guard (0...0.2).contains(c.policy.jitter) else { throw BrokerError(.badRequest, "\(source): refresh.jitter must be 0-0.2") }
+            guard c.policy.safetyMargin >= 0, c.policy.backoffStart > 0, c.policy.backoffCap >= c.policy.backoffStart,
+                c.policy.readWait >= 0, c.policy.maxConcurrentRefreshes > 0, (1...60).contains(c.policy.wakeInterval)
+            else { throw BrokerError(.badRequest, "\(source): refresh values out of range") }
+        }
+        if let server {
+            if let v = server.idle_timeout?.value { c.idleTimeout = v }
+            if let v = server.max_header_bytes { c.maxHeaderBytes = v }
+            if let v = server.max_body_bytes { c.maxBodyBytes = v }
+        }
+        if let realms, !realms.isEmpty {
+            c.realms = try realms.sorted { $0.key < $1.key }.map { name, r throws(BrokerError) in
+                let login = r.login_url ?? "https://login.live.com"
+                let realm = Realm(
+                    name: name, loginBase: login, tokenBase: r.token_url ?? login, rstBase: r.rst_url ?? login,
+                    userInitializationBase: r.user_initialization_url ?? "https://skypewebexperience.live.com",
+                    skypetokenBase: r.skypetoken_url ?? "https://api.skype.com", clientID: r.client_id ?? messengerClientID,
+                    redirectURI: r.redirect_uri ?? defaultDesktopRedirect, caFile: r.ca_file, allowInsecureHTTP: r.allow_insecure_http ?? false)
+                try realm.validate()
+                return realm
+            }
+        }
+        c.access.adminGroups = try (admin_groups ?? []).map { name throws(BrokerError) in try DaemonConfiguration.gid(name, source: source) }
+        c.access.rules = try (access ?? []).map { rule throws(BrokerError) in
+            AccessRule(
+                accounts: rule.accounts,
+                uids: try (rule.uids ?? []).map { name throws(BrokerError) in try DaemonConfiguration.uid(name, source: source) },
+                groups: try (rule.groups ?? []).map { name throws(BrokerError) in try DaemonConfiguration.gid(name, source: source) })
+        }
+        if let level = log?.level {
+            guard ["trace", "debug", "info", "notice", "warning", "error", "critical"].contains(level) else {
+                throw BrokerError(.badRequest, "\(source): log.level must be trace, debug, info, notice, warning, error or critical")
+            }
+            c.logLevel = level
+        }
+        return c
+    }
+}

@@ -1,0 +1,60 @@
+/// The credentials of a process on the other end of the socket (SO_PEERCRED, SO_PEERGROUPS).
+public struct Peer: Sendable, Equatable {
+    public var pid: Int32
+    public var uid: UInt32
+    public var gid: UInt32
+    public var groups: [UInt32]
+    public var command: String?
+
+    public init(pid: Int32, uid: UInt32, gid: UInt32, groups: [UInt32] = [], command: String? = nil) {
+        self.pid = pid
+        self.uid = uid
+        self.gid = gid
+        self.groups = groups
+        self.command = command
+    }
+
+    /// The primary group or a supplementary group.
+    public func isMember(of group: UInt32) -> Bool { gid == group || groups.contains(group) }
+}
+
+/// One `[[access]]` entry: these uids and groups may read these accounts (`*` for all).
+public struct AccessRule: Sendable, Equatable {
+    public var accounts: [String]
+    public var uids: [UInt32]
+    public var groups: [UInt32]
+
+    public init(accounts: [String], uids: [UInt32] = [], groups: [UInt32] = []) {
+        self.accounts = accounts
+        self.uids = uids
+        self.groups = groups
+    }
+
+    func covers(_ account: AccountName) -> Bool { accounts.contains("*") || accounts.contains(account.rawValue) }
+
+    func admits(_ peer: Peer) -> Bool { uids.contains(peer.uid) || groups.contains(where: peer.isMember(of:)) }
+}
+
+/// Who may do what on the socket. Root and members of an admin group may do everything;
+/// token reads follow the access rules.
+public struct AccessPolicy: Sendable, Equatable {
+    public var adminGroups: [UInt32]
+    public var rules: [AccessRule]
+
+    public init(adminGroups: [UInt32] = [], rules: [AccessRule] = []) {
+        self.adminGroups = adminGroups
+        self.rules = rules
+    }
+
+    public func isAdmin(_ peer: Peer) -> Bool { peer.uid == 0 || adminGroups.contains(where: peer.isMember(of:)) }
+
+    public func mayRead(_ peer: Peer, account: AccountName) -> Bool {
+        isAdmin(peer) || rules.contains { $0.covers(account) && $0.admits(peer) }
+    }
+
+    /// The uids and groups that may read an account, for status.
+    public func readers(of account: AccountName) -> (uids: [UInt32], groups: [UInt32]) {
+        let matching = rules.filter { $0.covers(account) }
+        return (Array(Set(matching.flatMap(\.uids))).sorted(), Array(Set(matching.flatMap(\.groups) + adminGroups)).sorted())
+    }
+}
