@@ -365,6 +365,7 @@ public final class BrokerEngine: Service, Sendable {
             throw BrokerError(.unknownScope, "scope \(scope.alias) is not kept fresh by this daemon")
         }
         let deadline = clock.now + .milliseconds(Int64(policy.readWait * 1000))
+        let started = wallClock()
         while true {
             switch cachedRead(account: account, scope: scope, minValid: minValid) {
             case .fresh(let served): return served
@@ -379,6 +380,11 @@ public final class BrokerEngine: Service, Sendable {
             // After a failed attempt, a token that is still valid is served with its true expires_in.
             if let served = servable(account: account, scope: scope, minValid: minValid), lastAttemptFailed(account: account, scope: scope) {
                 return served
+            }
+            // A token refreshed during this read that still falls short: the provider's lifetime is too short.
+            if let fresh = refreshedSince(started, account: account, scope: scope), !policy.isFresh(fresh, now: wallClock(), minValid: minValid) {
+                throw BrokerError(.temporarilyUnavailable,
+                    "the provider issues \(scope.alias) tokens valid for \(Int(fresh.lifetime)) s, less than the \(Int(max(minValid, policy.safetyMargin))) s asked for")
             }
         }
         if let served = servable(account: account, scope: scope, minValid: minValid) { return served }
@@ -395,6 +401,15 @@ public final class BrokerEngine: Service, Sendable {
                 policy.isServable(token, now: now, minValid: minValid)
             else { return nil }
             return ServedToken(token: token, expiresAtText: runtime.expiresAtText)
+        }
+    }
+
+    private func refreshedSince(_ start: Date, account: AccountName, scope: Scope) -> AccessToken? {
+        state.withLockedValue { state in
+            guard let runtime = state.accounts[account]?.scopes[scope], runtime.failures == 0, let token = runtime.token,
+                token.obtainedAt >= start
+            else { return nil }
+            return token
         }
     }
 

@@ -71,16 +71,6 @@ extension LiveSimFixture {
             ("client_id", clientID), ("scope", scope), ("grant_type", "refresh_token"), ("refresh_token", refreshToken),
         ]))
     }
-
-    func setSettings(_ json: String) async throws {
-        let response = try await control(.PUT, "settings", json: json)
-        precondition(response.status == 200, response.body)
-    }
-
-    func addFault(_ json: String) async throws {
-        let response = try await control(.POST, "faults", json: json)
-        precondition(response.status == 201, response.body)
-    }
 }
 
 func cookieHeader(_ cookies: [String: String]) -> String {

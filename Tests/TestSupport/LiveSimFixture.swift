@@ -123,6 +123,18 @@ public final class LiveSimFixture: Sendable {
     /// Every secret livesim issued or knows.
     public func secrets() async throws -> [String] { try await control(.GET, "secrets").json["secrets"] as? [String] ?? [] }
 
+    /// Changes global settings through the control API.
+    public func setSettings(_ json: String) async throws {
+        let response = try await control(.PUT, "settings", json: json)
+        precondition(response.status == 200, response.body)
+    }
+
+    /// Adds a fault rule through the control API.
+    public func addFault(_ json: String) async throws {
+        let response = try await control(.POST, "faults", json: json)
+        precondition(response.status == 201, response.body)
+    }
+
     /// Issues a grant directly through the control API.
     public func grant(_ login: String, scope: String = "service::skype.com::MBI_SSL") async throws -> [String: Any] {
         try await control(.POST, "accounts/\(login)/grant", json: #"{"scope":"\#(scope)"}"#).json

@@ -1,0 +1,173 @@
+import AsyncHTTPClient
+import Foundation
+import NIOCore
+import NIOHTTP1
+
+/// Where `swift build` put the executables: next to the test bundle.
+public enum Products {
+    public static let directory: URL = {
+        let fromBundle = URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent()
+        if FileManager.default.fileExists(atPath: fromBundle.appendingPathComponent("tokenbrokerd").path) { return fromBundle }
+        // Fall back to the package's default debug folder.
+        let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+        return root.appendingPathComponent(".build/debug")
+    }()
+
+    public static func path(_ name: String) -> String { directory.appendingPathComponent(name).path }
+}
+
+/// The result of running a command to completion.
+public struct CommandResult: Sendable {
+    public var status: Int32
+    public var stdout: String
+    public var stderr: String
+}
+
+/// Runs a program with optional standard input and waits for it.
+public func runCommand(_ path: String, _ arguments: [String], stdin: String? = nil, environment: [String: String]? = nil) throws -> CommandResult {
+    let process = Process()
+    process.executableURL = URL(fileURLWithPath: path)
+    process.arguments = arguments
+    if let environment { process.environment = environment }
+    let out = Pipe()
+    let err = Pipe()
+    let input = Pipe()
+    process.standardOutput = out
+    process.standardError = err
+    process.standardInput = input
+    try process.run()
+    if let stdin { input.fileHandleForWriting.write(Data(stdin.utf8)) }
+    try input.fileHandleForWriting.close()
+    let stdoutData = out.fileHandleForReading.readDataToEndOfFile()
+    let stderrData = err.fileHandleForReading.readDataToEndOfFile()
+    process.waitUntilExit()
+    return CommandResult(
+        status: process.terminationStatus, stdout: String(decoding: stdoutData, as: UTF8.self),
+        stderr: String(decoding: stderrData, as: UTF8.self))
+}
+
+/// A real `tokenbrokerd` process with its own state directory and socket, configured for one
+/// realm served by a livesim fixture.
+public final class DaemonProcess: @unchecked Sendable {
+    public let directory: TemporaryDirectory
+    public let socketPath: String
+    public let configPath: String
+    public let logPath: String
+    private var process: Process?
+    private let http: HTTPClient
+
+    /// `refresh` and `extra` are TOML lines for the `[refresh]` table and the top level.
+    public init(sim: LiveSimFixture, refresh: [String] = [], server: [String] = [], socket: [String] = [], topLevel: [String] = [], extra: String = "") throws {
+        directory = try TemporaryDirectory()
+        socketPath = directory.file("tokenbroker.sock")
+        configPath = directory.file("tokenbroker.toml")
+        logPath = directory.file("daemon.log")
+        try sim.writeCA(to: directory.file("ca.pem"))
+        let base = sim.base()
+        let config = """
+            \(topLevel.joined(separator: "\n"))
+            [socket]
+            path = "\(socketPath)"
+            \(socket.joined(separator: "\n"))
+            [state]
+            directory = "\(directory.file("state"))"
+            [refresh]
+            \(refresh.joined(separator: "\n"))
+            [server]
+            \(server.joined(separator: "\n"))
+            [log]
+            level = "debug"
+            [realms.sim]
+            login_url = "\(base)"
+            user_initialization_url = "\(base)"
+            skypetoken_url = "\(base)"
+            ca_file = "\(directory.file("ca.pem"))"
+            \(extra)
+            """
+        try config.write(toFile: configPath, atomically: true, encoding: .utf8)
+        var configuration = HTTPClient.Configuration()
+        configuration.timeout = .init(connect: .seconds(5), read: .seconds(30))
+        http = HTTPClient(eventLoopGroupProvider: .singleton, configuration: configuration)
+    }
+
+    /// Starts the daemon and waits until its socket answers.
+    public func start() async throws {
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: Products.path("tokenbrokerd"))
+        process.arguments = ["--config", configPath]
+        if !FileManager.default.fileExists(atPath: logPath) { FileManager.default.createFile(atPath: logPath, contents: nil) }
+        let log = try FileHandle(forWritingTo: URL(fileURLWithPath: logPath))
+        log.seekToEndOfFile()
+        process.standardOutput = log
+        process.standardError = log
+        try process.run()
+        self.process = process
+        for _ in 0..<200 {
+            if let response = try? await get("/v1/health"), response.status == 200 { return }
+            guard process.isRunning else { break }
+            try await Task.sleep(for: .milliseconds(50))
+        }
+        throw DaemonError.notReady(log: (try? String(contentsOfFile: logPath, encoding: .utf8)) ?? "")
+    }
+
+    public enum DaemonError: Error { case notReady(log: String) }
+
+    /// SIGTERM, then wait; returns the exit status.
+    @discardableResult
+    public func stop() -> Int32 {
+        guard let process else { return -1 }
+        process.terminate()
+        process.waitUntilExit()
+        self.process = nil
+        return process.terminationStatus
+    }
+
+    public var isRunning: Bool { process?.isRunning ?? false }
+
+    public func shutdown() async {
+        stop()
+        try? await http.shutdown()
+        directory.cleanup()
+    }
+
+    public var log: String { (try? String(contentsOfFile: logPath, encoding: .utf8)) ?? "" }
+
+    /// An HTTP request over the Unix socket.
+    public func request(_ method: HTTPMethod, _ path: String, body: String? = nil) async throws -> TestResponse {
+        let encoded = socketPath.addingPercentEncoding(withAllowedCharacters: .alphanumerics) ?? socketPath
+        var request = HTTPClientRequest(url: "http+unix://\(encoded)\(path)")
+        request.method = method
+        if let body {
+            request.body = .bytes(ByteBuffer(string: body))
+            request.headers.add(name: "Content-Type", value: "application/json")
+        }
+        let response = try await http.execute(request, timeout: .seconds(60))
+        let bytes = try await response.body.collect(upTo: 1 << 20)
+        return TestResponse(status: Int(response.status.code), headers: response.headers.map { ($0.name, $0.value) }, body: String(buffer: bytes))
+    }
+
+    public func get(_ path: String) async throws -> TestResponse { try await request(.GET, path) }
+
+    /// `GET /v1/accounts/{name}/token`.
+    public func token(_ account: String, scope: String, minValid: Int? = nil) async throws -> TestResponse {
+        var path = "/v1/accounts/\(account)/token?scope=\(scope)"
+        if let minValid { path += "&min_valid=\(minValid)" }
+        return try await get(path)
+    }
+
+    /// Runs tokenctl against this daemon's socket.
+    public func tokenctl(_ arguments: [String], stdin: String? = nil) throws -> CommandResult {
+        try runCommand(Products.path("tokenctl"), ["--socket", socketPath] + arguments, stdin: stdin)
+    }
+
+    /// Enrolls an account through the control API's direct grant and `tokenctl import`.
+    public func importAccount(_ login: String, sim: LiveSimFixture, name: String? = nil) async throws {
+        let refreshToken = try await sim.grant(login)["refresh_token"] as? String ?? ""
+        var arguments = ["import", login, "--refresh-token-stdin"]
+        if let name { arguments += ["--name", name] }
+        let result = try tokenctl(arguments, stdin: refreshToken + "\n")
+        guard result.status == 0 else { throw ImportError.failed(result.stderr) }
+    }
+
+    public enum ImportError: Error { case failed(String) }
+}
