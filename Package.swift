@@ -137,5 +137,8 @@ let package = Package(
         .testTarget(
             name: "IntegrationTests",
             dependencies: ["TestSupport", "BrokerAPI", "LiveSim", "BrokerCore"]),
+        .testTarget(
+            name: "BrokerEngineTests",
+            dependencies: ["TestSupport", "BrokerEngine", "BrokerStore", "LiveClient", "BrokerCore", "LiveSim"]),
     ]
 )
