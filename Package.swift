@@ -134,6 +134,7 @@ let package = Package(
                 .product(name: "Crypto", package: "swift-crypto"),
             ]),
         .testTarget(name: "BrokerAPITests", dependencies: ["BrokerAPI"]),
+        .testTarget(name: "BrokerConfigTests", dependencies: ["BrokerConfig", "BrokerCore"]),
         .testTarget(
             name: "IntegrationTests",
             dependencies: ["TestSupport", "BrokerAPI", "LiveSim", "BrokerCore"]),

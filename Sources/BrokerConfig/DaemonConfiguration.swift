@@ -195,13 +195,20 @@ struct ConfigFile: Decodable {
             guard (0.1...0.95).contains(c.policy.refreshPoint) else { throw BrokerError(.badRequest, "\(source): refresh.refresh_point must be 0.1-0.95") }
             guard (0...0.2).contains(c.policy.jitter) else { throw BrokerError(.badRequest, "\(source): refresh.jitter must be 0-0.2") }
             guard c.policy.safetyMargin >= 0, c.policy.backoffStart > 0, c.policy.backoffCap >= c.policy.backoffStart,
-                c.policy.readWait >= 0, c.policy.maxConcurrentRefreshes > 0, (1...60).contains(c.policy.wakeInterval)
+                c.policy.readWait > 0, c.policy.maxConcurrentRefreshes > 0, (1...60).contains(c.policy.wakeInterval)
             else { throw BrokerError(.badRequest, "\(source): refresh values out of range") }
         }
         if let server {
             if let v = server.idle_timeout?.value { c.idleTimeout = v }
             if let v = server.max_header_bytes { c.maxHeaderBytes = v }
             if let v = server.max_body_bytes { c.maxBodyBytes = v }
+            guard c.idleTimeout > 0 else { throw BrokerError(.badRequest, "\(source): server.idle_timeout must be more than 0") }
+            guard (1024...65536).contains(c.maxHeaderBytes) else {
+                throw BrokerError(.badRequest, "\(source): server.max_header_bytes must be 1024-65536")
+            }
+            guard (1024...(16 << 20)).contains(c.maxBodyBytes) else {
+                throw BrokerError(.badRequest, "\(source): server.max_body_bytes must be 1024-16777216")
+            }
         }
         if let realms, !realms.isEmpty {
             c.realms = try realms.sorted { $0.key < $1.key }.map { name, r throws(BrokerError) in
@@ -211,7 +218,7 @@ struct ConfigFile: Decodable {
                     userInitializationBase: r.user_initialization_url ?? "https://skypewebexperience.live.com",
                     skypetokenBase: r.skypetoken_url ?? "https://api.skype.com", clientID: r.client_id ?? messengerClientID,
                     redirectURI: r.redirect_uri ?? defaultDesktopRedirect, caFile: r.ca_file, allowInsecureHTTP: r.allow_insecure_http ?? false)
-                try realm.validate()
+                do { try realm.validate() } catch { throw BrokerError(.badRequest, "\(source): \((error as? BrokerError)?.message ?? "\(error)")") }
                 return realm
             }
         }

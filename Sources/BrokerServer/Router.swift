@@ -75,7 +75,9 @@ final class Router: Sendable {
         case (.POST, 2, "accounts"):
             guard policy.isAdmin(peer) else { return .now(deny(peer, "enroll")) }
             return enroll(request)
-        case (.GET, 3, "accounts"), (.DELETE, 3, "accounts"), (.GET, 4, "accounts") where s.count == 3 || s[3] == "token":
+        case (_, 4, "accounts") where s[3] != "token":
+            return .now(.error(BrokerError(.notFound, "no such endpoint")))
+        case (.GET, 3, "accounts"), (.DELETE, 3, "accounts"), (.GET, 4, "accounts"):
             guard let name = AccountName(rawValue: s[2]) else {
                 return .now(.error(BrokerError(.notFound, "no account named \(s[2].prefix(64))")))
             }
@@ -121,7 +123,7 @@ final class Router: Sendable {
         guard let scopeName = request.query["scope"], !scopeName.isEmpty else {
             return .now(.error(BrokerError(.badRequest, "the scope parameter is required (skype, ssl, login-skype, contacts, hotmail)")))
         }
-        guard let scope = Scope(nameOrAlias: scopeName) else {
+        guard let scope = Scope(nameOrAlias: scopeName), engine.configuration.scopes.contains(scope) else {
             return .now(.error(BrokerError(.unknownScope, "unknown scope \(scopeName.prefix(80))", hint: "use skype, ssl, login-skype, contacts or hotmail")))
         }
         var minValid: TimeInterval = 0

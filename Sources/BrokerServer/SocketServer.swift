@@ -67,6 +67,9 @@ public final class SocketServer: Service, Sendable {
         case .inherited(let fd):
             channel = try await bootstrap.withBoundSocket(fd).get()
         case .path(let path, let mode, let group):
+            if Self.isListening(path) {
+                throw BrokerError(.conflict, "another process is already serving \(path)")
+            }
             // Created 0600 under a strict umask, then opened up to the configured mode and group:
             // no moment exists in which another user could connect.
             let old = umask(0o177)
@@ -81,6 +84,23 @@ public final class SocketServer: Service, Sendable {
         }
         ready.withLockedValue { $0 = channel }
         logger.info("listening", metadata: ["broker.socket": "\(sourceDescription)"])
+    }
+
+    /// Whether something accepts connections on the path (a stale file from a crash does not).
+    static func isListening(_ path: String) -> Bool {
+        let fd = socket(AF_UNIX, Int32(SOCK_STREAM.rawValue), 0)
+        guard fd >= 0 else { return false }
+        defer { close(fd) }
+        var address = sockaddr_un()
+        address.sun_family = sa_family_t(AF_UNIX)
+        let bytes = Array(path.utf8)
+        guard bytes.count < MemoryLayout.size(ofValue: address.sun_path) else { return false }
+        withUnsafeMutableBytes(of: &address.sun_path) { raw in
+            for (i, byte) in bytes.enumerated() { raw[i] = byte }
+        }
+        return withUnsafePointer(to: &address) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(fd, $0, socklen_t(MemoryLayout<sockaddr_un>.size)) == 0 }
+        }
     }
 
     private var sourceDescription: String {

@@ -95,6 +95,7 @@ public final class LiveIdentityClient: IdentityService {
             if !returnedScope.isEmpty, returnedScope != scope.rawValue {
                 throw .transient("the token endpoint answered for another scope")
             }
+            guard Self.isPlainToken(access) else { throw .transient("the token endpoint returned a token with unexpected characters") }
             let token = AccessToken(value: access, scope: scope, obtainedAt: now, expiresAt: now.addingTimeInterval(TimeInterval(expiresIn)))
             return TokenGrant(accessToken: token, refreshToken: rotated, userID: userID)
         case .failure(let error, let description):
@@ -182,13 +183,25 @@ public final class LiveIdentityClient: IdentityService {
         return base == realm.redirectURI || URLComponents(string: base)?.path == "/oauth20_desktop.srf"
     }
 
+    /// Tokens are served inside JSON without escaping: only printable ASCII other than `"` and `\`.
+    static func isPlainToken(_ token: Secret) -> Bool {
+        token.exposed.utf8.allSatisfy { $0 > 0x20 && $0 < 0x7F && $0 != UInt8(ascii: "\"") && $0 != UInt8(ascii: "\\") }
+    }
+
     /// Tokens from the final desktop redirect's fragment. It is never fetched.
     public static func redeem(_ location: String, cookies: [String: String] = [:], now: Date) throws(BrokerError) -> SignInResult {
-        switch try DesktopRedirect.parse(location) {
+        let parsed: DesktopRedirect
+        do {
+            parsed = try DesktopRedirect.parse(location)
+        } catch {
+            throw BrokerError(.badRequest, "that is not the final sign-in URL: it must carry the tokens after '#' (\(error.message))")
+        }
+        switch parsed {
         case .error(let code, let description):
             throw BrokerError(.signInFailed, "sign-in refused: \(code): \(description)")
         case .tokens(let access, let expiresIn, let scopeName, let refreshToken, let userID):
             guard let refreshToken else { throw BrokerError(.signInFailed, "the redirect carries no refresh token") }
+            guard isPlainToken(access) else { throw BrokerError(.signInFailed, "the redirect carries a token with unexpected characters") }
             guard let scope = Scope(rawValue: scopeName) ?? Scope(nameOrAlias: scopeName) else {
                 throw BrokerError(.signInFailed, "the redirect is for an unknown scope")
             }
