@@ -8,6 +8,12 @@ let nio: [Target.Dependency] = [
     .product(name: "NIOHTTP1", package: "swift-nio"),
 ]
 
+/// Fault switches for the systemd tests (a frozen event loop, to prove the watchdog) are compiled
+/// into tokenbrokerd only when the build environment sets TOKENBROKER_TESTING=1, as
+/// scripts/systemd-test.sh does. `make install` and plain `swift build` never set it.
+let testingFaults: [SwiftSetting] =
+    Context.environment["TOKENBROKER_TESTING"] == "1" ? [.define("TOKENBROKER_TESTING")] : []
+
 let package = Package(
     name: "tokenbroker",
     platforms: [.macOS(.v15)],
@@ -42,6 +48,7 @@ let package = Package(
             dependencies: [
                 "BrokerCore", "LiveProtocol",
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
+                .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
                 .product(name: "NIOSSL", package: "swift-nio-ssl"),
                 .product(name: "Logging", package: "swift-log"),
             ]),
@@ -62,6 +69,12 @@ let package = Package(
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ]),
+        // libsystemd: sd_notify, socket activation, native journal entries.
+        .systemLibrary(name: "CSystemd", pkgConfig: "libsystemd", providers: [.apt(["libsystemd-dev"])]),
+        // The daemon's side of systemd: notifications, adopted sockets, a journal log handler.
+        .target(
+            name: "SystemdSupport",
+            dependencies: ["CSystemd", .product(name: "Logging", package: "swift-log")]),
         // The daemon's TOML configuration, resolved to core types.
         .target(
             name: "BrokerConfig",
@@ -89,15 +102,20 @@ let package = Package(
         .executableTarget(
             name: "tokenbrokerd",
             dependencies: [
-                "BrokerCore", "BrokerConfig", "BrokerStore", "LiveClient", "BrokerEngine", "BrokerServer",
+                "BrokerCore", "BrokerConfig", "BrokerStore", "LiveClient", "BrokerEngine", "BrokerServer", "SystemdSupport",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
-            ]),
+                .product(name: "UnixSignals", package: "swift-service-lifecycle"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
+            ],
+            swiftSettings: testingFaults),
         .executableTarget(
             name: "tokenctl",
             dependencies: [
-                "BrokerAPI",
+                "BrokerAPI", "BrokerCore",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]),
         .executableTarget(
@@ -134,6 +152,9 @@ let package = Package(
                 .product(name: "Crypto", package: "swift-crypto"),
             ]),
         .testTarget(name: "BrokerAPITests", dependencies: ["BrokerAPI"]),
+        .testTarget(
+            name: "SystemdSupportTests",
+            dependencies: ["SystemdSupport", "CSystemd", .product(name: "Logging", package: "swift-log")]),
         .testTarget(name: "BrokerConfigTests", dependencies: ["BrokerConfig", "BrokerCore"]),
         .testTarget(
             name: "IntegrationTests",

@@ -30,10 +30,20 @@ BIN=$(swift build -c release --show-bin-path)
 
 pin() { if [ -n "$1" ]; then echo "taskset -c $1"; fi; }
 
+# Stops livesim: SIGTERM first, SIGKILL if it is still there after two seconds (this build of
+# livesim does not always exit on SIGTERM).
+stop() {
+    kill "$pid" 2>/dev/null || true
+    for _ in $(seq 20); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
+    kill -KILL "$pid" 2>/dev/null || true
+    wait "$pid" 2>/dev/null || true
+    pid=""
+}
+
 work=$(mktemp -d)
 pid=""
 cleanup() {
-    if [ -n "$pid" ]; then kill "$pid" 2>/dev/null || true; wait "$pid" 2>/dev/null || true; fi
+    if [ -n "$pid" ]; then stop; fi
     rm -rf "$work"
 }
 trap cleanup EXIT
@@ -61,7 +71,7 @@ for run in $(seq "$RUNS"); do
         --control "http://127.0.0.1:$(cat "$work/control-port")" \
         --connections "$CONNECTIONS" --duration "$DURATION" --warmup "$WARMUP" \
         --threads "$CLIENT_THREADS" --server-pid "$pid" --target 5000 "$@" || status=1
-    [ -n "${LOG:-}" ] && echo "livesim log: $(wc -l < "$work/livesim.log") lines"
-    kill "$pid"; wait "$pid" 2>/dev/null || true; pid=""
+    if [ -n "${LOG:-}" ]; then echo "livesim log: $(wc -l < "$work/livesim.log") lines"; fi
+    stop
 done
 exit $status

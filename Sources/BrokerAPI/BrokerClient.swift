@@ -44,6 +44,45 @@ public struct BrokerClient: Sendable {
         try call("GET", Self.tokenPath(account: account, scope: scope, minValid: minValid))
     }
 
+    /// `GET /v1/accounts/{name}/skypetoken`.
+    public func skypetoken(account: String, minValid: Int? = nil) throws(BrokerClientError) -> SkypetokenResult {
+        try call("GET", Self.credentialPath(account, "skypetoken", minValid: minValid))
+    }
+
+    /// `GET /v1/accounts/{name}/uic`.
+    public func uic(account: String, minValid: Int? = nil) throws(BrokerClientError) -> UICResult {
+        try call("GET", Self.credentialPath(account, "uic", minValid: minValid))
+    }
+
+    /// `GET /v1/accounts/{name}/ticket`.
+    public func ticket(account: String, minValid: Int? = nil) throws(BrokerClientError) -> TicketResult {
+        try call("GET", Self.credentialPath(account, "ticket", minValid: minValid))
+    }
+
+    /// `GET /v1/accounts/{name}/web-ticket`.
+    public func webTicket(account: String, minValid: Int? = nil) throws(BrokerClientError) -> WebTicketResult {
+        try call("GET", Self.credentialPath(account, "web-ticket", minValid: minValid))
+    }
+
+    /// `GET /v1/accounts/{name}/ath?method=...[&trid=N]`.
+    public func ath(account: String, method: String, trid: Int? = nil, minValid: Int? = nil) throws(BrokerClientError) -> ATHResult {
+        var path = Self.accountPath(account) + "/ath?method=" + PercentEncoding.queryValue(method)
+        if let trid { path += "&trid=\(trid)" }
+        if let minValid { path += "&min_valid=\(minValid)" }
+        return try call("GET", path)
+    }
+
+    /// `POST /v1/challenge`.
+    public func challenge(_ request: ChallengeRequest) throws(BrokerClientError) -> ChallengeResult {
+        let body: [UInt8]
+        do { body = try BrokerJSON.encode(request) } catch { throw .protocolError("cannot encode the challenge request") }
+        return try call("POST", "/v1/challenge", body: body)
+    }
+
+    static func credentialPath(_ account: String, _ endpoint: String, minValid: Int?) -> String {
+        accountPath(account) + "/" + endpoint + (minValid.map { "?min_valid=\($0)" } ?? "")
+    }
+
     /// `POST /v1/accounts` (admin only). Answers the new account's detail.
     public func enroll(_ request: EnrollRequest) throws(BrokerClientError) -> AccountDetail {
         let body: [UInt8]

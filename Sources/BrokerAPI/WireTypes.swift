@@ -266,14 +266,17 @@ public struct EnrollRequest: Codable, Sendable, Hashable, CustomStringConvertibl
     public var refreshToken: String?
     /// Browser cookies, `MSPAuth=...; MSPProf=...; WLSSC=...`, for the flows that need them.
     public var cookies: String?
-    /// Whether the daemon keeps the password to sign in again by itself (default false).
+    /// Whether the daemon keeps the password (sealed) for RST tickets and cookie renewal (default false).
     public var storePassword: Bool?
+    /// How the ssl-compact-ticket is obtained: `oauth` (default) or `rst` (needs the stored password).
+    public var ticketMethod: String?
 
     public init(
         method: EnrollMethod, login: String, name: String? = nil, realm: String? = nil,
         password: String? = nil, redirectURL: String? = nil, refreshToken: String? = nil,
-        cookies: String? = nil, storePassword: Bool? = nil
+        cookies: String? = nil, storePassword: Bool? = nil, ticketMethod: String? = nil
     ) {
+        self.ticketMethod = ticketMethod
         self.method = method
         self.login = login
         self.name = name
@@ -317,6 +320,7 @@ public struct EnrollRequest: Codable, Sendable, Hashable, CustomStringConvertibl
         case redirectURL = "redirect_url"
         case refreshToken = "refresh_token"
         case storePassword = "store_password"
+        case ticketMethod = "ticket_method"
     }
 
     public var description: String {

@@ -24,6 +24,17 @@ public struct DaemonConfiguration: Sendable {
     public var maxHeaderBytes = 8 * 1024
     public var maxBodyBytes = 64 * 1024
     public var logLevel = "info"
+    public var logTarget = LogTarget.auto
+
+    /// Where log records go.
+    public enum LogTarget: String, Sendable, CaseIterable {
+        /// The journal when standard error is connected to it (`JOURNAL_STREAM`), else standard error.
+        case auto
+        /// Native journal entries with fields, through libsystemd.
+        case journal
+        /// Lines on standard error.
+        case stderr
+    }
 
     public init() {}
 
@@ -146,6 +157,7 @@ struct ConfigFile: Decodable {
 
     struct Log: Decodable {
         var level: String?
+        var target: String?
     }
 
     var scopes: [String]?
@@ -234,6 +246,12 @@ struct ConfigFile: Decodable {
                 throw BrokerError(.badRequest, "\(source): log.level must be trace, debug, info, notice, warning, error or critical")
             }
             c.logLevel = level
+        }
+        if let target = log?.target {
+            guard let value = DaemonConfiguration.LogTarget(rawValue: target) else {
+                throw BrokerError(.badRequest, "\(source): log.target must be auto, journal or stderr")
+            }
+            c.logTarget = value
         }
         return c
     }

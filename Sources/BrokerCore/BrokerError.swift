@@ -13,6 +13,8 @@ public enum ErrorCode: String, Sendable, Codable, CaseIterable {
     case rateLimited = "rate_limited"
     case signInFailed = "sign_in_failed"
     case upstreamError = "upstream_error"
+    /// The account lacks what this credential needs (cookies, a stored password).
+    case credentialUnavailable = "credential_unavailable"
     case payloadTooLarge = "payload_too_large"
     case methodNotAllowed = "method_not_allowed"
     case internalError = "internal_error"
@@ -24,7 +26,7 @@ public enum ErrorCode: String, Sendable, Codable, CaseIterable {
         case .forbidden: 403
         case .notFound: 404
         case .methodNotAllowed: 405
-        case .conflict: 409
+        case .conflict, .credentialUnavailable: 409
         case .payloadTooLarge: 413
         case .needsReauth, .invalidCredentials, .interactionRequired, .accountLocked, .signInFailed: 401
         case .rateLimited: 429

@@ -1,54 +1,97 @@
 import BrokerCore
 import Foundation
 
-/// An (account, scope) pair: the unit the refresh engine schedules.
-public struct ScopeKey: Hashable, Sendable {
+/// An (account, credential kind) pair: the unit the refresh engine schedules.
+public struct CredentialKey: Hashable, Sendable {
     public var account: AccountName
-    public var scope: Scope
+    public var kind: CredentialKind
 
-    public init(account: AccountName, scope: Scope) {
+    public init(account: AccountName, kind: CredentialKind) {
         self.account = account
-        self.scope = scope
+        self.kind = kind
     }
 }
 
-/// What the engine knows of one scope of one account.
-struct ScopeRuntime {
-    var token: AccessToken?
-    /// The token's expiry, formatted once when it was refreshed.
+/// What the engine knows of one credential of one account.
+struct CredentialRuntime {
+    var credential: Credential?
+    /// The expiry, formatted once when the credential was obtained.
     var expiresAtText = ""
-    /// When the scheduler next refreshes (or retries) this scope.
+    /// When the scheduler next refreshes (or retries) it.
     var dueAt: Date
     var lastRefresh: Date?
     var lastAttempt: Date?
     var failures = 0
     var lastError: BrokerError?
     var backoffUntil: Date?
+
+    init(dueAt: Date) { self.dueAt = dueAt }
 }
 
-/// What the engine knows of one account; the refresh token is the only copy besides the store's.
+/// What the engine knows of one account. The refresh token, password and cookies are the only
+/// copies besides the store's.
 struct AccountRuntime {
     var realm: String
     var login: String
     var state: AccountState
     var stateReason: String?
     var refreshToken: Secret?
-    var scopes: [Scope: ScopeRuntime]
+    var password: Secret?
+    var ticketMethod: TicketMethod
+    var credentials: [CredentialKind: CredentialRuntime]
+    /// Why the cookie-based credentials cannot be had, once silent sign-in stopped working.
+    var cookiesLost: String?
     /// A refresh result the store has not accepted yet (for example, a full disk). It is written
     /// before this account refreshes again.
-    var unsaved: (token: AccessToken, rotated: Secret?)?
-    var hasPassword: Bool
-    var hasCookies: Bool
+    var unsaved: (token: AccessToken, rotated: Secret?, cookies: Secret?)?
+
+    var cookies: Credential? { credentials[.cookies]?.credential }
+
+    /// The kinds this account keeps fresh, given the configured scopes.
+    func kinds(scopes: [Scope]) -> [CredentialKind] {
+        var kinds = scopes.map(CredentialKind.scope)
+        if scopes.contains(.skype) { kinds.append(.skypetoken) }
+        if (cookies != nil || password != nil) && cookiesLost == nil { kinds += [.cookies, .uic] }
+        if ticketMethod == .rst && password != nil { kinds.append(.ticket) }
+        return kinds
+    }
+
+    /// Why this account cannot have a credential of this kind, with the command that fixes it.
+    func unavailable(_ kind: CredentialKind, scopes: [Scope]) -> BrokerError? {
+        switch kind {
+        case .scope(let scope):
+            return scopes.contains(scope) ? nil : BrokerError(.unknownScope, "scope \(scope.alias) is not kept fresh by this daemon")
+        case .skypetoken:
+            return scopes.contains(.skype) ? nil : BrokerError(.credentialUnavailable, "the skype scope is not kept fresh by this daemon")
+        case .cookies, .uic:
+            if let lost = cookiesLost {
+                return BrokerError(.credentialUnavailable, "\(kind.name) needs the session cookies: \(lost)", hint: "tokenctl login \(login)")
+            }
+            if cookies == nil && password == nil {
+                return BrokerError(
+                    .credentialUnavailable, "\(kind.name) needs the session cookies (MSPAuth, MSPProf, WLSSC), and this account has none",
+                    hint: "tokenctl login \(login), or tokenctl login --browser \(login) --cookies-stdin")
+            }
+            return nil
+        case .ticket:
+            if password == nil {
+                return BrokerError(
+                    .credentialUnavailable, "an RST ticket needs the stored password, and this account has none",
+                    hint: "tokenctl login \(login) --store-password --ticket-method rst")
+            }
+            return nil
+        }
+    }
 }
 
 /// Work the scheduler hands to a task.
 enum Job: Sendable {
-    case refresh(ScopeKey, realm: String, refreshToken: Secret)
+    case refresh(CredentialKey, realm: String)
     case persist(AccountName)
 
     var account: AccountName {
         switch self {
-        case .refresh(let key, _, _): key.account
+        case .refresh(let key, _): key.account
         case .persist(let name): name
         }
     }
@@ -57,17 +100,17 @@ enum Job: Sendable {
 /// The engine's whole mutable state, behind one lock.
 struct EngineState {
     var accounts: [AccountName: AccountRuntime] = [:]
-    /// Realms whose token endpoint is resting after a 429, until when.
+    /// Realms whose endpoints are resting after a 429, until when.
     var restUntil: [String: Date] = [:]
     /// Accounts with a job running: refreshes of one account are serialized.
     var running: Set<AccountName> = []
-    /// Scopes a read is waiting for.
-    var urgent: Set<ScopeKey> = []
-    var waiters: [ScopeKey: [UInt64: CheckedContinuation<Void, Never>]] = [:]
+    /// Credentials a read is waiting for.
+    var urgent: Set<CredentialKey> = []
+    var waiters: [CredentialKey: [UInt64: CheckedContinuation<Void, Never>]] = [:]
     var nextWaiterID: UInt64 = 0
     var stopping = false
 
-    /// Picks what to run now, at most `limit` jobs in all, and says when to look again.
+    /// Picks what to run now, at most `maxConcurrentRefreshes` jobs in all, and says when to look again.
     mutating func pickJobs(now: Date, policy: RefreshPolicy, scopes: [Scope]) -> (jobs: [Job], wake: Date) {
         var wake = now.addingTimeInterval(policy.wakeInterval)
         var jobs: [Job] = []
@@ -81,26 +124,26 @@ struct EngineState {
                 capacity -= 1
                 continue
             }
-            guard let refreshToken = account.refreshToken else { continue }
+            guard account.refreshToken != nil else { continue }
             if let rest = restUntil[account.realm], rest > now {
                 wake = min(wake, rest)
                 continue
             }
-            var best: (Scope, Date)?
-            for scope in scopes {
-                guard let runtime = account.scopes[scope] else { continue }
+            var best: (CredentialKind, Date)?
+            for kind in account.kinds(scopes: scopes) {
+                guard let runtime = account.credentials[kind] else { continue }
                 var due = runtime.dueAt
-                if urgent.contains(ScopeKey(account: name, scope: scope)) {
+                if urgent.contains(CredentialKey(account: name, kind: kind)) {
                     due = min(due, runtime.lastAttempt.map { $0.addingTimeInterval(policy.urgentRetryInterval) } ?? now)
                 }
                 if due <= now {
-                    if best == nil || due < best!.1 { best = (scope, due) }
+                    if best == nil || due < best!.1 { best = (kind, due) }
                 } else {
                     wake = min(wake, due)
                 }
             }
-            if let (scope, _) = best {
-                jobs.append(.refresh(ScopeKey(account: name, scope: scope), realm: account.realm, refreshToken: refreshToken))
+            if let (kind, _) = best {
+                jobs.append(.refresh(CredentialKey(account: name, kind: kind), realm: account.realm))
                 running.insert(name)
                 capacity -= 1
             }
@@ -108,8 +151,9 @@ struct EngineState {
         return (jobs, wake)
     }
 
-    /// Resumes every read waiting on the scope; they look at the cache again.
-    mutating func takeWaiters(_ key: ScopeKey) -> [CheckedContinuation<Void, Never>] {
-        Array(waiters.removeValue(forKey: key)?.values ?? [:].values)
+    /// Resumes every read waiting on the credential; they look at the cache again.
+    mutating func takeWaiters(_ key: CredentialKey) -> [CheckedContinuation<Void, Never>] {
+        guard let waiting = waiters.removeValue(forKey: key) else { return [] }
+        return Array(waiting.values)
     }
 }

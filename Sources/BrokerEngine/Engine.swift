@@ -35,20 +35,27 @@ public struct EngineConfiguration: Sendable {
     }
 }
 
-/// A token as the server hands it out.
-public struct ServedToken: Sendable {
-    public var token: AccessToken
-    /// RFC 3339, formatted once when the token was obtained.
+/// A credential as the server hands it out.
+public struct ServedCredential: Sendable {
+    public var kind: CredentialKind
+    public var credential: Credential
+    /// RFC 3339, formatted once when the credential was obtained.
     public var expiresAtText: String
+
+    public var token: AccessToken {
+        if case .scope(let scope) = kind { return credential.accessToken(scope: scope) }
+        return credential.accessToken(scope: .skype)
+    }
 }
 
 /// What a cache lookup found.
 public enum CachedRead: Sendable {
-    case fresh(ServedToken)
+    case fresh(ServedCredential)
     /// Missing or inside the safety margin: a refresh is needed first.
     case stale
     case notFound
     case needsReauth(String)
+    case unavailable(BrokerError)
 }
 
 /// How an account is enrolled.
@@ -64,19 +71,24 @@ public struct EnrollCommand: Sendable {
     public var realm: String?
     public var credential: EnrollCredential
     public var cookies: Secret?
+    public var ticketMethod: TicketMethod
 
-    public init(login: String, name: AccountName?, realm: String?, credential: EnrollCredential, cookies: Secret?) {
+    public init(
+        login: String, name: AccountName?, realm: String?, credential: EnrollCredential, cookies: Secret?,
+        ticketMethod: TicketMethod = .oauth
+    ) {
         self.login = login
         self.name = name
         self.realm = realm
         self.credential = credential
         self.cookies = cookies
+        self.ticketMethod = ticketMethod
     }
 }
 
-/// Status of one scope, for the API and tokenctl.
-public struct ScopeReport: Sendable {
-    public var scope: Scope
+/// Status of one credential, for the API and tokenctl.
+public struct CredentialReport: Sendable {
+    public var kind: CredentialKind
     public var expiresAt: Date?
     public var lastRefresh: Date?
     public var nextRefresh: Date?
@@ -91,27 +103,30 @@ public struct AccountReport: Sendable {
     public var login: String
     public var state: AccountState
     public var stateReason: String?
-    public var scopes: [ScopeReport]
+    public var ticketMethod: TicketMethod
+    public var credentials: [CredentialReport]
 }
 
-/// The refresh service: keeps every scope of every account fresh, serializes refreshes of one
-/// account (its scopes share one rotating refresh token), runs accounts concurrently up to a cap,
-/// backs off on failures, rests a realm on 429, and lets concurrent reads share one refresh.
+/// The refresh service: keeps every credential of every account fresh, serializes the work of
+/// one account (its scopes share one rotating refresh token, and a silent sign-in replaces it),
+/// runs accounts concurrently up to a cap, backs off on failures, rests a realm on 429, and lets
+/// concurrent reads share one refresh.
 ///
-/// Deadlines are wall-clock times from the server's `expires_in`; the scheduler sleeps on an
-/// injected monotonic clock for at most `wakeInterval`, so a suspend or a clock jump is noticed.
+/// Deadlines are wall-clock times from the server's answers; the scheduler sleeps on an injected
+/// monotonic clock for at most `wakeInterval`, so a suspend or a clock jump is noticed.
 public final class BrokerEngine: Service, Sendable {
     private let store: CredentialStore
-    private let identity: any IdentityService
+    private let identity: LiveIdentityClient
     private let clock: MonotonicClock
     private let wallClock: @Sendable () -> Date
     private let logger: Logger
     private let state = NIOLockedValueBox(EngineState())
     private let configurationBox: NIOLockedValueBox<EngineConfiguration>
     private let wakeup = Wakeup()
+    private let heartbeat = NIOLockedValueBox<Duration>(.zero)
 
     public init(
-        configuration: EngineConfiguration, store: CredentialStore, identity: any IdentityService,
+        configuration: EngineConfiguration, store: CredentialStore, identity: LiveIdentityClient,
         clock: MonotonicClock = .continuous, wallClock: @escaping @Sendable () -> Date = { Date() }, logger: Logger
     ) throws(BrokerError) {
         self.configurationBox = NIOLockedValueBox(configuration)
@@ -125,14 +140,21 @@ public final class BrokerEngine: Service, Sendable {
 
     public var configuration: EngineConfiguration { configurationBox.withLockedValue { $0 } }
 
+    /// When the scheduler last went round its loop, on the monotonic clock: a health signal.
+    public var lastSchedulerPass: Duration { heartbeat.withLockedValue { $0 } }
+
+    /// The monotonic clock's reading now, to compare with `lastSchedulerPass`.
+    public var monotonicNow: Duration { clock.now }
+
     /// Replaces realms, scopes and policy; stored tokens and connections are untouched.
     public func reconfigure(_ configuration: EngineConfiguration) {
         configurationBox.withLockedValue { $0 = configuration }
         let now = wallClock()
         state.withLockedValue { state in
             for name in Array(state.accounts.keys) {
-                for scope in configuration.scopes where state.accounts[name]?.scopes[scope] == nil {
-                    state.accounts[name]?.scopes[scope] = ScopeRuntime(dueAt: now)
+                guard let account = state.accounts[name] else { continue }
+                for kind in account.kinds(scopes: configuration.scopes) where account.credentials[kind] == nil {
+                    state.accounts[name]?.credentials[kind] = CredentialRuntime(dueAt: now)
                 }
             }
         }
@@ -151,7 +173,8 @@ public final class BrokerEngine: Service, Sendable {
                 state.accounts[account.name] = makeRuntime(
                     realm: account.realm, login: account.login, state: account.state, reason: account.stateReason,
                     refreshToken: credentials.refreshToken, tokens: Array(credentials.accessTokens.values),
-                    hasPassword: account.hasPassword, hasCookies: account.hasCookies, now: now, configuration: configuration)
+                    password: credentials.password, cookies: credentials.cookies.map { (value: $0, expiresAt: nil) },
+                    ticketMethod: TicketMethod(rawValue: account.ticketMethod) ?? .oauth, now: now, configuration: configuration)
             }
         }
         logger.info("accounts loaded", metadata: ["broker.accounts": "\(loaded.count)"])
@@ -159,19 +182,39 @@ public final class BrokerEngine: Service, Sendable {
 
     private func makeRuntime(
         realm: String, login: String, state: AccountState, reason: String?, refreshToken: Secret?, tokens: [AccessToken],
-        hasPassword: Bool, hasCookies: Bool, now: Date, configuration: EngineConfiguration
+        password: Secret?, cookies: (value: Secret, expiresAt: Date?)?, ticketMethod: TicketMethod, now: Date,
+        configuration: EngineConfiguration
     ) -> AccountRuntime {
-        var scopes: [Scope: ScopeRuntime] = [:]
-        for scope in configuration.scopes { scopes[scope] = ScopeRuntime(dueAt: now) }
-        for token in tokens where token.expiresAt > now {
-            scopes[token.scope] = ScopeRuntime(
-                token: token, expiresAtText: Self.rfc3339(token.expiresAt),
-                dueAt: configuration.policy.nextRefresh(obtainedAt: token.obtainedAt, expiresAt: token.expiresAt, random: .random(in: 0..<1)),
-                lastRefresh: token.obtainedAt)
+        var account = AccountRuntime(
+            realm: realm, login: login, state: state, stateReason: reason, refreshToken: refreshToken, password: password,
+            ticketMethod: ticketMethod, credentials: [:])
+        let policy = configuration.policy
+        if let cookies {
+            // Cookies loaded from the store have no recorded expiry: refresh them soon.
+            let expires = cookies.expiresAt ?? now.addingTimeInterval(3600)
+            var runtime = CredentialRuntime(dueAt: cookies.expiresAt == nil ? now : policy.nextRefresh(obtainedAt: now, expiresAt: expires, random: .random(in: 0..<1)))
+            runtime.credential = Credential(value: cookies.value, obtainedAt: now, expiresAt: expires)
+            runtime.expiresAtText = Self.rfc3339(expires)
+            account.credentials[.cookies] = runtime
         }
-        return AccountRuntime(
-            realm: realm, login: login, state: state, stateReason: reason, refreshToken: refreshToken, scopes: scopes,
-            hasPassword: hasPassword, hasCookies: hasCookies)
+        for kind in account.kinds(scopes: configuration.scopes) where account.credentials[kind] == nil {
+            account.credentials[kind] = CredentialRuntime(dueAt: now)
+        }
+        for token in tokens where token.expiresAt > now && account.credentials[.scope(token.scope)] != nil {
+            account.credentials[.scope(token.scope)] = fresh(Credential(token), now: now, policy: policy)
+        }
+        return account
+    }
+
+    /// The runtime of a credential just obtained: scheduled at the refresh point.
+    private func fresh(_ credential: Credential, now: Date, policy: RefreshPolicy) -> CredentialRuntime {
+        var runtime = CredentialRuntime(
+            dueAt: policy.nextRefresh(obtainedAt: credential.obtainedAt, expiresAt: credential.expiresAt, random: .random(in: 0..<1)))
+        if let refreshBy = credential.refreshBy { runtime.dueAt = min(runtime.dueAt, refreshBy) }
+        runtime.credential = credential
+        runtime.expiresAtText = Self.rfc3339(credential.expiresAt)
+        runtime.lastRefresh = credential.obtainedAt
+        return runtime
     }
 
     // MARK: - Service
@@ -180,12 +223,11 @@ public final class BrokerEngine: Service, Sendable {
         try await withGracefulShutdownHandler {
             await self.schedule()
         } onGracefulShutdown: {
-            self.state.withLockedValue { $0.stopping = true }
-            self.wakeup.signal()
+            self.stop()
         }
     }
 
-    /// Stops scheduling: used by tests that run the engine without a service group.
+    /// Stops scheduling; running refreshes get a bounded time to finish and commit.
     public func stop() {
         state.withLockedValue { $0.stopping = true }
         wakeup.signal()
@@ -195,6 +237,7 @@ public final class BrokerEngine: Service, Sendable {
         await withDiscardingTaskGroup { group in
             while true {
                 let now = wallClock()
+                heartbeat.withLockedValue { $0 = clock.now }
                 let configuration = self.configuration
                 let (jobs, wake, stopping) = state.withLockedValue { state in
                     let (jobs, wake) = state.pickJobs(now: now, policy: configuration.policy, scopes: configuration.scopes)
@@ -220,77 +263,181 @@ public final class BrokerEngine: Service, Sendable {
         }
     }
 
+    private struct Snapshot {
+        var realm: Realm
+        var login: String
+        var refreshToken: Secret?
+        var password: Secret?
+        var cookies: Credential?
+        var skype: Credential?
+    }
+
+    private func snapshot(_ name: AccountName, realm realmName: String) -> Snapshot? {
+        guard let realm = try? configuration.realm(named: realmName) else { return nil }
+        return state.withLockedValue { state in
+            guard let account = state.accounts[name] else { return nil }
+            return Snapshot(
+                realm: realm, login: account.login, refreshToken: account.refreshToken, password: account.password,
+                cookies: account.cookies, skype: account.credentials[.scope(.skype)]?.credential)
+        }
+    }
+
     private func perform(_ job: Job) async {
         switch job {
         case .persist(let name):
             persistUnsaved(name)
-        case .refresh(let key, let realmName, let refreshToken):
-            guard let realm = try? configuration.realm(named: realmName) else {
-                fail(key, .rejected(code: "unknown_realm", description: "realm \(realmName) is no longer configured"))
+        case .refresh(let key, let realmName):
+            let started = wallClock()
+            state.withLockedValue { $0.accounts[key.account]?.credentials[key.kind]?.lastAttempt = started }
+            guard let snap = snapshot(key.account, realm: realmName) else {
+                fail(key, .rejected(code: "unknown_realm", description: "realm \(realmName) is not configured"))
                 return
             }
-            let started = wallClock()
-            state.withLockedValue { $0.accounts[key.account]?.scopes[key.scope]?.lastAttempt = started }
             do {
-                let grant = try await identity.refresh(realm: realm, refreshToken: refreshToken, scope: key.scope, now: started)
-                succeed(key, grant: grant, previous: refreshToken)
+                try await refresh(key, snap, now: started)
             } catch {
                 fail(key, error)
             }
         }
     }
 
-    /// Commits a refresh: the rotated refresh token and the access token go to disk in one
-    /// transaction before the token is served or the old refresh token is forgotten.
-    private func succeed(_ key: ScopeKey, grant: TokenGrant, previous: Secret) {
+    private func refresh(_ key: CredentialKey, _ snap: Snapshot, now: Date) async throws(RefreshFailure) {
+        let policy = configuration.policy
+        switch key.kind {
+        case .scope(let scope):
+            guard let refreshToken = snap.refreshToken else { throw .grantRevoked("no refresh token is stored") }
+            let grant = try await identity.refresh(realm: snap.realm, refreshToken: refreshToken, scope: scope, now: now)
+            commit(key, grant: grant, previous: refreshToken, cookies: nil)
+        case .skypetoken:
+            // It depends on the skype.com token: refresh that first when it is not good for a while.
+            var skype = snap.skype
+            if skype.map({ !policy.isFresh($0.accessToken(scope: .skype), now: now, minValid: 0) }) ?? true {
+                guard let refreshToken = snap.refreshToken else { throw .grantRevoked("no refresh token is stored") }
+                let grant = try await identity.refresh(realm: snap.realm, refreshToken: refreshToken, scope: .skype, now: now)
+                commit(CredentialKey(account: key.account, kind: .scope(.skype)), grant: grant, previous: refreshToken, cookies: nil)
+                skype = Credential(grant.accessToken)
+            }
+            let token = try await identity.skypetoken(realm: snap.realm, accessToken: skype!.value, now: now)
+            succeed(key, token)
+        case .cookies:
+            try await refreshCookies(key, snap, now: now)
+        case .uic:
+            var cookies = snap.cookies
+            if cookies.map({ $0.expiresAt <= now }) ?? true {
+                try await refreshCookies(CredentialKey(account: key.account, kind: .cookies), snap, now: now)
+                cookies = state.withLockedValue { $0.accounts[key.account]?.cookies }
+            }
+            guard let cookies else { throw .rejected(code: "no_cookies", description: "no session cookies") }
+            do {
+                succeed(key, try await identity.userInitialization(realm: snap.realm, cookies: cookies.value, now: now))
+            } catch let failure where failure == .rejected(code: "cookies_refused", description: "User/Initialization refused the session cookies") {
+                // The cookies went bad early: renew them, then try once more.
+                try await refreshCookies(CredentialKey(account: key.account, kind: .cookies), snap, now: now)
+                guard let renewed = state.withLockedValue({ $0.accounts[key.account]?.cookies }) else { throw failure }
+                succeed(key, try await identity.userInitialization(realm: snap.realm, cookies: renewed.value, now: now))
+            }
+        case .ticket:
+            guard let password = snap.password else { throw .rejected(code: "no_password", description: "no stored password") }
+            succeed(key, try await identity.rstTicket(realm: snap.realm, login: snap.login, password: password, now: now))
+        }
+    }
+
+    /// Renews the session cookies by silent sign-in (or by password, when stored). A silent
+    /// sign-in also starts a new grant family: its refresh token replaces the old one, committed
+    /// with the cookies and the skype.com token in one transaction.
+    private func refreshCookies(_ key: CredentialKey, _ snap: Snapshot, now: Date) async throws(RefreshFailure) {
+        var result: SignInResult?
+        if let cookies = snap.cookies, cookies.expiresAt > now {
+            do {
+                result = try await identity.silentSignIn(realm: snap.realm, cookies: cookies.value, now: now)
+            } catch .rejected(let code, let description) where code == "cookies_refused" {
+                if snap.password == nil { throw .rejected(code: code, description: description) }
+            }
+        }
+        if result == nil, let password = snap.password {
+            result = try await identity.passwordSignIn(realm: snap.realm, login: snap.login, password: password, now: now)
+        }
+        guard let result else { throw .rejected(code: "cookies_refused", description: "the session cookies expired and no password is stored") }
+        guard let cookies = result.cookies else { throw .transient("the sign-in set no session cookies") }
+        commit(
+            CredentialKey(account: key.account, kind: .scope(result.grant.accessToken.scope)), grant: result.grant,
+            previous: snap.refreshToken ?? Secret(""),
+            cookies: Credential(value: cookies, obtainedAt: now, expiresAt: result.cookiesExpireAt ?? result.grant.accessToken.expiresAt))
+    }
+
+    /// Commits a refresh or sign-in: the rotated refresh token, the access token (and the cookies)
+    /// go to disk in one transaction before the token is served or the old refresh token is forgotten.
+    private func commit(_ key: CredentialKey, grant: TokenGrant, previous: Secret, cookies: Credential?) {
         let rotated = grant.refreshToken.flatMap { $0 == previous ? nil : $0 }
         var saved = true
         do {
-            try store.commitRefresh(account: key.account, accessToken: grant.accessToken, rotatedRefreshToken: rotated)
+            try store.commitRefresh(account: key.account, accessToken: grant.accessToken, rotatedRefreshToken: rotated, cookies: cookies?.value)
         } catch {
             saved = false
             logger.error("could not save a refreshed token; keeping it in memory and retrying", metadata: [
-                "broker.account": "\(key.account)", "broker.scope": "\(key.scope.alias)", "error.type": "\(Self.brokerError(error).code.rawValue)",
+                "broker.account": "\(key.account)", "broker.credential": "\(key.kind.name)", "error.type": "\(Self.brokerError(error).code.rawValue)",
             ])
         }
         let policy = configuration.policy
         let now = wallClock()
+        let credential = Credential(grant.accessToken)
         let waiters = state.withLockedValue { state -> [CheckedContinuation<Void, Never>] in
             guard var account = state.accounts[key.account] else { return state.takeWaiters(key) }
             if let rotated { account.refreshToken = rotated }
-            if !saved { account.unsaved = (grant.accessToken, rotated ?? account.unsaved?.rotated) }
-            var runtime = account.scopes[key.scope] ?? ScopeRuntime(dueAt: now)
-            runtime.token = grant.accessToken
-            runtime.expiresAtText = Self.rfc3339(grant.accessToken.expiresAt)
-            runtime.lastRefresh = grant.accessToken.obtainedAt
-            runtime.dueAt = policy.nextRefresh(
-                obtainedAt: grant.accessToken.obtainedAt, expiresAt: grant.accessToken.expiresAt, random: .random(in: 0..<1))
-            runtime.failures = 0
-            runtime.lastError = nil
-            runtime.backoffUntil = nil
-            account.scopes[key.scope] = runtime
+            if !saved { account.unsaved = (grant.accessToken, rotated ?? account.unsaved?.rotated, cookies?.value ?? account.unsaved?.cookies) }
+            account.credentials[key.kind] = fresh(credential, now: now, policy: policy)
+            var released = state.takeWaiters(key)
+            if let cookies {
+                account.credentials[.cookies] = fresh(cookies, now: now, policy: policy)
+                account.cookiesLost = nil
+                state.urgent.remove(CredentialKey(account: key.account, kind: .cookies))
+                released += state.takeWaiters(CredentialKey(account: key.account, kind: .cookies))
+            }
+            // The skypetoken follows the token it is made from.
+            if key.kind == .scope(.skype), account.credentials[.skypetoken] != nil {
+                account.credentials[.skypetoken]?.dueAt = now
+            }
             state.accounts[key.account] = account
+            state.urgent.remove(key)
+            return released
+        }
+        for waiter in waiters { waiter.resume() }
+        logger.info("token refreshed", metadata: [
+            "broker.account": "\(key.account)", "broker.credential": "\(key.kind.name)", "broker.scope": "\(grant.accessToken.scope.alias)",
+            "broker.event": "refreshed", "broker.rotated": "\(rotated != nil)",
+            "broker.expires_in": "\(Int(grant.accessToken.expiresAt.timeIntervalSince(now)))",
+        ])
+    }
+
+    /// Keeps a credential that lives in memory only (skypetoken, UIC, RST ticket).
+    private func succeed(_ key: CredentialKey, _ credential: Credential) {
+        let policy = configuration.policy
+        let now = wallClock()
+        let waiters = state.withLockedValue { state -> [CheckedContinuation<Void, Never>] in
+            guard state.accounts[key.account] != nil else { return state.takeWaiters(key) }
+            state.accounts[key.account]?.credentials[key.kind] = fresh(credential, now: now, policy: policy)
             state.urgent.remove(key)
             return state.takeWaiters(key)
         }
         for waiter in waiters { waiter.resume() }
-        logger.info("token refreshed", metadata: [
-            "broker.account": "\(key.account)", "broker.scope": "\(key.scope.alias)", "broker.event": "refreshed",
-            "broker.rotated": "\(rotated != nil)", "broker.expires_in": "\(Int(grant.accessToken.expiresAt.timeIntervalSince(now)))",
+        logger.info("credential refreshed", metadata: [
+            "broker.account": "\(key.account)", "broker.credential": "\(key.kind.name)", "broker.event": "refreshed",
+            "broker.expires_in": "\(Int(credential.expiresAt.timeIntervalSince(now)))",
         ])
     }
 
-    private func fail(_ key: ScopeKey, _ failure: RefreshFailure) {
+    private func fail(_ key: CredentialKey, _ failure: RefreshFailure) {
         let policy = configuration.policy
         let now = wallClock()
         let error = failure.brokerError
-        let (waiters, revoked) = state.withLockedValue { state -> ([CheckedContinuation<Void, Never>], Bool) in
-            guard var account = state.accounts[key.account], var runtime = account.scopes[key.scope] else {
-                return (state.takeWaiters(key), false)
+        let (waiters, revoked, lostCookies) = state.withLockedValue { state -> ([CheckedContinuation<Void, Never>], Bool, Bool) in
+            guard var account = state.accounts[key.account], var runtime = account.credentials[key.kind] else {
+                return (state.takeWaiters(key), false, false)
             }
             runtime.failures += 1
             runtime.lastError = error
             var revoked = false
+            var lostCookies = false
             switch failure {
             case .grantRevoked:
                 account.state = .needsReauth
@@ -301,28 +448,39 @@ public final class BrokerEngine: Service, Sendable {
                 state.restUntil[account.realm] = max(state.restUntil[account.realm] ?? rest, rest)
                 runtime.backoffUntil = rest
                 runtime.dueAt = max(runtime.dueAt, rest)
+            case .rejected(let code, let description) where code == "cookies_refused" && (key.kind == .cookies || key.kind == .uic):
+                account.cookiesLost = description
+                lostCookies = true
+                runtime.dueAt = now.addingTimeInterval(policy.backoffCap)
             case .transient, .rejected:
-                let retry = policy.retryAfterFailure(failures: runtime.failures, now: now, expiresAt: runtime.token?.expiresAt, random: .random(in: 0..<1))
+                let retry = policy.retryAfterFailure(
+                    failures: runtime.failures, now: now, expiresAt: runtime.credential?.expiresAt, random: .random(in: 0..<1))
                 runtime.backoffUntil = retry
                 runtime.dueAt = retry
             }
-            account.scopes[key.scope] = runtime
+            account.credentials[key.kind] = runtime
             state.accounts[key.account] = account
-            let waiters = state.takeWaiters(key)
+            var waiters = state.takeWaiters(key)
+            if lostCookies {
+                for kind in [CredentialKind.cookies, .uic] {
+                    waiters += state.takeWaiters(CredentialKey(account: key.account, kind: kind))
+                    state.urgent.remove(CredentialKey(account: key.account, kind: kind))
+                }
+            }
             if revoked || waiters.isEmpty { state.urgent.remove(key) }
-            return (waiters, revoked)
+            return (waiters, revoked, lostCookies)
         }
         if revoked {
             do { try store.setState(.needsReauth, reason: failure.message, for: key.account) } catch {
                 logger.error("could not save account state", metadata: ["broker.account": "\(key.account)"])
             }
             logger.warning("account needs a new sign-in", metadata: [
-                "broker.account": "\(key.account)", "broker.scope": "\(key.scope.alias)", "broker.event": "needs_reauth",
+                "broker.account": "\(key.account)", "broker.credential": "\(key.kind.name)", "broker.event": "needs_reauth",
                 "broker.reason": "\(failure.message)",
             ])
         } else {
-            logger.notice("refresh failed", metadata: [
-                "broker.account": "\(key.account)", "broker.scope": "\(key.scope.alias)", "broker.event": "refresh_failed",
+            logger.notice(lostCookies ? "session cookies lost" : "refresh failed", metadata: [
+                "broker.account": "\(key.account)", "broker.credential": "\(key.kind.name)", "broker.event": "refresh_failed",
                 "error.type": "\(error.code.rawValue)", "broker.reason": "\(failure.message)",
             ])
         }
@@ -332,7 +490,7 @@ public final class BrokerEngine: Service, Sendable {
     private func persistUnsaved(_ name: AccountName) {
         guard let unsaved = state.withLockedValue({ $0.accounts[name]?.unsaved }) else { return }
         do {
-            try store.commitRefresh(account: name, accessToken: unsaved.token, rotatedRefreshToken: unsaved.rotated)
+            try store.commitRefresh(account: name, accessToken: unsaved.token, rotatedRefreshToken: unsaved.rotated, cookies: unsaved.cookies)
             state.withLockedValue { $0.accounts[name]?.unsaved = nil }
             logger.notice("saved a refreshed token that had waited in memory", metadata: ["broker.account": "\(name)"])
         } catch {
@@ -343,82 +501,85 @@ public final class BrokerEngine: Service, Sendable {
     // MARK: - Reads
 
     /// The cache lookup: a memory read, no I/O. Safe to call from an event loop.
-    public func cachedRead(account: AccountName, scope: Scope, minValid: TimeInterval) -> CachedRead {
+    public func cachedRead(account: AccountName, kind: CredentialKind, minValid: TimeInterval) -> CachedRead {
         let now = wallClock()
-        let policy = configuration.policy
+        let configuration = self.configuration
         return state.withLockedValue { state in
             guard let entry = state.accounts[account] else { return .notFound }
             if entry.state == .needsReauth { return .needsReauth(entry.stateReason ?? "sign-in required") }
-            if let runtime = entry.scopes[scope], let token = runtime.token, policy.isFresh(token, now: now, minValid: minValid) {
-                return .fresh(ServedToken(token: token, expiresAtText: runtime.expiresAtText))
+            if let error = entry.unavailable(kind, scopes: configuration.scopes) { return .unavailable(error) }
+            if let runtime = entry.credentials[kind], let credential = runtime.credential,
+                credential.expiresAt.timeIntervalSince(now) >= max(configuration.policy.safetyMargin, minValid)
+            {
+                return .fresh(ServedCredential(kind: kind, credential: credential, expiresAtText: runtime.expiresAtText))
             }
             return .stale
         }
     }
 
-    /// A read that may wait: refreshes a missing or nearly expired token at once (concurrent
-    /// reads share that refresh), waits up to `read_wait`, and then serves the still-valid token
-    /// or fails. An expired token is never served.
-    public func token(account: AccountName, scope: Scope, minValid: TimeInterval = 0) async throws(BrokerError) -> ServedToken {
+    public func cachedRead(account: AccountName, scope: Scope, minValid: TimeInterval) -> CachedRead {
+        cachedRead(account: account, kind: .scope(scope), minValid: minValid)
+    }
+
+    public func token(account: AccountName, scope: Scope, minValid: TimeInterval = 0) async throws(BrokerError) -> ServedCredential {
+        try await read(account: account, kind: .scope(scope), minValid: minValid)
+    }
+
+    /// A read that may wait: refreshes a missing or nearly expired credential at once (concurrent
+    /// reads share that refresh), waits up to `read_wait`, and then serves the still-valid
+    /// credential or fails. An expired credential is never served.
+    public func read(account: AccountName, kind: CredentialKind, minValid: TimeInterval = 0) async throws(BrokerError) -> ServedCredential {
         let policy = configuration.policy
-        guard configuration.scopes.contains(scope) else {
-            throw BrokerError(.unknownScope, "scope \(scope.alias) is not kept fresh by this daemon")
-        }
         let deadline = clock.now + .milliseconds(Int64(policy.readWait * 1000))
         let started = wallClock()
+        let key = CredentialKey(account: account, kind: kind)
         while true {
-            switch cachedRead(account: account, scope: scope, minValid: minValid) {
+            switch cachedRead(account: account, kind: kind, minValid: minValid) {
             case .fresh(let served): return served
             case .notFound: throw BrokerError(.notFound, "no account named \(account)", hint: "tokenctl accounts lists them")
             case .needsReauth(let reason):
                 throw BrokerError(.needsReauth, "account \(account) needs a new sign-in: \(reason)", hint: "tokenctl login")
+            case .unavailable(let error): throw error
             case .stale: break
             }
             let remaining = deadline - clock.now
             if remaining <= .zero { break }
-            await waitForAttempt(ScopeKey(account: account, scope: scope), timeout: remaining)
-            // After a failed attempt, a token that is still valid is served with its true expires_in.
-            if let served = servable(account: account, scope: scope, minValid: minValid), lastAttemptFailed(account: account, scope: scope) {
-                return served
-            }
-            // A token refreshed during this read that still falls short: the provider's lifetime is too short.
-            if let fresh = refreshedSince(started, account: account, scope: scope), !policy.isFresh(fresh, now: wallClock(), minValid: minValid) {
+            await waitForAttempt(key, timeout: remaining)
+            let (servable, failed, refreshedNow) = inspect(key, minValid: minValid, since: started)
+            // After a failed attempt, a credential that is still valid is served with its true expiry.
+            if let servable, failed { return servable }
+            // Refreshed during this read and still short: the provider's lifetime is too short.
+            if let refreshedNow, refreshedNow.credential.expiresAt.timeIntervalSince(wallClock()) < max(minValid, policy.safetyMargin) {
                 throw BrokerError(.temporarilyUnavailable,
-                    "the provider issues \(scope.alias) tokens valid for \(Int(fresh.lifetime)) s, less than the \(Int(max(minValid, policy.safetyMargin))) s asked for")
+                    "the provider issues \(kind.name) credentials valid for \(Int(refreshedNow.credential.expiresAt.timeIntervalSince(refreshedNow.credential.obtainedAt))) s, less than the \(Int(max(minValid, policy.safetyMargin))) s asked for")
             }
         }
-        if let served = servable(account: account, scope: scope, minValid: minValid) { return served }
-        let lastError = state.withLockedValue { $0.accounts[account]?.scopes[scope]?.lastError }
+        if let servable = inspect(key, minValid: minValid, since: started).servable { return servable }
+        let lastError = state.withLockedValue { $0.accounts[account]?.credentials[kind]?.lastError }
         throw BrokerError(.temporarilyUnavailable,
-            "no valid \(scope.alias) token for \(account) yet" + (lastError.map { ": \($0.message)" } ?? ""))
+            "no valid \(kind.name) for \(account) yet" + (lastError.map { ": \($0.message)" } ?? ""))
     }
 
-    private func servable(account: AccountName, scope: Scope, minValid: TimeInterval) -> ServedToken? {
+    /// The credential if it may still be served, whether the last attempt failed, and the
+    /// credential if it was refreshed since `start`.
+    private func inspect(_ key: CredentialKey, minValid: TimeInterval, since start: Date)
+        -> (servable: ServedCredential?, failed: Bool, refreshed: ServedCredential?)
+    {
         let now = wallClock()
-        let policy = configuration.policy
         return state.withLockedValue { state in
-            guard let runtime = state.accounts[account]?.scopes[scope], let token = runtime.token,
-                policy.isServable(token, now: now, minValid: minValid)
-            else { return nil }
-            return ServedToken(token: token, expiresAtText: runtime.expiresAtText)
+            guard let runtime = state.accounts[key.account]?.credentials[key.kind], let credential = runtime.credential else {
+                return (nil, false, nil)
+            }
+            let served = ServedCredential(kind: key.kind, credential: credential, expiresAtText: runtime.expiresAtText)
+            let left = credential.expiresAt.timeIntervalSince(now)
+            let servable = left > 0 && left >= minValid ? served : nil
+            let refreshed = runtime.failures == 0 && credential.obtainedAt >= start ? served : nil
+            return (servable, runtime.failures > 0, refreshed)
         }
     }
 
-    private func refreshedSince(_ start: Date, account: AccountName, scope: Scope) -> AccessToken? {
-        state.withLockedValue { state in
-            guard let runtime = state.accounts[account]?.scopes[scope], runtime.failures == 0, let token = runtime.token,
-                token.obtainedAt >= start
-            else { return nil }
-            return token
-        }
-    }
-
-    private func lastAttemptFailed(account: AccountName, scope: Scope) -> Bool {
-        state.withLockedValue { ($0.accounts[account]?.scopes[scope]?.failures ?? 0) > 0 }
-    }
-
-    /// Marks the scope urgent, wakes the scheduler, and waits for its next attempt to finish.
-    private func waitForAttempt(_ key: ScopeKey, timeout: Duration) async {
+    /// Marks the credential urgent, wakes the scheduler, and waits for its next attempt to finish.
+    private func waitForAttempt(_ key: CredentialKey, timeout: Duration) async {
         let id = state.withLockedValue { state -> UInt64 in
             state.urgent.insert(key)
             state.nextWaiterID += 1
@@ -446,6 +607,20 @@ public final class BrokerEngine: Service, Sendable {
         }
     }
 
+    /// The ssl-compact-ticket: `t=...` from the ssl.live.com token, or `t=...&p=` from RST.srf,
+    /// whichever the account chose.
+    public func ticket(account: AccountName, minValid: TimeInterval = 0) async throws(BrokerError) -> (ticket: String, method: TicketMethod, served: ServedCredential) {
+        let method = state.withLockedValue { $0.accounts[account]?.ticketMethod } ?? .oauth
+        switch method {
+        case .oauth:
+            let served = try await read(account: account, kind: .scope(.ssl), minValid: minValid)
+            return ("t=" + served.credential.value.exposed, .oauth, served)
+        case .rst:
+            let served = try await read(account: account, kind: .ticket, minValid: minValid)
+            return (served.credential.value.exposed, .rst, served)
+        }
+    }
+
     // MARK: - Accounts
 
     public func accountNames() -> [AccountName] { state.withLockedValue { Array($0.accounts.keys) }.sorted() }
@@ -457,12 +632,13 @@ public final class BrokerEngine: Service, Sendable {
             let rest = state.restUntil[account.realm]
             return AccountReport(
                 name: name, realm: account.realm, login: account.login, state: account.state, stateReason: account.stateReason,
-                scopes: scopes.compactMap { scope in
-                    guard let runtime = account.scopes[scope] else { return nil }
+                ticketMethod: account.ticketMethod,
+                credentials: account.kinds(scopes: scopes).sorted().compactMap { kind in
+                    guard let runtime = account.credentials[kind] else { return nil }
                     var backoff = runtime.backoffUntil
                     if let rest, rest > (backoff ?? .distantPast) { backoff = rest }
-                    return ScopeReport(
-                        scope: scope, expiresAt: runtime.token?.expiresAt, lastRefresh: runtime.lastRefresh,
+                    return CredentialReport(
+                        kind: kind, expiresAt: runtime.credential?.expiresAt, lastRefresh: runtime.lastRefresh,
                         nextRefresh: account.state == .active ? runtime.dueAt : nil, backoffUntil: backoff,
                         failures: runtime.failures, lastError: runtime.lastError)
                 })
@@ -473,8 +649,15 @@ public final class BrokerEngine: Service, Sendable {
         state.withLockedValue { state in (state.accounts.count, state.accounts.values.filter { $0.state == .needsReauth }.count) }
     }
 
+    /// The earliest scheduled refresh, for status lines.
+    public func nextRefresh() -> Date? {
+        state.withLockedValue { state in
+            state.accounts.values.filter { $0.state == .active }.flatMap { $0.credentials.values.map(\.dueAt) }.min()
+        }
+    }
+
     /// Signs in (or redeems a redirect, or imports a refresh token), stores the grant, and
-    /// schedules every scope. Signing in again to an existing account replaces its grant.
+    /// schedules every credential. Signing in again to an existing account replaces its grant.
     public func enroll(_ command: EnrollCommand) async throws(BrokerError) -> AccountReport {
         let configuration = self.configuration
         let realm = try configuration.realm(named: command.realm)
@@ -491,7 +674,7 @@ public final class BrokerEngine: Service, Sendable {
         let now = wallClock()
         var tokens: [AccessToken] = []
         var refreshToken: Secret
-        var cookies = command.cookies
+        var cookies = command.cookies.map { (value: $0, expiresAt: Date?.none) }
         var password: Secret?
         switch command.credential {
         case .password(let secret, let storePassword):
@@ -499,7 +682,7 @@ public final class BrokerEngine: Service, Sendable {
             tokens = [result.grant.accessToken]
             guard let rt = result.grant.refreshToken else { throw BrokerError(.signInFailed, "sign-in returned no refresh token") }
             refreshToken = rt
-            cookies = result.cookies ?? cookies
+            if let value = result.cookies { cookies = (value, result.cookiesExpireAt) }
             if storePassword { password = secret }
         case .redirectURL(let url):
             let result = try LiveIdentityClient.redeem(url, now: now)
@@ -517,23 +700,27 @@ public final class BrokerEngine: Service, Sendable {
                     : error.brokerError
             }
         }
+        if command.ticketMethod == .rst && password == nil && state.withLockedValue({ $0.accounts[name]?.password }) == nil {
+            throw BrokerError(.badRequest, "the rst ticket method needs the password stored: enroll with a password and store_password")
+        }
         let exists = state.withLockedValue { $0.accounts[name] != nil }
         do {
             if exists {
-                try store.replaceGrant(account: name, refreshToken: refreshToken, accessTokens: tokens, cookies: cookies)
+                try store.replaceGrant(account: name, refreshToken: refreshToken, accessTokens: tokens, cookies: cookies?.value)
                 if let password { try store.setSecret(password, kind: .password, account: name) }
+                try store.setTicketMethod(command.ticketMethod.rawValue, for: name)
             } else {
                 try store.createAccount(
                     name: name, realm: realm.name, login: login, refreshToken: refreshToken, accessTokens: tokens,
-                    password: password, cookies: cookies)
+                    password: password, cookies: cookies?.value, ticketMethod: command.ticketMethod.rawValue)
             }
         } catch {
             throw Self.brokerError(error)
         }
-        let hasPassword = password != nil || (state.withLockedValue { $0.accounts[name]?.hasPassword } ?? false)
+        let storedPassword = password ?? state.withLockedValue { $0.accounts[name]?.password }
         let runtime = makeRuntime(
             realm: realm.name, login: login, state: .active, reason: nil, refreshToken: refreshToken, tokens: tokens,
-            hasPassword: hasPassword, hasCookies: cookies != nil, now: now, configuration: configuration)
+            password: storedPassword, cookies: cookies, ticketMethod: command.ticketMethod, now: now, configuration: configuration)
         state.withLockedValue { $0.accounts[name] = runtime }
         wakeup.signal()
         logger.info("account enrolled", metadata: ["broker.account": "\(name)", "broker.realm": "\(realm.name)", "broker.event": "enrolled"])

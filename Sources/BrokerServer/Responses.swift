@@ -23,12 +23,12 @@ struct APIResponse {
     }
 
     /// The token answer, written by hand: the hot path, so no encoder.
-    static func token(_ served: ServedToken, now: Date) -> APIResponse {
-        let expiresIn = max(0, Int(served.token.expiresAt.timeIntervalSince(now).rounded(.down)))
+    static func token(_ served: ServedCredential, now: Date) -> APIResponse {
+        let expiresIn = max(0, Int(served.credential.expiresAt.timeIntervalSince(now).rounded(.down)))
         var body: [UInt8] = []
-        body.reserveCapacity(served.token.value.exposed.utf8.count + 160)
+        body.reserveCapacity(served.credential.value.exposed.utf8.count + 160)
         body += #"{"access_token":""#.utf8
-        body += served.token.value.exposed.utf8
+        body += served.credential.value.exposed.utf8
         body += #"","token_type":"bearer","scope":""#.utf8
         body += served.token.scope.rawValue.utf8
         body += #"","expires_at":""#.utf8
@@ -40,13 +40,21 @@ struct APIResponse {
     }
 }
 
+extension CredentialKind {
+    /// The full scope name for OAuth scopes; the credential's name otherwise.
+    var fullName: String {
+        if case .scope(let scope) = self { return scope.rawValue }
+        return name
+    }
+}
+
 extension AccountReport {
     var detail: AccountDetail {
         AccountDetail(
             name: name.rawValue, realm: realm, login: login, state: state.rawValue, stateReason: stateReason,
-            scopes: scopes.map { scope in
+            scopes: credentials.map { scope in
                 BrokerAPI.ScopeStatus(
-                    scope: scope.scope.rawValue, alias: scope.scope.alias, expiresAt: scope.expiresAt.map(BrokerJSON.formatDate),
+                    scope: scope.kind.fullName, alias: scope.kind.name, expiresAt: scope.expiresAt.map(BrokerJSON.formatDate),
                     lastRefresh: scope.lastRefresh.map(BrokerJSON.formatDate), nextRefresh: scope.nextRefresh.map(BrokerJSON.formatDate),
                     backoffUntil: scope.backoffUntil.map(BrokerJSON.formatDate), failures: scope.failures,
                     lastError: scope.lastError.map { APIErrorInfo(code: $0.code.rawValue, message: $0.message, hint: $0.hint) })

@@ -75,29 +75,33 @@ final class Router: Sendable {
         case (.POST, 2, "accounts"):
             guard policy.isAdmin(peer) else { return .now(deny(peer, "enroll")) }
             return enroll(request)
-        case (_, 4, "accounts") where s[3] != "token":
-            return .now(.error(BrokerError(.notFound, "no such endpoint")))
-        case (.GET, 3, "accounts"), (.DELETE, 3, "accounts"), (.GET, 4, "accounts"):
+        case (.POST, 2, "challenge"):
+            return .now(challenge(request))
+        case (.GET, 3, "accounts"), (.DELETE, 3, "accounts"):
             guard let name = AccountName(rawValue: s[2]) else {
                 return .now(.error(BrokerError(.notFound, "no account named \(s[2].prefix(64))")))
             }
-            switch (request.method, s.count) {
-            case (.GET, 3):
+            if request.method == .GET {
                 guard policy.mayRead(peer, account: name) else { return .now(deny(peer, "read", account: name)) }
                 guard let report = engine.status(name) else { return .now(.error(BrokerError(.notFound, "no account named \(name)"))) }
                 return .now(.json(report.detail))
-            case (.DELETE, 3):
-                guard policy.isAdmin(peer) else { return .now(deny(peer, "logout", account: name)) }
-                do {
-                    try engine.logout(name)
-                    return .now(.json(DeleteResponse(deleted: name.rawValue)))
-                } catch {
-                    return .now(.error(error))
-                }
-            default:
-                return token(request, account: name, peer: peer)
             }
-        case (_, 2, "health"), (_, 2, "realms"), (_, 2, "accounts"), (_, 3, "accounts"), (_, 4, "accounts"):
+            guard policy.isAdmin(peer) else { return .now(deny(peer, "logout", account: name)) }
+            do {
+                try engine.logout(name)
+                return .now(.json(DeleteResponse(deleted: name.rawValue)))
+            } catch {
+                return .now(.error(error))
+            }
+        case (.GET, 4, "accounts") where Self.credentialEndpoints.contains(s[3]):
+            guard let name = AccountName(rawValue: s[2]) else {
+                return .now(.error(BrokerError(.notFound, "no account named \(s[2].prefix(64))")))
+            }
+            guard policy.mayRead(peer, account: name) else { return .now(deny(peer, "read", account: name)) }
+            return credential(s[3], request, account: name, peer: peer)
+        case (_, 4, "accounts") where !Self.credentialEndpoints.contains(s[3]):
+            return .now(.error(BrokerError(.notFound, "no such endpoint")))
+        case (_, 2, "health"), (_, 2, "realms"), (_, 2, "accounts"), (_, 3, "accounts"), (_, 4, "accounts"), (_, 2, "challenge"):
             return .now(.error(BrokerError(.methodNotAllowed, "\(request.method.rawValue) is not allowed here")))
         default:
             return .now(.error(BrokerError(.notFound, "no such endpoint")))
@@ -118,14 +122,11 @@ final class Router: Sendable {
         return .error(BrokerError(.forbidden, "uid \(peer.uid) may not \(action)" + (account.map { " account \($0)" } ?? "")))
     }
 
-    private func token(_ request: APIRequest, account: AccountName, peer: Peer) -> Routed {
-        guard policy.mayRead(peer, account: account) else { return .now(deny(peer, "read", account: account)) }
-        guard let scopeName = request.query["scope"], !scopeName.isEmpty else {
-            return .now(.error(BrokerError(.badRequest, "the scope parameter is required (skype, ssl, login-skype, contacts, hotmail)")))
-        }
-        guard let scope = Scope(nameOrAlias: scopeName), engine.configuration.scopes.contains(scope) else {
-            return .now(.error(BrokerError(.unknownScope, "unknown scope \(scopeName.prefix(80))", hint: "use skype, ssl, login-skype, contacts or hotmail")))
-        }
+    static let credentialEndpoints: Set<String> = ["token", "skypetoken", "uic", "ticket", "web-ticket", "ath"]
+
+    /// The credential endpoints: answered from the cache when fresh, else after the engine's
+    /// shared refresh.
+    private func credential(_ endpoint: String, _ request: APIRequest, account: AccountName, peer: Peer) -> Routed {
         var minValid: TimeInterval = 0
         if let raw = request.query["min_valid"] {
             guard let value = Int(raw), value >= 0, value <= 366 * 86_400 else {
@@ -133,25 +134,134 @@ final class Router: Sendable {
             }
             minValid = TimeInterval(value)
         }
-        switch engine.cachedRead(account: account, scope: scope, minValid: minValid) {
-        case .fresh(let served):
-            logger.debug("token served", metadata: [
-                "broker.account": "\(account)", "broker.scope": "\(scope.alias)", "broker.event": "served", "broker.peer.uid": "\(peer.uid)",
-            ])
-            return .now(.token(served, now: engine.now()))
-        case .notFound:
-            return .now(.error(BrokerError(.notFound, "no account named \(account)", hint: "tokenctl accounts lists them")))
-        case .needsReauth, .stale:
-            let engine = self.engine
-            let minValid = minValid
+        let engine = self.engine
+        let wanted = minValid
+        switch endpoint {
+        case "token":
+            guard let scopeName = request.query["scope"], !scopeName.isEmpty else {
+                return .now(.error(BrokerError(.badRequest, "the scope parameter is required (skype, ssl, login-skype, contacts, hotmail)")))
+            }
+            guard let scope = Scope(nameOrAlias: scopeName), engine.configuration.scopes.contains(scope) else {
+                return .now(.error(BrokerError(.unknownScope, "unknown scope \(scopeName.prefix(80))", hint: "use skype, ssl, login-skype, contacts or hotmail")))
+            }
+            return read(account: account, kind: .scope(scope), minValid: minValid, peer: peer) { APIResponse.token($0, now: $1) }
+        case "skypetoken":
+            return read(account: account, kind: .skypetoken, minValid: minValid, peer: peer) { served, now in
+                .json(SkypetokenResult(skypetoken: served.credential.value.exposed, expiresAt: served.expiresAtText, expiresIn: Self.left(served, now)))
+            }
+        case "uic":
+            return read(account: account, kind: .uic, minValid: minValid, peer: peer) { served, now in
+                .json(UICResult(uic: served.credential.value.exposed, expiresAt: served.expiresAtText, expiresIn: Self.left(served, now)))
+            }
+        case "web-ticket":
+            return read(account: account, kind: .cookies, minValid: minValid, peer: peer) { served, now in
+                let cookies = served.credential.value.exposed
+                return .json(WebTicketResult(
+                    cookies: cookies, headers: ["X-MSN-Auth": "Use-Cookie", "Cookie": cookies], expiresAt: served.expiresAtText,
+                    expiresIn: Self.left(served, now)))
+            }
+        case "ticket":
             return .later {
                 do {
-                    return .token(try await engine.token(account: account, scope: scope, minValid: minValid), now: engine.now())
+                    let (ticket, method, served) = try await engine.ticket(account: account, minValid: wanted)
+                    return .json(TicketResult(
+                        ticket: ticket, method: method.rawValue, site: ATHPayload.defaultSite, expiresAt: served.expiresAtText,
+                        expiresIn: Self.left(served, engine.now())))
+                } catch {
+                    return .error(Router.brokerError(error))
+                }
+            }
+        default:
+            return ath(request, account: account, minValid: minValid)
+        }
+    }
+
+    static func left(_ served: ServedCredential, _ now: Date) -> Int {
+        max(0, Int(served.credential.expiresAt.timeIntervalSince(now).rounded(.down)))
+    }
+
+    /// One credential: from memory on the event loop when fresh, else through the engine.
+    private func read(
+        account: AccountName, kind: CredentialKind, minValid: TimeInterval, peer: Peer,
+        encode: @escaping @Sendable (ServedCredential, Date) -> APIResponse
+    ) -> Routed {
+        switch engine.cachedRead(account: account, kind: kind, minValid: minValid) {
+        case .fresh(let served):
+            logger.debug("credential served", metadata: [
+                "broker.account": "\(account)", "broker.credential": "\(kind.name)", "broker.event": "served", "broker.peer.uid": "\(peer.uid)",
+            ])
+            return .now(encode(served, engine.now()))
+        case .notFound:
+            return .now(.error(BrokerError(.notFound, "no account named \(account)", hint: "tokenctl accounts lists them")))
+        case .unavailable(let error):
+            return .now(.error(error))
+        case .needsReauth, .stale:
+            let engine = self.engine
+            return .later {
+                do {
+                    return encode(try await engine.read(account: account, kind: kind, minValid: minValid), engine.now())
                 } catch {
                     return .error(Router.brokerError(error))
                 }
             }
         }
+    }
+
+    /// `ath?method=...[&trid=N][&site=...]`: the ATH payload from the account's fresh credentials.
+    private func ath(_ request: APIRequest, account: AccountName, minValid: TimeInterval) -> Routed {
+        guard let raw = request.query["method"], let method = ATHMethod(rawValue: raw) else {
+            return .now(.error(BrokerError(.badRequest, "method must be one of \(ATHMethod.allCases.map(\.rawValue).joined(separator: ", "))")))
+        }
+        var trid: Int?
+        if let value = request.query["trid"] {
+            guard let number = Int(value), number >= 0 else { return .now(.error(BrokerError(.badRequest, "trid must be a number"))) }
+            trid = number
+        }
+        let tridValue = trid
+        let site = request.query["site"] ?? ATHPayload.defaultSite
+        guard !site.isEmpty, site.count <= 253 else { return .now(.error(BrokerError(.badRequest, "invalid site"))) }
+        let engine = self.engine
+        return .later {
+            do {
+                var expiries: [Date] = []
+                var ticket: String?
+                var uic: String?
+                if method == .webCompactTicket {
+                    expiries.append(try await engine.read(account: account, kind: .cookies, minValid: minValid).credential.expiresAt)
+                }
+                if method.needsTicket {
+                    let result = try await engine.ticket(account: account, minValid: minValid)
+                    ticket = result.ticket
+                    expiries.append(result.served.credential.expiresAt)
+                }
+                if method.needsUIC {
+                    let served = try await engine.read(account: account, kind: .uic, minValid: minValid)
+                    uic = served.credential.value.exposed
+                    expiries.append(served.credential.expiresAt)
+                }
+                let payload = ATHPayload.render(method: method, ticket: ticket, uic: uic, site: site, trid: tridValue)
+                let expires = expiries.min() ?? engine.now()
+                return .json(ATHResult(
+                    method: method.rawValue, body: payload.body, length: payload.length, wire: payload.wire,
+                    expiresAt: BrokerJSON.formatDate(expires), expiresIn: max(0, Int(expires.timeIntervalSince(engine.now()).rounded(.down)))))
+            } catch {
+                return .error(Router.brokerError(error))
+            }
+        }
+    }
+
+    /// `POST /v1/challenge`: a pure computation, open to any peer.
+    private func challenge(_ request: APIRequest) -> APIResponse {
+        let body: ChallengeRequest
+        do {
+            body = try BrokerJSON.decode(ChallengeRequest.self, from: request.body)
+        } catch {
+            return .error(BrokerError(.badRequest, "invalid challenge request: \(BrokerJSON.describe(decodingError: error))"))
+        }
+        guard !body.nonce.isEmpty, body.nonce.utf8.count <= 256 else { return .error(BrokerError(.badRequest, "nonce must be 1-256 bytes")) }
+        let productID = body.productID ?? Challenge.defaultProductID
+        let productKey = body.productKey ?? Challenge.defaultProductKey
+        return .json(ChallengeResult(response: Challenge.answer(nonce: body.nonce, productID: productID, productKey: productKey), productID: productID))
     }
 
     private func enroll(_ request: APIRequest) -> Routed {
@@ -180,7 +290,12 @@ final class Router: Sendable {
             guard let token = body.refreshToken, !token.isEmpty else { return .now(.error(BrokerError(.badRequest, "refresh_token is required"))) }
             credential = .refreshToken(Secret(token))
         }
-        let command = EnrollCommand(login: body.login, name: name, realm: body.realm, credential: credential, cookies: body.cookies.map(Secret.init))
+        guard let ticketMethod = TicketMethod(rawValue: body.ticketMethod ?? "oauth") else {
+            return .now(.error(BrokerError(.badRequest, "ticket_method must be oauth or rst")))
+        }
+        let command = EnrollCommand(
+            login: body.login, name: name, realm: body.realm, credential: credential, cookies: body.cookies.map(Secret.init),
+            ticketMethod: ticketMethod)
         let engine = self.engine
         return .later {
             do {

@@ -44,6 +44,9 @@ public final class SocketServer: Service, Sendable {
     /// Applies a reloaded access policy to the next request.
     public func update(policy: AccessPolicy) { router.policy = policy }
 
+    /// The event loops that serve connections, for health checks (a task round trip).
+    public var eventLoopGroup: any EventLoopGroup { group }
+
     /// Binds (or adopts) the socket; call before `run()` so that start-up can report readiness.
     public func bind() async throws {
         let limits = self.limits

@@ -263,8 +263,9 @@ public final class CredentialStore: Sendable {
     /// the same scope replaces an earlier one.
     public func createAccount(
         name: AccountName, realm: String, login: String, refreshToken: Secret?,
-        accessTokens: [AccessToken], password: Secret?, cookies: Secret?
+        accessTokens: [AccessToken], password: Secret?, cookies: Secret?, ticketMethod: String = "oauth"
     ) throws {
+        guard ["oauth", "rst"].contains(ticketMethod) else { throw BrokerError(.badRequest, "unknown ticket method") }
         guard !realm.isEmpty else { throw BrokerError(.badRequest, "the realm name is empty") }
         guard !login.isEmpty else { throw BrokerError(.badRequest, "the login is empty") }
         let macs = sealer.loginMACs(login: login, realm: realm)
@@ -279,11 +280,11 @@ public final class CredentialStore: Sendable {
             }
             try db.execute(
                 sql: """
-                    INSERT INTO accounts (name, realm, login_sealed, login_mac, state, state_reason, created_at)
-                    VALUES (?, ?, x'', ?, ?, NULL, ?)
+                    INSERT INTO accounts (name, realm, login_sealed, login_mac, state, state_reason, created_at, ticket_method)
+                    VALUES (?, ?, x'', ?, ?, NULL, ?, ?)
                     """,
                 arguments: [
-                    name.rawValue, realm, macs[0], AccountState.active.rawValue, now.timeIntervalSince1970,
+                    name.rawValue, realm, macs[0], AccountState.active.rawValue, now.timeIntervalSince1970, ticketMethod,
                 ])
             let id = db.lastInsertedRowID
             try db.execute(
@@ -302,9 +303,9 @@ public final class CredentialStore: Sendable {
     /// rotated it, the new refresh token, in one durable transaction. Call it before serving
     /// the token or forgetting the old refresh token. With `rotatedRefreshToken` nil the stored
     /// refresh token is kept. Throws `.notFound` if there is no such account.
-    public func commitRefresh(account name: AccountName, accessToken: AccessToken, rotatedRefreshToken: Secret?)
-        throws
-    {
+    public func commitRefresh(
+        account name: AccountName, accessToken: AccessToken, rotatedRefreshToken: Secret?, cookies: Secret? = nil
+    ) throws {
         let now = Date()
         try write("cannot store the refreshed token of \(name)") { db in
             let id = try Self.requireAccountID(db, name)
@@ -312,6 +313,18 @@ public final class CredentialStore: Sendable {
             if let rotatedRefreshToken {
                 try self.putSecret(db, id, .refreshToken, rotatedRefreshToken, now)
             }
+            if let cookies {
+                try self.putSecret(db, id, .cookies, cookies, now)
+            }
+        }
+    }
+
+    /// Sets how the account's ssl-compact-ticket is obtained: `oauth` or `rst`.
+    public func setTicketMethod(_ method: String, for name: AccountName) throws {
+        guard ["oauth", "rst"].contains(method) else { throw BrokerError(.badRequest, "unknown ticket method") }
+        try write("cannot set the ticket method of \(name)") { db in
+            try db.execute(sql: "UPDATE accounts SET ticket_method = ? WHERE name = ?", arguments: [method, name.rawValue])
+            guard db.changesCount > 0 else { throw Self.notFound(name) }
         }
     }
 
@@ -496,7 +509,7 @@ public final class CredentialStore: Sendable {
 
     private func fetchAccounts(_ db: Database, name: AccountName?) throws -> [AccountRow] {
         var sql = """
-            SELECT a.id, a.name, a.realm, a.login_sealed, a.state, a.state_reason, a.created_at,
+            SELECT a.id, a.name, a.realm, a.login_sealed, a.state, a.state_reason, a.created_at, a.ticket_method,
                 EXISTS (SELECT 1 FROM secrets s WHERE s.account_id = a.id AND s.kind = 'refresh_token') AS has_refresh_token,
                 EXISTS (SELECT 1 FROM secrets s WHERE s.account_id = a.id AND s.kind = 'password') AS has_password,
                 EXISTS (SELECT 1 FROM secrets s WHERE s.account_id = a.id AND s.kind = 'cookies') AS has_cookies
@@ -523,7 +536,7 @@ public final class CredentialStore: Sendable {
                 name: name, realm: row["realm"], login: login, state: state, stateReason: row["state_reason"],
                 createdAt: Date(timeIntervalSince1970: row["created_at"]),
                 hasRefreshToken: row["has_refresh_token"], hasPassword: row["has_password"],
-                hasCookies: row["has_cookies"])
+                hasCookies: row["has_cookies"], ticketMethod: row["ticket_method"])
             return AccountRow(id: id, account: account)
         }
     }

@@ -56,6 +56,12 @@ enum Schema {
                 sql: "INSERT INTO meta (name, value) VALUES (?, ?)",
                 arguments: [keyCheckName, try sealer.seal(keyCheckPlaintext, keyCheckContext)])
         }
+        // v2: how the account's ssl-compact-ticket is obtained: `oauth` (the ssl.live.com
+        // scope's token) or `rst` (RST.srf with the stored password).
+        migrator.registerMigration("v2") { db in
+            try db.execute(
+                sql: "ALTER TABLE accounts ADD COLUMN ticket_method TEXT NOT NULL DEFAULT 'oauth' CHECK (ticket_method IN ('oauth', 'rst'))")
+        }
         return migrator
     }
 }

@@ -15,11 +15,14 @@ public struct StoredAccount: Sendable, Hashable {
     public var hasRefreshToken: Bool
     public var hasPassword: Bool
     public var hasCookies: Bool
+    /// `oauth` or `rst`: how the ssl-compact-ticket is obtained.
+    public var ticketMethod: String
 
     public init(
         name: AccountName, realm: String, login: String, state: AccountState, stateReason: String?,
-        createdAt: Date, hasRefreshToken: Bool, hasPassword: Bool, hasCookies: Bool
+        createdAt: Date, hasRefreshToken: Bool, hasPassword: Bool, hasCookies: Bool, ticketMethod: String = "oauth"
     ) {
+        self.ticketMethod = ticketMethod
         self.name = name
         self.realm = realm
         self.login = login

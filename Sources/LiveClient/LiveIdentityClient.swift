@@ -3,6 +3,7 @@ import BrokerCore
 import Foundation
 import LiveProtocol
 import Logging
+import NIOConcurrencyHelpers
 import NIOCore
 import NIOHTTP1
 import NIOSSL
@@ -12,10 +13,13 @@ import NIOSSL
 public struct SignInResult: Sendable {
     public var grant: TokenGrant
     public var cookies: Secret?
+    /// From the cookies' Max-Age, when the server set one.
+    public var cookiesExpireAt: Date?
 
-    public init(grant: TokenGrant, cookies: Secret?) {
+    public init(grant: TokenGrant, cookies: Secret?, cookiesExpireAt: Date? = nil) {
         self.grant = grant
         self.cookies = cookies
+        self.cookiesExpireAt = cookiesExpireAt
     }
 }
 
@@ -35,11 +39,29 @@ public final class LiveIdentityClient: IdentityService {
     /// Redirects followed during sign-in, at most.
     static let maxHops = 3
 
-    private let clients: [String: HTTPClient]
+    /// The current client of each realm, and the clients replaced by reloads: those finish their
+    /// requests and are shut down with the rest.
+    private let clients: NIOLockedValueBox<(current: [String: HTTPClient], retired: [HTTPClient])>
     private let logger: Logger
 
     public init(realms: [Realm], logger: Logger) throws(BrokerError) {
-        var clients: [String: HTTPClient] = [:]
+        self.clients = NIOLockedValueBox((current: Self.makeClients(try Self.tlsConfigurations(realms)), retired: []))
+        self.logger = logger
+    }
+
+    /// Takes a reloaded set of realms: every realm gets a new client (its `ca_file` read again);
+    /// requests in flight finish on the old ones. Nothing changes if a `ca_file` cannot be read.
+    public func update(realms: [Realm]) throws(BrokerError) {
+        let fresh = Self.makeClients(try Self.tlsConfigurations(realms))
+        clients.withLockedValue { clients in
+            clients.retired += clients.current.values
+            clients.current = fresh
+        }
+    }
+
+    /// Reads each realm's CA file; fails before any client exists, so that none is left running.
+    static func tlsConfigurations(_ realms: [Realm]) throws(BrokerError) -> [String: TLSConfiguration] {
+        var result: [String: TLSConfiguration] = [:]
         for realm in realms {
             var tls = TLSConfiguration.makeClientConfiguration()
             if let caFile = realm.caFile {
@@ -49,20 +71,29 @@ public final class LiveIdentityClient: IdentityService {
                     throw BrokerError(.badRequest, "realm \(realm.name): cannot read ca_file \(caFile): \(error)")
                 }
             }
+            result[realm.name] = tls
+        }
+        return result
+    }
+
+    static func makeClients(_ tls: [String: TLSConfiguration]) -> [String: HTTPClient] {
+        tls.mapValues { tls in
             var configuration = HTTPClient.Configuration(tlsConfiguration: tls, redirectConfiguration: .disallow)
             configuration.timeout = .init(connect: .seconds(10), read: .seconds(15))
             configuration.connectionPool = .init(idleTimeout: .seconds(30), concurrentHTTP1ConnectionsPerHostSoftLimit: 8)
-            clients[realm.name] = HTTPClient(eventLoopGroupProvider: .singleton, configuration: configuration)
+            return HTTPClient(eventLoopGroupProvider: .singleton, configuration: configuration)
         }
-        self.clients = clients
-        self.logger = logger
     }
 
     public func shutdown() async throws {
-        for client in clients.values { try await client.shutdown() }
+        let all = clients.withLockedValue { clients in
+            defer { clients = (current: [:], retired: []) }
+            return Array(clients.current.values) + clients.retired
+        }
+        for client in all { try await client.shutdown() }
     }
 
-    private func client(for realm: Realm) -> HTTPClient? { clients[realm.name] }
+    private func client(for realm: Realm) -> HTTPClient? { clients.withLockedValue { $0.current[realm.name] } }
 
     // MARK: - Refresh
 
@@ -150,7 +181,9 @@ public final class LiveIdentityClient: IdentityService {
                 throw BrokerError(.upstreamError, "a redirect without a Location")
             }
             if Self.isDesktop(location, realm: realm) {
-                return try Self.redeem(location, cookies: jar, now: now)
+                var result = try Self.redeem(location, cookies: jar, now: now)
+                result.cookiesExpireAt = Self.cookieExpiry(response.headers, now: now)
+                return result
             }
             if let path = URLComponents(string: location)?.path, path.lowercased().hasSuffix("/abuse") {
                 throw BrokerError(.accountLocked, "the account is locked: the server sent the sign-in to its Abuse page",
@@ -221,6 +254,16 @@ public final class LiveIdentityClient: IdentityService {
         var body: [UInt8]
     }
 
+    /// One request for a refresh: transport errors become transient failures.
+    func call(_ realm: Realm, _ request: HTTPClientRequest, what: String) async throws(RefreshFailure) -> (Int, HTTPHeaders, [UInt8]) {
+        guard let client = client(for: realm) else { throw .rejected(code: "unknown_realm", description: "realm \(realm.name) is not configured") }
+        do {
+            return try await execute(client, request)
+        } catch {
+            throw .transient("\(what) unreachable: \(Self.describe(error))")
+        }
+    }
+
     private func execute(_ client: HTTPClient, _ request: HTTPClientRequest) async throws -> (Int, HTTPHeaders, [UInt8]) {
         let response = try await client.execute(request, timeout: Self.requestTimeout)
         let buffer = try await response.body.collect(upTo: Self.maxBody)
@@ -249,6 +292,19 @@ public final class LiveIdentityClient: IdentityService {
     private static func addCookies(_ jar: [String: String], to request: inout HTTPClientRequest) {
         guard !jar.isEmpty else { return }
         request.headers.replaceOrAdd(name: "Cookie", value: jar.sorted { $0.key < $1.key }.map { "\($0.key)=\($0.value)" }.joined(separator: "; "))
+    }
+
+    /// When MSPAuth expires, from its Max-Age.
+    static func cookieExpiry(_ headers: HTTPHeaders, now: Date) -> Date? {
+        for header in headers[canonicalForm: "set-cookie"] where header.hasPrefix("MSPAuth=") {
+            for attribute in header.split(separator: ";").dropFirst() {
+                let parts = attribute.trimmingCharacters(in: .whitespaces).split(separator: "=", maxSplits: 1)
+                if parts.count == 2, parts[0].lowercased() == "max-age", let seconds = TimeInterval(parts[1]) {
+                    return now.addingTimeInterval(seconds)
+                }
+            }
+        }
+        return nil
     }
 
     static func unexpected(_ status: Int, at place: String) -> BrokerError {

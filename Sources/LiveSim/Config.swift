@@ -74,6 +74,9 @@ public struct LiveSimConfiguration: Sendable {
     /// Host and port of the plain-HTTP control listener; nil turns the control API off.
     public var controlHost: String? = nil
     public var controlPort = 0
+    /// Host and port of the notification-server TCP listener (MSNP24 login); nil turns it off.
+    public var nsHost: String? = nil
+    public var nsPort = 0
     /// Extra DNS names or IP addresses for the server certificate.
     public var subjectAlternativeNames: [String] = []
     /// PEM files to serve instead of a generated certificate.

@@ -66,7 +66,7 @@ struct FaultRule: Codable, Sendable {
 public enum SimEndpoint: String, Sendable, CaseIterable {
     case authorize, post, desktop, token, rst, rst2
     case userInitialization = "user_initialization"
-    case skypetoken, abuse, proofs
+    case skypetoken, abuse, proofs, gateway
 
     static func match(path: String) -> SimEndpoint? {
         switch path {
@@ -80,6 +80,7 @@ public enum SimEndpoint: String, Sendable, CaseIterable {
         case "/rps/skypetoken": .skypetoken
         case "/Abuse": .abuse
         case "/proofs/Verify": .proofs
+        case "/gateway/gateway.dll": .gateway
         default: nil
         }
     }

@@ -7,10 +7,12 @@ import NIOHTTP1
 final class IdentityProvider: SimApplication {
     let state: SimState
     let logger: Logger?
+    let gateway: NSGateway
 
     init(state: SimState, logger: Logger?) {
         self.state = state
         self.logger = logger
+        self.gateway = NSGateway(state: state, logger: logger)
     }
 
     func log(_ request: SimRequest, endpoint: String, response: SimResponse?, outcome: String, elapsed: Double) {
@@ -94,6 +96,7 @@ final class IdentityProvider: SimApplication {
         case .skypetoken: return skypetoken(request)
         case .abuse: return .text(.ok, Templates.abusePage())
         case .proofs: return .text(.ok, Templates.proofsPage(host: request.host, login: ""))
+        case .gateway: return gateway.handle(request)
         }
     }
 

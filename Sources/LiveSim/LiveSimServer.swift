@@ -5,13 +5,15 @@ import NIOPosix
 import NIOSSL
 
 /// A running simulator: the HTTPS listener with every identity endpoint, and optionally the
-/// control listener.
+/// control listener and the notification-server (MSNP24 login) TCP listener.
 public final class LiveSimServer: Sendable {
     public let configuration: LiveSimConfiguration
     /// The port the HTTPS listener is bound to.
     public let port: Int
     /// The port of the control listener, when it is on.
     public let controlPort: Int?
+    /// The port of the notification-server TCP listener, when it is on.
+    public let nsPort: Int?
     /// The CA that signed the server certificate (PEM); nil when PEM files were given.
     public let caPEM: String?
     let state: SimState
@@ -19,12 +21,13 @@ public final class LiveSimServer: Sendable {
     private let channels: [any Channel]
 
     private init(
-        configuration: LiveSimConfiguration, port: Int, controlPort: Int?, caPEM: String?, state: SimState,
+        configuration: LiveSimConfiguration, port: Int, controlPort: Int?, nsPort: Int?, caPEM: String?, state: SimState,
         group: MultiThreadedEventLoopGroup, channels: [any Channel]
     ) {
         self.configuration = configuration
         self.port = port
         self.controlPort = controlPort
+        self.nsPort = nsPort
         self.caPEM = caPEM
         self.state = state
         self.group = group
@@ -39,9 +42,14 @@ public final class LiveSimServer: Sendable {
         controlPort.map { "http://\(Self.urlHost(configuration.controlHost ?? "127.0.0.1")):\($0)" }
     }
 
+    /// `HOST:PORT` of the notification-server listener, when it is on.
+    public var nsAddress: String? {
+        nsPort.map { "\(Self.urlHost(configuration.nsHost ?? "127.0.0.1")):\($0)" }
+    }
+
     static func urlHost(_ host: String) -> String { host.contains(":") ? "[\(host)]" : host }
 
-    /// Starts both listeners and returns once they accept connections.
+    /// Starts the listeners and returns once they accept connections.
     public static func start(_ configuration: LiveSimConfiguration, logger: Logger? = nil) async throws -> LiveSimServer {
         let tlsContext: NIOSSLContext
         var caPEM: String?
@@ -79,8 +87,16 @@ public final class LiveSimServer: Sendable {
                 channels.append(control)
                 controlPort = control.localAddress?.port
             }
+            var nsPort: Int?
+            if let nsHost = configuration.nsHost {
+                let ns = try await NSListener.bind(
+                    group: group, host: nsHost, port: configuration.nsPort, state: state, logger: requestLogger)
+                channels.append(ns)
+                nsPort = ns.localAddress?.port
+            }
             return LiveSimServer(
-                configuration: configuration, port: main.localAddress?.port ?? 0, controlPort: controlPort, caPEM: caPEM,
+                configuration: configuration, port: main.localAddress?.port ?? 0, controlPort: controlPort, nsPort: nsPort,
+                caPEM: caPEM,
                 state: state, group: group, channels: channels)
         } catch {
             for channel in channels { try? await channel.close() }

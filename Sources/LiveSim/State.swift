@@ -86,6 +86,8 @@ struct Counters: Codable {
     var logins = 0
     var loginFailures: [String: Int] = [:]
     var faultsInjected: [String: Int] = [:]
+    /// Notification-server logins per ATH method; a success is a login that got its final `ATH 0 CON`.
+    var nsLogins = Dictionary(uniqueKeysWithValues: NSLoginMethod.allCases.map { ($0.rawValue, NSLoginCount()) })
 
     enum CodingKeys: String, CodingKey {
         case requests
@@ -99,6 +101,7 @@ struct Counters: Codable {
         case logins
         case loginFailures = "login_failures"
         case faultsInjected = "faults_injected"
+        case nsLogins = "ns_logins"
     }
 }
 

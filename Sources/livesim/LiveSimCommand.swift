@@ -14,7 +14,9 @@ struct LiveSimCommand: AsyncParsableCommand {
             Serves oauth20_authorize.srf, ppsecure/post.srf, oauth20_desktop.srf, oauth20_token.srf, RST.srf, \
             RST2.srf, v1/User/Initialization and rps/skypetoken at their real paths. The control API (accounts, \
             lifetimes, rotation, faults, counters, validation, secret export) lives under /_livesim/ on the \
-            control listener, which is off unless --control-listen is given.
+            control listener, which is off unless --control-listen is given. --ns-listen adds a notification-server \
+            TCP listener that speaks the MSNP24 login exchange (CNT, ATH, BND, PUT MSGR\\CHALLENGE); the same \
+            exchange is served over HTTPS at /gateway/gateway.dll.
             """)
 
     @Option(help: "HTTPS listen address, HOST:PORT (port 0 picks one).")
@@ -34,6 +36,12 @@ struct LiveSimCommand: AsyncParsableCommand {
 
     @Option(help: "Write the bound control port to this file.")
     var controlPortFile: String?
+
+    @Option(help: "Notification-server (MSNP24 login) TCP listen address, HOST:PORT. Off when not given.")
+    var nsListen: String?
+
+    @Option(help: "Write the bound notification-server port to this file.")
+    var nsPortFile: String?
 
     @Option(help: "Lifetime in seconds of every credential issued (access tokens, skypetokens, tickets, UICs, cookies).")
     var tokenLifetime = 86_400
@@ -66,6 +74,7 @@ struct LiveSimCommand: AsyncParsableCommand {
         if (cert == nil) != (key == nil) { throw ValidationError("--cert and --key go together") }
         _ = try Self.hostPort(listen)
         if let controlListen { _ = try Self.hostPort(controlListen) }
+        if let nsListen { _ = try Self.hostPort(nsListen) }
     }
 
     static func hostPort(_ text: String) throws -> (String, Int) {
@@ -83,6 +92,7 @@ struct LiveSimCommand: AsyncParsableCommand {
         var config = LiveSimConfiguration()
         (config.listenHost, config.listenPort) = try Self.hostPort(listen)
         if let controlListen { (config.controlHost, config.controlPort) = try Self.hostPort(controlListen) }
+        if let nsListen { (config.nsHost, config.nsPort) = try Self.hostPort(nsListen) }
         config.subjectAlternativeNames = sans
         config.certificatePEMFile = cert
         config.privateKeyPEMFile = key
@@ -100,8 +110,12 @@ struct LiveSimCommand: AsyncParsableCommand {
         if let controlPortFile, let port = server.controlPort {
             try "\(port)\n".write(toFile: controlPortFile, atomically: true, encoding: .utf8)
         }
+        if let nsPortFile, let port = server.nsPort {
+            try "\(port)\n".write(toFile: nsPortFile, atomically: true, encoding: .utf8)
+        }
         var ready = "livesim ready: \(server.baseURL)"
         if let control = server.controlURL { ready += " control \(control)" }
+        if let ns = server.nsAddress { ready += " ns \(ns)" }
         FileHandle.standardOutput.write(Data((ready + "\n").utf8))
 
         let signals = [SIGTERM, SIGINT].map { signo -> DispatchSourceSignal in

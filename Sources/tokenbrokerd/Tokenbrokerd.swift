@@ -1,27 +1,29 @@
 import ArgumentParser
+import BrokerAPI
 import BrokerConfig
 import BrokerCore
-import BrokerEngine
-import BrokerServer
-import BrokerStore
 import Foundation
-import LiveClient
 import Logging
-import ServiceLifecycle
 
-/// `tokenbrokerd`: parses arguments, reads the configuration, and wires the store, the identity
-/// client, the refresh engine and the socket server into one service group.
+/// `tokenbrokerd`: parses arguments, reads the configuration, sets up logging, and runs the daemon.
 @main
 struct Tokenbrokerd: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "tokenbrokerd",
         abstract: "Keeps MSN/Skype Passport tokens fresh and serves them over a Unix socket.",
-        version: "0.1.0")
+        discussion: """
+            Runs in the foreground. Under systemd (Type=notify) it reports readiness, a status line \
+            and watchdog pings, takes its listening socket from a .socket unit when one is passed, \
+            writes native journal entries, and reloads its configuration on SIGHUP \
+            (systemctl reload). SIGTERM stops it gracefully. Exit status 78 means an invalid \
+            configuration, 1 a failure to start.
+            """,
+        version: BuildInfo.version)
 
-    @Option(help: "The configuration file.")
+    @Option(help: ArgumentHelp("The configuration file.", valueName: "path"))
     var config = DaemonConfiguration.defaultPath
 
-    @Flag(help: "Check the configuration and exit.")
+    @Flag(help: "Check the configuration file and exit: 0 if it is valid, 78 with the reason if not.")
     var checkConfig = false
 
     func run() async throws {
@@ -36,56 +38,24 @@ struct Tokenbrokerd: AsyncParsableCommand {
             print("tokenbrokerd: configuration \(config) is valid")
             return
         }
-        let level = Logger.Level(rawValue: configuration.logLevel) ?? .info
-        LoggingSystem.bootstrap { label in
-            var handler = StreamLogHandler.standardError(label: label)
-            handler.logLevel = level
-            return handler
-        }
+        let logging = LogSetup.bootstrap(configuration)
         var logger = Logger(label: "tokenbrokerd")
-        logger.logLevel = level
+        logger.logLevel = LogSetup.level
+        if let note = logging.note { logger.warning("\(note)") }
         do {
-            try await Daemon(configuration: configuration, logger: logger).run()
+            try await Daemon(configurationPath: config, configuration: configuration, logger: logger).run()
         } catch let error as BrokerError {
-            logger.critical("cannot start", metadata: ["error.type": "\(error.code.rawValue)", "error.message": "\(error.message)"])
+            logger.critical("cannot start: \(error.message)", metadata: ["error.type": "\(error.code.rawValue)"])
             throw ExitCode(1)
         }
     }
 }
 
-/// The wiring, in dependency order: store, identity client, engine, server.
-struct Daemon {
-    var configuration: DaemonConfiguration
-    var logger: Logger
-
-    func run() async throws {
-        umask(0o077)
-        try FileManager.default.createDirectory(
-            atPath: configuration.stateDirectory, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o700])
-        let store = try CredentialStore.open(
-            directory: URL(fileURLWithPath: configuration.stateDirectory), keyFile: URL(fileURLWithPath: configuration.resolvedKeyFile))
-        let identity = try LiveIdentityClient(realms: configuration.realms, logger: logger)
-        let engine = try BrokerEngine(
-            configuration: EngineConfiguration(realms: configuration.realms, scopes: configuration.scopes, policy: configuration.policy),
-            store: store, identity: identity, logger: logger)
-        var limits = ServerLimits()
-        limits.idleTimeout = .milliseconds(Int64(configuration.idleTimeout * 1000))
-        limits.maxHeaderBytes = configuration.maxHeaderBytes
-        limits.maxBodyBytes = configuration.maxBodyBytes
-        let server = SocketServer(
-            source: .path(configuration.socketPath, mode: configuration.socketMode, group: configuration.socketGroup),
-            engine: engine, policy: configuration.access, limits: limits, logger: logger)
-        try await server.bind()
-        logger.notice("tokenbrokerd ready", metadata: ["broker.accounts": "\(engine.counts().accounts)"])
-
-        let group = ServiceGroup(
-            configuration: .init(
-                services: [.init(service: engine), .init(service: server)],
-                gracefulShutdownSignals: [.sigterm, .sigint],
-                logger: logger))
-        try await group.run()
-        try await identity.shutdown()
-        try store.close()
-        logger.notice("tokenbrokerd stopped")
-    }
+/// What this build is.
+enum BuildInfo {
+    #if TOKENBROKER_TESTING
+    static let version = "\(BrokerDefaults.version) (testing build: fault switches compiled in; not for production)"
+    #else
+    static let version = BrokerDefaults.version
+    #endif
 }

@@ -26,6 +26,9 @@ struct Login: ParsableCommand {
     @Flag(help: "Let the daemon keep the password to sign in again by itself.")
     var storePassword = false
 
+    @Option(help: ArgumentHelp("How the ssl-compact-ticket is obtained: oauth, or rst (needs --store-password).", valueName: "method"))
+    var ticketMethod: String?
+
     @Flag(help: "With --browser: read the cookies from the next line of standard input.")
     var cookiesStdin = false
 
@@ -33,6 +36,8 @@ struct Login: ParsableCommand {
         try enrollment.validate()
         if browser && passwordStdin { throw ValidationError("--browser takes no password; leave out --password-stdin.") }
         if browser && storePassword { throw ValidationError("--browser takes no password; leave out --store-password.") }
+        if let ticketMethod, !["oauth", "rst"].contains(ticketMethod) { throw ValidationError("--ticket-method is oauth or rst.") }
+        if ticketMethod == "rst" && !storePassword { throw ValidationError("--ticket-method rst needs --store-password.") }
         if cookiesStdin && !browser { throw ValidationError("--cookies-stdin goes with --browser.") }
     }
 
@@ -55,9 +60,11 @@ struct Login: ParsableCommand {
             password = try Input.password(prompt: "Password for \(enrollment.login): ")
             guard !password.isEmpty else { throw Failure("the password is empty", exitStatus: ExitStatus.usage) }
         }
-        return .password(
+        var request = EnrollRequest.password(
             login: enrollment.login, password: password, name: enrollment.name, realm: enrollment.realm,
             storePassword: storePassword)
+        request.ticketMethod = ticketMethod
+        return request
     }
 
     private func browserRequest(_ client: BrokerClient) throws -> EnrollRequest {

@@ -21,7 +21,10 @@ struct Tokenctl: ParsableCommand {
               77  forbidden: enroll and logout need the daemon's admin group
             """,
         version: BrokerDefaults.version,
-        subcommands: [Status.self, Accounts.self, Token.self, Login.self, Import.self, Logout.self]
+        subcommands: [
+            Status.self, Accounts.self, Token.self, Skypetoken.self, UIC.self, Ticket.self, WebTicket.self, ATH.self,
+            ChallengeCommand.self, Login.self, Import.self, Logout.self,
+        ]
     )
 
     /// Lets --socket come before the subcommand too; each subcommand reads its own copy.

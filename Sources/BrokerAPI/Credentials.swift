@@ -1,0 +1,159 @@
+/// `GET /v1/accounts/{name}/skypetoken`.
+public struct SkypetokenResult: Codable, Sendable, Hashable, CustomStringConvertible {
+    public var skypetoken: String
+    public var expiresAt: String
+    public var expiresIn: Int
+
+    public init(skypetoken: String, expiresAt: String, expiresIn: Int) {
+        self.skypetoken = skypetoken
+        self.expiresAt = expiresAt
+        self.expiresIn = expiresIn
+    }
+
+    enum CodingKeys: String, CodingKey {
+        case skypetoken
+        case expiresAt = "expires_at"
+        case expiresIn = "expires_in"
+    }
+
+    public var description: String { "SkypetokenResult(<redacted>, expires_at: \(expiresAt))" }
+}
+
+/// `GET /v1/accounts/{name}/uic`.
+public struct UICResult: Codable, Sendable, Hashable, CustomStringConvertible {
+    public var uic: String
+    public var expiresAt: String
+    public var expiresIn: Int
+
+    public init(uic: String, expiresAt: String, expiresIn: Int) {
+        self.uic = uic
+        self.expiresAt = expiresAt
+        self.expiresIn = expiresIn
+    }
+
+    enum CodingKeys: String, CodingKey {
+        case uic
+        case expiresAt = "expires_at"
+        case expiresIn = "expires_in"
+    }
+
+    public var description: String { "UICResult(<redacted>, expires_at: \(expiresAt))" }
+}
+
+/// `GET /v1/accounts/{name}/ticket`: the ssl-compact-ticket as text (`t=...&p=` from RST.srf,
+/// `t=...` from the ssl.live.com token), not XML-escaped.
+public struct TicketResult: Codable, Sendable, Hashable, CustomStringConvertible {
+    public var ticket: String
+    /// `oauth` or `rst`.
+    public var method: String
+    public var site: String
+    public var expiresAt: String
+    public var expiresIn: Int
+
+    public init(ticket: String, method: String, site: String, expiresAt: String, expiresIn: Int) {
+        self.ticket = ticket
+        self.method = method
+        self.site = site
+        self.expiresAt = expiresAt
+        self.expiresIn = expiresIn
+    }
+
+    enum CodingKeys: String, CodingKey {
+        case ticket, method, site
+        case expiresAt = "expires_at"
+        case expiresIn = "expires_in"
+    }
+
+    public var description: String { "TicketResult(<redacted>, method: \(method), expires_at: \(expiresAt))" }
+}
+
+/// `GET /v1/accounts/{name}/web-ticket`: what a client sends to the HTTPS gateway.
+public struct WebTicketResult: Codable, Sendable, Hashable, CustomStringConvertible {
+    /// `MSPAuth=...; MSPProf=...; WLSSC=...`
+    public var cookies: String
+    /// `X-MSN-Auth: Use-Cookie` and the `Cookie` header.
+    public var headers: [String: String]
+    public var expiresAt: String
+    public var expiresIn: Int
+
+    public init(cookies: String, headers: [String: String], expiresAt: String, expiresIn: Int) {
+        self.cookies = cookies
+        self.headers = headers
+        self.expiresAt = expiresAt
+        self.expiresIn = expiresIn
+    }
+
+    enum CodingKeys: String, CodingKey {
+        case cookies, headers
+        case expiresAt = "expires_at"
+        case expiresIn = "expires_in"
+    }
+
+    public var description: String { "WebTicketResult(<redacted>, expires_at: \(expiresAt))" }
+}
+
+/// `GET /v1/accounts/{name}/ath?method=...[&trid=N]`: the ATH payload, ready to send.
+public struct ATHResult: Codable, Sendable, Hashable, CustomStringConvertible {
+    public var method: String
+    /// The compact `<user>...</user>` XML, values XML-escaped.
+    public var body: String
+    /// The MSNP payload length: header block, blank line and body.
+    public var length: Int
+    /// `ATH {trid} CON\USER {length}\r\n\r\n{body}`; `{trid}` stays a placeholder when no trid was given.
+    public var wire: String
+    public var expiresAt: String
+    public var expiresIn: Int
+
+    public init(method: String, body: String, length: Int, wire: String, expiresAt: String, expiresIn: Int) {
+        self.method = method
+        self.body = body
+        self.length = length
+        self.wire = wire
+        self.expiresAt = expiresAt
+        self.expiresIn = expiresIn
+    }
+
+    enum CodingKeys: String, CodingKey {
+        case method, body, length, wire
+        case expiresAt = "expires_at"
+        case expiresIn = "expires_in"
+    }
+
+    public var description: String { "ATHResult(method: \(method), <redacted>, length: \(length))" }
+}
+
+/// `POST /v1/challenge`.
+public struct ChallengeRequest: Codable, Sendable, Hashable {
+    public var nonce: String
+    public var productID: String?
+    public var productKey: String?
+
+    public init(nonce: String, productID: String? = nil, productKey: String? = nil) {
+        self.nonce = nonce
+        self.productID = productID
+        self.productKey = productKey
+    }
+
+    enum CodingKeys: String, CodingKey {
+        case nonce
+        case productID = "product_id"
+        case productKey = "product_key"
+    }
+}
+
+public struct ChallengeResult: Codable, Sendable, Hashable {
+    /// 32 lowercase hex characters.
+    public var response: String
+    /// The product id to send as `<appId>`.
+    public var productID: String
+
+    public init(response: String, productID: String) {
+        self.response = response
+        self.productID = productID
+    }
+
+    enum CodingKeys: String, CodingKey {
+        case response
+        case productID = "product_id"
+    }
+}

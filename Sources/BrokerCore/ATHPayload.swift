@@ -1,0 +1,61 @@
+/// The `<user>` payloads of `ATH n CON\USER`, rendered compact as clients send them.
+public enum ATHMethod: String, Sendable, CaseIterable {
+    /// `<user><web-compact-ticket /></user>`, for the HTTPS gateway with the session cookies.
+    case webCompactTicket = "web-compact-ticket"
+    /// `<ssl-compact-ticket>` with `<ssl-site-name>`.
+    case sslCompactTicket = "ssl-compact-ticket"
+    /// `<ssl-compact-ticket>` with the UIC and `<ssl-site-name>`.
+    case sslCompactTicketUIC = "ssl-compact-ticket-uic"
+
+    /// What the method needs besides the payload itself.
+    public var needsTicket: Bool { self != .webCompactTicket }
+    public var needsUIC: Bool { self == .sslCompactTicketUIC }
+}
+
+/// A rendered ATH: the body, the MSNP payload length, and the whole command.
+public struct ATHPayload: Sendable, Equatable {
+    public var body: String
+    /// Header block (empty) + blank line + body, in bytes: 2 + the body's UTF-8 length.
+    public var length: Int
+    public var wire: String
+
+    /// The TrID stands here in `wire` when the caller gave none.
+    public static let tridPlaceholder = "{trid}"
+    public static let defaultSite = "chatservice.live.com"
+
+    public static func render(
+        method: ATHMethod, ticket: String? = nil, uic: String? = nil, site: String = defaultSite, trid: Int? = nil
+    ) -> ATHPayload {
+        var body = "<user>"
+        switch method {
+        case .webCompactTicket:
+            body += "<web-compact-ticket />"
+        case .sslCompactTicket:
+            body += element("ssl-compact-ticket", ticket ?? "") + element("ssl-site-name", site)
+        case .sslCompactTicketUIC:
+            body += element("ssl-compact-ticket", ticket ?? "") + element("uic", uic ?? "") + element("ssl-site-name", site)
+        }
+        body += "</user>"
+        let length = 2 + body.utf8.count
+        let wire = "ATH \(trid.map(String.init) ?? tridPlaceholder) CON\\USER \(length)\r\n\r\n\(body)"
+        return ATHPayload(body: body, length: length, wire: wire)
+    }
+
+    static func element(_ name: String, _ value: String) -> String { "<\(name)>\(xmlEscape(value))</\(name)>" }
+
+    public static func xmlEscape(_ text: String) -> String {
+        var out = ""
+        out.reserveCapacity(text.utf8.count + 16)
+        for ch in text {
+            switch ch {
+            case "&": out += "&amp;"
+            case "<": out += "&lt;"
+            case ">": out += "&gt;"
+            case "\"": out += "&quot;"
+            case "'": out += "&apos;"
+            default: out.append(ch)
+            }
+        }
+        return out
+    }
+}

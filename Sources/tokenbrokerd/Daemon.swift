@@ -1,0 +1,136 @@
+import BrokerConfig
+import BrokerCore
+import BrokerEngine
+import BrokerServer
+import BrokerStore
+import Foundation
+import LiveClient
+import Logging
+import ServiceLifecycle
+import SystemdSupport
+import UnixSignals
+
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// The wiring, in dependency order: store, identity client, engine, server; then readiness and
+/// the service group that runs until SIGTERM.
+struct Daemon {
+    var configurationPath: String
+    var configuration: DaemonConfiguration
+    var logger: Logger
+
+    func run() async throws {
+        umask(0o077)
+        // Trap SIGHUP before anything can send it: its default action would end the process.
+        let reloadSignals = await UnixSignalsSequence(trapping: .sighup)
+        do {
+            try FileManager.default.createDirectory(
+                atPath: configuration.stateDirectory, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o700])
+        } catch {
+            throw BrokerError(.internalError, "cannot create the state directory \(configuration.stateDirectory): \(error.localizedDescription)")
+        }
+        let store: CredentialStore
+        do {
+            store = try CredentialStore.open(
+                directory: URL(fileURLWithPath: configuration.stateDirectory), keyFile: URL(fileURLWithPath: configuration.resolvedKeyFile))
+        } catch {
+            throw error as? BrokerError ?? BrokerError(.internalError, "cannot open the credential store: \(error)")
+        }
+        let identity = try LiveIdentityClient(realms: configuration.realms, logger: logger)
+        let engine: BrokerEngine
+        do {
+            engine = try BrokerEngine(
+                configuration: EngineConfiguration(realms: configuration.realms, scopes: configuration.scopes, policy: configuration.policy),
+                store: store, identity: identity, logger: logger)
+        } catch {
+            try? await identity.shutdown()
+            throw error
+        }
+        let server = SocketServer(
+            source: socketSource(), engine: engine, policy: configuration.access, limits: Self.limits(configuration), logger: logger)
+        do {
+            try await server.bind()
+        } catch {
+            try? await identity.shutdown()
+            throw error as? BrokerError ?? BrokerError(.internalError, "cannot listen: \(error)")
+        }
+
+        let supervisor = Supervisor(
+            configurationPath: configurationPath, configuration: configuration, engine: engine, server: server,
+            identity: identity, reloadSignals: reloadSignals, logger: logger)
+        let summary = supervisor.statusLine()
+        logger.notice("tokenbrokerd ready: \(summary)", metadata: ["broker.accounts": "\(engine.counts().accounts)"])
+        SystemdNotifier.ready(status: summary)
+
+        // Shut down in reverse: the supervisor first (STOPPING=1, and it starts the engine's
+        // drain at once), then the server (stop accepting, finish requests), then the engine.
+        let group = ServiceGroup(
+            configuration: .init(
+                services: [.init(service: EngineService(engine: engine)), .init(service: server), .init(service: supervisor)],
+                gracefulShutdownSignals: [.sigterm, .sigint],
+                logger: logger))
+        do {
+            try await group.run()
+        } catch {
+            logger.error("stopped after an error: \(error)")
+            try? await identity.shutdown()
+            try? store.close()
+            throw error
+        }
+        try await identity.shutdown()
+        try store.close()
+        logger.notice("tokenbrokerd stopped")
+    }
+
+    /// The socket systemd passed (a .socket unit), else the configured path.
+    func socketSource() -> SocketSource {
+        let activated = SocketActivation.takeListeningSockets()
+        guard !activated.isEmpty else {
+            return .path(configuration.socketPath, mode: configuration.socketMode, group: configuration.socketGroup)
+        }
+        let usable = activated.filter { SocketActivation.isListeningUnixStream($0.fd) }
+        for other in activated where !usable.contains(other) {
+            logger.warning("ignoring a passed descriptor that is not a listening Unix stream socket", metadata: [
+                "broker.fd": "\(other.fd)", "broker.fd_name": "\(other.name)",
+            ])
+            close(other.fd)
+        }
+        guard let chosen = usable.first(where: { $0.name == "tokenbroker" }) ?? usable.first else {
+            logger.warning("no usable socket was passed; binding \(configuration.socketPath)")
+            return .path(configuration.socketPath, mode: configuration.socketMode, group: configuration.socketGroup)
+        }
+        for extra in usable where extra != chosen {
+            logger.warning("ignoring an extra passed socket", metadata: ["broker.fd": "\(extra.fd)", "broker.fd_name": "\(extra.name)"])
+            close(extra.fd)
+        }
+        let path = SocketActivation.boundPath(chosen.fd) ?? "?"
+        logger.info("using the socket passed by systemd", metadata: [
+            "broker.fd": "\(chosen.fd)", "broker.fd_name": "\(chosen.name)", "broker.socket": "\(path)",
+        ])
+        if path != configuration.socketPath {
+            logger.notice("the passed socket is \(path), not socket.path \(configuration.socketPath); socket.path, mode and group apply only when not socket-activated")
+        }
+        return .inherited(chosen.fd)
+    }
+
+    static func limits(_ configuration: DaemonConfiguration) -> ServerLimits {
+        var limits = ServerLimits()
+        limits.idleTimeout = .milliseconds(Int64(configuration.idleTimeout * 1000))
+        limits.maxHeaderBytes = configuration.maxHeaderBytes
+        limits.maxBodyBytes = configuration.maxBodyBytes
+        return limits
+    }
+}
+
+/// The engine as a service that, once its scheduler has stopped (the supervisor stops it early so
+/// that its drain runs alongside the server's), waits for the group to reach it.
+struct EngineService: Service {
+    let engine: BrokerEngine
+
+    func run() async throws {
+        try await engine.run()
+        try? await gracefulShutdown()
+    }
+}

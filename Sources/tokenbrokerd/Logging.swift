@@ -1,0 +1,80 @@
+import BrokerConfig
+import Foundation
+import Logging
+import NIOConcurrencyHelpers
+import SystemdSupport
+
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// Chooses the log handler once per process, and keeps the level changeable by a reload.
+enum LogSetup {
+    private static let levelBox = NIOLockedValueBox<Logger.Level>(.info)
+
+    /// The level every handler uses; a reload sets it.
+    static var level: Logger.Level {
+        get { levelBox.withLockedValue { $0 } }
+        set { levelBox.withLockedValue { $0 = newValue } }
+    }
+
+    /// Where logs went, and a note to log once logging works.
+    struct Outcome {
+        var journal: Bool
+        var note: String?
+    }
+
+    /// `journal`: native entries; `stderr`: lines; `auto`: the journal when standard error is
+    /// connected to it (`JOURNAL_STREAM`). A configured journal without journald falls back to
+    /// standard error.
+    static func bootstrap(_ configuration: DaemonConfiguration) -> Outcome {
+        level = Logger.Level(rawValue: configuration.logLevel) ?? .info
+        var journal: Bool
+        var note: String?
+        switch configuration.logTarget {
+        case .journal:
+            journal = access("/run/systemd/journal/socket", F_OK) == 0
+            if !journal { note = "log.target is journal, but journald is not running; logging to standard error" }
+        case .stderr:
+            journal = false
+        case .auto:
+            journal = JournalFields.standardErrorIsJournal()
+        }
+        let useJournal = journal
+        LoggingSystem.bootstrap { label in
+            if useJournal {
+                return LevelFollowingHandler(inner: JournalLogHandler(label: label, identifier: "tokenbrokerd"))
+            }
+            return LevelFollowingHandler(inner: StreamLogHandler.standardError(label: label))
+        }
+        return Outcome(journal: journal, note: note)
+    }
+}
+
+/// Takes its level from `LogSetup.level`, so that a reload changes the level of every logger the
+/// daemon handed out.
+struct LevelFollowingHandler: LogHandler {
+    var inner: any LogHandler
+
+    var logLevel: Logger.Level {
+        get { LogSetup.level }
+        set {}
+    }
+
+    var metadata: Logger.Metadata {
+        get { inner.metadata }
+        set { inner.metadata = newValue }
+    }
+
+    var metadataProvider: Logger.MetadataProvider? {
+        get { inner.metadataProvider }
+        set { inner.metadataProvider = newValue }
+    }
+
+    subscript(metadataKey key: String) -> Logger.Metadata.Value? {
+        get { inner[metadataKey: key] }
+        set { inner[metadataKey: key] = newValue }
+    }
+
+    func log(event: LogEvent) { inner.log(event: event) }
+}

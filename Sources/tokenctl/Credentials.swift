@@ -1,0 +1,122 @@
+import ArgumentParser
+import BrokerAPI
+import BrokerCore
+
+/// Options shared by the credential commands.
+struct CredentialOptions: ParsableArguments {
+    @Argument(help: "The account's name.")
+    var name: String
+
+    @Option(help: ArgumentHelp("Refresh first unless the credential stays valid this long.", valueName: "seconds"))
+    var minValid: Int?
+
+    @Flag(help: "Print the whole answer as JSON.")
+    var json = false
+
+    func validate() throws {
+        guard !name.isEmpty else { throw ValidationError("The account name is empty.") }
+        if let minValid, minValid < 0 { throw ValidationError("--min-valid must be 0 or more seconds.") }
+    }
+
+    /// Prints the bare value, or the whole answer with --json.
+    func emit<T: Encodable>(_ answer: T, bare: String) throws {
+        if json {
+            print(String(decoding: try BrokerJSON.encode(answer), as: UTF8.self))
+        } else {
+            print(bare)
+        }
+    }
+}
+
+struct Skypetoken: ParsableCommand {
+    static let configuration = CommandConfiguration(abstract: "Print an account's skypetoken.")
+    @OptionGroup var global: GlobalOptions
+    @OptionGroup var options: CredentialOptions
+
+    func run() throws {
+        try reporting {
+            let answer = try global.client().skypetoken(account: options.name, minValid: options.minValid)
+            try options.emit(answer, bare: answer.skypetoken)
+        }
+    }
+}
+
+struct UIC: ParsableCommand {
+    static let configuration = CommandConfiguration(commandName: "uic", abstract: "Print an account's UIC (from User/Initialization).")
+    @OptionGroup var global: GlobalOptions
+    @OptionGroup var options: CredentialOptions
+
+    func run() throws {
+        try reporting {
+            let answer = try global.client().uic(account: options.name, minValid: options.minValid)
+            try options.emit(answer, bare: answer.uic)
+        }
+    }
+}
+
+struct Ticket: ParsableCommand {
+    static let configuration = CommandConfiguration(abstract: "Print an account's ssl-compact-ticket (t=...&p=), not XML-escaped.")
+    @OptionGroup var global: GlobalOptions
+    @OptionGroup var options: CredentialOptions
+
+    func run() throws {
+        try reporting {
+            let answer = try global.client().ticket(account: options.name, minValid: options.minValid)
+            try options.emit(answer, bare: answer.ticket)
+        }
+    }
+}
+
+struct WebTicket: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "web-ticket", abstract: "Print the Cookie header (MSPAuth, MSPProf, WLSSC) for the HTTPS gateway.",
+        discussion: "Send it with X-MSN-Auth: Use-Cookie.")
+    @OptionGroup var global: GlobalOptions
+    @OptionGroup var options: CredentialOptions
+
+    func run() throws {
+        try reporting {
+            let answer = try global.client().webTicket(account: options.name, minValid: options.minValid)
+            try options.emit(answer, bare: answer.cookies)
+        }
+    }
+}
+
+struct ATH: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "ath", abstract: "Print the ATH CON\\USER command for an account, ready to send.",
+        discussion: "Methods: web-compact-ticket, ssl-compact-ticket, ssl-compact-ticket-uic.")
+    @OptionGroup var global: GlobalOptions
+    @OptionGroup var options: CredentialOptions
+
+    @Option(help: "The ATH method.")
+    var method = "ssl-compact-ticket-uic"
+
+    @Option(help: "The TrID to put in the command (default: a {trid} placeholder).")
+    var trid: Int?
+
+    func run() throws {
+        try reporting {
+            let answer = try global.client().ath(account: options.name, method: method, trid: trid, minValid: options.minValid)
+            try options.emit(answer, bare: answer.wire)
+        }
+    }
+}
+
+struct ChallengeCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "challenge", abstract: "Print the answer to an MSNP challenge nonce (computed here; no daemon needed).")
+
+    @Argument(help: "The nonce from the server.")
+    var nonce: String
+
+    @Option(help: "The product id (sent as <appId>).")
+    var productID = Challenge.defaultProductID
+
+    @Option(help: "The product key.")
+    var productKey = Challenge.defaultProductKey
+
+    func run() {
+        print(Challenge.answer(nonce: nonce, productID: productID, productKey: productKey))
+    }
+}
