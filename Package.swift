@@ -102,7 +102,7 @@ let package = Package(
         .executableTarget(
             name: "tokenbrokerd",
             dependencies: [
-                "BrokerCore", "BrokerConfig", "BrokerStore", "LiveClient", "BrokerEngine", "BrokerServer", "SystemdSupport",
+                "BrokerCore", "BrokerConfig", "BrokerStore", "LiveClient", "BrokerEngine", "BrokerServer", "BrokerAPI", "SystemdSupport",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
@@ -143,7 +143,8 @@ let package = Package(
             path: "Tests/TestSupport"),
         .testTarget(name: "BrokerCoreTests", dependencies: ["BrokerCore"]),
         .testTarget(name: "LiveProtocolTests", dependencies: ["LiveProtocol"], resources: [.copy("Fixtures")]),
-        .testTarget(name: "LiveSimTests", dependencies: ["LiveSim", "TestSupport"]),
+        // BrokerCore only to cross-check livesim's challenge with the client's implementation.
+        .testTarget(name: "LiveSimTests", dependencies: ["LiveSim", "TestSupport", "BrokerCore"]),
         .testTarget(
             name: "BrokerStoreTests",
             dependencies: [

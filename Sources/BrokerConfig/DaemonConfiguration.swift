@@ -41,17 +41,23 @@ public struct DaemonConfiguration: Sendable {
     /// The key file: the configured one, or `key` in the state directory.
     public var resolvedKeyFile: String { keyFile ?? (stateDirectory + "/key") }
 
-    public static func load(path: String) throws(BrokerError) -> DaemonConfiguration {
+    /// `environment` supplies `STATE_DIRECTORY` (systemd's StateDirectory=), the state directory
+    /// when the file sets none.
+    public static func load(
+        path: String, environment: [String: String] = ProcessInfo.processInfo.environment
+    ) throws(BrokerError) -> DaemonConfiguration {
         let text: String
         do {
             text = try String(contentsOfFile: path, encoding: .utf8)
         } catch {
             throw BrokerError(.badRequest, "cannot read configuration \(path): \(error.localizedDescription)")
         }
-        return try parse(text, source: path)
+        return try parse(text, source: path, environment: environment)
     }
 
-    public static func parse(_ text: String, source: String = "configuration") throws(BrokerError) -> DaemonConfiguration {
+    public static func parse(
+        _ text: String, source: String = "configuration", environment: [String: String] = [:]
+    ) throws(BrokerError) -> DaemonConfiguration {
         let file: ConfigFile
         do {
             file = try TOMLDecoder(strictDecoding: true).decode(ConfigFile.self, from: text)
@@ -61,7 +67,7 @@ public struct DaemonConfiguration: Sendable {
         } catch {
             throw BrokerError(.badRequest, "\(source): \(describe(error))")
         }
-        return try file.resolve(source: source)
+        return try file.resolve(source: source, environment: environment)
     }
 
     static func describe(_ error: any Error) -> String {
@@ -170,8 +176,12 @@ struct ConfigFile: Decodable {
     var access: [Access]?
     var log: Log?
 
-    func resolve(source: String) throws(BrokerError) -> DaemonConfiguration {
+    func resolve(source: String, environment: [String: String] = [:]) throws(BrokerError) -> DaemonConfiguration {
         var c = DaemonConfiguration()
+        // systemd's StateDirectory= (several are separated by colons; the first is ours).
+        if let given = environment["STATE_DIRECTORY"]?.split(separator: ":").first, given.hasPrefix("/") {
+            c.stateDirectory = String(given)
+        }
         if let socket {
             if let path = socket.path { c.socketPath = path }
             if let mode = socket.mode {

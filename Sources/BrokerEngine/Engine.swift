@@ -317,8 +317,17 @@ public final class BrokerEngine: Service, Sendable {
                 commit(CredentialKey(account: key.account, kind: .scope(.skype)), grant: grant, previous: refreshToken, cookies: nil)
                 skype = Credential(grant.accessToken)
             }
-            let token = try await identity.skypetoken(realm: snap.realm, accessToken: skype!.value, now: now)
-            succeed(key, token)
+            do {
+                succeed(key, try await identity.skypetoken(realm: snap.realm, accessToken: skype!.value, now: now))
+            } catch .rejected(let code, _) where code.hasPrefix("skypetoken_") {
+                // The access token was refused: get a new one (this is where a revoked grant shows), then try once more.
+                guard let refreshToken = state.withLockedValue({ $0.accounts[key.account]?.refreshToken }) else {
+                    throw .grantRevoked("no refresh token is stored")
+                }
+                let grant = try await identity.refresh(realm: snap.realm, refreshToken: refreshToken, scope: .skype, now: now)
+                commit(CredentialKey(account: key.account, kind: .scope(.skype)), grant: grant, previous: refreshToken, cookies: nil)
+                succeed(key, try await identity.skypetoken(realm: snap.realm, accessToken: grant.accessToken.value, now: now))
+            }
         case .cookies:
             try await refreshCookies(key, snap, now: now)
         case .uic:

@@ -25,10 +25,12 @@ struct FaultTests {
     func statusDuration() async throws {
         try await withLiveSim { sim in
             let refreshToken = try #require(try await sim.grant("alice@example.com")["refresh_token"] as? String)
-            try await sim.addFault(#"{"endpoint":"*","kind":"status","status":500,"duration_seconds":0.6}"#)
+            let added = ContinuousClock.now
+            try await sim.addFault(#"{"endpoint":"*","kind":"status","status":500,"duration_seconds":3}"#)
             #expect(try await sim.refresh(refreshToken).status == 500)
             #expect(try await sim.request(.GET, "/oauth20_desktop.srf").status == 500)
-            try await Task.sleep(for: .milliseconds(800))
+            #expect(ContinuousClock.now - added < .seconds(3), "the machine was too slow to observe the fault window")
+            try await Task.sleep(until: added + .milliseconds(3_300))
             #expect(try await sim.refresh(refreshToken).status == 200)
         }
     }

@@ -1,0 +1,234 @@
+import BrokerConfig
+import BrokerCore
+import BrokerEngine
+import BrokerServer
+import Foundation
+import LiveClient
+import Logging
+import NIOConcurrencyHelpers
+import NIOCore
+import NIOPosix
+import ServiceLifecycle
+import SystemdSupport
+import UnixSignals
+
+/// The daemon's conversation with systemd, as a service: the STATUS line, watchdog pings that
+/// follow a real health check, configuration reloads on SIGHUP, and STOPPING=1 at shutdown.
+final class Supervisor: Service, Sendable {
+    let configurationPath: String
+    let engine: BrokerEngine
+    let server: SocketServer
+    let identity: LiveIdentityClient
+    let reloadSignals: UnixSignalsSequence
+    let logger: Logger
+    /// The configuration in force.
+    private let current: NIOLockedValueBox<DaemonConfiguration>
+    private let lastStatus = NIOLockedValueBox<String>("")
+    let health: HealthCheck
+
+    init(
+        configurationPath: String, configuration: DaemonConfiguration, engine: BrokerEngine, server: SocketServer,
+        identity: LiveIdentityClient, reloadSignals: UnixSignalsSequence, logger: Logger
+    ) {
+        self.configurationPath = configurationPath
+        self.current = NIOLockedValueBox(configuration)
+        self.engine = engine
+        self.server = server
+        self.identity = identity
+        self.reloadSignals = reloadSignals
+        self.logger = logger
+        self.health = HealthCheck(
+            loops: Array(server.eventLoopGroup.makeIterator()) + Array(MultiThreadedEventLoopGroup.singleton.makeIterator()),
+            engine: engine)
+    }
+
+    func run() async throws {
+        await withTaskGroup(of: Void.self) { group in
+            group.addTask { await self.statusLoop() }
+            group.addTask { await self.watchdogLoop() }
+            group.addTask { await self.reloadLoop() }
+            #if TOKENBROKER_TESTING
+            group.addTask { await TestFaults.arm(server: self.server, logger: self.logger) }
+            #endif
+            // Runs until the group shuts down.
+            try? await gracefulShutdown()
+            SystemdNotifier.stopping(status: "stopping: finishing requests and refreshes")
+            logger.notice("stopping")
+            engine.stop()
+            group.cancelAll()
+        }
+    }
+
+    // MARK: - Status
+
+    /// "2 accounts, 1 needs sign-in, next refresh in 41 min".
+    func statusLine() -> String {
+        let (accounts, needsReauth) = engine.counts()
+        guard accounts > 0 else { return "no accounts enrolled" }
+        var parts = ["\(accounts) account\(accounts == 1 ? "" : "s")"]
+        parts.append(needsReauth == 1 ? "1 needs sign-in" : "\(needsReauth) need sign-in")
+        if let next = engine.nextRefresh() {
+            let seconds = next.timeIntervalSince(engine.now())
+            parts.append(seconds <= 1 ? "refreshing now" : "next refresh in " + Self.describe(seconds))
+        } else {
+            parts.append("no refresh scheduled")
+        }
+        return parts.joined(separator: ", ")
+    }
+
+    static func describe(_ seconds: TimeInterval) -> String {
+        let s = Int(seconds.rounded(.up))
+        if s < 90 { return "\(s) s" }
+        if s < 90 * 60 { return "\((s + 30) / 60) min" }
+        let minutes = (s + 30) / 60
+        return "\(minutes / 60) h \(minutes % 60) min"
+    }
+
+    private func statusLoop() async {
+        while !Task.isCancelled {
+            publishStatus()
+            try? await Task.sleep(for: .seconds(5))
+        }
+    }
+
+    private func publishStatus(force: Bool = false) {
+        let line = statusLine()
+        let changed = lastStatus.withLockedValue { last in
+            defer { last = line }
+            return last != line
+        }
+        if changed || force { SystemdNotifier.status(line) }
+    }
+
+    // MARK: - Watchdog
+
+    /// Pings at half of WatchdogSec, each time only after the event loops answered a round trip
+    /// and the refresh scheduler has gone round recently. A missed check means no ping: systemd
+    /// then kills the process and, with Restart=on-failure, starts it again.
+    private func watchdogLoop() async {
+        guard let interval = SystemdNotifier.watchdogInterval() else { return }
+        let period = interval / 2
+        let timeout = min(interval / 4, .seconds(5))
+        logger.info("watchdog enabled", metadata: ["broker.watchdog_usec": "\(interval.components.seconds * 1_000_000 + interval.components.attoseconds / 1_000_000_000_000)"])
+        var failing = false
+        while !Task.isCancelled {
+            let started = ContinuousClock.now
+            let wakeInterval = current.withLockedValue { $0.policy.wakeInterval }
+            if let problem = await health.check(timeout: timeout, schedulerWindow: .seconds(wakeInterval) + .seconds(15)) {
+                if !failing {
+                    logger.error("health check failed; withholding the watchdog ping: \(problem)", metadata: ["broker.event": "unhealthy"])
+                }
+                failing = true
+            } else {
+                if failing { logger.notice("health check passes again") }
+                failing = false
+                SystemdNotifier.watchdog()
+            }
+            try? await Task.sleep(until: started + period)
+        }
+    }
+
+    // MARK: - Reload
+
+    private func reloadLoop() async {
+        for await _ in reloadSignals {
+            await reload()
+        }
+    }
+
+    /// Re-reads the configuration and applies realms, scopes, refresh policy, access rules and log
+    /// level. Connections and stored tokens are untouched. A configuration that does not load,
+    /// or whose CA files cannot be read, is refused and the old one stays in force.
+    func reload() async {
+        SystemdNotifier.reloading(status: "reloading the configuration")
+        logger.notice("reloading the configuration", metadata: ["broker.config": "\(configurationPath)"])
+        do {
+            let new = try DaemonConfiguration.load(path: configurationPath)
+            try identity.update(realms: new.realms)
+            engine.reconfigure(EngineConfiguration(realms: new.realms, scopes: new.scopes, policy: new.policy))
+            server.update(policy: new.access)
+            LogSetup.level = Logger.Level(rawValue: new.logLevel) ?? .info
+            let old = current.withLockedValue { old in
+                defer { old = new }
+                return old
+            }
+            let ignored = Self.restartOnly(old: old, new: new)
+            if !ignored.isEmpty {
+                logger.warning("these settings changed but apply only after a restart: \(ignored.joined(separator: ", "))")
+            }
+            logger.notice("configuration reloaded", metadata: [
+                "broker.config": "\(configurationPath)", "broker.realms": "\(new.realms.map(\.name).joined(separator: ","))",
+                "broker.access_rules": "\(new.access.rules.count)",
+            ])
+        } catch {
+            logger.error("configuration reload refused; the previous configuration stays in force: \(error.message)", metadata: [
+                "broker.config": "\(configurationPath)", "error.type": "invalid_configuration",
+            ])
+        }
+        SystemdNotifier.ready(status: statusLine())
+        lastStatus.withLockedValue { $0 = "" }
+    }
+
+    /// Settings a running daemon cannot change.
+    static func restartOnly(old: DaemonConfiguration, new: DaemonConfiguration) -> [String] {
+        var changed: [String] = []
+        if old.socketPath != new.socketPath { changed.append("socket.path") }
+        if old.socketMode != new.socketMode { changed.append("socket.mode") }
+        if old.socketGroup != new.socketGroup { changed.append("socket.group") }
+        if old.stateDirectory != new.stateDirectory { changed.append("state.directory") }
+        if old.resolvedKeyFile != new.resolvedKeyFile { changed.append("state.key_file") }
+        if old.idleTimeout != new.idleTimeout { changed.append("server.idle_timeout") }
+        if old.maxHeaderBytes != new.maxHeaderBytes { changed.append("server.max_header_bytes") }
+        if old.maxBodyBytes != new.maxBodyBytes { changed.append("server.max_body_bytes") }
+        if old.logTarget != new.logTarget { changed.append("log.target") }
+        return changed
+    }
+}
+
+/// What the watchdog checks: every event loop runs a task within the timeout (the server's and
+/// the HTTP client's), and the refresh scheduler went round its loop within its window.
+final class HealthCheck: Sendable {
+    let loops: [any EventLoop]
+    let engine: BrokerEngine
+    /// Probes still unanswered, by loop: a stuck loop gets no new probe piled onto it.
+    private let pending = NIOLockedValueBox<Set<Int>>([])
+
+    init(loops: [any EventLoop], engine: BrokerEngine) {
+        self.loops = loops
+        self.engine = engine
+    }
+
+    /// nil when healthy, else what is wrong.
+    func check(timeout: Duration, schedulerWindow: Duration) async -> String? {
+        let since = engine.monotonicNow - engine.lastSchedulerPass
+        if since > schedulerWindow {
+            return "the refresh scheduler has not run for \(since.components.seconds) s"
+        }
+        for (index, loop) in loops.enumerated() {
+            guard await probe(loop, index: index, timeout: timeout) else {
+                return "event loop \(index) did not run a task within \(timeout)"
+            }
+        }
+        return nil
+    }
+
+    /// A task round trip through the loop, bounded by `timeout` without depending on the loop.
+    private func probe(_ loop: any EventLoop, index: Int, timeout: Duration) async -> Bool {
+        if pending.withLockedValue({ $0.contains(index) }) { return false }
+        pending.withLockedValue { _ = $0.insert(index) }
+        let slot = NIOLockedValueBox<CheckedContinuation<Bool, Never>?>(nil)
+        let pending = self.pending
+        let answered = await withCheckedContinuation { (continuation: CheckedContinuation<Bool, Never>) in
+            slot.withLockedValue { $0 = continuation }
+            loop.execute {
+                pending.withLockedValue { _ = $0.remove(index) }
+                slot.withLockedValue { taken in defer { taken = nil }; return taken }?.resume(returning: true)
+            }
+            Task {
+                try? await Task.sleep(for: timeout)
+                slot.withLockedValue { taken in defer { taken = nil }; return taken }?.resume(returning: false)
+            }
+        }
+        return answered
+    }
+}
