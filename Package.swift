@@ -132,6 +132,17 @@ let package = Package(
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ] + nio,
             path: "Benchmarks/LiveSimBench"),
+        // HTTP/1.1 load over a Unix socket (plain epoll), and a daemon start-up timer: scripts/bench.sh.
+        .target(name: "CEpoll", path: "Benchmarks/CEpoll"),
+        .executableTarget(
+            name: "socket-bench",
+            dependencies: ["CEpoll", .product(name: "ArgumentParser", package: "swift-argument-parser")],
+            path: "Benchmarks/SocketBench"),
+        // Writes a daemon database with many accounts, for the scale scenario of scripts/bench.sh.
+        .executableTarget(
+            name: "bench-seed",
+            dependencies: ["BrokerCore", "BrokerStore", .product(name: "ArgumentParser", package: "swift-argument-parser")],
+            path: "Benchmarks/BenchSeed"),
         // Shared test support: temporary directories, a livesim fixture, an HTTPS client.
         .target(
             name: "TestSupport",

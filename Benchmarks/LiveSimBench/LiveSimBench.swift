@@ -274,10 +274,21 @@ struct Report {
         if let lo = perConnection.min(), let hi = perConnection.max() {
             lines.append("per connection: min \(lo)  max \(hi) successes")
         }
-        var cpuLine = "cpu over the window (cores): client \(f((b.client - a.client) / wall))"
-        if let s0 = a.server, let s1 = b.server { cpuLine += ", livesim \(f((s1 - s0) / wall))" }
+        let clientCores = (b.client - a.client) / wall
+        var cpuLine = "cpu over the window (cores): client \(f(clientCores))"
+        var serverCores = 0.0
+        if let s0 = a.server, let s1 = b.server {
+            serverCores = (s1 - s0) / wall
+            cpuLine += ", livesim \(f(serverCores))"
+        }
         let total = b.machineTotal - a.machineTotal
-        if total > 0 { cpuLine += ", machine busy \(f(100 * (b.machineBusy - a.machineBusy) / total, 0))% of \(ProcessInfo.processInfo.activeProcessorCount) cores" }
+        if total > 0 {
+            let cores = Double(ProcessInfo.processInfo.activeProcessorCount)
+            let busy = (b.machineBusy - a.machineBusy) / total
+            cpuLine += ", machine busy \(f(100 * busy, 0))% of \(Int(cores)) cores"
+            // Anything else running skews the figure; say how much there was.
+            if a.server != nil { cpuLine += " (other processes \(f(max(0, busy * cores - clientCores - serverCores))))" }
+        }
         lines.append(cpuLine)
         lines.append("livesim counters during the run: " + serverDelta.map { "\($0.0) \($0.1)" }.joined(separator: ", "))
         if !failuresByStatus.isEmpty {

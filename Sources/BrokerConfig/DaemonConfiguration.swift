@@ -23,6 +23,10 @@ public struct DaemonConfiguration: Sendable {
     public var idleTimeout: TimeInterval = 10
     public var maxHeaderBytes = 8 * 1024
     public var maxBodyBytes = 64 * 1024
+    /// Seconds from a request's first byte to its last; a slower request closes its connection.
+    public var requestTimeout: TimeInterval = 5
+    /// Connections served at once; one more is answered 503 and closed.
+    public var maxConnections = 16384
     public var logLevel = "info"
     public var logTarget = LogTarget.auto
 
@@ -141,6 +145,8 @@ struct ConfigFile: Decodable {
         var idle_timeout: Number?
         var max_header_bytes: Int?
         var max_body_bytes: Int?
+        var request_timeout: Number?
+        var max_connections: Int?
     }
 
     struct RealmSection: Decodable {
@@ -224,12 +230,18 @@ struct ConfigFile: Decodable {
             if let v = server.idle_timeout?.value { c.idleTimeout = v }
             if let v = server.max_header_bytes { c.maxHeaderBytes = v }
             if let v = server.max_body_bytes { c.maxBodyBytes = v }
+            if let v = server.request_timeout?.value { c.requestTimeout = v }
+            if let v = server.max_connections { c.maxConnections = v }
             guard c.idleTimeout > 0 else { throw BrokerError(.badRequest, "\(source): server.idle_timeout must be more than 0") }
             guard (1024...65536).contains(c.maxHeaderBytes) else {
                 throw BrokerError(.badRequest, "\(source): server.max_header_bytes must be 1024-65536")
             }
             guard (1024...(16 << 20)).contains(c.maxBodyBytes) else {
                 throw BrokerError(.badRequest, "\(source): server.max_body_bytes must be 1024-16777216")
+            }
+            guard c.requestTimeout > 0 else { throw BrokerError(.badRequest, "\(source): server.request_timeout must be more than 0") }
+            guard (1...1_048_576).contains(c.maxConnections) else {
+                throw BrokerError(.badRequest, "\(source): server.max_connections must be 1-1048576")
             }
         }
         if let realms, !realms.isEmpty {

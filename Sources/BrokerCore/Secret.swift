@@ -29,4 +29,6 @@ public enum SecretKind: String, Sendable, CaseIterable, Codable {
     case password
     case cookies
     case login
+    /// The daemon's name of the account, which often is the login.
+    case accountName = "account_name"
 }

@@ -10,8 +10,40 @@ public struct ServerLimits: Sendable {
     public var maxBodyBytes = 64 * 1024
     /// A connection that sends nothing for this long is closed.
     public var idleTimeout: TimeAmount = .seconds(10)
+    /// A request must arrive whole, head and body, within this long of its first byte; else the
+    /// connection is closed. The idle timeout restarts on every byte, so without this a client
+    /// sending a byte now and then could hold a connection for ever.
+    public var requestTimeout: TimeAmount = .seconds(5)
+    /// Connections open at once. One more is answered 503 `temporarily_unavailable` and closed at
+    /// once, so that the daemon's memory and descriptors stay bounded.
+    public var maxConnections = 16384
 
     public init() {}
+}
+
+extension ChannelPipeline.SynchronousOperations {
+    /// The handlers of one connection, in order: the idle timer, the request clock, the HTTP/1.1
+    /// codec and the broker's handler. The socket server and the fuzzer build the same pipeline.
+    func addBrokerHandlers(router: Router, limits: ServerLimits) throws {
+        try addHandler(IdleStateHandler(readTimeout: limits.idleTimeout))
+        try addHandler(RequestBytesHandler())
+        try configureHTTPServerPipeline(withPipeliningAssistance: true, withErrorHandling: false)
+        try addHandler(BrokerHTTPHandler(router: router, limits: limits))
+    }
+}
+
+/// Fired before the HTTP decoder sees bytes, so that the request clock can start at a request's
+/// first byte (the decoder reports a request only once its head is whole).
+struct RequestBytesReceived {}
+
+final class RequestBytesHandler: ChannelInboundHandler, RemovableChannelHandler {
+    typealias InboundIn = ByteBuffer
+    typealias InboundOut = ByteBuffer
+
+    func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+        context.fireUserInboundEventTriggered(RequestBytesReceived())
+        context.fireChannelRead(data)
+    }
 }
 
 /// One connection: reads the peer's credentials once, then answers requests in order.
@@ -28,6 +60,11 @@ final class BrokerHTTPHandler: ChannelInboundHandler {
     private var rejected: APIResponse?
     private var busy = false
     private var quiescing = false
+    /// The client shut down its writing side: answer what was asked, then close.
+    private var inputClosed = false
+    /// Armed by a request's first byte, cancelled by its end.
+    private var deadline: Scheduled<Void>?
+    private var lastWrite: EventLoopFuture<Void>?
 
     init(router: Router, limits: ServerLimits) {
         self.router = router
@@ -71,6 +108,8 @@ final class BrokerHTTPHandler: ChannelInboundHandler {
             }
             body += buffer.readBytes(length: buffer.readableBytes) ?? []
         case .end:
+            deadline?.cancel()
+            deadline = nil
             guard rejected == nil, let head else { return }
             self.head = nil
             guard let peer else {
@@ -98,7 +137,7 @@ final class BrokerHTTPHandler: ChannelInboundHandler {
 
     private func write(_ response: APIResponse, keepAlive: Bool, context: ChannelHandlerContext) {
         guard context.channel.isActive else { return }
-        let keep = keepAlive && !response.close && !quiescing
+        let keep = keepAlive && !response.close && !quiescing && !inputClosed
         var head = HTTPResponseHead(version: .http1_1, status: response.status)
         head.headers.add(name: "Content-Type", value: "application/json")
         head.headers.add(name: "Content-Length", value: String(response.body.count))
@@ -106,11 +145,45 @@ final class BrokerHTTPHandler: ChannelInboundHandler {
         context.write(wrapOutboundOut(.head(head)), promise: nil)
         context.write(wrapOutboundOut(.body(.byteBuffer(context.channel.allocator.buffer(bytes: response.body)))), promise: nil)
         let done = context.writeAndFlush(wrapOutboundOut(.end(nil)))
+        lastWrite = done
         if !keep { done.whenComplete { _ in context.close(promise: nil) } }
     }
 
+    /// Starts the request clock at a request's first byte.
+    private func armDeadline(context: ChannelHandlerContext) {
+        guard deadline == nil else { return }
+        let bound = NIOLoopBound((self, context), eventLoop: context.eventLoop)
+        deadline = context.eventLoop.scheduleTask(in: limits.requestTimeout) {
+            let (handler, context) = bound.value
+            handler.deadline = nil
+            // A request being answered is not cut short; the next byte starts a new clock.
+            guard !handler.busy else { return }
+            handler.router.logger.debug("request not received in time; closing", metadata: ["broker.event": "request_timeout"])
+            context.close(promise: nil)
+        }
+    }
+
+    /// Closes once what was written has gone out.
+    private func closeAfterWrites(context: ChannelHandlerContext) {
+        let bound = NIOLoopBound(context, eventLoop: context.eventLoop)
+        (lastWrite ?? context.eventLoop.makeSucceededVoidFuture()).whenComplete { _ in bound.value.close(promise: nil) }
+    }
+
+    func channelInactive(context: ChannelHandlerContext) {
+        deadline?.cancel()
+        deadline = nil
+        context.fireChannelInactive()
+    }
+
     func userInboundEventTriggered(context: ChannelHandlerContext, event: Any) {
-        if event is IdleStateHandler.IdleStateEvent, !busy {
+        if event is RequestBytesReceived {
+            armDeadline(context: context)
+        } else if let event = event as? ChannelEvent, event == .inputClosed {
+            // Half-closed: no request can start or finish any more. One being answered is
+            // answered (and the connection closed after it); otherwise close now.
+            inputClosed = true
+            if !busy { closeAfterWrites(context: context) }
+        } else if event is IdleStateHandler.IdleStateEvent, !busy {
             context.close(promise: nil)
         } else if event is ChannelShouldQuiesceEvent {
             quiescing = true

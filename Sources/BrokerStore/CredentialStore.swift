@@ -233,14 +233,14 @@ public final class CredentialStore: Sendable {
     public func accountName(login: String, realm: String) throws -> AccountName? {
         let macs = sealer.loginMACs(login: login, realm: realm)
         return try read("cannot look up a login") { db in
-            try Self.accountName(db, loginMACs: macs)
+            try self.accountName(db, loginMACs: macs)
         }
     }
 
     /// The secrets of `name`. Throws `.notFound` if there is no such account.
     public func credentials(for name: AccountName) throws -> StoredCredentials {
         try read("cannot read the credentials of \(name)") { db in
-            let id = try Self.requireAccountID(db, name)
+            let id = try Self.requireAccountID(db, name, self.sealer)
             return try self.fetchCredentials(db, accountID: id, name: name)
         }
     }
@@ -271,10 +271,10 @@ public final class CredentialStore: Sendable {
         let macs = sealer.loginMACs(login: login, realm: realm)
         let now = Date()
         try write("cannot create account \(name)") { db in
-            if try Self.accountID(db, name) != nil {
+            if try Self.accountID(db, name, self.sealer) != nil {
                 throw BrokerError(.conflict, "an account named \(name) already exists")
             }
-            if let other = try Self.accountName(db, loginMACs: macs) {
+            if let other = try self.accountName(db, loginMACs: macs) {
                 throw BrokerError(
                     .conflict, "this login is already enrolled in realm \(realm) as account \(other)")
             }
@@ -284,12 +284,15 @@ public final class CredentialStore: Sendable {
                     VALUES (?, ?, x'', ?, ?, NULL, ?, ?)
                     """,
                 arguments: [
-                    name.rawValue, realm, macs[0], AccountState.active.rawValue, now.timeIntervalSince1970, ticketMethod,
+                    self.sealer.nameMACs(name.rawValue)[0], realm, macs[0], AccountState.active.rawValue, now.timeIntervalSince1970, ticketMethod,
                 ])
             let id = db.lastInsertedRowID
             try db.execute(
-                sql: "UPDATE accounts SET login_sealed = ? WHERE id = ?",
-                arguments: [try self.sealer.seal(login, SealContext(accountID: id, kind: .login)), id])
+                sql: "UPDATE accounts SET login_sealed = ?, name_sealed = ? WHERE id = ?",
+                arguments: [
+                    try self.sealer.seal(login, SealContext(accountID: id, kind: .login)),
+                    try self.sealer.seal(name.rawValue, SealContext(accountID: id, kind: .accountName)), id,
+                ])
             try self.putSecret(db, id, .refreshToken, refreshToken, now)
             try self.putSecret(db, id, .password, password, now)
             try self.putSecret(db, id, .cookies, cookies, now)
@@ -308,7 +311,7 @@ public final class CredentialStore: Sendable {
     ) throws {
         let now = Date()
         try write("cannot store the refreshed token of \(name)") { db in
-            let id = try Self.requireAccountID(db, name)
+            let id = try Self.requireAccountID(db, name, self.sealer)
             try self.putAccessToken(db, id, accessToken)
             if let rotatedRefreshToken {
                 try self.putSecret(db, id, .refreshToken, rotatedRefreshToken, now)
@@ -323,7 +326,7 @@ public final class CredentialStore: Sendable {
     public func setTicketMethod(_ method: String, for name: AccountName) throws {
         guard ["oauth", "rst"].contains(method) else { throw BrokerError(.badRequest, "unknown ticket method") }
         try write("cannot set the ticket method of \(name)") { db in
-            try db.execute(sql: "UPDATE accounts SET ticket_method = ? WHERE name = ?", arguments: [method, name.rawValue])
+            try db.execute(sql: "UPDATE accounts SET ticket_method = ? WHERE id = ?", arguments: [method, try Self.requireAccountID(db, name, self.sealer)])
             guard db.changesCount > 0 else { throw Self.notFound(name) }
         }
     }
@@ -332,8 +335,8 @@ public final class CredentialStore: Sendable {
     public func setState(_ state: AccountState, reason: String?, for name: AccountName) throws {
         try write("cannot set the state of \(name)") { db in
             try db.execute(
-                sql: "UPDATE accounts SET state = ?, state_reason = ? WHERE name = ?",
-                arguments: [state.rawValue, reason, name.rawValue])
+                sql: "UPDATE accounts SET state = ?, state_reason = ? WHERE id = ?",
+                arguments: [state.rawValue, reason, try Self.accountID(db, name, self.sealer)])
             guard db.changesCount > 0 else { throw Self.notFound(name) }
         }
     }
@@ -347,7 +350,7 @@ public final class CredentialStore: Sendable {
     ) throws {
         let now = Date()
         try write("cannot store the new sign-in of \(name)") { db in
-            let id = try Self.requireAccountID(db, name)
+            let id = try Self.requireAccountID(db, name, self.sealer)
             try self.putSecret(db, id, .refreshToken, refreshToken, now)
             try db.execute(sql: "DELETE FROM access_tokens WHERE account_id = ?", arguments: [id])
             for token in accessTokens {
@@ -368,7 +371,7 @@ public final class CredentialStore: Sendable {
         }
         let now = Date()
         try write("cannot store the \(kind.rawValue) of \(name)") { db in
-            let id = try Self.requireAccountID(db, name)
+            let id = try Self.requireAccountID(db, name, self.sealer)
             try self.putSecret(db, id, kind, secret, now)
         }
     }
@@ -381,7 +384,7 @@ public final class CredentialStore: Sendable {
     /// deleted all the same and this throws `.temporarilyUnavailable`.
     public func deleteAccount(_ name: AccountName) throws -> Bool {
         let deleted = try write("cannot delete account \(name)") { db in
-            try db.execute(sql: "DELETE FROM accounts WHERE name = ?", arguments: [name.rawValue])
+            try db.execute(sql: "DELETE FROM accounts WHERE id = ?", arguments: [try Self.accountID(db, name, self.sealer)])
             return db.changesCount > 0
         }
         guard deleted else { return false }
@@ -439,23 +442,26 @@ public final class CredentialStore: Sendable {
         BrokerError(.notFound, "no account named \(name)")
     }
 
-    private static func accountID(_ db: Database, _ name: AccountName) throws -> Int64? {
-        try Int64.fetchOne(db, sql: "SELECT id FROM accounts WHERE name = ?", arguments: [name.rawValue])
+    private static func accountID(_ db: Database, _ name: AccountName, _ sealer: Sealer) throws -> Int64? {
+        let macs = sealer.nameMACs(name.rawValue)
+        let placeholders = Array(repeating: "?", count: macs.count).joined(separator: ", ")
+        return try Int64.fetchOne(db, sql: "SELECT id FROM accounts WHERE name IN (\(placeholders))", arguments: StatementArguments(macs))
     }
 
-    private static func requireAccountID(_ db: Database, _ name: AccountName) throws -> Int64 {
-        guard let id = try accountID(db, name) else { throw notFound(name) }
+    private static func requireAccountID(_ db: Database, _ name: AccountName, _ sealer: Sealer) throws -> Int64 {
+        guard let id = try accountID(db, name, sealer) else { throw notFound(name) }
         return id
     }
 
-    private static func accountName(_ db: Database, loginMACs: [Data]) throws -> AccountName? {
+    private func accountName(_ db: Database, loginMACs: [Data]) throws -> AccountName? {
         let placeholders = Array(repeating: "?", count: loginMACs.count).joined(separator: ", ")
         guard
-            let raw = try String.fetchOne(
-                db, sql: "SELECT name FROM accounts WHERE login_mac IN (\(placeholders)) LIMIT 1",
+            let row = try Row.fetchOne(
+                db, sql: "SELECT id, name_sealed FROM accounts WHERE login_mac IN (\(placeholders)) LIMIT 1",
                 arguments: StatementArguments(loginMACs))
         else { return nil }
-        return AccountName(rawValue: raw)
+        let id: Int64 = row["id"]
+        return AccountName(rawValue: try open(row["name_sealed"], SealContext(accountID: id, kind: .accountName), account: "row \(id)"))
     }
 
     private func putSecret(_ db: Database, _ id: Int64, _ kind: SecretKind, _ secret: Secret?, _ now: Date)
@@ -509,7 +515,7 @@ public final class CredentialStore: Sendable {
 
     private func fetchAccounts(_ db: Database, name: AccountName?) throws -> [AccountRow] {
         var sql = """
-            SELECT a.id, a.name, a.realm, a.login_sealed, a.state, a.state_reason, a.created_at, a.ticket_method,
+            SELECT a.id, a.name_sealed, a.realm, a.login_sealed, a.state, a.state_reason, a.created_at, a.ticket_method,
                 EXISTS (SELECT 1 FROM secrets s WHERE s.account_id = a.id AND s.kind = 'refresh_token') AS has_refresh_token,
                 EXISTS (SELECT 1 FROM secrets s WHERE s.account_id = a.id AND s.kind = 'password') AS has_password,
                 EXISTS (SELECT 1 FROM secrets s WHERE s.account_id = a.id AND s.kind = 'cookies') AS has_cookies
@@ -517,13 +523,13 @@ public final class CredentialStore: Sendable {
             """
         var arguments = StatementArguments()
         if let name {
-            sql += " WHERE a.name = ?"
-            arguments = [name.rawValue]
+            let macs = sealer.nameMACs(name.rawValue)
+            sql += " WHERE a.name IN (\(Array(repeating: "?", count: macs.count).joined(separator: ", ")))"
+            arguments = StatementArguments(macs)
         }
-        sql += " ORDER BY a.name"
         return try Row.fetchAll(db, sql: sql, arguments: arguments).map { row in
             let id: Int64 = row["id"]
-            let rawName: String = row["name"]
+            let rawName = try open(row["name_sealed"], SealContext(accountID: id, kind: .accountName), account: "row \(id)")
             guard let name = AccountName(rawValue: rawName) else {
                 throw BrokerError(.internalError, "account row \(id) has an invalid name")
             }
@@ -538,7 +544,7 @@ public final class CredentialStore: Sendable {
                 hasRefreshToken: row["has_refresh_token"], hasPassword: row["has_password"],
                 hasCookies: row["has_cookies"], ticketMethod: row["ticket_method"])
             return AccountRow(id: id, account: account)
-        }
+        }.sorted { $0.account.name < $1.account.name }
     }
 
     private func fetchCredentials(_ db: Database, accountID id: Int64, name: AccountName) throws
@@ -557,7 +563,7 @@ public final class CredentialStore: Sendable {
             case .refreshToken: credentials.refreshToken = secret
             case .password: credentials.password = secret
             case .cookies: credentials.cookies = secret
-            case .accessToken, .login: break
+            case .accessToken, .login, .accountName: break
             }
         }
         for row in try Row.fetchAll(

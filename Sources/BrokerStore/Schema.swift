@@ -62,6 +62,18 @@ enum Schema {
             try db.execute(
                 sql: "ALTER TABLE accounts ADD COLUMN ticket_method TEXT NOT NULL DEFAULT 'oauth' CHECK (ticket_method IN ('oauth', 'rst'))")
         }
+        // v3: account names are looked up by HMAC and kept sealed, so the file read alone
+        // shows no name (names default to the login).
+        migrator.registerMigration("v3") { db in
+            try db.execute(sql: "ALTER TABLE accounts ADD COLUMN name_sealed BLOB")
+            for row in try Row.fetchAll(db, sql: "SELECT id, name FROM accounts") {
+                let id: Int64 = row["id"]
+                let name: String = row["name"]
+                try db.execute(
+                    sql: "UPDATE accounts SET name = ?, name_sealed = ? WHERE id = ?",
+                    arguments: [sealer.nameMACs(name)[0], try sealer.seal(name, SealContext(accountID: id, kind: .accountName)), id])
+            }
+        }
         return migrator
     }
 }

@@ -157,6 +157,14 @@ struct Sealer: Sendable {
         keys.map { Sealer.loginMAC(login: login, realm: realm, key: $0) }
     }
 
+    /// The lookup values of an account name under every key (current key first), as hex: the
+    /// `accounts.name` column holds this, so the file does not show names (often logins).
+    func nameMACs(_ name: String) -> [String] {
+        keys.map { key in
+            hex(HMAC<SHA256>.authenticationCode(for: Data(("account name\u{0}" + name).utf8), using: key.lookupKey))
+        }
+    }
+
     func currentLoginMAC(login: String, realm: String) -> Data {
         Sealer.loginMAC(login: login, realm: realm, key: current)
     }

@@ -42,8 +42,10 @@ struct Tokenbrokerd: AsyncParsableCommand {
         var logger = Logger(label: "tokenbrokerd")
         logger.logLevel = LogSetup.level
         if let note = logging.note { logger.warning("\(note)") }
+        // A reload reads the file again, perhaps after a change of working directory.
+        let path = URL(fileURLWithPath: config).standardizedFileURL.path
         do {
-            try await Daemon(configurationPath: config, configuration: configuration, logger: logger).run()
+            try await Daemon(configurationPath: path, configuration: configuration, logger: logger).run()
         } catch let error as BrokerError {
             logger.critical("cannot start: \(error.message)", metadata: ["error.type": "\(error.code.rawValue)"])
             throw ExitCode(1)

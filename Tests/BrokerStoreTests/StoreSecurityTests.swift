@@ -36,8 +36,10 @@ struct StoreSecurityTests {
 
             let queue = try rawQueue(path)
             try queue.write { db in
-                let idA = try #require(try Int64.fetchOne(db, sql: "SELECT id FROM accounts WHERE name = ?", arguments: [a.name.rawValue]))
-                let idB = try #require(try Int64.fetchOne(db, sql: "SELECT id FROM accounts WHERE name = ?", arguments: [b.name.rawValue]))
+                // Names are stored as lookup MACs; a was created first.
+                let ids = try Int64.fetchAll(db, sql: "SELECT id FROM accounts ORDER BY id")
+                let idA = try #require(ids.first)
+                let idB = try #require(ids.last)
                 switch tamper {
                 case .refreshTokenToOtherAccount:
                     try db.execute(sql: """
@@ -116,13 +118,15 @@ struct StoreSecurityTests {
                 for secret in secrets {
                     #expect(filesContaining(Array(secret.utf8), in: files).isEmpty, "\(when)")
                 }
-                // Control: the scan does find what is stored in clear.
-                #expect(!filesContaining(Array(a.name.rawValue.utf8), in: files).isEmpty, "\(when)")
-                #expect(!filesContaining(Array(b.name.rawValue.utf8), in: files).isEmpty, "\(when)")
+                // Account names (which often are logins) are sealed too.
+                #expect(filesContaining(Array(a.name.rawValue.utf8), in: files).isEmpty, "\(when)")
+                #expect(filesContaining(Array(b.name.rawValue.utf8), in: files).isEmpty, "\(when)")
+                // Control: the scan does find what is stored in clear (the realm label).
+                #expect(!filesContaining(Array("realm-\(a.realm)".utf8), in: files).isEmpty || !filesContaining(Array(a.realm.utf8), in: files).isEmpty, "\(when)")
             }
             // While open, the rows are in the WAL.
             #expect((fileSize(path + "-wal") ?? 0) > 0)
-            #expect(filesContaining(Array(a.name.rawValue.utf8), in: rawFileBytes(path)).contains(path + "-wal"))
+            #expect(filesContaining(Array(a.realm.utf8), in: rawFileBytes(path)).contains(path + "-wal"))
             check("while open")
             try store.close()
             check("after close")
@@ -146,7 +150,8 @@ struct StoreSecurityTests {
                 let queue = try rawQueue(path)
                 defer { try? queue.close() }
                 return try queue.read { db in
-                    let id = try #require(try Int64.fetchOne(db, sql: "SELECT id FROM accounts WHERE name = ?", arguments: [e.name.rawValue]))
+                    let ids = try Int64.fetchAll(db, sql: "SELECT id FROM accounts ORDER BY id")
+                    let id = try #require(e.name == a.name ? ids.first : ids.last)
                     let blobs =
                         try Data.fetchAll(db, sql: "SELECT login_sealed FROM accounts WHERE id = ?", arguments: [id])
                         + Data.fetchAll(db, sql: "SELECT login_mac FROM accounts WHERE id = ?", arguments: [id])

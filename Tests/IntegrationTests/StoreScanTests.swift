@@ -22,6 +22,9 @@ struct StoreScanTests {
             #expect(secrets.count >= 10)
             let leaked = secrets.filter { bytes.range(of: Data($0.utf8)) != nil }
             #expect(leaked.isEmpty, "\(leaked.count) secrets found in the database")
+            // Nor the login, which is also the account's default name.
+            #expect(bytes.range(of: Data("alice@example.com".utf8)) == nil)
+            #expect(bytes.range(of: Data("alice".utf8)) == nil)
         }
     }
 }

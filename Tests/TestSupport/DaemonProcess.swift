@@ -124,6 +124,9 @@ public final class DaemonProcess: @unchecked Sendable {
 
     public var isRunning: Bool { process?.isRunning ?? false }
 
+    /// The running daemon's process id.
+    public var pid: Int32? { process.map(\.processIdentifier) }
+
     public func shutdown() async {
         stop()
         try? await http.shutdown()

@@ -1,0 +1,218 @@
+#!/usr/bin/env python3
+"""Helpers for scripts/bench.sh: livesim control-API grants, refresh-spreading sampling,
+the hyperfine comparison and the side-by-side table. Standard library only."""
+
+import http.client
+import json
+import math
+import os
+import sys
+import time
+
+
+def control(base):
+    host, port = base.replace("http://", "").rstrip("/").split(":")
+    return http.client.HTTPConnection(host, int(port), timeout=30)
+
+
+def call(conn, method, path, body=None):
+    payload = None if body is None else json.dumps(body)
+    headers = {"Content-Type": "application/json"} if payload else {}
+    conn.request(method, path, body=payload, headers=headers)
+    response = conn.getresponse()
+    data = response.read()
+    return response.status, (json.loads(data) if data else {})
+
+
+def grants(base, prefix, count, out, create=True):
+    """Creates accounts PREFIX-N@example.com (unless they exist) and writes one grant per line:
+    LOGIN<TAB>REFRESH_TOKEN<TAB>SKYPE_ACCESS_TOKEN."""
+    conn = control(base)
+    started = time.time()
+    with open(out, "w") as f:
+        for n in range(count):
+            login = f"{prefix}-{n}@example.com"
+            if create:
+                status, body = call(conn, "POST", "/_livesim/accounts", {"login": login, "password": "x"})
+                if status not in (201, 409):
+                    sys.exit(f"creating {login}: HTTP {status} {body}")
+            status, body = call(conn, "POST", f"/_livesim/accounts/{login}/grant", {"scope": "service::skype.com::MBI_SSL"})
+            if status not in (200, 201):
+                sys.exit(f"grant for {login}: HTTP {status} {body}")
+            f.write(f"{login}\t{body['refresh_token']}\t{body['access_token']}\n")
+    print(f"grants: {count} accounts in {time.time() - started:.1f} s", file=sys.stderr)
+
+
+def accounts_file(prefix, count, out):
+    with open(out, "w") as f:
+        json.dump([{"login": f"{prefix}-{n}@example.com", "password": "x"} for n in range(count)], f)
+
+
+def counters(conn):
+    status, body = call(conn, "GET", "/_livesim/counters")
+    if status != 200:
+        sys.exit(f"counters: HTTP {status}")
+    return body.get("refreshes", 0), body.get("issued", {}).get("skypetoken", 0)
+
+
+def sample(base, seconds, out, stop_after=None):
+    """Every second on the second (monotonic), the refresh and skypetoken counters, until
+    `seconds` pass or `stop_after` refreshes were counted; writes one line per second:
+    ELAPSED REFRESHES SKYPETOKENS (deltas)."""
+    conn = control(base)
+    r0, s0 = counters(conn)
+    start = time.monotonic()
+    last_r, last_s = r0, s0
+    with open(out, "w") as f:
+        k = 1
+        while k <= seconds:
+            time.sleep(max(0, start + k - time.monotonic()))
+            r, s = counters(conn)
+            f.write(f"{k} {r - last_r} {s - last_s}\n")
+            f.flush()
+            last_r, last_s = r, s
+            if stop_after is not None and r - r0 >= stop_after:
+                break
+            k += 1
+
+
+def spread(path, total, jitter_window):
+    """Summary of a sample file: the busiest second against 1.5 × total / window."""
+    rows = [tuple(int(x) for x in line.split()) for line in open(path) if line.strip()]
+    refreshes = [r for _, r, _ in rows]
+    active = [r for r in refreshes if r > 0]
+    limit = 1.5 * total / jitter_window
+    busiest = max(refreshes) if refreshes else 0
+    first = next((t for t, r, _ in rows if r > 0), None)
+    last = max((t for t, r, _ in rows if r > 0), default=None)
+    skype = [s for _, _, s in rows]
+    result = {
+        "refreshes": sum(refreshes), "seconds_with_refreshes": len(active), "busiest_second": busiest,
+        "limit": round(limit, 1), "over_limit_seconds": sum(1 for r in refreshes if r > limit),
+        "first_s": first, "last_s": last, "skypetokens": sum(skype), "busiest_skypetoken_second": max(skype) if skype else 0,
+    }
+    print("RESULT label=spread " + " ".join(f"{k}={v}" for k, v in result.items()))
+
+
+def hyperfine_ratio(path):
+    data = json.load(open(path))["results"]
+    tb, curl = data[0], data[1]
+    print(
+        f"RESULT label=e tokenctl_ms={tb['mean'] * 1e3:.2f} tokenctl_sd_ms={tb['stddev'] * 1e3:.2f} tokenctl_median_ms={tb['median'] * 1e3:.2f} "
+        f"curl_ms={curl['mean'] * 1e3:.2f} curl_sd_ms={curl['stddev'] * 1e3:.2f} curl_median_ms={curl['median'] * 1e3:.2f} "
+        f"ratio={tb['mean'] / curl['mean']:.2f}")
+
+
+def parse_results(path):
+    results = {}
+    for line in open(path):
+        if not line.startswith("RESULT "):
+            continue
+        fields = dict(kv.split("=", 1) for kv in line.split()[1:])
+        results[fields["label"]] = fields
+    return results
+
+
+def table(path, machine):
+    r = parse_results(path)
+    out = []
+
+    def num(label, key):
+        try:
+            return float(r[label][key])
+        except (KeyError, ValueError):
+            return math.nan
+
+    def lat(label):
+        if label not in r:
+            return "-"
+        return f"{num(label, 'p50_us'):.0f} / {num(label, 'p99_us'):.0f} / {num(label, 'p999_us'):.0f}"
+
+    def rps(label):
+        v = num(label, "rps")
+        return "-" if math.isnan(v) else f"{v:,.0f}"
+
+    def errs(label):
+        if label not in r:
+            return ""
+        e = int(r[label].get("errors", 0)) + int(r[label].get("bad", 0))
+        return f" ({e} failed)" if e else ""
+
+    out.append(f"machine: {machine}")
+    out.append("")
+    header = ("| load | tokenbroker req/s | p50 / p99 / p99.9 µs | nginx req/s | p50 / p99 / p99.9 µs | ratio tb/nginx | target |")
+    out.append(header)
+    out.append("|---|---:|---:|---:|---:|---:|---|")
+    for scenario, mode in (("a", "keep-alive"), ("b", "new connection per request")):
+        for conns in (1, 16, 64):
+            tb, ng = f"tb-{scenario}-{conns}", f"nginx-{scenario}-{conns}"
+            if tb not in r and ng not in r:
+                continue
+            ratio = num(tb, "rps") / num(ng, "rps")
+            target = ""
+            if scenario == "a" and conns == 16:
+                ok = ratio >= 1.0 and num(tb, "p99_us") <= num(ng, "p99_us")
+                target = f"≥ 1.0 and p99 ≤ nginx: {'met' if ok else 'NOT met'}"
+            elif scenario == "b":
+                target = f"≥ 1.0: {'met' if ratio >= 1.0 else 'NOT met'}"
+            out.append(
+                f"| ({scenario}) {mode}, {conns} conn | {rps(tb)}{errs(tb)} | {lat(tb)} | {rps(ng)}{errs(ng)} | {lat(ng)} | "
+                f"{ratio:.2f} | {target} |")
+    if "tb-c-16" in r:
+        base = num("tb-a-16", "rps")
+        ratio = num("tb-c-16", "rps") / base
+        refresh = r.get("c-refreshes", {})
+        out.append(
+            f"| (c) keep-alive, 16 conn, refreshes running ({refresh.get('per_s', '?')} refreshes/s) | {rps('tb-c-16')}{errs('tb-c-16')} | {lat('tb-c-16')} | "
+            f"{rps('nginx-c-16')} | {lat('nginx-c-16')} | {num('tb-c-16', 'rps') / num('nginx-c-16', 'rps'):.2f} | "
+            f"vs (a) 16 conn: {ratio:.2f}, within 20%: {'met' if ratio >= 0.8 else 'NOT met'} |")
+    if "tb-d-16" in r:
+        base = num("tb-a-16", "rps")
+        out.append(
+            f"| (d) keep-alive, 16 conn, 10,000 accounts, during the refresh window | {rps('tb-d-16')}{errs('tb-d-16')} | {lat('tb-d-16')} | "
+            f"{rps('nginx-d-16')} | {lat('nginx-d-16')} | {num('tb-d-16', 'rps') / num('nginx-d-16', 'rps'):.2f} | "
+            f"vs (a) 16 conn: {num('tb-d-16', 'rps') / base:.2f} |")
+    out.append("")
+    if "startup" in r:
+        s = r["startup"]
+        sp = r.get("spread", {})
+        rss = r.get("d-rss", {})
+        n = r.get("d-size", {})
+        ready = float(s["ready_ms"])
+        rss_peak = int(rss.get("peak_kb", s["rss_kb"])) / 1024
+        out.append(
+            f"(d) {n.get('accounts', '?')} accounts × 5 scopes: start to \"tokenbrokerd ready\" {ready:.0f} ms, to first /v1/health 200 "
+            f"{float(s['health_ms']):.0f} ms (target ≤ 1000 ms: {'met' if max(ready, float(s['health_ms'])) <= 1000 else 'NOT met'}); "
+            f"RSS at ready {int(s['rss_kb']) / 1024:.0f} MB, after the refresh window {int(rss.get('rss_kb', 0)) / 1024:.0f} MB, "
+            f"peak {rss_peak:.0f} MB (target ≤ 150 MB: {'met' if rss_peak <= 150 else 'NOT met'})")
+        if sp:
+            out.append(
+                f"(d) refresh spreading: {sp['refreshes']} refreshes over {sp['seconds_with_refreshes']} s; busiest second "
+                f"{sp['busiest_second']}, limit 1.5 × {n.get('tokens', '?')} / {n.get('window_s', '?')} s = {sp['limit']} "
+                f"({'met' if int(sp['busiest_second']) <= float(sp['limit']) else 'NOT met'}; {sp['over_limit_seconds']} seconds over); "
+                f"skypetokens {sp['skypetokens']}, busiest second {sp['busiest_skypetoken_second']}")
+    if "e" in r:
+        e = r["e"]
+        ratio = float(e["ratio"])
+        out.append(
+            f"(e) `tokenctl token` {e['tokenctl_ms']} ± {e['tokenctl_sd_ms']} ms vs `curl --unix-socket` {e['curl_ms']} ± {e['curl_sd_ms']} ms "
+            f"(mean, hyperfine): ratio {ratio:.2f} (target ≤ 1.5: {'met' if ratio <= 1.5 else 'NOT met'})")
+    print("\n".join(out))
+
+
+if __name__ == "__main__":
+    command, args = sys.argv[1], sys.argv[2:]
+    if command == "grants":
+        grants(args[0], args[1], int(args[2]), args[3], create=(len(args) < 5 or args[4] != "existing"))
+    elif command == "accounts-file":
+        accounts_file(args[0], int(args[1]), args[2])
+    elif command == "sample":
+        sample(args[0], int(args[1]), args[2], int(args[3]) if len(args) > 3 else None)
+    elif command == "spread":
+        spread(args[0], int(args[1]), float(args[2]))
+    elif command == "hyperfine":
+        hyperfine_ratio(args[0])
+    elif command == "table":
+        table(args[0], args[1])
+    else:
+        sys.exit(f"unknown command {command}")
