@@ -41,8 +41,8 @@ export TOKENBROKER_SOCKET=$work/tokenbroker.sock
 for _ in $(seq 100); do [ -S "$TOKENBROKER_SOCKET" ] && break; sleep 0.1; done
 [ -S "$TOKENBROKER_SOCKET" ] || fail "tokenbrokerd did not start"
 
-echo "== tokenctl login alice@example.com --password-stdin --store-password"
-echo "correct horse" | "$BIN/tokenctl" login alice@example.com --password-stdin --store-password \
+echo "== tokenctl login alice@example.com --password-stdin --store-password --ticket-method rst"
+echo "correct horse" | "$BIN/tokenctl" login alice@example.com --password-stdin --store-password --ticket-method rst \
     || fail "enrollment failed"
 
 for method in ssl-compact-ticket ssl-compact-ticket-uic; do

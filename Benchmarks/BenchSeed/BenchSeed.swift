@@ -30,19 +30,23 @@ struct BenchSeed: ParsableCommand {
     @Option(help: "The access tokens' lifetime, in seconds.")
     var lifetime = 3600.0
 
-    @Option(help: "The tokens were obtained this many seconds ago (all at the same moment).")
+    @Option(help: "The tokens were obtained this many seconds ago (all at the same moment, unless --spread).")
     var obtainedAgo = 0.0
+
+    @Option(help: "Account N of M obtained its tokens a further N/M × this many seconds earlier, to spread refreshes evenly.")
+    var spread = 0.0
 
     func run() throws {
         let directory = URL(fileURLWithPath: state)
         try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o700])
         let store = try CredentialStore.open(directory: directory, keyFile: directory.appendingPathComponent("key"))
         let lines = try String(contentsOfFile: grants, encoding: .utf8).split(separator: "\n")
-        let obtained = Date().addingTimeInterval(-obtainedAgo)
-        let expires = obtained.addingTimeInterval(lifetime)
+        let now = Date()
         let started = Date()
         var count = 0
         for line in lines {
+            let obtained = now.addingTimeInterval(-obtainedAgo - spread * Double(count) / Double(lines.count))
+            let expires = obtained.addingTimeInterval(lifetime)
             let fields = line.split(separator: "\t").map(String.init)
             guard fields.count == 3, let name = AccountName(rawValue: fields[0]) else {
                 throw ValidationError("bad grants line: \(line.prefix(80))")

@@ -72,6 +72,13 @@ public struct BrokerClient: Sendable {
         return try call("GET", path)
     }
 
+    /// `POST /v1/admin/rekey` (admin only).
+    public func rekey(hexKey: String) throws(BrokerClientError) -> RekeyResult {
+        let body: [UInt8]
+        do { body = try BrokerJSON.encode(RekeyRequest(key: hexKey)) } catch { throw .protocolError("cannot encode the rekey request") }
+        return try call("POST", "/v1/admin/rekey", body: body)
+    }
+
     /// `POST /v1/challenge`.
     public func challenge(_ request: ChallengeRequest) throws(BrokerClientError) -> ChallengeResult {
         let body: [UInt8]

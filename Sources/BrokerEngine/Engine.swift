@@ -736,6 +736,17 @@ public final class BrokerEngine: Service, Sendable {
         return status(name)!
     }
 
+    /// Re-seals every stored secret under a new key while serving goes on.
+    public func rekey(keyBytes: [UInt8]) throws(BrokerError) -> CredentialStore.RekeyResult {
+        do {
+            let result = try store.rekey(to: keyBytes)
+            logger.notice("store re-sealed under a new key", metadata: ["broker.event": "rekeyed", "broker.key_id": "\(result.keyID)"])
+            return result
+        } catch {
+            throw Self.brokerError(error)
+        }
+    }
+
     /// Forgets every secret of the account.
     public func logout(_ name: AccountName) throws(BrokerError) {
         let removed: Bool

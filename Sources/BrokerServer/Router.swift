@@ -75,6 +75,9 @@ final class Router: Sendable {
         case (.POST, 2, "accounts"):
             guard policy.isAdmin(peer) else { return .now(deny(peer, "enroll")) }
             return enroll(request)
+        case (.POST, 3, "admin") where s[2] == "rekey":
+            guard policy.isAdmin(peer) else { return .now(deny(peer, "rekey")) }
+            return .now(rekey(request))
         case (.POST, 2, "challenge"):
             return .now(challenge(request))
         case (.GET, 3, "accounts"), (.DELETE, 3, "accounts"):
@@ -247,6 +250,28 @@ final class Router: Sendable {
             } catch {
                 return .error(Router.brokerError(error))
             }
+        }
+    }
+
+    /// `POST /v1/admin/rekey`: re-seal the store under a new key.
+    private func rekey(_ request: APIRequest) -> APIResponse {
+        guard let body = try? BrokerJSON.decode(RekeyRequest.self, from: request.body) else {
+            return .error(BrokerError(.badRequest, "expected {\"key\": \"64 hex characters\"}"))
+        }
+        let hex = Array(body.key.utf8)
+        guard hex.count == 64 else { return .error(BrokerError(.badRequest, "the key must be 64 hex characters (32 bytes)")) }
+        var bytes: [UInt8] = []
+        for i in stride(from: 0, to: 64, by: 2) {
+            guard let byte = UInt8(String(decoding: hex[i..<i + 2], as: UTF8.self), radix: 16) else {
+                return .error(BrokerError(.badRequest, "the key must be 64 hex characters (32 bytes)"))
+            }
+            bytes.append(byte)
+        }
+        do {
+            let result = try engine.rekey(keyBytes: bytes)
+            return .json(RekeyResult(keyID: result.keyID, resealed: result.resealed, keyFile: result.keyFileReplaced))
+        } catch {
+            return .error(error)
         }
     }
 

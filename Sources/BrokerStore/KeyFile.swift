@@ -18,6 +18,21 @@ import Darwin
 public enum KeyFile {
     /// Reads the key from `url`. Throws `BrokerError(.internalError)` when the file cannot be
     /// read or does not hold a key in one of the accepted forms.
+    /// Writes a new key over `url` atomically (a temporary file, mode 0600, then rename).
+    public static func replace(at url: URL, with bytes: [UInt8]) throws {
+        let temporary = url.path + ".new"
+        unlink(temporary)
+        let fd = open(temporary, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0o600)
+        guard fd >= 0 else { throw BrokerError(.internalError, "cannot write the new key file \(temporary): \(errnoText())") }
+        let written = bytes.withUnsafeBytes { Glibc.write(fd, $0.baseAddress, $0.count) }
+        let synced = fsync(fd)
+        close(fd)
+        guard written == bytes.count, synced == 0, rename(temporary, url.path) == 0 else {
+            unlink(temporary)
+            throw BrokerError(.internalError, "cannot replace the key file \(url.path): \(errnoText())")
+        }
+    }
+
     public static func read(_ url: URL) throws -> SymmetricKey {
         let path = url.path
         var info = stat()
@@ -26,6 +41,11 @@ public enum KeyFile {
         }
         guard (info.st_mode & S_IFMT) == S_IFREG else {
             throw BrokerError(.internalError, "key file \(path) is not a regular file")
+        }
+        guard info.st_mode & 0o077 == 0 else {
+            throw BrokerError(
+                .internalError, "key file \(path) is readable or writable by others (mode \(String(info.st_mode & 0o777, radix: 8))); refusing to use it",
+                hint: "chmod 600 \(path)")
         }
         guard info.st_size <= 1024 else {
             throw BrokerError(

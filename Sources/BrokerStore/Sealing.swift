@@ -14,8 +14,10 @@ struct StoreKey: Sendable {
     let id: [UInt8]
     let sealKey: SymmetricKey
     let lookupKey: SymmetricKey
+    let master: SymmetricKey
 
     init(master: SymmetricKey) throws {
+        self.master = master
         guard master.bitCount == StoreKey.byteCount * 8 else {
             throw BrokerError(
                 .internalError,

@@ -4,7 +4,7 @@ import NIOCore
 import NIOPosix
 
 /// The ways a client can authenticate in `ATH CON\USER`, by the names the counters use.
-public enum NSLoginMethod: String, Sendable, Codable, CaseIterable {
+enum NSLoginMethod: String, Sendable, Codable, CaseIterable {
     case sslCompactTicket = "ssl-compact-ticket"
     case sslCompactTicketUIC = "ssl-compact-ticket-uic"
     case webCompactTicket = "web-compact-ticket"

@@ -23,7 +23,7 @@ struct Tokenctl: ParsableCommand {
         version: BrokerDefaults.version,
         subcommands: [
             Status.self, Accounts.self, Token.self, Skypetoken.self, UIC.self, Ticket.self, WebTicket.self, ATH.self,
-            ChallengeCommand.self, Login.self, Import.self, Logout.self,
+            ChallengeCommand.self, Login.self, Import.self, Logout.self, Rekey.self,
         ]
     )
 

@@ -198,6 +198,7 @@ struct StoreFileTests {
                 }
             let keyFile = dir.appendingPathComponent("key")
             try Data(contents).write(to: keyFile)
+            chmod(keyFile.path, 0o600)
             if accepted {
                 #expect(keyBytes(try KeyFile.read(keyFile)) == bytes)
                 // And a store opened through the file opens with the same key given directly.

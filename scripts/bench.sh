@@ -1,0 +1,314 @@
+#!/usr/bin/env bash
+# The performance suite (issue 7): tokenbrokerd next to nginx, with the same loads, in one run.
+# Not part of the test suite. Prints a side-by-side table at the end (see README, Performance).
+#
+# Usage: scripts/bench.sh [SCENARIO...]      SCENARIO: a b c d e (default: all, in the order a b e c d)
+#   a  cached token reads, keep-alive, at 1, 16 and 64 connections     (nginx: the same bytes from a file)
+#   b  the same with a new connection per request
+#   c  reads at 16 connections while livesim's lifetimes are short and refreshes run all the time
+#   d  10,000 accounts × 5 scopes: start-up time, RSS, read latency during the refresh window,
+#      refresh spreading
+#   e  `tokenctl token` wall time next to `curl --unix-socket` (hyperfine)
+#
+# Environment:
+#   DURATION=5 WARMUP=1        measured and warm-up seconds of each load
+#   CONNECTIONS="1 16 64"      connection counts of (a) and (b)
+#   CLIENT_THREADS=1           socket-bench threads
+#   C_ACCOUNTS=200 C_LIFETIME=30   (c): accounts refreshing, livesim lifetime in seconds
+#   D_ACCOUNTS=10000 D_LIFETIME=1200   (d): accounts, lifetime of the seeded tokens (the jitter
+#                              window is 2 × 0.05 × D_LIFETIME; the tokens reach it after start-up)
+#   HYPERFINE_RUNS=300         (e)
+#   SCRATCH=.build-release     SwiftPM scratch path of the release build (not .build, so that a
+#                              debug build elsewhere is not blocked); NO_BUILD=1 skips the build
+#   KEEP=1                     keep the work directory (logs, configurations) and print its path
+#   PROFILE_CMD=               run the daemon under this prefix (e.g. "valgrind --tool=callgrind")
+set -euo pipefail
+cd "$(dirname "$0")/.."
+ROOT=$(pwd)
+
+DURATION=${DURATION:-5}
+WARMUP=${WARMUP:-1}
+CONNECTIONS=${CONNECTIONS:-"1 16 64"}
+CLIENT_THREADS=${CLIENT_THREADS:-1}
+C_ACCOUNTS=${C_ACCOUNTS:-200}
+C_LIFETIME=${C_LIFETIME:-30}
+D_ACCOUNTS=${D_ACCOUNTS:-10000}
+D_LIFETIME=${D_LIFETIME:-1200}
+HYPERFINE_RUNS=${HYPERFINE_RUNS:-300}
+SCRATCH=${SCRATCH:-.build-release}
+SCENARIOS=${*:-a b e c d}
+
+# --- requirements -------------------------------------------------------------------------
+missing=()
+command -v nginx >/dev/null || [ -x /usr/sbin/nginx ] || missing+=(nginx-light)
+command -v hyperfine >/dev/null || missing+=(hyperfine)
+command -v curl >/dev/null || missing+=(curl)
+command -v python3 >/dev/null || missing+=(python3)
+if [ ${#missing[@]} -gt 0 ]; then
+    if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
+        echo "bench: installing ${missing[*]}"
+        apt-get install -y "${missing[@]}" >/dev/null 2>&1 || { apt-get update >/dev/null && apt-get install -y "${missing[@]}" >/dev/null; }
+    else
+        echo "bench: missing ${missing[*]}; install them first: sudo apt-get install -y ${missing[*]}" >&2
+        exit 1
+    fi
+fi
+NGINX=$(command -v nginx || echo /usr/sbin/nginx)
+
+# --- build ----------------------------------------------------------------------------------
+if [ -z "${NO_BUILD:-}" ]; then
+    for product in tokenbrokerd tokenctl livesim socket-bench bench-seed; do
+        echo "bench: swift build -c release --scratch-path $SCRATCH --product $product"
+        swift build -c release --scratch-path "$SCRATCH" --product "$product" 2>&1 | grep -E "error|Compiling|Build of" | tail -3
+        [ "${PIPESTATUS[0]}" = 0 ] || exit 1
+    done
+fi
+BIN=$ROOT/$SCRATCH/release
+LIB="python3 $ROOT/Benchmarks/Scripts/benchlib.py"
+
+# --- processes and clean-up --------------------------------------------------------------------
+work=$(mktemp -d /tmp/tokenbroker-bench.XXXXXX)
+chmod 755 "$work"   # nginx's worker runs as nobody and reads the file served
+RESULTS=$work/results.txt
+: > "$RESULTS"
+pids=()
+stop_pid() {
+    local pid=$1
+    kill "$pid" 2>/dev/null || return 0
+    for _ in $(seq 50); do kill -0 "$pid" 2>/dev/null || return 0; sleep 0.1; done
+    kill -KILL "$pid" 2>/dev/null || true
+}
+cleanup() {
+    for pid in "${pids[@]}"; do stop_pid "$pid"; done
+    wait 2>/dev/null || true
+    if [ -n "${KEEP:-}" ]; then echo "bench: work directory kept: $work"; else rm -rf "$work"; fi
+}
+trap cleanup EXIT
+
+# livesim DIR [extra options]: starts livesim with its control API; sets SIM_PID, SIM_URL, SIM_CONTROL.
+start_livesim() {
+    local dir=$1; shift
+    mkdir -p "$dir"
+    "$BIN/livesim" --listen 127.0.0.1:0 --port-file "$dir/port" --ca-out "$dir/ca.pem" \
+        --control-listen 127.0.0.1:0 --control-port-file "$dir/control-port" --quiet "$@" \
+        > "$dir/livesim.out" 2> "$dir/livesim.log" &
+    SIM_PID=$!
+    pids+=("$SIM_PID")
+    for _ in $(seq 600); do [ -s "$dir/control-port" ] && [ -s "$dir/port" ] && break; sleep 0.05; done
+    [ -s "$dir/control-port" ] || { echo "bench: livesim did not start"; cat "$dir/livesim.log"; exit 1; }
+    SIM_URL="https://127.0.0.1:$(cat "$dir/port")"
+    SIM_CONTROL="http://127.0.0.1:$(cat "$dir/control-port")"
+}
+
+# write_config DIR SIM_DIR [refresh lines...]: a daemon configuration in DIR/tokenbroker.toml.
+write_config() {
+    local dir=$1 simdir=$2; shift 2
+    mkdir -p "$dir"
+    {
+        echo "[socket]"
+        echo "path = \"$dir/tokenbroker.sock\""
+        echo "[state]"
+        echo "directory = \"$dir/state\""
+        echo "[refresh]"
+        for line in "$@"; do echo "$line"; done
+        echo "[log]"
+        echo "target = \"stderr\""
+        echo "[realms.bench]"
+        echo "login_url = \"https://127.0.0.1:$(cat "$simdir/port")\""
+        echo "user_initialization_url = \"https://127.0.0.1:$(cat "$simdir/port")\""
+        echo "skypetoken_url = \"https://127.0.0.1:$(cat "$simdir/port")\""
+        echo "ca_file = \"$simdir/ca.pem\""
+    } > "$dir/tokenbroker.toml"
+}
+
+# start_daemon DIR: starts tokenbrokerd and waits for its socket; sets DAEMON_PID, SOCK.
+start_daemon() {
+    local dir=$1
+    SOCK=$dir/tokenbroker.sock
+    ${PROFILE_CMD:-} "$BIN/tokenbrokerd" --config "$dir/tokenbroker.toml" > "$dir/daemon.log" 2>&1 &
+    DAEMON_PID=$!
+    pids+=("$DAEMON_PID")
+    for _ in $(seq 600); do curl -sf --unix-socket "$SOCK" http://localhost/v1/health >/dev/null 2>&1 && return 0; sleep 0.05; done
+    echo "bench: tokenbrokerd did not start"; cat "$dir/daemon.log"; exit 1
+}
+
+# start_nginx BODY_FILE: nginx-light with one worker serving BODY_FILE for every path; sets NGINX_SOCK, NGINX_PIDS.
+start_nginx() {
+    local dir=$work/nginx
+    mkdir -p "$dir/tmp"
+    cp "$1" "$dir/token.json"
+    chmod 644 "$dir/token.json"
+    cat > "$dir/nginx.conf" <<EOF
+worker_processes 1;
+daemon off;
+pid $dir/nginx.pid;
+error_log $dir/error.log warn;
+events { worker_connections 4096; }
+http {
+    access_log off;
+    keepalive_requests 100000000;
+    client_body_temp_path $dir/tmp;
+    proxy_temp_path $dir/tmp;
+    fastcgi_temp_path $dir/tmp;
+    uwsgi_temp_path $dir/tmp;
+    scgi_temp_path $dir/tmp;
+    server {
+        listen unix:$dir/nginx.sock;
+        location / {
+            default_type application/json;
+            root $dir;
+            try_files /token.json =404;
+        }
+    }
+}
+EOF
+    NGINX_SOCK=$dir/nginx.sock
+    "$NGINX" -p "$dir" -c "$dir/nginx.conf" -e "$dir/error.log" &
+    local master=$!
+    pids+=("$master")
+    for _ in $(seq 100); do [ -S "$NGINX_SOCK" ] && curl -sf --unix-socket "$NGINX_SOCK" -o /dev/null http://localhost/ && break; sleep 0.05; done
+    NGINX_PIDS="$master $(pgrep -P "$master" | tr '\n' ' ')"
+    chmod 666 "$NGINX_SOCK"
+}
+
+# load LABEL SOCKET PIDS PATH CONNECTIONS [socket-bench options]: one load; its RESULT line is kept.
+load() {
+    local label=$1 sock=$2 spids=$3 path=$4 conns=$5; shift 5
+    local pidargs=()
+    for p in $spids; do pidargs+=(--server-pid "$p"); done
+    "$BIN/socket-bench" load --socket "$sock" --path "$path" --connections "$conns" --duration "$DURATION" \
+        --warmup "$WARMUP" --threads "$CLIENT_THREADS" --label "$label" "${pidargs[@]}" "$@" | tee -a "$RESULTS" | sed 's/^/  /'
+}
+
+import_account() {  # import_account SOCK LOGIN: a livesim grant imported with tokenctl
+    local token
+    token=$(curl -sf -X POST -H 'Content-Type: application/json' -d '{"login":"'"$2"'","password":"x"}' "$SIM_CONTROL/_livesim/accounts" >/dev/null || true
+        curl -sf -X POST -H 'Content-Type: application/json' -d '{"scope":"service::skype.com::MBI_SSL"}' "$SIM_CONTROL/_livesim/accounts/$2/grant" \
+            | python3 -c 'import json,sys; print(json.load(sys.stdin)["refresh_token"])')
+    echo "$token" | "$BIN/tokenctl" --socket "$1" import "$2" --refresh-token-stdin >/dev/null
+}
+
+CPU=$(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs)
+MACHINE="$(nproc) cores, $CPU, $(free -g | awk '/Mem:/ {print $2}') GB, $(uname -sr), $("$BIN/tokenbrokerd" --version 2>/dev/null || echo tokenbrokerd), $("$NGINX" -v 2>&1 | cut -d' ' -f3)"
+echo "bench: $MACHINE"
+echo "bench: scenarios $SCENARIOS; ${DURATION} s measured after ${WARMUP} s warm-up per load; work directory $work"
+
+want() { [[ " $SCENARIOS " == *" $1 "* ]]; }
+
+# --- the daemon for (a), (b), (e): one account, long-lived tokens ----------------------------------
+if want a || want b || want e || want c; then
+    start_livesim "$work/sim" --token-lifetime 86400
+    write_config "$work/main" "$work/sim"
+    start_daemon "$work/main"
+    MAIN_PID=$DAEMON_PID
+    MAIN_SOCK=$SOCK
+    import_account "$MAIN_SOCK" bench@example.com
+    TOKEN_PATH="/v1/accounts/bench@example.com/token?scope=skype"
+    curl -sf --unix-socket "$MAIN_SOCK" "http://localhost$TOKEN_PATH" > "$work/token.json"
+    echo "bench: the daemon's token answer is $(wc -c < "$work/token.json") bytes; nginx serves a file of the same bytes"
+    start_nginx "$work/token.json"
+fi
+
+if want a; then
+    echo "== (a) cached token reads, keep-alive"
+    for c in $CONNECTIONS; do
+        load "tb-a-$c" "$MAIN_SOCK" "$MAIN_PID" "$TOKEN_PATH" "$c"
+        load "nginx-a-$c" "$NGINX_SOCK" "$NGINX_PIDS" "$TOKEN_PATH" "$c"
+    done
+fi
+
+if want b; then
+    echo "== (b) cached token reads, a new connection per request"
+    for c in $CONNECTIONS; do
+        load "tb-b-$c" "$MAIN_SOCK" "$MAIN_PID" "$TOKEN_PATH" "$c" --new-connection
+        load "nginx-b-$c" "$NGINX_SOCK" "$NGINX_PIDS" "$TOKEN_PATH" "$c" --new-connection
+    done
+fi
+
+if want e; then
+    echo "== (e) tokenctl token next to curl --unix-socket, the same request"
+    hyperfine -N --warmup 30 --runs "$HYPERFINE_RUNS" --export-json "$work/e.json" \
+        "$BIN/tokenctl --socket $MAIN_SOCK token bench@example.com --scope skype" \
+        "curl -sf --unix-socket $MAIN_SOCK http://localhost$TOKEN_PATH" | sed 's/^/  /'
+    $LIB hyperfine "$work/e.json" | tee -a "$RESULTS" | sed 's/^/  /'
+fi
+
+if want c; then
+    echo "== (c) reads while refreshes run: $C_ACCOUNTS accounts, livesim lifetime $C_LIFETIME s, safety_margin 5 s"
+    curl -sf -X PATCH -H 'Content-Type: application/json' -d "{\"token_lifetime\": $C_LIFETIME}" "$SIM_CONTROL/_livesim/settings" >/dev/null
+    $LIB grants "$SIM_CONTROL" c "$C_ACCOUNTS" "$work/c-grants.tsv"
+    mkdir -p "$work/c"
+    # Obtained at evenly spread moments over one refresh interval, so refreshes run all the time.
+    "$BIN/bench-seed" --state "$work/c/state" --grants "$work/c-grants.tsv" --lifetime "$C_LIFETIME" --spread "$(python3 -c "print($C_LIFETIME * 0.75)")" | sed 's/^/  /'
+    write_config "$work/c" "$work/sim" "safety_margin = 5"
+    start_daemon "$work/c"
+    C_PID=$DAEMON_PID
+    C_SOCK=$SOCK
+    sleep 3   # past the start-up burst (each account's skypetoken is fetched at start)
+    r0=$(curl -sf "$SIM_CONTROL/_livesim/counters" | python3 -c 'import json,sys; c=json.load(sys.stdin); print(c["refreshes"] + c["issued"].get("skypetoken", 0))')
+    t0=$(date +%s.%N)
+    load "tb-c-16" "$C_SOCK" "$C_PID" "/v1/accounts/c-0@example.com/token?scope=skype" 16
+    r1=$(curl -sf "$SIM_CONTROL/_livesim/counters" | python3 -c 'import json,sys; c=json.load(sys.stdin); print(c["refreshes"] + c["issued"].get("skypetoken", 0))')
+    t1=$(date +%s.%N)
+    per_s=$(python3 -c "print(round(($r1 - $r0) / ($t1 - $t0)))")
+    echo "RESULT label=c-refreshes per_s=$per_s" | tee -a "$RESULTS" | sed 's/^/  /'
+    load "nginx-c-16" "$NGINX_SOCK" "$NGINX_PIDS" "/v1/accounts/c-0@example.com/token?scope=skype" 16
+    failed=$(grep -c '"refresh_failed"\|refresh failed' "$work/c/daemon.log" || true)
+    echo "  refresh failures logged by the daemon: $failed"
+    stop_pid "$C_PID"
+fi
+
+if want d; then
+    # Stop what (a)-(c) started except nginx: (d) gets the machine, a new livesim and a new daemon.
+    [ -n "${MAIN_PID:-}" ] && stop_pid "$MAIN_PID"
+    [ -n "${SIM_PID:-}" ] && stop_pid "$SIM_PID"
+    window=$(python3 -c "print(2 * 0.05 * $D_LIFETIME)")
+    echo "== (d) $D_ACCOUNTS accounts × 5 scopes; token lifetime $D_LIFETIME s, jitter window $window s"
+    $LIB accounts-file d "$D_ACCOUNTS" "$work/d-accounts.json"
+    start_livesim "$work/dsim" --token-lifetime 86400 --accounts "$work/d-accounts.json"
+    $LIB grants "$SIM_CONTROL" d "$D_ACCOUNTS" "$work/d-grants.tsv" existing
+    # Every token obtained at the same moment, chosen so that the earliest refresh point
+    # (0.70 of the lifetime) comes LEAD seconds after the daemon has started.
+    lead=20
+    seed_estimate=$(python3 -c "print(5 + $D_ACCOUNTS / 1000)")
+    ago=$(python3 -c "print(0.70 * $D_LIFETIME - $lead - $seed_estimate)")
+    "$BIN/bench-seed" --state "$work/d/state" --grants "$work/d-grants.tsv" --lifetime "$D_LIFETIME" --obtained-ago "$ago" | sed 's/^/  /'
+    echo "RESULT label=d-size accounts=$D_ACCOUNTS tokens=$((D_ACCOUNTS * 5)) window_s=$window" >> "$RESULTS"
+    write_config "$work/d" "$work/dsim"
+    sync
+    "$BIN/socket-bench" startup --socket "$work/d/tokenbroker.sock" --log "$work/d/daemon.log" -- \
+        ${PROFILE_CMD:-} "$BIN/tokenbrokerd" --config "$work/d/tokenbroker.toml" | tee -a "$RESULTS" | sed 's/^/  /'
+    D_PID=$(grep 'RESULT label=startup' "$RESULTS" | tail -1 | sed 's/.* pid=\([0-9]*\).*/\1/')
+    pids+=("$D_PID")
+    # Sample livesim's counters every second until every token was refreshed once, or the
+    # window has passed well over.
+    $LIB sample "$SIM_CONTROL" "$(python3 -c "print(int($lead + $seed_estimate + $window + 120))")" "$work/d-spread.txt" "$((D_ACCOUNTS * 5))" &
+    sampler=$!
+    # Reads during the refresh window: wait until refreshes run, then measure.
+    for _ in $(seq 600); do
+        [ -s "$work/d-spread.txt" ] && awk '$2 > 0 {found=1} END {exit !found}' "$work/d-spread.txt" && break
+        sleep 0.5
+    done
+    sleep 5
+    D_PATH="/v1/accounts/d-0@example.com/token?scope=ssl"
+    if [ -z "${NGINX_SOCK:-}" ]; then
+        curl -sf --unix-socket "$work/d/tokenbroker.sock" "http://localhost$D_PATH" > "$work/token.json"
+        start_nginx "$work/token.json"
+    fi
+    load "tb-d-16" "$work/d/tokenbroker.sock" "$D_PID" "$D_PATH" 16
+    load "nginx-d-16" "$NGINX_SOCK" "$NGINX_PIDS" "$D_PATH" 16
+    wait "$sampler" || true
+    echo "  refreshes per second (livesim counters; columns: second, refreshes, skypetokens):"
+    awk '$2 > 0 || $3 > 0' "$work/d-spread.txt" | tr '\n' ';' | fold -w 150 | sed 's/^/    /'
+    echo
+    $LIB spread "$work/d-spread.txt" "$((D_ACCOUNTS * 5))" "$window" | tee -a "$RESULTS" | sed 's/^/  /'
+    rss=$(awk '/VmRSS/ {print $2}' "/proc/$D_PID/status")
+    peak=$(awk '/VmHWM/ {print $2}' "/proc/$D_PID/status")
+    echo "RESULT label=d-rss rss_kb=$rss peak_kb=$peak" | tee -a "$RESULTS" | sed 's/^/  /'
+    failed=$(grep -c 'refresh failed' "$work/d/daemon.log" || true)
+    echo "  refresh failures logged by the daemon: $failed"
+fi
+
+echo
+echo "== tokenbroker next to nginx ($NGINX_PIDS) — scripts/bench.sh $SCENARIOS; ${DURATION} s per load"
+$LIB table "$RESULTS" "$MACHINE"
