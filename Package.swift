@@ -75,10 +75,12 @@ let package = Package(
         .target(
             name: "SystemdSupport",
             dependencies: ["CSystemd", .product(name: "Logging", package: "swift-log")]),
-        // The daemon's TOML configuration, resolved to core types.
+        // Small C shims for libc calls Swift cannot make (variadic prctl).
+        .target(name: "CShims"),
+        // The daemon's TOML configuration, resolved to core types; process hygiene.
         .target(
             name: "BrokerConfig",
-            dependencies: ["BrokerCore", .product(name: "TOMLKit", package: "TOMLKit")]),
+            dependencies: ["BrokerCore", "CShims", .product(name: "TOMLKit", package: "TOMLKit")]),
         // The public contract: wire types and a blocking client for the socket.
         .target(name: "BrokerAPI"),
         // HTTP/1.1 over the Unix socket.

@@ -31,10 +31,16 @@ struct Daemon {
         } catch {
             throw BrokerError(.internalError, "cannot create the state directory \(configuration.stateDirectory): \(error.localizedDescription)")
         }
+        Hygiene.harden()
+        try Hygiene.refuseWritableByOthers([
+            configurationPath, configuration.stateDirectory, configuration.stateDirectory + "/" + CredentialStore.databaseFileName,
+            configuration.resolvedKeyFile,
+        ])
         let store: CredentialStore
         do {
             store = try CredentialStore.open(
-                directory: URL(fileURLWithPath: configuration.stateDirectory), keyFile: URL(fileURLWithPath: configuration.resolvedKeyFile))
+                directory: URL(fileURLWithPath: configuration.stateDirectory), keyFile: URL(fileURLWithPath: configuration.resolvedKeyFile),
+                credentialsDirectory: ProcessInfo.processInfo.environment["CREDENTIALS_DIRECTORY"])
         } catch {
             throw error as? BrokerError ?? BrokerError(.internalError, "cannot open the credential store: \(error)")
         }

@@ -1,0 +1,41 @@
+// swift-tools-version:6.1
+// The fuzz build: the daemon's request parser and router (the real Sources/BrokerServer, less
+// SocketServer.swift) over a stub engine, linked with libFuzzer. Only swift-nio's core, HTTP/1.1
+// and embedded modules and swift-log come in; not the store, not the HTTPS client.
+// Build and run with scripts/fuzz.sh; see docs/SECURITY.md.
+import PackageDescription
+
+let package = Package(
+    name: "tokenbroker-fuzz",
+    platforms: [.macOS(.v15)],
+    dependencies: [
+        .package(url: "https://github.com/apple/swift-nio", from: "2.101.2"),
+        .package(url: "https://github.com/apple/swift-log", from: "1.16.2"),
+    ],
+    targets: [
+        // Symbolic links to the daemon's own sources.
+        .target(name: "BrokerCore"),
+        .target(name: "BrokerAPI"),
+        .target(name: "LiveProtocol", dependencies: ["BrokerCore"]),
+        // Stands in for the real engine, which would bring the store and the HTTPS client.
+        .target(name: "BrokerEngine", dependencies: ["BrokerCore"]),
+        .target(
+            name: "BrokerServer",
+            dependencies: [
+                "BrokerCore", "BrokerEngine", "BrokerAPI", "LiveProtocol",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            exclude: ["SocketServer.swift"]),
+        .executableTarget(
+            name: "fuzz-http",
+            dependencies: [
+                "BrokerServer", "BrokerCore", "BrokerEngine",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOEmbedded", package: "swift-nio"),
+                .product(name: "Logging", package: "swift-log"),
+            ]),
+    ]
+)

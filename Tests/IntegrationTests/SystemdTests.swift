@@ -1,0 +1,217 @@
+import Foundation
+import LiveSim
+import Testing
+import TestSupport
+
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// A NOTIFY_SOCKET as systemd has one: an AF_UNIX datagram socket that collects sd_notify messages.
+final class NotifyListener: @unchecked Sendable {
+    let path: String
+    private let fd: Int32
+    private var received: [(at: ContinuousClock.Instant, message: String)] = []
+
+    init(path: String) throws {
+        self.path = path
+        fd = socket(AF_UNIX, Int32(SOCK_DGRAM.rawValue), 0)
+        var address = sockaddr_un()
+        address.sun_family = sa_family_t(AF_UNIX)
+        withUnsafeMutableBytes(of: &address.sun_path) { raw in
+            for (i, byte) in path.utf8.enumerated() where i < raw.count - 1 { raw[i] = byte }
+        }
+        let bound = withUnsafePointer(to: &address) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, socklen_t(MemoryLayout<sockaddr_un>.size)) }
+        }
+        guard bound == 0 else { throw POSIXError(.EADDRINUSE) }
+    }
+
+    deinit { close(fd) }
+
+    /// Every message so far, each with its assignments joined by "|".
+    var messages: [String] {
+        var buffer = [UInt8](repeating: 0, count: 4096)
+        while true {
+            let n = recv(fd, &buffer, buffer.count, Int32(MSG_DONTWAIT))
+            if n <= 0 { break }
+            received.append((ContinuousClock.now, String(decoding: buffer[0..<n], as: UTF8.self).replacingOccurrences(of: "\n", with: "|")))
+        }
+        return received.map(\.message)
+    }
+
+    /// Waits until a message satisfies `match`; returns it.
+    func wait(seconds: Double = 10, for match: (String) -> Bool) async throws -> String {
+        let deadline = ContinuousClock.now + .milliseconds(Int64(seconds * 1000))
+        while ContinuousClock.now < deadline {
+            if let found = messages.first(where: match) { return found }
+            try await Task.sleep(for: .milliseconds(20))
+        }
+        throw NotifyTimeout(messages: messages)
+    }
+
+    struct NotifyTimeout: Error, CustomStringConvertible {
+        var messages: [String]
+        var description: String { "no matching notification; got \(messages)" }
+    }
+}
+
+/// Runs tokenbrokerd (optionally behind another program, such as systemd-socket-activate) with
+/// extra environment, against the configuration of a DaemonProcess.
+final class LaunchedDaemon: @unchecked Sendable {
+    let process = Process()
+
+    init(_ daemon: DaemonProcess, environment: [String: String], launcher: [String] = []) throws {
+        let binary = Products.path("tokenbrokerd")
+        if launcher.isEmpty {
+            process.executableURL = URL(fileURLWithPath: binary)
+            process.arguments = ["--config", daemon.configPath]
+        } else {
+            process.executableURL = URL(fileURLWithPath: launcher[0])
+            process.arguments = Array(launcher.dropFirst()) + [binary, "--config", daemon.configPath]
+        }
+        var env = ProcessInfo.processInfo.environment
+        for key in ["NOTIFY_SOCKET", "WATCHDOG_USEC", "WATCHDOG_PID", "LISTEN_FDS", "LISTEN_PID", "LISTEN_FDNAMES", "JOURNAL_STREAM"] {
+            env.removeValue(forKey: key)
+        }
+        env.merge(environment) { _, new in new }
+        process.environment = env
+        if !FileManager.default.fileExists(atPath: daemon.logPath) { FileManager.default.createFile(atPath: daemon.logPath, contents: nil) }
+        let log = try FileHandle(forWritingTo: URL(fileURLWithPath: daemon.logPath))
+        log.seekToEndOfFile()
+        process.standardOutput = log
+        process.standardError = log
+        try process.run()
+    }
+
+    func signal(_ number: Int32) { kill(process.processIdentifier, number) }
+
+    /// SIGTERM and the exit status.
+    func stop() -> Int32 {
+        if process.isRunning { signal(SIGTERM) }
+        process.waitUntilExit()
+        return process.terminationStatus
+    }
+}
+
+let socketActivate = ["/usr/bin/systemd-socket-activate", "/bin/systemd-socket-activate"].first {
+    FileManager.default.isExecutableFile(atPath: $0)
+}
+
+/// tokenbrokerd under systemd, without PID 1: sd_notify through a NOTIFY_SOCKET listener, and
+/// socket activation through systemd-socket-activate. scripts/systemd-test.sh covers a real PID 1.
+@Suite("systemd integration without PID 1")
+struct SystemdTests {
+    @Test("sd_notify: READY=1 once listening, STATUS=, health-checked WATCHDOG=1, RELOADING=1/READY=1 on SIGHUP, STOPPING=1")
+    func notifySequence() async throws {
+        try await withLiveSim { sim in
+            let daemon = try DaemonProcess(sim: sim, topLevel: ["scopes = [\"skype\", \"ssl\"]"])
+            defer { daemon.directory.cleanup() }
+            let listener = try NotifyListener(path: daemon.directory.file("notify.sock"))
+            let launched = try LaunchedDaemon(daemon, environment: ["NOTIFY_SOCKET": listener.path, "WATCHDOG_USEC": "1000000"])
+            do {
+                let ready = try await listener.wait { $0.hasPrefix("READY=1") }
+                #expect(ready.contains("|STATUS=no accounts enrolled"))
+                // Ready means listening: the first request is answered at once.
+                #expect(try await daemon.get("/v1/health").status == 200)
+                #expect(listener.messages.first == ready, "READY=1 comes first: \(listener.messages)")
+
+                try await daemon.importAccount("alice@example.com", sim: sim)
+                let status = try await listener.wait { $0.hasPrefix("STATUS=1 account, 0 need sign-in, next refresh in ") }
+                #expect(!status.contains("|"))
+                _ = try await listener.wait { _ in listener.messages.filter { $0 == "WATCHDOG=1" }.count >= 3 }
+
+                // A reload: the new file takes scope ssl away; a broken file is refused and changes nothing.
+                try daemon.rewriteTopLevel(["scopes = [\"skype\"]"])
+                launched.signal(SIGHUP)
+                _ = try await listener.wait { $0.hasPrefix("RELOADING=1|MONOTONIC_USEC=") }
+                _ = try await listener.wait { _ in listener.messages.filter { $0.hasPrefix("READY=1|STATUS=1 account") }.count == 1 }
+                let afterReload = listener.messages.drop { !$0.hasPrefix("RELOADING=1") }
+                #expect(afterReload.contains { $0.hasPrefix("READY=1") }, "READY=1 follows RELOADING=1: \(afterReload)")
+                #expect(try await daemon.token("alice@example.com", scope: "ssl").errorCode == "unknown_scope")
+                #expect(try await daemon.token("alice@example.com", scope: "skype").status == 200)
+
+                let text = try String(contentsOfFile: daemon.configPath, encoding: .utf8)
+                try ("bogus_key = 1\n" + text).write(toFile: daemon.configPath, atomically: true, encoding: .utf8)
+                launched.signal(SIGHUP)
+                _ = try await listener.wait { _ in listener.messages.filter { $0.hasPrefix("READY=1|STATUS=1 account") }.count == 2 }
+                #expect(daemon.log.contains("configuration reload refused; the previous configuration stays in force"))
+                #expect(daemon.log.contains("unknown keys: bogus_key"))
+                #expect(try await daemon.token("alice@example.com", scope: "skype").status == 200)
+                #expect(try await daemon.token("alice@example.com", scope: "ssl").errorCode == "unknown_scope")
+
+                #expect(launched.stop() == 0)
+                let messages = listener.messages
+                #expect(messages.last?.hasPrefix("STOPPING=1") == true, "\(messages.suffix(3))")
+                #expect(messages.filter { $0.hasPrefix("READY=1") }.count == 3)
+            } catch {
+                _ = launched.stop()
+                print("daemon log:\n" + daemon.log.suffix(4000))
+                throw error
+            }
+        }
+    }
+
+    @Test("no WATCHDOG_USEC, no pings; no NOTIFY_SOCKET, no harm")
+    func withoutWatchdog() async throws {
+        try await withLiveSim { sim in
+            let daemon = try DaemonProcess(sim: sim)
+            defer { daemon.directory.cleanup() }
+            let listener = try NotifyListener(path: daemon.directory.file("notify.sock"))
+            let launched = try LaunchedDaemon(daemon, environment: ["NOTIFY_SOCKET": listener.path])
+            _ = try await listener.wait { $0.hasPrefix("READY=1") }
+            try await Task.sleep(for: .milliseconds(1500))
+            #expect(!listener.messages.contains("WATCHDOG=1"))
+            #expect(launched.stop() == 0)
+
+            let plain = try LaunchedDaemon(daemon, environment: [:])
+            var answered = false
+            for _ in 0..<100 where !answered {
+                answered = (try? await daemon.get("/v1/health").status) == 200
+                if !answered { try await Task.sleep(for: .milliseconds(50)) }
+            }
+            #expect(answered)
+            #expect(plain.stop() == 0)
+        }
+    }
+
+    @Test("socket activation: systemd-socket-activate passes the socket; the daemon adopts it and leaves it in place", .enabled(if: socketActivate != nil))
+    func socketActivation() async throws {
+        try await withLiveSim { sim in
+            let daemon = try DaemonProcess(sim: sim)
+            defer { daemon.directory.cleanup() }
+            let listener = try NotifyListener(path: daemon.directory.file("notify.sock"))
+            // The listening socket exists before the daemon runs: it is started on the first connection.
+            let launched = try LaunchedDaemon(
+                daemon, environment: ["NOTIFY_SOCKET": listener.path],
+                launcher: [socketActivate!, "-l", daemon.socketPath, "--fdname=tokenbroker", "-E", "NOTIFY_SOCKET"])
+            var exists = false
+            for _ in 0..<100 where !exists {
+                exists = FileManager.default.fileExists(atPath: daemon.socketPath)
+                if !exists { try await Task.sleep(for: .milliseconds(20)) }
+            }
+            #expect(exists)
+            #expect(listener.messages.isEmpty, "not started before the first connection")
+            let health = try await daemon.get("/v1/health")
+            #expect(health.status == 200)
+            _ = try await listener.wait { $0.hasPrefix("READY=1") }
+            #expect(daemon.log.contains("using the socket passed by systemd"))
+            #expect(daemon.log.contains("broker.fd_name=tokenbroker"))
+            try await daemon.importAccount("alice@example.com", sim: sim)
+            #expect(try await daemon.token("alice@example.com", scope: "skype").status == 200)
+            #expect(launched.stop() == 0)
+            // The socket belongs to systemd: the daemon does not remove it.
+            var info = stat()
+            #expect(lstat(daemon.socketPath, &info) == 0 && (info.st_mode & S_IFMT) == S_IFSOCK)
+        }
+    }
+}
+
+extension DaemonProcess {
+    /// Replaces the top-level lines (those before the first table) of the configuration file.
+    func rewriteTopLevel(_ lines: [String]) throws {
+        let text = try String(contentsOfFile: configPath, encoding: .utf8)
+        guard let table = text.range(of: "\n[") else { return }
+        try (lines.joined(separator: "\n") + String(text[table.lowerBound...])).write(toFile: configPath, atomically: true, encoding: .utf8)
+    }
+}
