@@ -12,6 +12,8 @@
 #
 # Environment:
 #   DURATION=5 WARMUP=1        measured and warm-up seconds of each load
+#   ROUNDS=3                   (a), (b): each load runs this many times on each server,
+#                              alternating; the table shows each side's median round
 #   CONNECTIONS="1 16 64"      connection counts of (a) and (b)
 #   CLIENT_THREADS=1           socket-bench threads
 #   C_ACCOUNTS=200 C_LIFETIME=30   (c): accounts refreshing, livesim lifetime in seconds
@@ -27,6 +29,7 @@ cd "$(dirname "$0")/.."
 ROOT=$(pwd)
 
 DURATION=${DURATION:-5}
+ROUNDS=${ROUNDS:-3}
 WARMUP=${WARMUP:-1}
 CONNECTIONS=${CONNECTIONS:-"1 16 64"}
 CLIENT_THREADS=${CLIENT_THREADS:-1}
@@ -93,18 +96,12 @@ fi
 
 if want a; then
     echo "== (a) cached token reads, keep-alive"
-    for c in $CONNECTIONS; do
-        load "tb-a-$c" "$MAIN_SOCK" "$MAIN_PID" "$TOKEN_PATH" "$c"
-        load "nginx-a-$c" "$NGINX_SOCK" "$NGINX_PIDS" "$TOKEN_PATH" "$c"
-    done
+    for c in $CONNECTIONS; do pair "a-$c" "$TOKEN_PATH" "$c"; done
 fi
 
 if want b; then
     echo "== (b) cached token reads, a new connection per request"
-    for c in $CONNECTIONS; do
-        load "tb-b-$c" "$MAIN_SOCK" "$MAIN_PID" "$TOKEN_PATH" "$c" --new-connection
-        load "nginx-b-$c" "$NGINX_SOCK" "$NGINX_PIDS" "$TOKEN_PATH" "$c" --new-connection
-    done
+    for c in $CONNECTIONS; do pair "b-$c" "$TOKEN_PATH" "$c" --new-connection; done
 fi
 
 if want e; then

@@ -105,6 +105,16 @@ EOF
     chmod 666 "$NGINX_SOCK"
 }
 
+# pair LABEL_SUFFIX PATH CONNECTIONS [socket-bench options]: the same load on tokenbrokerd
+# (MAIN_SOCK) and nginx, alternating, ROUNDS times each; the table takes each side's median.
+pair() {
+    local suffix=$1 path=$2 conns=$3; shift 3
+    for round in $(seq "${ROUNDS:-1}"); do
+        load "tb-$suffix#$round" "$MAIN_SOCK" "$MAIN_PID" "$path" "$conns" "$@"
+        load "nginx-$suffix#$round" "$NGINX_SOCK" "$NGINX_PIDS" "$path" "$conns" "$@"
+    done
+}
+
 # load LABEL SOCKET PIDS PATH CONNECTIONS [socket-bench options]: one load; its RESULT line is kept.
 load() {
     local label=$1 sock=$2 spids=$3 path=$4 conns=$5; shift 5

@@ -104,12 +104,23 @@ def hyperfine_ratio(path):
 
 
 def parse_results(path):
-    results = {}
+    """RESULT lines by label. Repeated loads are labelled LABEL#ROUND: the round with the median
+    requests/s stands for the label (its latencies too), and `rounds` lists every round's rate."""
+    runs = {}
     for line in open(path):
         if not line.startswith("RESULT "):
             continue
         fields = dict(kv.split("=", 1) for kv in line.split()[1:])
-        results[fields["label"]] = fields
+        runs.setdefault(fields["label"].split("#")[0], []).append(fields)
+    results = {}
+    for label, rounds in runs.items():
+        if len(rounds) == 1 or "rps" not in rounds[0]:
+            results[label] = rounds[-1]
+            continue
+        ordered = sorted(rounds, key=lambda f: float(f["rps"]))
+        chosen = dict(ordered[(len(ordered) - 1) // 2])
+        chosen["rounds"] = "/".join(f"{float(f['rps']):,.0f}" for f in rounds)
+        results[label] = chosen
     return results
 
 

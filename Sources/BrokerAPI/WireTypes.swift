@@ -171,11 +171,25 @@ public struct AccountDetail: Codable, Sendable, Hashable {
     /// Why the account needs a new sign-in, when it does.
     public var stateReason: String?
     public var scopes: [ScopeStatus]
+    /// Who may read this account's credentials besides root and the admin groups.
+    public var readers: Readers?
+
+    /// The uids and groups an access rule lets read an account.
+    public struct Readers: Codable, Sendable, Hashable {
+        public var uids: [UInt32]
+        public var groups: [UInt32]
+
+        public init(uids: [UInt32], groups: [UInt32]) {
+            self.uids = uids
+            self.groups = groups
+        }
+    }
 
     public init(
         name: String, realm: String, login: String, state: String, stateReason: String? = nil,
-        scopes: [ScopeStatus]
+        scopes: [ScopeStatus], readers: Readers? = nil
     ) {
+        self.readers = readers
         self.name = name
         self.realm = realm
         self.login = login
@@ -185,7 +199,7 @@ public struct AccountDetail: Codable, Sendable, Hashable {
     }
 
     enum CodingKeys: String, CodingKey {
-        case name, realm, login, state, scopes
+        case name, realm, login, state, scopes, readers
         case stateReason = "state_reason"
     }
 

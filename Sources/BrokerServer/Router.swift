@@ -87,7 +87,10 @@ final class Router: Sendable {
             if request.method == .GET {
                 guard policy.mayRead(peer, account: name) else { return .now(deny(peer, "read", account: name)) }
                 guard let report = engine.status(name) else { return .now(.error(BrokerError(.notFound, "no account named \(name)"))) }
-                return .now(.json(report.detail))
+                var detail = report.detail
+                let readers = policy.readers(of: name)
+                detail.readers = AccountDetail.Readers(uids: readers.uids, groups: readers.groups)
+                return .now(.json(detail))
             }
             guard policy.isAdmin(peer) else { return .now(deny(peer, "logout", account: name)) }
             do {

@@ -125,8 +125,9 @@ struct LiveSimCommand: AsyncParsableCommand {
             source.resume()
             return source
         }
+        // The signal sources must live as long as the server; an unused binding may be released early.
         try await server.wait()
-        _ = signals
+        withExtendedLifetime(signals) {}
         try await server.shutdown()
         logger.info("livesim stopped")
     }

@@ -34,6 +34,11 @@ struct Status: ParsableCommand {
         if account.state == AccountStateValue.needsReauth {
             text += "\n  sign in again: tokenctl login \(account.login)"
         }
+        if let readers = account.readers {
+            let uids = readers.uids.isEmpty ? "none" : readers.uids.map(String.init).joined(separator: ", ")
+            let groups = readers.groups.isEmpty ? "none" : readers.groups.map(String.init).joined(separator: ", ")
+            text += "\n  readers: root; uids \(uids); gids \(groups)"
+        }
         guard !account.scopes.isEmpty else { return text + "\n  no scopes" }
 
         var rows = [["SCOPE", "EXPIRES", "NEXT REFRESH", "FAILURES", "LAST ERROR"]]

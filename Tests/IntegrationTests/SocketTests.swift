@@ -88,7 +88,7 @@ struct SocketTests {
     @Test("a uid the configuration does not list is refused with forbidden; a listed one reads only its accounts",
         .enabled(if: getuid() == 0, "needs root to run clients under other uids"))
     func foreignUIDs() async throws {
-        try await withBroker(sim: { $0.tokenLifetime = 600 }, socket: ["mode = \"0666\""],
+        try await withBroker(sim: { $0.tokenLifetime = 600 }, socket: ["mode = \"0666\""], topLevel: ["admin_groups = [\"65530\"]"],
             extra: "[[access]]\naccounts = [\"erin\"]\nuids = [\"65533\"]") { sim, daemon in
             try await daemon.importAccount("alice@example.com", sim: sim)
             _ = try await sim.control(.POST, "accounts", json: #"{"login":"erin@example.com","password":"x"}"#)
@@ -111,6 +111,19 @@ struct SocketTests {
             #expect(try asUser(65533, ["logout", "erin"]).status == 77)
             let listed = try asUser(65533, ["accounts"])
             #expect(listed.stdout.contains("erin") && !listed.stdout.contains("alice"))
+            // A member of an admin group (as a supplementary group) may enroll and log out.
+            func asAdmin(_ arguments: [String], stdin: String? = nil) throws -> CommandResult {
+                try runCommand("/usr/bin/setpriv", [
+                    "--reuid", "65531", "--regid", "65531", "--groups", "65530", Products.path("tokenctl"), "--socket", daemon.socketPath,
+                ] + arguments, stdin: stdin)
+            }
+            #expect(try asAdmin(["logout", "erin"]).status == 0)
+            let refreshToken = try await sim.grant("erin@example.com")["refresh_token"] as? String ?? ""
+            let reimport = try asAdmin(["import", "erin@example.com", "--name", "erin", "--refresh-token-stdin"], stdin: refreshToken + "\n")
+            #expect(reimport.status == 0, "\(reimport.stderr)")
+            #expect(try asUser(65533, ["token", "erin", "--scope", "ssl"]).status == 0)
+            let status = try daemon.tokenctl(["status"])
+            #expect(status.stdout.contains("readers: root; uids 65533; gids 65530"), "\(status.stdout)")
             let root = try daemon.tokenctl(["token", "alice@example.com"])
             #expect(root.status == 0)
         }

@@ -14,6 +14,8 @@
 // - the connection is closed after the half-close (libFuzzer's -timeout catches a hang);
 // - the answer, if any, starts with `HTTP/1.1 `;
 // - uid 1000 never receives one of bob's values.
+//
+// FUZZ_PRINT=1 prints the answers: `FUZZ_PRINT=1 .build-fuzz/release/fuzz-http Fuzz/corpus/token`.
 
 import BrokerCore
 import BrokerEngine
@@ -93,6 +95,9 @@ func exchange(_ input: [UInt8], root: Bool, wait: Bool) async throws -> [UInt8] 
     return output
 }
 
+/// FUZZ_PRINT=1 prints every answer (to look at what an input does: `fuzz-http -runs=1 FILE`).
+let printAnswers = ProcessInfo.processInfo.environment["FUZZ_PRINT"] == "1"
+
 @_cdecl("LLVMFuzzerTestOneInput")
 public func fuzzHTTP(_ data: UnsafePointer<UInt8>, _ size: Int) -> CInt {
     var input = Array(UnsafeBufferPointer(start: data, count: size))
@@ -113,6 +118,7 @@ public func fuzzHTTP(_ data: UnsafePointer<UInt8>, _ size: Int) -> CInt {
     case .success(let bytes): output = bytes
     case .failure(let error): fatalError("the harness failed: \(error)")
     }
+    if printAnswers { print(String(decoding: output, as: UTF8.self)) }
     if !output.isEmpty, !output.starts(with: Array("HTTP/1.1 ".utf8)) {
         fatalError("an answer that is not HTTP/1.1: \(String(decoding: output.prefix(80), as: UTF8.self))")
     }
