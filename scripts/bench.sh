@@ -131,7 +131,10 @@ if want c; then
     t1=$(date +%s.%N)
     per_s=$(python3 -c "print(round(($r1 - $r0) / ($t1 - $t0)))")
     echo "RESULT label=c-refreshes per_s=$per_s" | tee -a "$RESULTS" | sed 's/^/  /'
+    # nginx opens the file for each request: give it the bytes of this answer.
+    curl -sf --unix-socket "$C_SOCK" "http://localhost/v1/accounts/c-0@example.com/token?scope=skype" > "$work/nginx/token.json"
     load "nginx-c-16" "$NGINX_SOCK" "$NGINX_PIDS" "/v1/accounts/c-0@example.com/token?scope=skype" 16
+    cp "$work/token.json" "$work/nginx/token.json"
     failed=$(grep -c '"refresh_failed"\|refresh failed' "$work/c/daemon.log" || true)
     echo "  refresh failures logged by the daemon: $failed"
     stop_pid "$C_PID"
@@ -170,10 +173,8 @@ if want d; then
     done
     sleep 5
     D_PATH="/v1/accounts/d-0@example.com/token?scope=ssl"
-    if [ -z "${NGINX_SOCK:-}" ]; then
-        curl -sf --unix-socket "$work/d/tokenbroker.sock" "http://localhost$D_PATH" > "$work/token.json"
-        start_nginx "$work/token.json"
-    fi
+    curl -sf --unix-socket "$work/d/tokenbroker.sock" "http://localhost$D_PATH" > "$work/d-token.json"
+    if [ -z "${NGINX_SOCK:-}" ]; then start_nginx "$work/d-token.json"; else cp "$work/d-token.json" "$work/nginx/token.json"; fi
     load "tb-d-16" "$work/d/tokenbroker.sock" "$D_PID" "$D_PATH" 16
     load "nginx-d-16" "$NGINX_SOCK" "$NGINX_PIDS" "$D_PATH" 16
     wait "$sampler" || true
@@ -189,5 +190,5 @@ if want d; then
 fi
 
 echo
-echo "== tokenbroker next to nginx ($NGINX_PIDS) — scripts/bench.sh $SCENARIOS; ${DURATION} s per load"
+echo "== tokenbroker next to nginx: scripts/bench.sh $SCENARIOS (DURATION=$DURATION ROUNDS=$ROUNDS CLIENT_THREADS=$CLIENT_THREADS)"
 $LIB table "$RESULTS" "$MACHINE"

@@ -27,6 +27,7 @@ start_livesim() {
         --control-listen 127.0.0.1:0 --control-port-file "$dir/control-port" --quiet "$@" \
         > "$dir/livesim.out" 2> "$dir/livesim.log" &
     SIM_PID=$!
+    disown "$SIM_PID"   # stopped by pid in cleanup; no job-control notices
     pids+=("$SIM_PID")
     for _ in $(seq 600); do [ -s "$dir/control-port" ] && [ -s "$dir/port" ] && break; sleep 0.05; done
     [ -s "$dir/control-port" ] || { echo "bench: livesim did not start"; cat "$dir/livesim.log"; exit 1; }
@@ -61,6 +62,7 @@ start_daemon() {
     SOCK=$dir/tokenbroker.sock
     ${PROFILE_CMD:-} "$BIN/tokenbrokerd" --config "$dir/tokenbroker.toml" > "$dir/daemon.log" 2>&1 &
     DAEMON_PID=$!
+    disown "$DAEMON_PID"
     pids+=("$DAEMON_PID")
     for _ in $(seq 600); do curl -sf --unix-socket "$SOCK" http://localhost/v1/health >/dev/null 2>&1 && return 0; sleep 0.05; done
     echo "bench: tokenbrokerd did not start"; cat "$dir/daemon.log"; exit 1
@@ -99,6 +101,7 @@ EOF
     NGINX_SOCK=$dir/nginx.sock
     "$NGINX" -p "$dir" -c "$dir/nginx.conf" -e "$dir/error.log" &
     local master=$!
+    disown "$master"
     pids+=("$master")
     for _ in $(seq 100); do [ -S "$NGINX_SOCK" ] && curl -sf --unix-socket "$NGINX_SOCK" -o /dev/null http://localhost/ && break; sleep 0.05; done
     NGINX_PIDS="$master $(pgrep -P "$master" | tr '\n' ' ')"

@@ -18,8 +18,12 @@ public struct HealthResponse: Codable, Sendable, Hashable {
     public var accounts: Int
     /// How many of them need a new sign-in by a person.
     public var needsReauth: Int
+    /// Present while writes to the store fail (status is then "degraded"): refreshed tokens are
+    /// kept in memory and served, and the writes are retried.
+    public var storageError: String?
 
-    public init(status: String = "ok", version: String, accounts: Int, needsReauth: Int) {
+    public init(status: String = "ok", version: String, accounts: Int, needsReauth: Int, storageError: String? = nil) {
+        self.storageError = storageError
         self.status = status
         self.version = version
         self.accounts = accounts
@@ -29,6 +33,7 @@ public struct HealthResponse: Codable, Sendable, Hashable {
     enum CodingKeys: String, CodingKey {
         case status, version, accounts
         case needsReauth = "needs_reauth"
+        case storageError = "storage_error"
     }
 }
 

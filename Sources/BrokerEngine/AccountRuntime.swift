@@ -44,6 +44,8 @@ struct AccountRuntime {
     /// A refresh result the store has not accepted yet (for example, a full disk). It is written
     /// before this account refreshes again.
     var unsaved: (token: AccessToken, rotated: Secret?, cookies: Secret?)?
+    /// When to try writing `unsaved` again.
+    var retrySaveAt: Date = .distantPast
 
     var cookies: Credential? { credentials[.cookies]?.credential }
 
@@ -119,10 +121,13 @@ struct EngineState {
         for (name, account) in accounts where account.state == .active && !running.contains(name) {
             guard capacity > 0 else { break }
             if account.unsaved != nil {
-                jobs.append(.persist(name))
-                running.insert(name)
-                capacity -= 1
-                continue
+                if account.retrySaveAt <= now {
+                    jobs.append(.persist(name))
+                    running.insert(name)
+                    capacity -= 1
+                    continue
+                }
+                wake = min(wake, account.retrySaveAt)
             }
             guard account.refreshToken != nil else { continue }
             if let rest = restUntil[account.realm], rest > now {

@@ -124,6 +124,11 @@ public final class BrokerEngine: Service, Sendable {
     private let configurationBox: NIOLockedValueBox<EngineConfiguration>
     private let wakeup = Wakeup()
     private let heartbeat = NIOLockedValueBox<Duration>(.zero)
+    /// The last storage failure, while writes fail: the daemon is degraded but serving.
+    private let storageFailure = NIOLockedValueBox<String?>(nil)
+
+    /// Why writes to the store fail, while they do (a full disk, a read-only file system).
+    public var degraded: String? { storageFailure.withLockedValue { $0 } }
 
     public init(
         configuration: EngineConfiguration, store: CredentialStore, identity: LiveIdentityClient,
@@ -378,14 +383,17 @@ public final class BrokerEngine: Service, Sendable {
     /// go to disk in one transaction before the token is served or the old refresh token is forgotten.
     private func commit(_ key: CredentialKey, grant: TokenGrant, previous: Secret, cookies: Credential?) {
         let rotated = grant.refreshToken.flatMap { $0 == previous ? nil : $0 }
+        // A rotated token still waiting in memory goes to disk with this commit.
+        let pending = state.withLockedValue { $0.accounts[key.account]?.unsaved }
         var saved = true
         do {
-            try store.commitRefresh(account: key.account, accessToken: grant.accessToken, rotatedRefreshToken: rotated, cookies: cookies?.value)
+            try store.commitRefresh(
+                account: key.account, accessToken: grant.accessToken, rotatedRefreshToken: rotated ?? pending?.rotated,
+                cookies: cookies?.value ?? pending?.cookies)
+            storageRecovered()
         } catch {
             saved = false
-            logger.error("could not save a refreshed token; keeping it in memory and retrying", metadata: [
-                "broker.account": "\(key.account)", "broker.credential": "\(key.kind.name)", "error.type": "\(Self.brokerError(error).code.rawValue)",
-            ])
+            storageFailed(error, account: key.account)
         }
         let policy = configuration.policy
         let now = wallClock()
@@ -393,7 +401,12 @@ public final class BrokerEngine: Service, Sendable {
         let waiters = state.withLockedValue { state -> [CheckedContinuation<Void, Never>] in
             guard var account = state.accounts[key.account] else { return state.takeWaiters(key) }
             if let rotated { account.refreshToken = rotated }
-            if !saved { account.unsaved = (grant.accessToken, rotated ?? account.unsaved?.rotated, cookies?.value ?? account.unsaved?.cookies) }
+            if saved {
+                account.unsaved = nil
+            } else {
+                account.unsaved = (grant.accessToken, rotated ?? account.unsaved?.rotated, cookies?.value ?? account.unsaved?.cookies)
+                account.retrySaveAt = now.addingTimeInterval(1)
+            }
             account.credentials[key.kind] = fresh(credential, now: now, policy: policy)
             var released = state.takeWaiters(key)
             if let cookies {
@@ -501,9 +514,36 @@ public final class BrokerEngine: Service, Sendable {
         do {
             try store.commitRefresh(account: name, accessToken: unsaved.token, rotatedRefreshToken: unsaved.rotated, cookies: unsaved.cookies)
             state.withLockedValue { $0.accounts[name]?.unsaved = nil }
+            storageRecovered()
             logger.notice("saved a refreshed token that had waited in memory", metadata: ["broker.account": "\(name)"])
         } catch {
-            // Try again on the next pass, after the wake interval at most.
+            // Keep it in memory, keep serving, and try again in a second.
+            let retry = wallClock().addingTimeInterval(1)
+            state.withLockedValue { $0.accounts[name]?.retrySaveAt = retry }
+            storageFailed(error, account: name)
+        }
+    }
+
+    private func storageFailed(_ error: any Error, account: AccountName) {
+        let message = Self.brokerError(error).message
+        let first = storageFailure.withLockedValue { failure -> Bool in
+            defer { failure = message }
+            return failure == nil
+        }
+        if first {
+            logger.error("storage failing: keeping refreshed tokens in memory, serving, and retrying the writes", metadata: [
+                "broker.account": "\(account)", "broker.event": "storage_degraded", "error.message": "\(message)",
+            ])
+        }
+    }
+
+    private func storageRecovered() {
+        let was = storageFailure.withLockedValue { failure -> String? in
+            defer { failure = nil }
+            return failure
+        }
+        if was != nil {
+            logger.notice("storage recovered: every refreshed token is on disk again", metadata: ["broker.event": "storage_recovered"])
         }
     }
 

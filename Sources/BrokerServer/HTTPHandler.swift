@@ -99,6 +99,7 @@ final class BrokerHTTPHandler: ChannelInboundHandler {
     private let router: Router
     private let limits: ServerLimits
     private var peer: Peer?
+    private var peerRequested = false
     private var head: HTTPRequestHead?
     private var body: [UInt8] = []
     private var rejected: APIResponse?
@@ -124,8 +125,6 @@ final class BrokerHTTPHandler: ChannelInboundHandler {
         readPeer(context: context)
         context.fireChannelActive()
     }
-
-    private var peerRequested = false
 
     private func readPeer(context: ChannelHandlerContext) {
         guard !peerRequested else { return }

@@ -59,7 +59,10 @@ final class Router: Sendable {
         switch (request.method, s.count, s.count > 1 ? s[1] : "") {
         case (.GET, 2, "health"):
             let (accounts, needsReauth) = engine.counts()
-            return .now(.json(HealthResponse(version: BrokerDefaults.version, accounts: accounts, needsReauth: needsReauth)))
+            let degraded = engine.degraded
+            return .now(.json(HealthResponse(
+                status: degraded == nil ? "ok" : "degraded", version: BrokerDefaults.version, accounts: accounts, needsReauth: needsReauth,
+                storageError: degraded)))
         case (.GET, 2, "realms"):
             let realms = engine.configuration.realms
             return .now(.json(RealmsResponse(realms: realms.map { realm in

@@ -73,6 +73,7 @@ final class Supervisor: Service, Sendable {
         } else {
             parts.append("no refresh scheduled")
         }
+        if engine.degraded != nil { parts.append("DEGRADED: storage writes failing") }
         return parts.joined(separator: ", ")
     }
 

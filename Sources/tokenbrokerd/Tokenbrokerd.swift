@@ -20,6 +20,26 @@ struct Tokenbrokerd: AsyncParsableCommand {
             """,
         version: BuildInfo.version)
 
+    /// The entry point: clears the inherited signal mask first, on the main thread before any
+    /// other thread exists (threads inherit it). systemd does so for its services; a launcher that
+    /// blocks SIGTERM or SIGHUP (systemd-socket-activate does) would otherwise leave the daemon
+    /// deaf to stop and reload.
+    static func main() async {
+        var empty = sigset_t()
+        sigemptyset(&empty)
+        sigprocmask(SIG_SETMASK, &empty, nil)
+        do {
+            var command = try parseAsRoot()
+            if var asyncCommand = command as? any AsyncParsableCommand {
+                try await asyncCommand.run()
+            } else {
+                try command.run()
+            }
+        } catch {
+            exit(withError: error)
+        }
+    }
+
     @Option(help: ArgumentHelp("The configuration file.", valueName: "path"))
     var config = DaemonConfiguration.defaultPath
 

@@ -14,7 +14,8 @@ struct Status: ParsableCommand {
             print(
                 "tokenbrokerd \(health.version): \(health.status), "
                     + "\(Format.plural(health.accounts, "account", "accounts")), "
-                    + "\(health.needsReauth) \(health.needsReauth == 1 ? "needs" : "need") sign-in")
+                    + "\(health.needsReauth) \(health.needsReauth == 1 ? "needs" : "need") sign-in"
+                    + (health.storageError.map { "\nstorage writes are failing (tokens are kept in memory and retried): \($0)" } ?? ""))
 
             for summary in try client.accounts() {
                 print()

@@ -8,10 +8,13 @@ import Glibc
 #endif
 
 /// A NOTIFY_SOCKET as systemd has one: an AF_UNIX datagram socket that collects sd_notify messages.
+/// A thread of its own reads it at once, as PID 1 does: sd_notify blocks the sender while the
+/// receiver's queue is full.
 final class NotifyListener: @unchecked Sendable {
     let path: String
     private let fd: Int32
-    private var received: [(at: ContinuousClock.Instant, message: String)] = []
+    private let lock = NSLock()
+    private var received: [String] = []
 
     init(path: String) throws {
         self.path = path
@@ -25,20 +28,28 @@ final class NotifyListener: @unchecked Sendable {
             $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, socklen_t(MemoryLayout<sockaddr_un>.size)) }
         }
         guard bound == 0 else { throw POSIXError(.EADDRINUSE) }
+        let descriptor = self.fd
+        let thread = Thread { [weak self] in
+            var buffer = [UInt8](repeating: 0, count: 4096)
+            while true {
+                let n = recv(descriptor, &buffer, buffer.count, 0)
+                if n <= 0 { return }
+                guard let self else { return }
+                let message = String(decoding: buffer[0..<n], as: UTF8.self).replacingOccurrences(of: "\n", with: "|")
+                self.lock.withLock { self.received.append(message) }
+            }
+        }
+        thread.start()
     }
 
-    deinit { close(fd) }
+    /// Ends the reader thread.
+    func close() {
+        shutdown(fd, Int32(SHUT_RDWR))
+        Glibc.close(fd)
+    }
 
     /// Every message so far, each with its assignments joined by "|".
-    var messages: [String] {
-        var buffer = [UInt8](repeating: 0, count: 4096)
-        while true {
-            let n = recv(fd, &buffer, buffer.count, Int32(MSG_DONTWAIT))
-            if n <= 0 { break }
-            received.append((ContinuousClock.now, String(decoding: buffer[0..<n], as: UTF8.self).replacingOccurrences(of: "\n", with: "|")))
-        }
-        return received.map(\.message)
-    }
+    var messages: [String] { lock.withLock { received } }
 
     /// Waits until a message satisfies `match`; returns it.
     func wait(seconds: Double = 10, for match: (String) -> Bool) async throws -> String {
@@ -86,10 +97,19 @@ final class LaunchedDaemon: @unchecked Sendable {
 
     func signal(_ number: Int32) { kill(process.processIdentifier, number) }
 
-    /// SIGTERM and the exit status.
-    func stop() -> Int32 {
+    /// SIGTERM and the exit status; SIGKILL (and -1) after 15 s. Waits without blocking a thread
+    /// of the test's concurrency pool.
+    func stop() async -> Int32 {
         if process.isRunning { signal(SIGTERM) }
-        process.waitUntilExit()
+        let deadline = ContinuousClock.now + .seconds(15)
+        while process.isRunning, ContinuousClock.now < deadline {
+            try? await Task.sleep(for: .milliseconds(20))
+        }
+        if process.isRunning {
+            signal(SIGKILL)
+            while process.isRunning { try? await Task.sleep(for: .milliseconds(20)) }
+            return -1
+        }
         return process.terminationStatus
     }
 }
@@ -100,14 +120,14 @@ let socketActivate = ["/usr/bin/systemd-socket-activate", "/bin/systemd-socket-a
 
 /// tokenbrokerd under systemd, without PID 1: sd_notify through a NOTIFY_SOCKET listener, and
 /// socket activation through systemd-socket-activate. scripts/systemd-test.sh covers a real PID 1.
-@Suite("systemd integration without PID 1")
+@Suite("systemd integration without PID 1", .serialized)
 struct SystemdTests {
     @Test("sd_notify: READY=1 once listening, STATUS=, health-checked WATCHDOG=1, RELOADING=1/READY=1 on SIGHUP, STOPPING=1")
     func notifySequence() async throws {
         try await withLiveSim { sim in
-            let daemon = try DaemonProcess(sim: sim, topLevel: ["scopes = [\"skype\", \"ssl\"]"])
-            defer { daemon.directory.cleanup() }
+            try await withConfiguredDaemon(sim, topLevel: ["scopes = [\"skype\", \"ssl\"]"]) { daemon in
             let listener = try NotifyListener(path: daemon.directory.file("notify.sock"))
+            defer { listener.close() }
             let launched = try LaunchedDaemon(daemon, environment: ["NOTIFY_SOCKET": listener.path, "WATCHDOG_USEC": "1000000"])
             do {
                 let ready = try await listener.wait { $0.hasPrefix("READY=1") }
@@ -140,14 +160,15 @@ struct SystemdTests {
                 #expect(try await daemon.token("alice@example.com", scope: "skype").status == 200)
                 #expect(try await daemon.token("alice@example.com", scope: "ssl").errorCode == "unknown_scope")
 
-                #expect(launched.stop() == 0)
+                #expect(await launched.stop() == 0)
                 let messages = listener.messages
                 #expect(messages.last?.hasPrefix("STOPPING=1") == true, "\(messages.suffix(3))")
                 #expect(messages.filter { $0.hasPrefix("READY=1") }.count == 3)
             } catch {
-                _ = launched.stop()
+                _ = await launched.stop()
                 print("daemon log:\n" + daemon.log.suffix(4000))
                 throw error
+            }
             }
         }
     }
@@ -155,14 +176,14 @@ struct SystemdTests {
     @Test("no WATCHDOG_USEC, no pings; no NOTIFY_SOCKET, no harm")
     func withoutWatchdog() async throws {
         try await withLiveSim { sim in
-            let daemon = try DaemonProcess(sim: sim)
-            defer { daemon.directory.cleanup() }
+            try await withConfiguredDaemon(sim) { daemon in
             let listener = try NotifyListener(path: daemon.directory.file("notify.sock"))
+            defer { listener.close() }
             let launched = try LaunchedDaemon(daemon, environment: ["NOTIFY_SOCKET": listener.path])
             _ = try await listener.wait { $0.hasPrefix("READY=1") }
             try await Task.sleep(for: .milliseconds(1500))
             #expect(!listener.messages.contains("WATCHDOG=1"))
-            #expect(launched.stop() == 0)
+            #expect(await launched.stop() == 0)
 
             let plain = try LaunchedDaemon(daemon, environment: [:])
             var answered = false
@@ -171,40 +192,64 @@ struct SystemdTests {
                 if !answered { try await Task.sleep(for: .milliseconds(50)) }
             }
             #expect(answered)
-            #expect(plain.stop() == 0)
+            #expect(await plain.stop() == 0)
+            }
         }
     }
 
     @Test("socket activation: systemd-socket-activate passes the socket; the daemon adopts it and leaves it in place", .enabled(if: socketActivate != nil))
     func socketActivation() async throws {
         try await withLiveSim { sim in
-            let daemon = try DaemonProcess(sim: sim)
-            defer { daemon.directory.cleanup() }
+            try await withConfiguredDaemon(sim) { daemon in
             let listener = try NotifyListener(path: daemon.directory.file("notify.sock"))
+            defer { listener.close() }
             // The listening socket exists before the daemon runs: it is started on the first connection.
             let launched = try LaunchedDaemon(
                 daemon, environment: ["NOTIFY_SOCKET": listener.path],
                 launcher: [socketActivate!, "-l", daemon.socketPath, "--fdname=tokenbroker", "-E", "NOTIFY_SOCKET"])
-            var exists = false
-            for _ in 0..<100 where !exists {
-                exists = FileManager.default.fileExists(atPath: daemon.socketPath)
-                if !exists { try await Task.sleep(for: .milliseconds(20)) }
+            do {
+                // systemd-socket-activate says so once it listens; the daemon is not started yet.
+                var listening = false
+                for _ in 0..<250 where !listening {
+                    listening = daemon.log.contains("Listening on \(daemon.socketPath)")
+                    if !listening { try await Task.sleep(for: .milliseconds(20)) }
+                }
+                try #require(listening, "\(daemon.log)")
+                #expect(listener.messages.isEmpty, "not started before the first connection")
+                let health = try await daemon.get("/v1/health")
+                #expect(health.status == 200)
+                _ = try await listener.wait { $0.hasPrefix("READY=1") }
+                #expect(daemon.log.contains("using the socket passed by systemd"))
+                #expect(daemon.log.contains("broker.fd_name=tokenbroker"))
+                try await daemon.importAccount("alice@example.com", sim: sim)
+                #expect(try await daemon.token("alice@example.com", scope: "skype").status == 200)
+            } catch {
+                _ = await launched.stop()
+                print("daemon log:\n" + daemon.log.suffix(4000))
+                throw error
             }
-            #expect(exists)
-            #expect(listener.messages.isEmpty, "not started before the first connection")
-            let health = try await daemon.get("/v1/health")
-            #expect(health.status == 200)
-            _ = try await listener.wait { $0.hasPrefix("READY=1") }
-            #expect(daemon.log.contains("using the socket passed by systemd"))
-            #expect(daemon.log.contains("broker.fd_name=tokenbroker"))
-            try await daemon.importAccount("alice@example.com", sim: sim)
-            #expect(try await daemon.token("alice@example.com", scope: "skype").status == 200)
-            #expect(launched.stop() == 0)
+            #expect(await launched.stop() == 0)
             // The socket belongs to systemd: the daemon does not remove it.
             var info = stat()
             #expect(lstat(daemon.socketPath, &info) == 0 && (info.st_mode & S_IFMT) == S_IFSOCK)
+            }
         }
     }
+}
+
+/// A daemon configuration (directory, config file, HTTP client) without a process: the tests
+/// start tokenbrokerd themselves. Cleaned up afterwards.
+func withConfiguredDaemon(
+    _ sim: LiveSimFixture, topLevel: [String] = [], _ body: (DaemonProcess) async throws -> Void
+) async throws {
+    let daemon = try DaemonProcess(sim: sim, topLevel: topLevel)
+    do {
+        try await body(daemon)
+    } catch {
+        await daemon.shutdown()
+        throw error
+    }
+    await daemon.shutdown()
 }
 
 extension DaemonProcess {

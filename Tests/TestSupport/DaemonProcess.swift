@@ -90,11 +90,16 @@ public final class DaemonProcess: @unchecked Sendable {
         http = HTTPClient(eventLoopGroupProvider: .singleton, configuration: configuration)
     }
 
+    /// A command the daemon is started through (it must exec the daemon in the same process),
+    /// for example `unshare --mount` with a script that mounts a small tmpfs first.
+    public var launcher: [String] = []
+
     /// Starts the daemon and waits until its socket answers.
     public func start() async throws {
         let process = Process()
-        process.executableURL = URL(fileURLWithPath: Products.path("tokenbrokerd"))
-        process.arguments = ["--config", configPath]
+        let command = launcher + [Products.path("tokenbrokerd"), "--config", configPath]
+        process.executableURL = URL(fileURLWithPath: command[0])
+        process.arguments = Array(command.dropFirst())
         if !FileManager.default.fileExists(atPath: logPath) { FileManager.default.createFile(atPath: logPath, contents: nil) }
         let log = try FileHandle(forWritingTo: URL(fileURLWithPath: logPath))
         log.seekToEndOfFile()
@@ -123,6 +128,14 @@ public final class DaemonProcess: @unchecked Sendable {
     }
 
     public var isRunning: Bool { process?.isRunning ?? false }
+
+    /// SIGKILL, as a crash would: no shutdown code runs.
+    public func crash() {
+        guard let process else { return }
+        Foundation.kill(process.processIdentifier, SIGKILL)
+        process.waitUntilExit()
+        self.process = nil
+    }
 
     /// The running daemon's process id.
     public var pid: Int32? { process.map(\.processIdentifier) }
