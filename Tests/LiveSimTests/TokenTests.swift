@@ -54,12 +54,12 @@ struct TokenTests {
 
     @Test("rotation rotate: a new refresh token each time; the old one works only within the grace period")
     func rotationRotate() async throws {
-        try await withLiveSim({ $0.rotation = .rotate; $0.rotationGrace = 1 }) { sim in
+        try await withLiveSim({ $0.rotation = .rotate; $0.rotationGrace = 3 }) { sim in
             let first = try #require(try await sim.grant("alice@example.com")["refresh_token"] as? String)
             let second = try #require(try await sim.refresh(first).json["refresh_token"] as? String)
             #expect(second != first)
             #expect(try await sim.refresh(first).status == 200)
-            try await Task.sleep(for: .milliseconds(1_300))
+            try await Task.sleep(for: .milliseconds(3_300))
             #expect(try await sim.refresh(first).json["error"] as? String == "invalid_grant")
             #expect(try await sim.refresh(second).status == 200)
             let counters = try await sim.counters()
