@@ -19,7 +19,8 @@
 #   C_ACCOUNTS=200 C_LIFETIME=30   (c): accounts refreshing, livesim lifetime in seconds
 #   D_ACCOUNTS=10000 D_LIFETIME=1200   (d): accounts, lifetime of the seeded tokens (the jitter
 #                              window is 2 × 0.05 × D_LIFETIME; the tokens reach it after start-up)
-#   HYPERFINE_RUNS=300         (e)
+#   HYPERFINE_RUNS=300         (e); E_STATIC=1 adds tokenctl built with --static-swift-stdlib
+#                              (into $SCRATCH-static) as a third command
 #   SCRATCH=.build-release     SwiftPM scratch path of the release build (not .build, so that a
 #                              debug build elsewhere is not blocked); NO_BUILD=1 skips the build
 #   KEEP=1                     keep the work directory (logs, configurations) and print its path
@@ -106,9 +107,15 @@ fi
 
 if want e; then
     echo "== (e) tokenctl token next to curl --unix-socket, the same request"
+    static=()
+    if [ -n "${E_STATIC:-}" ]; then
+        # The same tokenctl linked with the Swift runtime and Foundation statically.
+        swift build -c release --scratch-path "$SCRATCH-static" --product tokenctl --static-swift-stdlib 2>&1 | grep -E "error|Build of" | tail -2
+        static=("$ROOT/$SCRATCH-static/release/tokenctl --socket $MAIN_SOCK token bench@example.com --scope skype")
+    fi
     hyperfine -N --warmup 30 --runs "$HYPERFINE_RUNS" --export-json "$work/e.json" \
         "$BIN/tokenctl --socket $MAIN_SOCK token bench@example.com --scope skype" \
-        "curl -sf --unix-socket $MAIN_SOCK http://localhost$TOKEN_PATH" | sed 's/^/  /'
+        "curl -sf --unix-socket $MAIN_SOCK http://localhost$TOKEN_PATH" "${static[@]}" | sed 's/^/  /'
     $LIB hyperfine "$work/e.json" | tee -a "$RESULTS" | sed 's/^/  /'
 fi
 

@@ -33,6 +33,8 @@ swift build --package-path Fuzz --scratch-path "$scratch" -c release --sanitize=
 echo "fuzz: built in $((SECONDS - start)) s"
 
 mkdir -p "$scratch/corpus" "$scratch/artifacts"
+# Swift's own crash reporter would take the signal before libFuzzer could save the input.
+export SWIFT_BACKTRACE=enable=no
 flags=(-dict=Fuzz/http.dict -max_len=8192 -timeout=10 -rss_limit_mb=2048 -artifact_prefix="$scratch/artifacts/" -print_final_stats=1)
 
 case $mode in

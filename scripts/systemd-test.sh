@@ -24,6 +24,8 @@ if [ "${1:-}" = "--inner" ]; then
     exec > "$work/inner.log" 2>&1
     set -x
     mount --make-rprivate /
+    # This PID namespace's own /proc (Swift programs read /proc/<their pid>).
+    mount -t proc proc /proc
 
     # The test's own network: 192.0.2.1 on a dummy (or veth) interface, reachable only in here.
     ip link set lo up
@@ -103,6 +105,7 @@ done
 
 passed=0
 failed=0
+testing_built=0
 ok() { echo "ok: $*"; passed=$((passed + 1)); }
 bad() { echo "FAILED: $*"; failed=$((failed + 1)); }
 expect() { # label command...: the command must succeed
@@ -127,6 +130,7 @@ if ! grep -q TOKENBROKER_TEST_FREEZE "$normal" && ! "$normal" --version | grep -
 else
     bad "a normal build contains the fault switch"
 fi
+testing_built=1
 TOKENBROKER_TESTING=1 swift build --product tokenbrokerd >> "$work/build.log" 2>&1 || { cat "$work/build.log"; exit 1; }
 if grep -q TOKENBROKER_TEST_FREEZE "$normal" && "$normal" --version | grep -q testing; then
     ok "the testing build has the fault switch and says so in --version"
@@ -176,6 +180,8 @@ cleanup() {
         sleep 0.1
     done
     if [ "${KEEP:-0}" = 1 ] || [ "$failed" -gt 0 ]; then echo "systemd-test: logs kept in $work"; else rm -rf "$work"; fi
+    # Leave a normal build behind, so that no later install picks up the testing one.
+    [ "$testing_built" = 1 ] && env -u TOKENBROKER_TESTING swift build --product tokenbrokerd > /dev/null 2>&1
 }
 trap cleanup EXIT
 
@@ -186,13 +192,15 @@ unshare --pid --fork --kill-child --mount --uts --ipc --net --cgroup --propagati
     bash "$PROJECT/scripts/systemd-test.sh" --inner "$work" &
 upid=$!
 echo $$ > "$cgroot$own/cgroup.procs"
-boot_started=$(date +%s.%N)
-for _ in $(seq 600); do
+# The inner script installs first (make install into the container root), then execs systemd.
+for _ in $(seq 1200); do
     pid1=$(pgrep -P "$upid" -x systemd || true)
     [ -n "$pid1" ] && break
     kill -0 "$upid" 2>/dev/null || break
-    sleep 0.1
+    sleep 0.05
 done
+boot_started=$(date +%s.%N)
+
 [ -n "$pid1" ] || { echo "systemd-test: systemd did not start"; cat "$work/inner.log" "$work/make-install.log" 2>/dev/null | tail -40; exit 1; }
 ct() { nsenter -t "$pid1" -a "$@"; }
 sctl() { ct systemctl "$@"; }
@@ -218,7 +226,17 @@ wait_for() { # seconds command...: until the command succeeds
 reader() { ct setpriv --reuid="$READER_UID" --regid="$READER_UID" --groups="$(ct getent group tokenbroker | cut -d: -f3)" "$@"; }
 reader_reads() { reader tokenctl token "$ACCOUNT" > /dev/null 2>&1; }
 
-# 3. The installed units pass verify (man pages included), and livesim comes up on 192.0.2.1.
+# 3. What make install put into the container's root; the installed units pass verify (man
+# pages included); livesim comes up on 192.0.2.1.
+installed=(/usr/local/bin/tokenbrokerd /usr/local/bin/tokenctl /usr/local/bin/livesim
+    /usr/local/lib/systemd/system/tokenbrokerd.service /usr/local/lib/systemd/system/tokenbrokerd.socket
+    /usr/local/lib/systemd/user/tokenbrokerd.service /usr/local/lib/systemd/user/tokenbrokerd.socket
+    /usr/local/lib/sysusers.d/tokenbroker.conf /usr/local/share/doc/tokenbroker/tokenbroker.toml.example
+    /usr/local/share/man/man8/tokenbrokerd.8 /usr/local/share/man/man1/tokenctl.1
+    /usr/local/share/bash-completion/completions/tokenctl /usr/local/share/zsh/site-functions/_tokenctl
+    /usr/local/share/fish/vendor_completions.d/tokenctl.fish)
+missing=$(for file in "${installed[@]}"; do ct test -s "$file" || echo "$file"; done)
+expect "make install DESTDIR=<container root> installed binaries, units, sysusers.d, config, man pages, completions${missing:+ (missing: $missing)}" test -z "$missing"
 expect "systemd-analyze verify accepts the installed units (and finds their man pages)" \
     test -z "$(ct systemd-analyze verify --recursive-errors=no /usr/local/lib/systemd/system/tokenbrokerd.service /usr/local/lib/systemd/system/tokenbrokerd.socket 2>&1)"
 sctl start livesim.service
@@ -261,8 +279,9 @@ fields=$(python3 - "$work/refreshed.json" "$ACCOUNT" <<'EOF'
 import json, sys
 entries = [json.loads(line) for line in open(sys.argv[1]) if line.strip()]
 scoped = [e for e in entries if e.get("ACCOUNT") == sys.argv[2] and e.get("SCOPE")]
-need = ["MESSAGE", "PRIORITY", "CODE_FILE", "CODE_LINE", "CODE_FUNC", "SYSLOG_IDENTIFIER", "CREDENTIAL", "_SYSTEMD_UNIT"]
-complete = [e for e in scoped if all(k in e for k in need) and e["SYSLOG_IDENTIFIER"] == "tokenbrokerd" and e["_SYSTEMD_UNIT"] == "tokenbrokerd.service"]
+need = ["MESSAGE", "PRIORITY", "CODE_FILE", "CODE_LINE", "CODE_FUNC", "SYSLOG_IDENTIFIER", "CREDENTIAL", "NEXT_REFRESH_USEC", "_SYSTEMD_UNIT"]
+complete = [e for e in scoped if all(k in e for k in need) and e["SYSLOG_IDENTIFIER"] == "tokenbrokerd"
+            and e["_SYSTEMD_UNIT"] == "tokenbrokerd.service" and e["NEXT_REFRESH_USEC"].isdigit()]
 print(f"{len(entries)} entries, {len(scoped)} with ACCOUNT and SCOPE, {len(complete)} with every field", "ok" if complete and len(scoped) == len([e for e in entries if e.get("SCOPE")]) else "missing")
 EOF
 )

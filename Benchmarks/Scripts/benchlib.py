@@ -101,6 +101,9 @@ def hyperfine_ratio(path):
         f"RESULT label=e tokenctl_ms={tb['mean'] * 1e3:.2f} tokenctl_sd_ms={tb['stddev'] * 1e3:.2f} tokenctl_median_ms={tb['median'] * 1e3:.2f} "
         f"curl_ms={curl['mean'] * 1e3:.2f} curl_sd_ms={curl['stddev'] * 1e3:.2f} curl_median_ms={curl['median'] * 1e3:.2f} "
         f"ratio={tb['mean'] / curl['mean']:.2f}")
+    if len(data) > 2:
+        st = data[2]
+        print(f"RESULT label=e-static tokenctl_ms={st['mean'] * 1e3:.2f} tokenctl_sd_ms={st['stddev'] * 1e3:.2f} ratio={st['mean'] / curl['mean']:.2f}")
 
 
 def parse_results(path):
@@ -184,7 +187,11 @@ def table(path, machine):
         out.append(
             f"| (d) keep-alive, 16 conn, {accounts:,} accounts, during the refresh window | {rps('tb-d-16')}{errs('tb-d-16')} | {lat('tb-d-16')} | "
             f"{rps('nginx-d-16')} | {lat('nginx-d-16')} | {num('tb-d-16', 'rps') / num('nginx-d-16', 'rps'):.2f} | "
-            f"vs (a) 16 conn: {num('tb-d-16', 'rps') / base:.2f} |")
+            f"vs (a) 16 conn: {'run (a) too' if math.isnan(base) else format(num('tb-d-16', 'rps') / base, '.2f')} |")
+    rounds = [f"{label} {r[label]['rounds']}" for label in sorted(r) if "rounds" in r[label]]
+    if rounds:
+        out.append("")
+        out.append("req/s of every round (the table shows the median round): " + "; ".join(rounds))
     out.append("")
     if "startup" in r:
         s = r["startup"]
@@ -203,6 +210,8 @@ def table(path, machine):
                 f"(d) refresh spreading: {sp['refreshes']} refreshes over {sp['seconds_with_refreshes']} s; busiest second "
                 f"{sp['busiest_second']}, limit 1.5 × {n.get('tokens', '?')} / {n.get('window_s', '?')} s = {sp['limit']} "
                 f"({'met' if int(sp['busiest_second']) <= float(sp['limit']) else 'NOT met'}; {sp['over_limit_seconds']} seconds over); "
+                f"the refreshes took {sp['seconds_with_refreshes']} s for a {n.get('window_s', '?')} s jitter window"
+                f"{' (throughput-bound: the daemon refreshed slower than the window asks)' if float(sp['seconds_with_refreshes']) > 1.1 * float(n.get('window_s', 1e9)) else ''}; "
                 f"skypetokens {sp['skypetokens']}, busiest second {sp['busiest_skypetoken_second']}")
     if "e" in r:
         e = r["e"]
@@ -210,6 +219,9 @@ def table(path, machine):
         out.append(
             f"(e) `tokenctl token` {e['tokenctl_ms']} ± {e['tokenctl_sd_ms']} ms vs `curl --unix-socket` {e['curl_ms']} ± {e['curl_sd_ms']} ms "
             f"(mean, hyperfine): ratio {ratio:.2f} (target ≤ 1.5: {'met' if ratio <= 1.5 else 'NOT met'})")
+    if "e-static" in r:
+        st = r["e-static"]
+        out.append(f"(e) tokenctl linked with --static-swift-stdlib: {st['tokenctl_ms']} ± {st['tokenctl_sd_ms']} ms, ratio {float(st['ratio']):.2f}")
     print("\n".join(out))
 
 

@@ -410,6 +410,12 @@ public final class BrokerEngine: Service, Sendable {
             account.credentials[key.kind] = fresh(credential, now: now, policy: policy)
             var released = state.takeWaiters(key)
             if let cookies {
+                // A sign-in starts a new grant family and the provider revokes the old one: the
+                // other tokens (and the skypetoken made from one) must not be served any more.
+                for kind in Array(account.credentials.keys) where kind != key.kind && (kind == .skypetoken || { if case .scope = kind { return true } else { return false } }()) {
+                    account.credentials[kind]?.credential = nil
+                    account.credentials[kind]?.dueAt = now
+                }
                 account.credentials[.cookies] = fresh(cookies, now: now, policy: policy)
                 account.cookiesLost = nil
                 state.urgent.remove(CredentialKey(account: key.account, kind: .cookies))
@@ -428,6 +434,7 @@ public final class BrokerEngine: Service, Sendable {
             "broker.account": "\(key.account)", "broker.credential": "\(key.kind.name)", "broker.scope": "\(grant.accessToken.scope.alias)",
             "broker.event": "refreshed", "broker.rotated": "\(rotated != nil)",
             "broker.expires_in": "\(Int(grant.accessToken.expiresAt.timeIntervalSince(now)))",
+            "broker.next_refresh_usec": "\(nextRefreshMicroseconds(key))",
         ])
     }
 
@@ -445,7 +452,14 @@ public final class BrokerEngine: Service, Sendable {
         logger.info("credential refreshed", metadata: [
             "broker.account": "\(key.account)", "broker.credential": "\(key.kind.name)", "broker.event": "refreshed",
             "broker.expires_in": "\(Int(credential.expiresAt.timeIntervalSince(now)))",
+            "broker.next_refresh_usec": "\(nextRefreshMicroseconds(key))",
         ])
+    }
+
+    /// When the credential is next due, in microseconds since the epoch (the journal's NEXT_REFRESH_USEC).
+    private func nextRefreshMicroseconds(_ key: CredentialKey) -> String {
+        guard let due = state.withLockedValue({ $0.accounts[key.account]?.credentials[key.kind]?.dueAt }) else { return "" }
+        return String(Int64(due.timeIntervalSince1970 * 1_000_000))
     }
 
     private func fail(_ key: CredentialKey, _ failure: RefreshFailure) {

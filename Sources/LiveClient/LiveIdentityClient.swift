@@ -64,6 +64,9 @@ public final class LiveIdentityClient: IdentityService {
         var result: [String: TLSConfiguration] = [:]
         for realm in realms {
             var tls = TLSConfiguration.makeClientConfiguration()
+            // A server that hangs never answers close_notify: wait 1 s for it, not 5, so that
+            // a stop during a stuck request ends promptly.
+            tls.shutdownTimeout = .seconds(1)
             if let caFile = realm.caFile {
                 do {
                     tls.additionalTrustRoots = [.certificates(try NIOSSLCertificate.fromPEMFile(caFile))]

@@ -32,6 +32,7 @@ struct Daemon {
             throw BrokerError(.internalError, "cannot create the state directory \(configuration.stateDirectory): \(error.localizedDescription)")
         }
         Hygiene.harden()
+        _ = SocketServer.raiseFileLimit()
         try Hygiene.refuseWritableByOthers([
             configurationPath, configuration.stateDirectory, configuration.stateDirectory + "/" + CredentialStore.databaseFileName,
             configuration.resolvedKeyFile,
@@ -85,7 +86,9 @@ struct Daemon {
             try? store.close()
             throw error
         }
+        logger.debug("closing the identity provider's connections")
         try await identity.shutdown()
+        logger.debug("closing the credential store")
         try store.close()
         logger.notice("tokenbrokerd stopped")
     }
@@ -126,6 +129,8 @@ struct Daemon {
         limits.idleTimeout = .milliseconds(Int64(configuration.idleTimeout * 1000))
         limits.maxHeaderBytes = configuration.maxHeaderBytes
         limits.maxBodyBytes = configuration.maxBodyBytes
+        limits.maxConnections = configuration.maxConnections
+        limits.requestTimeout = .milliseconds(Int64(configuration.requestTimeout * 1000))
         return limits
     }
 }

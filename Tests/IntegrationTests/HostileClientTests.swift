@@ -219,6 +219,29 @@ struct HostileClientTests {
         }
     }
 
+    @Test("server.max_connections and server.request_timeout are read and range-checked")
+    func limitSettings() throws {
+        let directory = try TemporaryDirectory()
+        defer { directory.cleanup() }
+        func check(_ server: String) throws -> CommandResult {
+            let path = directory.file("check.toml")
+            try "[server]\n\(server)\n".write(toFile: path, atomically: true, encoding: .utf8)
+            chmod(path, 0o600)
+            return try runCommand(Products.path("tokenbrokerd"), ["--config", path, "--check-config"])
+        }
+        #expect(try check("max_connections = 100\nrequest_timeout = 0.5").status == 0)
+        for (bad, message) in [
+            ("max_connections = 0", "server.max_connections must be 1-1048576"),
+            ("max_connections = 2000000", "server.max_connections must be 1-1048576"),
+            ("request_timeout = 0", "server.request_timeout must be more than 0"),
+            ("max_connection = 5", "unknown keys"),
+        ] {
+            let result = try check(bad)
+            #expect(result.status == 78, "\(bad): \(result.stdout)")
+            #expect(result.stderr.contains(message), "\(bad): \(result.stderr)")
+        }
+    }
+
     @Test("max_connections: one more connection is answered 503 temporarily_unavailable and closed; the others are served")
     func connectionLimit() async throws {
         try await withBroker(sim: { $0.tokenLifetime = 3600 }, server: ["max_connections = 40", "idle_timeout = 60"]) { sim, daemon in

@@ -221,7 +221,13 @@ struct SystemdTests {
                 _ = try await listener.wait { $0.hasPrefix("READY=1") }
                 #expect(daemon.log.contains("using the socket passed by systemd"))
                 #expect(daemon.log.contains("broker.fd_name=tokenbroker"))
-                try await daemon.importAccount("alice@example.com", sim: sim)
+                // Enrolled over the socket directly: spawning tokenctl while this test's child
+                // (systemd-socket-activate, now the daemon) runs trips Foundation's child reaping.
+                let refreshToken = try await sim.grant("alice@example.com")["refresh_token"] as? String ?? ""
+                let enrolled = try await daemon.request(
+                    .POST, "/v1/accounts",
+                    body: #"{"method": "refresh_token", "login": "alice@example.com", "refresh_token": "\#(refreshToken)"}"#)
+                #expect(enrolled.status == 201, "\(enrolled.body)")
                 #expect(try await daemon.token("alice@example.com", scope: "skype").status == 200)
             } catch {
                 _ = await launched.stop()

@@ -24,26 +24,17 @@ public struct CommandResult: Sendable {
 }
 
 /// Runs a program with optional standard input and waits for it.
-public func runCommand(_ path: String, _ arguments: [String], stdin: String? = nil, environment: [String: String]? = nil) throws -> CommandResult {
-    let process = Process()
-    process.executableURL = URL(fileURLWithPath: path)
-    process.arguments = arguments
-    if let environment { process.environment = environment }
-    let out = Pipe()
-    let err = Pipe()
-    let input = Pipe()
-    process.standardOutput = out
-    process.standardError = err
-    process.standardInput = input
-    try process.run()
-    if let stdin { input.fileHandleForWriting.write(Data(stdin.utf8)) }
-    try input.fileHandleForWriting.close()
-    let stdoutData = out.fileHandleForReading.readDataToEndOfFile()
-    let stderrData = err.fileHandleForReading.readDataToEndOfFile()
-    process.waitUntilExit()
+public func runCommand(_ path: String, _ arguments: [String], stdin: String? = nil) throws -> CommandResult {
+    let base = NSTemporaryDirectory() + "run-\(UUID().uuidString)"
+    defer {
+        unlink(base + ".out")
+        unlink(base + ".err")
+    }
+    let pid = try Spawn.start([path] + arguments, stdin: stdin, stdout: base + ".out", stderr: base + ".err")
+    let status = Spawn.wait(pid)
     return CommandResult(
-        status: process.terminationStatus, stdout: String(decoding: stdoutData, as: UTF8.self),
-        stderr: String(decoding: stderrData, as: UTF8.self))
+        status: status, stdout: (try? String(contentsOfFile: base + ".out", encoding: .utf8)) ?? "",
+        stderr: (try? String(contentsOfFile: base + ".err", encoding: .utf8)) ?? "")
 }
 
 /// A real `tokenbrokerd` process with its own state directory and socket, configured for one
@@ -53,7 +44,7 @@ public final class DaemonProcess: @unchecked Sendable {
     public let socketPath: String
     public let configPath: String
     public let logPath: String
-    private var process: Process?
+    private var process: pid_t?
     private let http: HTTPClient
 
     /// `refresh` and `extra` are TOML lines for the `[refresh]` table and the top level.
@@ -96,20 +87,15 @@ public final class DaemonProcess: @unchecked Sendable {
 
     /// Starts the daemon and waits until its socket answers.
     public func start() async throws {
-        let process = Process()
         let command = launcher + [Products.path("tokenbrokerd"), "--config", configPath]
-        process.executableURL = URL(fileURLWithPath: command[0])
-        process.arguments = Array(command.dropFirst())
-        if !FileManager.default.fileExists(atPath: logPath) { FileManager.default.createFile(atPath: logPath, contents: nil) }
-        let log = try FileHandle(forWritingTo: URL(fileURLWithPath: logPath))
-        log.seekToEndOfFile()
-        process.standardOutput = log
-        process.standardError = log
-        try process.run()
-        self.process = process
+        let pid = try Spawn.start(command, stdout: logPath, stderr: logPath)
+        self.process = pid
         for _ in 0..<200 {
             if let response = try? await get("/v1/health"), response.status == 200 { return }
-            guard process.isRunning else { break }
+            guard Spawn.isRunning(pid) else {
+                self.process = nil
+                break
+            }
             try await Task.sleep(for: .milliseconds(50))
         }
         throw DaemonError.notReady(log: (try? String(contentsOfFile: logPath, encoding: .utf8)) ?? "")
@@ -120,25 +106,24 @@ public final class DaemonProcess: @unchecked Sendable {
     /// SIGTERM, then wait; returns the exit status.
     @discardableResult
     public func stop() -> Int32 {
-        guard let process else { return -1 }
-        process.terminate()
-        process.waitUntilExit()
+        guard let pid = process else { return -1 }
+        kill(pid, SIGTERM)
         self.process = nil
-        return process.terminationStatus
+        return Spawn.wait(pid)
     }
 
-    public var isRunning: Bool { process?.isRunning ?? false }
+    public var isRunning: Bool { process.map(Spawn.isRunning) ?? false }
 
     /// SIGKILL, as a crash would: no shutdown code runs.
     public func crash() {
-        guard let process else { return }
-        Foundation.kill(process.processIdentifier, SIGKILL)
-        process.waitUntilExit()
+        guard let pid = process else { return }
+        kill(pid, SIGKILL)
+        _ = Spawn.wait(pid)
         self.process = nil
     }
 
     /// The running daemon's process id.
-    public var pid: Int32? { process.map(\.processIdentifier) }
+    public var pid: Int32? { process }
 
     public func shutdown() async {
         stop()

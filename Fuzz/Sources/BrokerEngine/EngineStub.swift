@@ -117,6 +117,9 @@ public final class BrokerEngine: Sendable {
 
     public func counts() -> (accounts: Int, needsReauth: Int) { (Self.accounts.count, 1) }
 
+    /// Why store writes fail, while they do.
+    public var degraded: String? { nil }
+
     public func accountNames() -> [AccountName] { Self.accounts.compactMap(AccountName.init(rawValue:)) }
 
     public func status(_ name: AccountName) -> AccountReport? {
