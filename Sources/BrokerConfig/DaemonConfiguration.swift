@@ -174,6 +174,7 @@ struct ConfigFile: Decodable {
 
     var scopes: [String]?
     var admin_groups: [String]?
+    var metrics_uids: [String]?
     var socket: Socket?
     var state: State?
     var refresh: Refresh?
@@ -256,6 +257,7 @@ struct ConfigFile: Decodable {
                 return realm
             }
         }
+        c.access.metricsUIDs = try (metrics_uids ?? []).map { name throws(BrokerError) in try DaemonConfiguration.uid(name, source: source) }
         c.access.adminGroups = try (admin_groups ?? []).map { name throws(BrokerError) in try DaemonConfiguration.gid(name, source: source) }
         c.access.rules = try (access ?? []).map { rule throws(BrokerError) in
             AccessRule(

@@ -40,11 +40,16 @@ public struct AccessRule: Sendable, Equatable {
 public struct AccessPolicy: Sendable, Equatable {
     public var adminGroups: [UInt32]
     public var rules: [AccessRule]
+    /// Uids besides root and the admin groups that may read `/metrics`.
+    public var metricsUIDs: [UInt32]
 
-    public init(adminGroups: [UInt32] = [], rules: [AccessRule] = []) {
+    public init(adminGroups: [UInt32] = [], rules: [AccessRule] = [], metricsUIDs: [UInt32] = []) {
         self.adminGroups = adminGroups
         self.rules = rules
+        self.metricsUIDs = metricsUIDs
     }
+
+    public func mayReadMetrics(_ peer: Peer) -> Bool { isAdmin(peer) || metricsUIDs.contains(peer.uid) }
 
     public func isAdmin(_ peer: Peer) -> Bool { peer.uid == 0 || adminGroups.contains(where: peer.isMember(of:)) }
 

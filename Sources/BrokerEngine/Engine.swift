@@ -123,6 +123,7 @@ public final class BrokerEngine: Service, Sendable {
     private let state = NIOLockedValueBox(EngineState())
     private let configurationBox: NIOLockedValueBox<EngineConfiguration>
     private let wakeup = Wakeup()
+    private let metrics = EngineMetrics()
     private let heartbeat = NIOLockedValueBox<Duration>(.zero)
     /// The last storage failure, while writes fail: the daemon is degraded but serving.
     private let storageFailure = NIOLockedValueBox<String?>(nil)
@@ -293,7 +294,11 @@ public final class BrokerEngine: Service, Sendable {
             persistUnsaved(name)
         case .refresh(let key, let realmName):
             let started = wallClock()
-            state.withLockedValue { $0.accounts[key.account]?.credentials[key.kind]?.lastAttempt = started }
+            let due = state.withLockedValue { state -> Date? in
+                state.accounts[key.account]?.credentials[key.kind]?.lastAttempt = started
+                return state.accounts[key.account]?.credentials[key.kind]?.dueAt
+            }
+            if let due { metrics.late(by: started.timeIntervalSince(due)) }
             guard let snap = snapshot(key.account, realm: realmName) else {
                 fail(key, .rejected(code: "unknown_realm", description: "realm \(realmName) is not configured"))
                 return
@@ -430,6 +435,7 @@ public final class BrokerEngine: Service, Sendable {
             return released
         }
         for waiter in waiters { waiter.resume() }
+        metrics.refreshed("ok")
         logger.info("token refreshed", metadata: [
             "broker.account": "\(key.account)", "broker.credential": "\(key.kind.name)", "broker.scope": "\(grant.accessToken.scope.alias)",
             "broker.event": "refreshed", "broker.rotated": "\(rotated != nil)",
@@ -449,6 +455,7 @@ public final class BrokerEngine: Service, Sendable {
             return state.takeWaiters(key)
         }
         for waiter in waiters { waiter.resume() }
+        metrics.refreshed("ok")
         logger.info("credential refreshed", metadata: [
             "broker.account": "\(key.account)", "broker.credential": "\(key.kind.name)", "broker.event": "refreshed",
             "broker.expires_in": "\(Int(credential.expiresAt.timeIntervalSince(now)))",
@@ -505,6 +512,11 @@ public final class BrokerEngine: Service, Sendable {
             }
             if revoked || waiters.isEmpty { state.urgent.remove(key) }
             return (waiters, revoked, lostCookies)
+        }
+        switch failure {
+        case .grantRevoked: metrics.refreshed("needs_reauth")
+        case .rateLimited: metrics.refreshed("rate_limited")
+        default: metrics.refreshed("failed")
         }
         if revoked {
             do { try store.setState(.needsReauth, reason: failure.message, for: key.account) } catch {
@@ -706,6 +718,15 @@ public final class BrokerEngine: Service, Sendable {
                         failures: runtime.failures, lastError: runtime.lastError)
                 })
         }
+    }
+
+    /// Counts a read on the socket: `fresh`, `refreshed`, `denied` or `error`, with its duration.
+    public func recordRead(_ result: String, nanoseconds: UInt64? = nil) { metrics.read(result, nanoseconds: nanoseconds) }
+
+    /// Brings the gauges up to date, just before they are scraped.
+    public func updateGauges() {
+        let (accounts, needsReauth) = counts()
+        metrics.accounts(active: accounts - needsReauth, needsReauth: needsReauth)
     }
 
     public func counts() -> (accounts: Int, needsReauth: Int) {

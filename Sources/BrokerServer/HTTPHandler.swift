@@ -195,7 +195,7 @@ final class BrokerHTTPHandler: ChannelInboundHandler {
         guard context.channel.isActive else { return }
         let keep = keepAlive && !response.close && !quiescing && !inputClosed
         var head = HTTPResponseHead(version: .http1_1, status: response.status)
-        head.headers.add(name: "Content-Type", value: "application/json")
+        head.headers.add(name: "Content-Type", value: response.contentType)
         head.headers.add(name: "Content-Length", value: String(response.body.count))
         if !keep { head.headers.add(name: "Connection", value: "close") }
         context.write(wrapOutboundOut(.head(head)), promise: nil)

@@ -10,6 +10,7 @@ struct APIResponse {
     var body: [UInt8]
     /// Close the connection after writing (malformed or oversized requests).
     var close = false
+    var contentType = "application/json"
 
     static func json<T: Encodable>(_ value: T, status: HTTPResponseStatus = .ok) -> APIResponse {
         APIResponse(status: status, body: (try? BrokerJSON.encode(value)) ?? Array("{}".utf8))

@@ -28,7 +28,11 @@ final class Router: Sendable {
     private let policyBox: NIOLockedValueBox<AccessPolicy>
     let logger: Logger
 
-    init(engine: BrokerEngine, policy: AccessPolicy, logger: Logger) {
+    /// The Prometheus text of the metrics, when the daemon exposes them.
+    let metrics: (@Sendable () -> [UInt8])?
+
+    init(engine: BrokerEngine, policy: AccessPolicy, logger: Logger, metrics: (@Sendable () -> [UInt8])? = nil) {
+        self.metrics = metrics
         self.engine = engine
         self.policyBox = NIOLockedValueBox(policy)
         self.logger = logger
@@ -55,6 +59,13 @@ final class Router: Sendable {
 
     func route(_ request: APIRequest, peer: Peer) -> Routed {
         let s = request.segments
+        if s == ["metrics"] {
+            guard request.method == .GET else { return .now(.error(BrokerError(.methodNotAllowed, "GET only"))) }
+            guard policy.mayReadMetrics(peer) else { return .now(deny(peer, "read metrics")) }
+            guard let metrics else { return .now(.error(BrokerError(.notFound, "metrics are not enabled"))) }
+            engine.updateGauges()
+            return .now(APIResponse(status: .ok, body: metrics(), contentType: "text/plain; version=0.0.4; charset=utf-8"))
+        }
         guard s.first == "v1" else { return .now(.error(BrokerError(.notFound, "no such endpoint"))) }
         switch (request.method, s.count, s.count > 1 ? s[1] : "") {
         case (.GET, 2, "health"):
@@ -122,6 +133,7 @@ final class Router: Sendable {
     }
 
     private func deny(_ peer: Peer, _ action: String, account: AccountName? = nil) -> APIResponse {
+        if action == "read" { engine.recordRead("denied") }
         var metadata: Logger.Metadata = [
             "broker.event": "denied", "broker.action": "\(action)", "broker.peer.uid": "\(peer.uid)",
             "broker.peer.pid": "\(peer.pid)", "broker.peer.comm": "\(peer.command ?? "?")",
@@ -194,8 +206,10 @@ final class Router: Sendable {
         account: AccountName, kind: CredentialKind, minValid: TimeInterval, peer: Peer,
         encode: @escaping @Sendable (ServedCredential, Date) -> APIResponse
     ) -> Routed {
+        let started = DispatchTime.now().uptimeNanoseconds
         switch engine.cachedRead(account: account, kind: kind, minValid: minValid) {
         case .fresh(let served):
+            engine.recordRead("fresh", nanoseconds: DispatchTime.now().uptimeNanoseconds - started)
             logger.debug("credential served", metadata: [
                 "broker.account": "\(account)", "broker.credential": "\(kind.name)", "broker.event": "served", "broker.peer.uid": "\(peer.uid)",
             ])
@@ -208,8 +222,11 @@ final class Router: Sendable {
             let engine = self.engine
             return .later {
                 do {
-                    return encode(try await engine.read(account: account, kind: kind, minValid: minValid), engine.now())
+                    let served = try await engine.read(account: account, kind: kind, minValid: minValid)
+                    engine.recordRead("refreshed", nanoseconds: DispatchTime.now().uptimeNanoseconds - started)
+                    return encode(served, engine.now())
                 } catch {
+                    engine.recordRead("error", nanoseconds: DispatchTime.now().uptimeNanoseconds - started)
                     return .error(Router.brokerError(error))
                 }
             }

@@ -34,10 +34,10 @@ public final class SocketServer: Service, Sendable {
 
     public init(
         source: SocketSource, engine: BrokerEngine, policy: AccessPolicy, limits: ServerLimits = ServerLimits(),
-        threads: Int = 1, logger: Logger
+        threads: Int = 1, logger: Logger, metrics: (@Sendable () -> [UInt8])? = nil
     ) {
         self.source = source
-        self.router = Router(engine: engine, policy: policy, logger: logger)
+        self.router = Router(engine: engine, policy: policy, logger: logger, metrics: metrics)
         self.limits = limits
         self.logger = logger
         self.group = MultiThreadedEventLoopGroup(numberOfThreads: threads)

@@ -6,6 +6,8 @@ import BrokerStore
 import Foundation
 import LiveClient
 import Logging
+import CoreMetrics
+import Prometheus
 import ServiceLifecycle
 import SystemdSupport
 import UnixSignals
@@ -32,6 +34,9 @@ struct Daemon {
             throw BrokerError(.internalError, "cannot create the state directory \(configuration.stateDirectory): \(error.localizedDescription)")
         }
         Hygiene.harden()
+        // Metrics go to a Prometheus registry that GET /metrics renders.
+        let registry = PrometheusCollectorRegistry()
+        MetricsSystem.bootstrap(PrometheusMetricsFactory(registry: registry))
         _ = SocketServer.raiseFileLimit()
         try Hygiene.refuseWritableByOthers([
             configurationPath, configuration.stateDirectory, configuration.stateDirectory + "/" + CredentialStore.databaseFileName,
@@ -56,7 +61,8 @@ struct Daemon {
             throw error
         }
         let server = SocketServer(
-            source: socketSource(), engine: engine, policy: configuration.access, limits: Self.limits(configuration), logger: logger)
+            source: socketSource(), engine: engine, policy: configuration.access, limits: Self.limits(configuration), logger: logger,
+            metrics: { registry.emitToBuffer() })
         do {
             try await server.bind()
         } catch {

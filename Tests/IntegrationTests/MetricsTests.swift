@@ -1,0 +1,55 @@
+import Foundation
+import LiveSim
+import Testing
+import TestSupport
+
+@Suite("Metrics", .enabled(if: getuid() == 0, "needs root to run clients under other uids"))
+struct MetricsTests {
+    /// The value of one sample line, `name{labels} value`.
+    func sample(_ text: String, _ series: String) -> Double? {
+        for line in text.split(separator: "\n") where line.hasPrefix(series + " ") {
+            return Double(line.split(separator: " ").last ?? "")
+        }
+        return nil
+    }
+
+    @Test("GET /metrics counts a refresh, a denied read and a failed refresh; only admins and metrics_uids may read it")
+    func scrape() async throws {
+        try await withBroker(sim: { $0.tokenLifetime = 600 }, socket: ["mode = \"0666\""], topLevel: ["metrics_uids = [\"65533\"]"]) { sim, daemon in
+            try await daemon.importAccount("alice@example.com", sim: sim)
+            #expect(try await daemon.token("alice@example.com", scope: "ssl").status == 200)
+            // A denied read.
+            let denied = try runCommand("/usr/bin/setpriv", [
+                "--reuid", "65534", "--regid", "65534", "--clear-groups", Products.path("tokenctl"), "--socket", daemon.socketPath,
+                "token", "alice@example.com",
+            ])
+            #expect(denied.status == 77)
+            // A failed refresh, then a good one.
+            try await sim.addFault(#"{"endpoint":"token","kind":"status","status":503,"count":1}"#)
+            try await Task.sleep(for: .milliseconds(1_100))
+            #expect(try await daemon.token("alice@example.com", scope: "contacts", minValid: 599).status == 200)
+
+            let response = try await daemon.get("/metrics")
+            #expect(response.status == 200)
+            #expect(response.header("Content-Type")?.hasPrefix("text/plain") == true)
+            let text = response.body
+            #expect((sample(text, #"tokenbroker_refreshes_total{result="ok"}"#) ?? 0) >= 6)
+            #expect((sample(text, #"tokenbroker_refreshes_total{result="failed"}"#) ?? 0) >= 1)
+            #expect((sample(text, #"tokenbroker_reads_total{result="denied"}"#) ?? 0) >= 1)
+            #expect((sample(text, #"tokenbroker_reads_total{result="fresh"}"#) ?? 0) >= 1)
+            #expect((sample(text, #"tokenbroker_reads_total{result="refreshed"}"#) ?? 0) >= 1)
+            #expect(sample(text, #"tokenbroker_accounts{state="active"}"#) == 1)
+            #expect(text.contains("tokenbroker_read_duration_seconds_bucket"))
+            #expect(text.contains("tokenbroker_refresh_lateness_seconds_bucket"))
+
+            func curl(asUID uid: Int) throws -> CommandResult {
+                try runCommand("/usr/bin/setpriv", [
+                    "--reuid", "\(uid)", "--regid", "\(uid)", "--clear-groups", "/usr/bin/curl", "-s", "-o", "/dev/null", "-w", "%{http_code}",
+                    "--unix-socket", daemon.socketPath, "http://localhost/metrics",
+                ])
+            }
+            #expect(try curl(asUID: 65533).stdout == "200")
+            #expect(try curl(asUID: 65534).stdout == "403")
+        }
+    }
+}
