@@ -24,7 +24,7 @@ WARMUP=${WARMUP:-2}
 CLIENT_THREADS=${CLIENT_THREADS:-1}
 
 if [ -z "${NO_BUILD:-}" ]; then
-    swift build -c release --product livesim-bench --product livesim
+    swift build -c release --product livesim-bench && swift build -c release --product livesim
 fi
 BIN=$(swift build -c release --show-bin-path)
 
