@@ -349,10 +349,12 @@ public final class BrokerEngine: Service, Sendable {
             guard let cookies else { throw .rejected(code: "no_cookies", description: "no session cookies") }
             do {
                 succeed(key, try await identity.userInitialization(realm: snap.realm, cookies: cookies.value, now: now))
-            } catch let failure where failure == .rejected(code: "cookies_refused", description: "User/Initialization refused the session cookies") {
+            } catch .rejected(let code, let description) where code == "cookies_refused" {
                 // The cookies went bad early: renew them, then try once more.
                 try await refreshCookies(CredentialKey(account: key.account, kind: .cookies), snap, now: now)
-                guard let renewed = state.withLockedValue({ $0.accounts[key.account]?.cookies }) else { throw failure }
+                guard let renewed = state.withLockedValue({ $0.accounts[key.account]?.cookies }) else {
+                    throw .rejected(code: code, description: description)
+                }
                 succeed(key, try await identity.userInitialization(realm: snap.realm, cookies: renewed.value, now: now))
             }
         case .ticket:

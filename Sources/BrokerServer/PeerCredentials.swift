@@ -37,7 +37,8 @@ enum PeerCredentials {
                 // group 0 is never granted through a supplementary group.
                 withUnsafeBytes(of: raw.gids) { Array($0.bindMemory(to: UInt32.self)) }.filter { $0 != 0 }
             }.recover { _ in [] }.map { groups -> Peer? in
-                Peer(pid: cred.pid, uid: cred.uid, gid: cred.gid, groups: groups, command: command(of: cred.pid))
+                // The command name is read from /proc only when a denial is logged, not per connection.
+                Peer(pid: cred.pid, uid: cred.uid, gid: cred.gid, groups: groups)
             }
         }.recover { _ in nil }
     }

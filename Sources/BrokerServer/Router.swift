@@ -43,15 +43,21 @@ final class Router: Sendable {
         set { policyBox.withLockedValue { $0 = newValue } }
     }
 
+    /// Percent-decodes a path segment or query part; most have no `%`, and skip Foundation's decoder.
+    static func decode(_ part: Substring) -> String {
+        let text = String(part)
+        guard text.utf8.contains(UInt8(ascii: "%")) else { return text }
+        return text.removingPercentEncoding ?? text
+    }
+
     static func parse(method: HTTPMethod, uri: String, body: [UInt8]) -> APIRequest {
         let parts = uri.split(separator: "?", maxSplits: 1, omittingEmptySubsequences: false)
-        let segments = parts[0].split(separator: "/").map { String($0).removingPercentEncoding ?? String($0) }
+        let segments = parts[0].split(separator: "/").map(decode)
         var query: [String: String] = [:]
         if parts.count > 1 {
             for pair in parts[1].split(separator: "&") {
                 let kv = pair.split(separator: "=", maxSplits: 1, omittingEmptySubsequences: false)
-                query[String(kv[0]).removingPercentEncoding ?? String(kv[0])] =
-                    kv.count > 1 ? (String(kv[1]).removingPercentEncoding ?? String(kv[1])) : ""
+                query[decode(kv[0])] = kv.count > 1 ? decode(kv[1]) : ""
             }
         }
         return APIRequest(method: method, segments: segments, query: query, body: body)
@@ -136,7 +142,7 @@ final class Router: Sendable {
         if action == "read" { engine.recordRead("denied") }
         var metadata: Logger.Metadata = [
             "broker.event": "denied", "broker.action": "\(action)", "broker.peer.uid": "\(peer.uid)",
-            "broker.peer.pid": "\(peer.pid)", "broker.peer.comm": "\(peer.command ?? "?")",
+            "broker.peer.pid": "\(peer.pid)", "broker.peer.comm": "\(peer.command ?? PeerCredentials.command(of: peer.pid) ?? "?")",
         ]
         if let account { metadata["broker.account"] = "\(account)" }
         logger.warning("request denied", metadata: metadata)

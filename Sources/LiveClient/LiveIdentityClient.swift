@@ -23,16 +23,9 @@ public struct SignInResult: Sendable {
     }
 }
 
-/// The identity provider as the engine sees it. The real one speaks HTTPS; tests use livesim
-/// through the real one.
-public protocol IdentityService: Sendable {
-    func refresh(realm: Realm, refreshToken: Secret, scope: Scope, now: Date) async throws(RefreshFailure) -> TokenGrant
-    func signIn(realm: Realm, login: String, password: Secret, now: Date) async throws(BrokerError) -> SignInResult
-}
-
 /// The sign-in and refresh flows over HTTPS (AsyncHTTPClient), with one client per realm so that
 /// each trusts its own CA file.
-public final class LiveIdentityClient: IdentityService {
+public final class LiveIdentityClient: Sendable {
     /// Every request gets at most this long, so no refresh is ever stuck.
     public static let requestTimeout: TimeAmount = .seconds(20)
     static let maxBody = 1 << 20

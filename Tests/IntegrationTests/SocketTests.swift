@@ -103,6 +103,7 @@ struct SocketTests {
             #expect(stranger.stderr.contains("uid 65534"))
             #expect(daemon.log.contains("request denied"))
             #expect(daemon.log.contains("broker.peer.uid=65534"))
+            #expect(daemon.log.contains("broker.peer.comm=tokenctl"))
             #expect(try asUser(65534, ["logout", "alice@example.com"]).status == 77)
             let reader = try asUser(65533, ["token", "erin", "--scope", "ssl"])
             #expect(reader.status == 0, "\(reader.stderr)")
