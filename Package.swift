@@ -90,10 +90,12 @@ let package = Package(
         .target(
             name: "BrokerServer",
             dependencies: [
-                "BrokerCore", "BrokerEngine", "BrokerAPI", "LiveProtocol",
+                "BrokerCore", "BrokerEngine", "BrokerAPI", "LiveProtocol", "CShims",
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
-            ] + nio),
+                .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
+            ]),
         // The identity-provider simulator. Shares no parser with the client side.
         .target(
             name: "LiveSim",

@@ -1,7 +1,7 @@
 // swift-tools-version:6.1
 // The fuzz build: the daemon's request parser and router (the real Sources/BrokerServer, less
-// SocketServer.swift) over a stub engine, linked with libFuzzer. Only swift-nio's core, HTTP/1.1
-// and embedded modules and swift-log come in; not the store, not the HTTPS client.
+// the socket and its event loop) over a stub engine, linked with libFuzzer. Only swift-nio's
+// HTTP/1.1 types and locks and swift-log come in; not the store, not the HTTPS client.
 // Build and run with scripts/fuzz.sh; see docs/SECURITY.md.
 import PackageDescription
 
@@ -23,18 +23,15 @@ let package = Package(
             name: "BrokerServer",
             dependencies: [
                 "BrokerCore", "BrokerEngine", "BrokerAPI", "LiveProtocol",
-                .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
                 .product(name: "NIOHTTP1", package: "swift-nio"),
                 .product(name: "Logging", package: "swift-log"),
             ],
-            exclude: ["SocketServer.swift"]),
+            exclude: ["SocketServer.swift", "ServerLoop.swift"]),
         .executableTarget(
             name: "fuzz-http",
             dependencies: [
                 "BrokerServer", "BrokerCore", "BrokerEngine",
-                .product(name: "NIOCore", package: "swift-nio"),
-                .product(name: "NIOEmbedded", package: "swift-nio"),
                 .product(name: "Logging", package: "swift-log"),
             ]),
     ]

@@ -1,6 +1,5 @@
 import BrokerCore
 import Foundation
-import NIOCore
 
 #if canImport(Glibc)
 import Glibc
@@ -24,23 +23,22 @@ enum PeerCredentials {
     static let soPeerGroups: Int32 = 59
 
     /// Reads SO_PEERCRED (and SO_PEERGROUPS) of an accepted Unix-socket connection.
-    static func read(_ channel: any Channel) -> EventLoopFuture<Peer?> {
-        guard let provider = channel as? any SocketOptionProvider else { return channel.eventLoop.makeSucceededFuture(nil) }
-        let cred: EventLoopFuture<UCred> = provider.unsafeGetSocketOption(
-            level: .init(rawValue: SOL_SOCKET), name: .init(rawValue: SO_PEERCRED))
-        let groups: EventLoopFuture<PeerGroups> = provider.unsafeGetSocketOption(
-            level: .init(rawValue: SOL_SOCKET), name: .init(rawValue: soPeerGroups))
-        return cred.flatMap { cred in
-            groups.map { raw -> [UInt32] in
-                // Unused slots read as 0; the list is sorted, so a 0 past the first slot is padding.
-                // A leading 0 is ambiguous (root's group or nothing) and is dropped: membership of
-                // group 0 is never granted through a supplementary group.
-                withUnsafeBytes(of: raw.gids) { Array($0.bindMemory(to: UInt32.self)) }.filter { $0 != 0 }
-            }.recover { _ in [] }.map { groups -> Peer? in
-                // The command name is read from /proc only when a denial is logged, not per connection.
-                Peer(pid: cred.pid, uid: cred.uid, gid: cred.gid, groups: groups)
-            }
-        }.recover { _ in nil }
+    static func read(fd: Int32) -> Peer? {
+        var cred = UCred()
+        var length = socklen_t(MemoryLayout<UCred>.size)
+        guard getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred, &length) == 0 else { return nil }
+        var raw = PeerGroups()
+        var groupsLength = socklen_t(MemoryLayout<PeerGroups>.size)
+        var groups: [UInt32] = []
+        if getsockopt(fd, SOL_SOCKET, soPeerGroups, &raw, &groupsLength) == 0 {
+            // The kernel writes gid_t values; unused slots stay 0, and the list is sorted, so a 0
+            // past the first slot is padding. A leading 0 is ambiguous (root's group or nothing)
+            // and is dropped: membership of group 0 is never granted through a supplementary group.
+            let count = Int(groupsLength) / MemoryLayout<UInt32>.size
+            groups = withUnsafeBytes(of: raw.gids) { Array($0.bindMemory(to: UInt32.self).prefix(count)) }.filter { $0 != 0 }
+        }
+        // The command name is read from /proc only when a denial is logged, not per connection.
+        return Peer(pid: cred.pid, uid: cred.uid, gid: cred.gid, groups: groups)
     }
 
     /// The peer's command name, for logs only.

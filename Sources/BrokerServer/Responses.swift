@@ -41,6 +41,44 @@ struct APIResponse {
     }
 }
 
+extension APIResponse {
+    /// Appends the whole HTTP/1.1 response: status line, the three header fields the API uses,
+    /// and the body (none for HEAD, with the length it would have).
+    func serialize(into out: inout [UInt8], keepAlive: Bool, omitBody: Bool) {
+        if status == .ok && contentType == "application/json" {
+            out.append(contentsOf: Self.okJSONHead)
+        } else {
+            out.append(contentsOf: "HTTP/1.1 \(status.code) \(status.reasonPhrase)\r\nContent-Type: ".utf8)
+            out.append(contentsOf: contentType.utf8)
+            out.append(contentsOf: "\r\nContent-Length: ".utf8)
+        }
+        Self.appendDecimal(body.count, to: &out)
+        out.append(contentsOf: keepAlive ? Self.endOfHead : Self.closeAndEndOfHead)
+        if !omitBody { out.append(contentsOf: body) }
+    }
+
+    static let okJSONHead = Array("HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: ".utf8)
+    static let endOfHead = Array("\r\n\r\n".utf8)
+    static let closeAndEndOfHead = Array("\r\nConnection: close\r\n\r\n".utf8)
+
+    /// A non-negative number in decimal, without making a String.
+    static func appendDecimal(_ value: Int, to out: inout [UInt8]) {
+        precondition(value >= 0)
+        var digits: (UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8) =
+            (0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0)
+        withUnsafeMutableBytes(of: &digits) { buffer in
+            var n = value
+            var i = buffer.count
+            repeat {
+                i -= 1
+                buffer[i] = UInt8(truncatingIfNeeded: 0x30 + n % 10)
+                n /= 10
+            } while n > 0
+            out.append(contentsOf: UnsafeRawBufferPointer(rebasing: buffer[i...]))
+        }
+    }
+}
+
 extension CredentialKind {
     /// The full scope name for OAuth scopes; the credential's name otherwise.
     var fullName: String {

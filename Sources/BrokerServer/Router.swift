@@ -63,6 +63,10 @@ final class Router: Sendable {
         return APIRequest(method: method, segments: segments, query: query, body: body)
     }
 
+    func route(_ request: ParsedRequest, peer: Peer) -> Routed {
+        route(Self.parse(method: request.method, uri: request.target, body: request.body), peer: peer)
+    }
+
     func route(_ request: APIRequest, peer: Peer) -> Routed {
         let s = request.segments
         if s == ["metrics"] {

@@ -1,11 +1,9 @@
 import BrokerCore
 import BrokerEngine
+import CShims
 import Foundation
 import Logging
 import NIOConcurrencyHelpers
-import NIOCore
-import NIOHTTP1
-import NIOPosix
 import ServiceLifecycle
 
 #if canImport(Glibc)
@@ -19,85 +17,64 @@ public enum SocketSource: Sendable {
 }
 
 /// HTTP/1.1 over the Unix socket, as a service: binds (without a window in which others could
-/// connect), serves until graceful shutdown, then stops accepting, lets in-flight requests finish
-/// and closes idle connections.
+/// connect), serves on its own event loop (`ServerLoop`) until graceful shutdown, then stops
+/// accepting, lets in-flight requests finish and closes idle connections.
 public final class SocketServer: Service, Sendable {
     private let source: SocketSource
     private let router: Router
     private let limits: ServerLimits
     private let logger: Logger
-    private let group: MultiThreadedEventLoopGroup
-    private let channels = NIOLockedValueBox<[ObjectIdentifier: any Channel]>([:])
-    private let ready = NIOLockedValueBox<(any Channel)?>(nil)
-    /// Connections refused over `maxConnections` since the last warning, and when that was.
-    private let refusals = NIOLockedValueBox<(count: Int, lastWarning: ContinuousClock.Instant?)>((0, nil))
+    private let loop = NIOLockedValueBox<ServerLoop?>(nil)
 
     public init(
         source: SocketSource, engine: BrokerEngine, policy: AccessPolicy, limits: ServerLimits = ServerLimits(),
-        threads: Int = 1, logger: Logger, metrics: (@Sendable () -> [UInt8])? = nil
+        logger: Logger, metrics: (@Sendable () -> [UInt8])? = nil
     ) {
         self.source = source
         self.router = Router(engine: engine, policy: policy, logger: logger, metrics: metrics)
         self.limits = limits
         self.logger = logger
-        self.group = MultiThreadedEventLoopGroup(numberOfThreads: threads)
     }
 
     /// Applies a reloaded access policy to the next request.
     public func update(policy: AccessPolicy) { router.policy = policy }
 
-    /// The event loops that serve connections, for health checks (a task round trip).
-    public var eventLoopGroup: any EventLoopGroup { group }
+    /// Runs `work` on the server's event loop thread (health checks: a task round trip). Does
+    /// nothing before `bind()`.
+    public func execute(_ work: @escaping @Sendable () -> Void) {
+        loop.withLockedValue { $0 }?.post(.execute(work))
+    }
 
-    /// Binds (or adopts) the socket; call before `run()` so that start-up can report readiness.
+    /// Binds (or adopts) the socket and starts serving; call before `run()` so that start-up can
+    /// report readiness.
     public func bind() async throws {
-        let limits = self.limits
-        let router = self.router
-        let channels = self.channels
-        let refusals = self.refusals
-        let logger = self.logger
-        let bootstrap = ServerBootstrap(group: group)
-            .serverChannelOption(.backlog, value: 512)
-            // A client that shuts down its writing side after a request still gets the answer.
-            .childChannelOption(.allowRemoteHalfClosure, value: true)
-            .childChannelInitializer { channel in
-                channel.eventLoop.makeCompletedFuture {
-                    let id = ObjectIdentifier(channel)
-                    let admitted = channels.withLockedValue { open in
-                        guard open.count < limits.maxConnections else { return false }
-                        open[id] = channel
-                        return true
-                    }
-                    guard admitted else {
-                        Self.noteRefusal(refusals, limit: limits.maxConnections, logger: logger)
-                        try channel.pipeline.syncOperations.addHandler(RefuseConnectionHandler(limit: limits.maxConnections))
-                        return
-                    }
-                    channel.closeFuture.whenComplete { _ in _ = channels.withLockedValue { $0.removeValue(forKey: id) } }
-                    try channel.pipeline.syncOperations.addBrokerHandlers(router: router, limits: limits)
-                }
-            }
-        let channel: any Channel
+        guard loop.withLockedValue({ $0 }) == nil else { return }
+        let fd: Int32
         switch source {
-        case .inherited(let fd):
-            channel = try await bootstrap.withBoundSocket(fd).get()
+        case .inherited(let inherited):
+            fd = inherited
+            let flags = fcntl(fd, F_GETFL)
+            guard flags >= 0, fcntl(fd, F_SETFL, flags | O_NONBLOCK) == 0 else {
+                throw BrokerError(.internalError, "cannot use the passed socket: \(ServerLoop.errorText())")
+            }
+            _ = fcntl(fd, F_SETFD, FD_CLOEXEC)
         case .path(let path, let mode, let group):
             if Self.isListening(path) {
                 throw BrokerError(.conflict, "another process is already serving \(path)")
             }
-            // Created 0600 under a strict umask, then opened up to the configured mode and group:
-            // no moment exists in which another user could connect.
-            let old = umask(0o177)
-            defer { umask(old) }
-            channel = try await bootstrap.bind(unixDomainSocketPath: path, cleanupExistingSocketFile: true).get()
+            fd = try Self.listen(path: path)
             if let group, chown(path, uid_t.max, group) != 0 {
+                close(fd)
                 throw BrokerError(.internalError, "cannot set the socket's group: \(String(cString: strerror(errno)))")
             }
             if chmod(path, mode) != 0 {
+                close(fd)
                 throw BrokerError(.internalError, "cannot set the socket's mode: \(String(cString: strerror(errno)))")
             }
         }
-        ready.withLockedValue { $0 = channel }
+        let serverLoop = try ServerLoop(listener: fd, router: router, limits: limits, logger: logger)
+        loop.withLockedValue { $0 = serverLoop }
+        serverLoop.start()
         var metadata: Logger.Metadata = ["broker.socket": "\(sourceDescription)", "broker.max_connections": "\(limits.maxConnections)"]
         if let files = Self.fileLimit() {
             metadata["broker.file_limit"] = "\(files.soft)"
@@ -109,6 +86,36 @@ public final class SocketServer: Service, Sendable {
             }
         }
         logger.info("listening", metadata: metadata)
+    }
+
+    /// A listening socket at `path`, created 0600 under a strict umask and opened up to the
+    /// configured mode and group afterwards: no moment exists in which another user could connect.
+    /// A stale file from a crash is replaced.
+    static func listen(path: String) throws -> Int32 {
+        var address = sockaddr_un()
+        address.sun_family = sa_family_t(AF_UNIX)
+        let bytes = Array(path.utf8)
+        guard bytes.count < MemoryLayout.size(ofValue: address.sun_path) else {
+            throw BrokerError(.badRequest, "the socket path is too long: \(path)")
+        }
+        withUnsafeMutableBytes(of: &address.sun_path) { raw in
+            for (i, byte) in bytes.enumerated() { raw[i] = byte }
+        }
+        let fd = socket(AF_UNIX, Int32(SOCK_STREAM.rawValue | SOCK_NONBLOCK.rawValue | SOCK_CLOEXEC.rawValue), 0)
+        guard fd >= 0 else { throw BrokerError(.internalError, "cannot create the socket: \(ServerLoop.errorText())") }
+        var status = stat()
+        if lstat(path, &status) == 0, status.st_mode & S_IFMT == S_IFSOCK { unlink(path) }
+        let old = umask(0o177)
+        let bound = withUnsafePointer(to: &address) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { Glibc.bind(fd, $0, socklen_t(MemoryLayout<sockaddr_un>.size)) }
+        }
+        umask(old)
+        guard bound == 0, Glibc.listen(fd, 512) == 0 else {
+            let text = ServerLoop.errorText()
+            close(fd)
+            throw BrokerError(.internalError, "cannot listen on \(path): \(text)")
+        }
+        return fd
     }
 
     /// Descriptors kept for other uses than connections when comparing `maxConnections` with the
@@ -144,24 +151,6 @@ public final class SocketServer: Service, Sendable {
         return (UInt64(limit.rlim_cur), UInt64(limit.rlim_max))
     }
 
-    /// Logs refusals over the connection limit at most every ten seconds, with how many there were.
-    static func noteRefusal(
-        _ refusals: NIOLockedValueBox<(count: Int, lastWarning: ContinuousClock.Instant?)>, limit: Int, logger: Logger
-    ) {
-        let now = ContinuousClock.now
-        let report: Int? = refusals.withLockedValue { state in
-            state.count += 1
-            if let last = state.lastWarning, now - last < .seconds(10) { return nil }
-            defer { state = (0, now) }
-            return state.count
-        }
-        if let report {
-            logger.warning(
-                "connection refused: server.max_connections reached",
-                metadata: ["broker.event": "connection_refused", "broker.max_connections": "\(limit)", "broker.refused": "\(report)"])
-        }
-    }
-
     /// Whether something accepts connections on the path (a stale file from a crash does not).
     static func isListening(_ path: String) -> Bool {
         let fd = socket(AF_UNIX, Int32(SOCK_STREAM.rawValue), 0)
@@ -187,49 +176,13 @@ public final class SocketServer: Service, Sendable {
     }
 
     public func run() async throws {
-        if ready.withLockedValue({ $0 }) == nil { try await bind() }
-        guard let server = ready.withLockedValue({ $0 }) else { return }
-        try await withGracefulShutdownHandler {
-            try await server.closeFuture.get()
-        } onGracefulShutdown: {
-            server.close(promise: nil)
+        if loop.withLockedValue({ $0 }) == nil { try await bind() }
+        guard let serverLoop = loop.withLockedValue({ $0 }) else { return }
+        // Stop accepting, let open connections finish what they are doing (up to 5 s), close.
+        await withTaskCancellationOrGracefulShutdownHandler {
+            await serverLoop.finish()
+        } onCancelOrGracefulShutdown: {
+            serverLoop.post(.quiesce(grace: .seconds(5)))
         }
-        // Stop accepting is done; ask open connections to finish what they are doing and close.
-        for channel in channels.withLockedValue({ Array($0.values) }) {
-            channel.pipeline.fireUserInboundEventTriggered(ChannelShouldQuiesceEvent())
-        }
-        let deadline = ContinuousClock.now + .seconds(5)
-        while !channels.withLockedValue({ $0.isEmpty }), ContinuousClock.now < deadline {
-            try? await Task.sleep(for: .milliseconds(20))
-        }
-        for channel in channels.withLockedValue({ Array($0.values) }) { channel.close(promise: nil) }
-        try await group.shutdownGracefully()
     }
-}
-
-/// A connection over `maxConnections`: answered 503 at once and closed, without reading it. The
-/// client sees a clear `temporarily_unavailable` instead of a hang, and the daemon keeps nothing
-/// for it.
-final class RefuseConnectionHandler: ChannelInboundHandler {
-    typealias InboundIn = ByteBuffer
-    typealias OutboundOut = ByteBuffer
-
-    private let limit: Int
-
-    init(limit: Int) { self.limit = limit }
-
-    func channelActive(context: ChannelHandlerContext) {
-        let body = APIResponse.error(
-            BrokerError(.temporarilyUnavailable, "the daemon is serving \(limit) connections, its limit", hint: "try again shortly")
-        ).body
-        var head = "HTTP/1.1 503 Service Unavailable\r\nContent-Type: application/json\r\n"
-        head += "Content-Length: \(body.count)\r\nConnection: close\r\n\r\n"
-        var buffer = context.channel.allocator.buffer(capacity: head.utf8.count + body.count)
-        buffer.writeString(head)
-        buffer.writeBytes(body)
-        let bound = NIOLoopBound(context, eventLoop: context.eventLoop)
-        context.writeAndFlush(wrapOutboundOut(buffer)).whenComplete { _ in bound.value.close(promise: nil) }
-    }
-
-    func channelRead(context: ChannelHandlerContext, data: NIOAny) {}
 }

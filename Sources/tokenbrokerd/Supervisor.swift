@@ -38,7 +38,7 @@ final class Supervisor: Service, Sendable {
         self.reloadSignals = reloadSignals
         self.logger = logger
         self.health = HealthCheck(
-            loops: Array(server.eventLoopGroup.makeIterator()) + Array(MultiThreadedEventLoopGroup.singleton.makeIterator()),
+            loops: [{ server.execute($0) }] + MultiThreadedEventLoopGroup.singleton.makeIterator().map { loop in { @Sendable work in loop.execute(work) } },
             engine: engine)
     }
 
@@ -189,12 +189,13 @@ final class Supervisor: Service, Sendable {
 /// What the watchdog checks: every event loop runs a task within the timeout (the server's and
 /// the HTTP client's), and the refresh scheduler went round its loop within its window.
 final class HealthCheck: Sendable {
-    let loops: [any EventLoop]
+    /// Each loop, as something that runs a closure on it.
+    let loops: [@Sendable (@escaping @Sendable () -> Void) -> Void]
     let engine: BrokerEngine
     /// Probes still unanswered, by loop: a stuck loop gets no new probe piled onto it.
     private let pending = NIOLockedValueBox<Set<Int>>([])
 
-    init(loops: [any EventLoop], engine: BrokerEngine) {
+    init(loops: [@Sendable (@escaping @Sendable () -> Void) -> Void], engine: BrokerEngine) {
         self.loops = loops
         self.engine = engine
     }
@@ -214,14 +215,14 @@ final class HealthCheck: Sendable {
     }
 
     /// A task round trip through the loop, bounded by `timeout` without depending on the loop.
-    private func probe(_ loop: any EventLoop, index: Int, timeout: Duration) async -> Bool {
+    private func probe(_ loop: @Sendable (@escaping @Sendable () -> Void) -> Void, index: Int, timeout: Duration) async -> Bool {
         if pending.withLockedValue({ $0.contains(index) }) { return false }
         pending.withLockedValue { _ = $0.insert(index) }
         let slot = NIOLockedValueBox<CheckedContinuation<Bool, Never>?>(nil)
         let pending = self.pending
         let answered = await withCheckedContinuation { (continuation: CheckedContinuation<Bool, Never>) in
             slot.withLockedValue { $0 = continuation }
-            loop.execute {
+            loop {
                 pending.withLockedValue { _ = $0.remove(index) }
                 slot.withLockedValue { taken in defer { taken = nil }; return taken }?.resume(returning: true)
             }

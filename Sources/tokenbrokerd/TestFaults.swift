@@ -2,7 +2,6 @@
 import BrokerServer
 import Foundation
 import Logging
-import NIOCore
 
 #if canImport(Glibc)
 import Glibc
@@ -20,7 +19,7 @@ enum TestFaults {
         try? await Task.sleep(for: .milliseconds(Int64(seconds * 1000)))
         if Task.isCancelled { return }
         logger.warning("test fault: freezing the server's event loop")
-        server.eventLoopGroup.next().execute {
+        server.execute {
             while true { sleep(3600) }
         }
     }

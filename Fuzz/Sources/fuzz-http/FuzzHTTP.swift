@@ -1,17 +1,19 @@
-// libFuzzer entry point: bytes from a client, through the daemon's real connection pipeline
-// (idle timer, request clock, NIOHTTP1's decoder and pipelining handler, BrokerHTTPHandler,
-// Router with the real access policy), against a stub engine.
+// libFuzzer entry point: bytes from a client, through the daemon's real connection state
+// machine (`HTTPConnection`: the request parser, limits, timers, pipelining and keep-alive), the
+// Router and the real access policy, against a stub engine. The socket around it
+// (`ServerLoop`) is left out: it only moves bytes between the socket and this type.
 //
 // Input format: the bytes a client sends on one connection, with three additions:
 // - a leading `!` makes the peer root (an admin); otherwise it is uid 1000, which the policy
 //   lets read alice, carol, dave and erin but not bob;
-// - a leading `~` (after the `!`, if any) lets 60 seconds pass (on the channel's own clock)
-//   after the input is sent, so that the idle and request timers fire;
+// - a leading `~` (after the `!`, if any) lets 60 seconds pass after the input is sent, so that
+//   the idle and request timers run out;
 // - each 0xFF byte splits the input into separate reads.
-// After the input the client half-closes its socket.
+// After the input the client half-closes its socket. An answer computed asynchronously is
+// delivered after the reads that follow it, as it would be when a refresh takes a while.
 //
-// Checked on every input, besides crashes and NIO's own assertions (the build keeps them):
-// - the connection is closed after the half-close (libFuzzer's -timeout catches a hang);
+// Checked on every input, besides crashes and Swift's runtime checks:
+// - the connection is closed after the half-close (or when its timer runs out);
 // - the answer, if any, starts with `HTTP/1.1 `;
 // - uid 1000 never receives one of bob's values.
 //
@@ -23,41 +25,6 @@ import BrokerEngine
 import Dispatch
 import Foundation
 import Logging
-import NIOCore
-import NIOEmbedded
-
-/// Who is on the other end, as SO_PEERCRED would tell.
-nonisolated(unsafe) var fuzzPeerUID: UInt32 = 1000
-
-/// The testing channel answers SO_PEERCRED and SO_PEERGROUPS as a Unix socket would.
-extension NIOAsyncTestingChannel: @retroactive SocketOptionProvider {
-    public func unsafeSetSocketOption<Value: Sendable>(level: SocketOptionLevel, name: SocketOptionName, value: Value) -> EventLoopFuture<Void> {
-        eventLoop.makeSucceededVoidFuture()
-    }
-
-    public func unsafeSetSocketOption<Value: Sendable>(
-        level: NIOBSDSocket.OptionLevel, name: NIOBSDSocket.Option, value: Value
-    ) -> EventLoopFuture<Void> {
-        eventLoop.makeSucceededVoidFuture()
-    }
-
-    public func unsafeGetSocketOption<Value: Sendable>(level: SocketOptionLevel, name: SocketOptionName) -> EventLoopFuture<Value> {
-        if Value.self == UCred.self {
-            let uid = fuzzPeerUID
-            return eventLoop.makeSucceededFuture(UCred(pid: 0, uid: uid, gid: uid) as! Value)
-        }
-        if Value.self == PeerGroups.self {
-            var groups = PeerGroups()
-            groups.gids.0 = 0x0000_0064_0000_0018  // groups 24 and 100
-            return eventLoop.makeSucceededFuture(groups as! Value)
-        }
-        return eventLoop.makeFailedFuture(ChannelError.operationUnsupported)
-    }
-
-    public func unsafeGetSocketOption<Value: Sendable>(level: NIOBSDSocket.OptionLevel, name: NIOBSDSocket.Option) -> EventLoopFuture<Value> {
-        unsafeGetSocketOption(level: SocketOptionLevel(level.rawValue), name: SocketOptionName(name.rawValue))
-    }
-}
 
 let router = Router(
     engine: BrokerEngine(),
@@ -74,24 +41,46 @@ let limits: ServerLimits = {
 }()
 
 /// One connection's worth of input; returns what the server wrote.
-func exchange(_ input: [UInt8], root: Bool, wait: Bool) async throws -> [UInt8] {
-    fuzzPeerUID = root ? 0 : 1000
-    let channel = NIOAsyncTestingChannel()
-    try await channel.testingEventLoop.executeInContext {
-        try channel.pipeline.syncOperations.addBrokerHandlers(router: router, limits: limits)
-    }
-    try await channel.connect(to: SocketAddress(unixDomainSocketPath: "/run/tokenbroker/fuzz.sock")).get()
-    for chunk in input.split(separator: 0xFF, omittingEmptySubsequences: true) where channel.isActive {
-        try? await channel.writeInbound(ByteBuffer(bytes: chunk))
-    }
-    if wait { await channel.testingEventLoop.advanceTime(by: .seconds(60)) }
-    if channel.isActive { channel.pipeline.fireUserInboundEventTriggered(ChannelEvent.inputClosed) }
-    // Answers computed off the loop arrive later; the connection closes after the last one.
-    try await channel.closeFuture.get()
+func exchange(_ input: [UInt8], root: Bool, wait: Bool) async -> [UInt8] {
+    let uid: UInt32 = root ? 0 : 1000
+    var now: UInt64 = 1_000_000_000
+    let connection = HTTPConnection(router: router, limits: limits, peer: Peer(pid: 1, uid: uid, gid: uid, groups: [24, 100]), now: now)
     var output: [UInt8] = []
-    while let part = try await channel.readOutbound(as: IOData.self) {
-        if case .byteBuffer(let buffer) = part { output += buffer.readableBytesView }
+    var closed = false
+    var waiting: (@Sendable () async -> APIResponse)?
+
+    func take(_ next: HTTPConnection.Next) {
+        switch next {
+        case .proceed: break
+        case .close: closed = true
+        case .later(let work):
+            precondition(waiting == nil, "a second answer was started while one was outstanding")
+            waiting = work
+        }
     }
+    /// Delivers outstanding answers until none is left.
+    func settle() async {
+        while let work = waiting, !closed {
+            waiting = nil
+            let response = await work()
+            take(connection.complete(response, now: now, into: &output))
+        }
+    }
+
+    for chunk in input.split(separator: 0xFF, omittingEmptySubsequences: true) where !closed {
+        now += 1_000_000
+        take(chunk.withUnsafeBytes { connection.receive($0, now: now, into: &output) })
+    }
+    await settle()
+    if wait, !closed {
+        now += 60_000_000_000
+        if connection.expired(now: now) { closed = true }
+    }
+    if !closed {
+        take(connection.inputDidClose(now: now, into: &output))
+        await settle()
+    }
+    precondition(closed, "the connection stayed open after the client's half-close")
     return output
 }
 
@@ -107,17 +96,12 @@ public func fuzzHTTP(_ data: UnsafePointer<UInt8>, _ size: Int) -> CInt {
     if wait { input.removeFirst() }
     let bytes = input
     let done = DispatchSemaphore(value: 0)
-    nonisolated(unsafe) var result: Result<[UInt8], any Error> = .success([])
+    nonisolated(unsafe) var output: [UInt8] = []
     Task {
-        do { result = .success(try await exchange(bytes, root: root, wait: wait)) } catch { result = .failure(error) }
+        output = await exchange(bytes, root: root, wait: wait)
         done.signal()
     }
     done.wait()
-    let output: [UInt8]
-    switch result {
-    case .success(let bytes): output = bytes
-    case .failure(let error): fatalError("the harness failed: \(error)")
-    }
     if printAnswers { print(String(decoding: output, as: UTF8.self)) }
     if !output.isEmpty, !output.starts(with: Array("HTTP/1.1 ".utf8)) {
         fatalError("an answer that is not HTTP/1.1: \(String(decoding: output.prefix(80), as: UTF8.self))")

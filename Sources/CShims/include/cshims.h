@@ -2,6 +2,9 @@
 #define TOKENBROKER_CSHIMS_H
 
 #include <sys/prctl.h>
+#include <sys/epoll.h>
+#include <sys/eventfd.h>
+#include <sys/socket.h>
 
 /* prctl is variadic, which Swift cannot call: these fix its arguments. */
 static inline int tokenbroker_set_dumpable(int dumpable) {
@@ -10,6 +13,18 @@ static inline int tokenbroker_set_dumpable(int dumpable) {
 
 static inline int tokenbroker_get_dumpable(void) {
     return prctl(PR_GET_DUMPABLE, 0UL, 0UL, 0UL, 0UL);
+}
+
+/* accept4 is declared only under _GNU_SOURCE. */
+extern int accept4(int fd, struct sockaddr *address, socklen_t *length, int flags);
+static inline int tokenbroker_accept(int fd) { return accept4(fd, 0, 0, SOCK_NONBLOCK | SOCK_CLOEXEC); }
+
+/* The epoll event's data as the descriptor it was registered with (the struct is packed on x86_64). */
+static inline int tokenbroker_epoll_fd(const struct epoll_event *event) { return event->data.fd; }
+static inline unsigned tokenbroker_epoll_events(const struct epoll_event *event) { return event->events; }
+static inline int tokenbroker_epoll_ctl(int epfd, int op, int fd, unsigned events) {
+    struct epoll_event event = { .events = events, .data = { .fd = fd } };
+    return epoll_ctl(epfd, op, fd, &event);
 }
 
 #endif

@@ -1,0 +1,419 @@
+import BrokerCore
+import CShims
+import Foundation
+import Logging
+import NIOConcurrencyHelpers
+
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// The server's event loop: one thread, one epoll set, the listening socket and every
+/// connection. A cached read is answered on this thread between one `recv` and one `send`; what
+/// must wait (a refresh, an enrollment) runs as a task, whose answer comes back through the
+/// mailbox. Everything but the mailbox is touched by the loop's thread only.
+final class ServerLoop: @unchecked Sendable {
+    enum Message {
+        case answered(fd: Int32, serial: UInt64, APIResponse)
+        case execute(@Sendable () -> Void)
+        /// Stop accepting, close idle connections, finish the rest (up to `grace`), then end.
+        case quiesce(grace: Duration)
+    }
+
+    /// A connection: its descriptor, the HTTP state, and what could not be written yet.
+    private final class Slot {
+        let fd: Int32
+        let serial: UInt64
+        let http: HTTPConnection
+        var pending: [UInt8] = []
+        var pendingOffset = 0
+        /// The epoll events registered now.
+        var events: UInt32 = UInt32(EPOLLIN.rawValue)
+
+        init(fd: Int32, serial: UInt64, http: HTTPConnection) {
+            self.fd = fd
+            self.serial = serial
+            self.http = http
+        }
+    }
+
+    private let router: Router
+    private let limits: ServerLimits
+    private let logger: Logger
+    private let epoll: Int32
+    private let wake: Int32
+    private var listener: Int32
+    private var slots: [Slot?] = []
+    private var open = 0
+    private var serial: UInt64 = 0
+    /// The earliest time a connection's timer can run out; the loop sleeps until then.
+    private var nextDeadline = UInt64.max
+    private var quiesceDeadline: UInt64?
+    /// Accepting paused (descriptors ran out) until then.
+    private var acceptPausedUntil: UInt64?
+    private var out: [UInt8] = []
+    private let readBuffer: UnsafeMutableRawBufferPointer
+    private let mailbox = NIOLockedValueBox<(messages: [Message], signalled: Bool)>(([], false))
+    private let finished = NIOLockedValueBox<(done: Bool, waiter: CheckedContinuation<Void, Never>?)>((false, nil))
+    /// Refusals over `maxConnections` since the last warning, and when that was.
+    private var refusals = (count: 0, lastWarning: UInt64?.none)
+
+    init(listener: Int32, router: Router, limits: ServerLimits, logger: Logger) throws {
+        self.listener = listener
+        self.router = router
+        self.limits = limits
+        self.logger = logger
+        epoll = epoll_create1(Int32(EPOLL_CLOEXEC))
+        wake = eventfd(0, Int32(EFD_NONBLOCK | EFD_CLOEXEC))
+        readBuffer = .allocate(byteCount: 64 * 1024, alignment: 16)
+        out.reserveCapacity(64 * 1024)
+        guard epoll >= 0, wake >= 0 else { throw BrokerError(.internalError, "cannot create the event loop: \(Self.errorText())") }
+        guard tokenbroker_epoll_ctl(epoll, EPOLL_CTL_ADD, wake, UInt32(EPOLLIN.rawValue)) == 0,
+            tokenbroker_epoll_ctl(epoll, EPOLL_CTL_ADD, listener, UInt32(EPOLLIN.rawValue)) == 0
+        else { throw BrokerError(.internalError, "cannot watch the socket: \(Self.errorText())") }
+    }
+
+    deinit {
+        readBuffer.deallocate()
+        close(epoll)
+        close(wake)
+    }
+
+    /// Starts the loop's thread.
+    func start() {
+        let thread = Thread { [self] in
+            run()
+        }
+        thread.name = "tokenbroker-server"
+        thread.stackSize = 1 << 20
+        thread.start()
+    }
+
+    /// From any thread.
+    func post(_ message: Message) {
+        let signal = mailbox.withLockedValue { box -> Bool in
+            box.messages.append(message)
+            defer { box.signalled = true }
+            return !box.signalled
+        }
+        if signal {
+            var one: UInt64 = 1
+            _ = Glibc.write(wake, &one, 8)
+        }
+    }
+
+    /// Returns once the loop has ended.
+    func finish() async {
+        await withCheckedContinuation { (continuation: CheckedContinuation<Void, Never>) in
+            let done = finished.withLockedValue { state -> Bool in
+                if state.done { return true }
+                state.waiter = continuation
+                return false
+            }
+            if done { continuation.resume() }
+        }
+    }
+
+    // MARK: - The loop
+
+    private func run() {
+        let capacity = 256
+        let events = UnsafeMutablePointer<epoll_event>.allocate(capacity: capacity)
+        defer { events.deallocate() }
+        while true {
+            let now = Self.monotonicNow()
+            var timeout: Int32 = -1
+            let wakeAt = min(nextDeadline, quiesceDeadline ?? .max, acceptPausedUntil ?? .max)
+            if wakeAt != .max {
+                timeout = wakeAt <= now ? 0 : Int32(clamping: (wakeAt - now) / 1_000_000 + 1)
+            }
+            let count = epoll_wait(epoll, events, Int32(capacity), timeout)
+            if count < 0 {
+                if errno == EINTR { continue }
+                logger.critical("epoll_wait failed; the server stops", metadata: ["broker.error": "\(Self.errorText())"])
+                break
+            }
+            let after = Self.monotonicNow()
+            for i in 0..<Int(count) {
+                let fd = tokenbroker_epoll_fd(events + i)
+                let flags = tokenbroker_epoll_events(events + i)
+                if fd == wake {
+                    if drainMailbox(now: after) { return end() }
+                } else if fd == listener {
+                    accept(now: after)
+                } else if let slot = slot(fd) {
+                    if flags & UInt32(EPOLLOUT.rawValue) != 0 { writable(slot, now: after) }
+                    if flags & UInt32(EPOLLIN.rawValue | EPOLLHUP.rawValue | EPOLLERR.rawValue) != 0, slots[Int(fd)] === slot {
+                        readable(slot, now: after)
+                    }
+                }
+            }
+            if let paused = acceptPausedUntil, after >= paused, listener >= 0 {
+                acceptPausedUntil = nil
+                _ = tokenbroker_epoll_ctl(epoll, EPOLL_CTL_ADD, listener, UInt32(EPOLLIN.rawValue))
+            }
+            if after >= nextDeadline { sweep(now: after) }
+            if let quiesceDeadline {
+                if open == 0 { return end() }
+                if after >= quiesceDeadline {
+                    for case let slot? in slots { closeSlot(slot) }
+                    return end()
+                }
+            }
+        }
+        end()
+    }
+
+    private func end() {
+        for case let slot? in slots { closeSlot(slot) }
+        if listener >= 0 {
+            close(listener)
+            listener = -1
+        }
+        let waiter = finished.withLockedValue { state in
+            state.done = true
+            defer { state.waiter = nil }
+            return state.waiter
+        }
+        waiter?.resume()
+    }
+
+    private func slot(_ fd: Int32) -> Slot? {
+        Int(fd) < slots.count ? slots[Int(fd)] : nil
+    }
+
+    /// Returns true when the loop should end.
+    private func drainMailbox(now: UInt64) -> Bool {
+        var value: UInt64 = 0
+        _ = Glibc.read(wake, &value, 8)
+        let messages = mailbox.withLockedValue { box in
+            defer {
+                box.messages.removeAll(keepingCapacity: true)
+                box.signalled = false
+            }
+            return box.messages
+        }
+        for message in messages {
+            switch message {
+            case .answered(let fd, let serial, let response):
+                guard let slot = slot(fd), slot.serial == serial else { continue }
+                out.removeAll(keepingCapacity: true)
+                let next = slot.http.complete(response, now: now, into: &out)
+                act(next, slot, now: now)
+            case .execute(let work):
+                work()
+            case .quiesce(let grace):
+                if listener >= 0 {
+                    _ = tokenbroker_epoll_ctl(epoll, EPOLL_CTL_DEL, listener, 0)
+                    close(listener)
+                    listener = -1
+                }
+                acceptPausedUntil = nil
+                quiesceDeadline = now + grace.nanoseconds
+                for case let slot? in slots where slot.http.quiesce() && slot.pending.isEmpty {
+                    closeSlot(slot)
+                }
+                if open == 0 { return true }
+            }
+        }
+        return false
+    }
+
+    private func accept(now: UInt64) {
+        for _ in 0..<64 {
+            let fd = tokenbroker_accept(listener)
+            if fd < 0 {
+                switch errno {
+                case EAGAIN, EWOULDBLOCK, EINTR, ECONNABORTED, EPROTO:
+                    return
+                case EMFILE, ENFILE, ENOBUFS, ENOMEM:
+                    // Out of descriptors: stop accepting for a moment instead of spinning; the
+                    // waiting clients stay in the backlog.
+                    logger.warning("cannot accept a connection; pausing accepts", metadata: ["broker.error": "\(Self.errorText())"])
+                    _ = tokenbroker_epoll_ctl(epoll, EPOLL_CTL_DEL, listener, 0)
+                    acceptPausedUntil = now + 100_000_000
+                    return
+                default:
+                    logger.error("accept failed", metadata: ["broker.error": "\(Self.errorText())"])
+                    return
+                }
+            }
+            guard open < limits.maxConnections else {
+                refuse(fd, now: now)
+                continue
+            }
+            let peer = PeerCredentials.read(fd: fd)
+            guard peer != nil else {
+                close(fd)
+                continue
+            }
+            guard tokenbroker_epoll_ctl(epoll, EPOLL_CTL_ADD, fd, UInt32(EPOLLIN.rawValue)) == 0 else {
+                close(fd)
+                continue
+            }
+            serial &+= 1
+            let slot = Slot(fd: fd, serial: serial, http: HTTPConnection(router: router, limits: limits, peer: peer, now: now))
+            if Int(fd) >= slots.count { slots += Array(repeating: nil, count: Int(fd) + 1 - slots.count + 64) }
+            slots[Int(fd)] = slot
+            open += 1
+            nextDeadline = min(nextDeadline, slot.http.deadline)
+        }
+    }
+
+    /// A connection over `maxConnections`: answered 503 at once and closed, without reading it.
+    /// The client sees a clear `temporarily_unavailable` instead of a hang.
+    private func refuse(_ fd: Int32, now: UInt64) {
+        out.removeAll(keepingCapacity: true)
+        APIResponse.error(
+            BrokerError(.temporarilyUnavailable, "the daemon is serving \(limits.maxConnections) connections, its limit", hint: "try again shortly"),
+            close: true
+        ).serialize(into: &out, keepAlive: false, omitBody: false)
+        _ = out.withUnsafeBytes { send(fd, $0.baseAddress, $0.count, Int32(MSG_NOSIGNAL)) }
+        close(fd)
+        refusals.count += 1
+        if let last = refusals.lastWarning, now - last < 10_000_000_000 { return }
+        logger.warning(
+            "connection refused: server.max_connections reached",
+            metadata: [
+                "broker.event": "connection_refused", "broker.max_connections": "\(limits.maxConnections)", "broker.refused": "\(refusals.count)",
+            ])
+        refusals = (0, now)
+    }
+
+    private func readable(_ slot: Slot, now: UInt64) {
+        let received = recv(slot.fd, readBuffer.baseAddress, readBuffer.count, 0)
+        out.removeAll(keepingCapacity: true)
+        let next: HTTPConnection.Next
+        if received > 0 {
+            next = slot.http.receive(UnsafeRawBufferPointer(rebasing: readBuffer[..<received]), now: now, into: &out)
+            if slot.http.requestStarted != nil { nextDeadline = min(nextDeadline, slot.http.deadline) }
+        } else if received == 0 {
+            // A second end of input: the peer is gone altogether (EPOLLHUP keeps firing).
+            if slot.http.inputClosed {
+                closeSlot(slot)
+                return
+            }
+            next = slot.http.inputDidClose(now: now, into: &out)
+        } else if errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR {
+            return
+        } else {
+            closeSlot(slot)
+            return
+        }
+        act(next, slot, now: now)
+    }
+
+    /// Writes what the connection produced, then does what it asked.
+    private func act(_ next: HTTPConnection.Next, _ slot: Slot, now: UInt64) {
+        if !out.isEmpty {
+            if slot.pending.isEmpty {
+                let written = out.withUnsafeBytes { send(slot.fd, $0.baseAddress, $0.count, Int32(MSG_NOSIGNAL)) }
+                if written < 0, errno != EAGAIN, errno != EWOULDBLOCK, errno != EINTR {
+                    closeSlot(slot)
+                    return
+                }
+                let sent = max(0, written)
+                if sent < out.count {
+                    slot.pending = Array(out[sent...])
+                    slot.pendingOffset = 0
+                }
+            } else {
+                slot.pending += out
+            }
+        }
+        switch next {
+        case .proceed:
+            break
+        case .close:
+            if slot.pending.isEmpty {
+                closeSlot(slot)
+                return
+            }
+        case .later(let work):
+            nextDeadline = min(nextDeadline, now + limits.idleTimeout.nanoseconds)
+            let fd = slot.fd
+            let serial = slot.serial
+            Task { [self] in
+                let response = await work()
+                post(.answered(fd: fd, serial: serial, response))
+            }
+        }
+        updateInterest(slot)
+    }
+
+    private func writable(_ slot: Slot, now: UInt64) {
+        while slot.pendingOffset < slot.pending.count {
+            let written = slot.pending.withUnsafeBytes {
+                send(slot.fd, $0.baseAddress! + slot.pendingOffset, $0.count - slot.pendingOffset, Int32(MSG_NOSIGNAL))
+            }
+            if written < 0 {
+                if errno == EAGAIN || errno == EWOULDBLOCK { return }
+                if errno == EINTR { continue }
+                closeSlot(slot)
+                return
+            }
+            slot.pendingOffset += written
+        }
+        slot.pending = []
+        slot.pendingOffset = 0
+        if slot.http.closing {
+            closeSlot(slot)
+            return
+        }
+        // Reading paused while the answers waited; requests may be waiting in the buffer.
+        out.removeAll(keepingCapacity: true)
+        let next = slot.http.process(now: now, into: &out)
+        act(next, slot, now: now)
+    }
+
+    /// Reads while there is nothing left to write and the buffer is bounded; writes while
+    /// something is pending.
+    private func updateInterest(_ slot: Slot) {
+        var wanted: UInt32 = 0
+        if !slot.pending.isEmpty {
+            wanted = UInt32(EPOLLOUT.rawValue)
+        } else if !slot.http.closing, !slot.http.inputClosed,
+            !(slot.http.busy && slot.http.buffered > limits.maxHeaderBytes + limits.maxBodyBytes)
+        {
+            wanted = UInt32(EPOLLIN.rawValue)
+        }
+        if wanted != slot.events {
+            slot.events = wanted
+            _ = tokenbroker_epoll_ctl(epoll, EPOLL_CTL_MOD, slot.fd, wanted)
+        }
+    }
+
+    private func closeSlot(_ slot: Slot) {
+        guard Int(slot.fd) < slots.count, slots[Int(slot.fd)] === slot else { return }
+        slots[Int(slot.fd)] = nil
+        open -= 1
+        close(slot.fd)
+    }
+
+    /// Closes connections whose timer ran out and finds the next deadline.
+    private func sweep(now: UInt64) {
+        var next = UInt64.max
+        for case let slot? in slots {
+            if slot.http.expired(now: now) {
+                if slot.http.requestStarted != nil {
+                    logger.debug("request not received in time; closing", metadata: ["broker.event": "request_timeout"])
+                }
+                closeSlot(slot)
+            } else if !slot.http.busy {
+                next = min(next, slot.http.deadline)
+            }
+        }
+        // A connection's timer is checked at most every 10 ms.
+        nextDeadline = max(next, now + 10_000_000)
+    }
+
+    // MARK: - Helpers
+
+    static func monotonicNow() -> UInt64 {
+        var time = timespec()
+        clock_gettime(CLOCK_MONOTONIC, &time)
+        return UInt64(time.tv_sec) * 1_000_000_000 + UInt64(time.tv_nsec)
+    }
+
+    static func errorText() -> String { String(cString: strerror(errno)) }
+}
