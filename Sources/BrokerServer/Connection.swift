@@ -185,6 +185,13 @@ final class HTTPConnection {
             return .close
         }
         let isHEAD = request.method == .HEAD
+        if router.serveCachedToken(request, peer: peer, keepAlive: request.keepAlive && !quiescing && !inputClosed, omitBody: isHEAD, into: &out) {
+            if !request.keepAlive || quiescing || inputClosed {
+                closing = true
+                return .close
+            }
+            return nil
+        }
         switch router.route(request, peer: peer) {
         case .now(let response):
             let keep = request.keepAlive && !response.close && !quiescing && !inputClosed

@@ -364,3 +364,68 @@ final class Router: Sendable {
         }
     }
 }
+
+// MARK: - The hot path
+
+extension Router {
+    /// `GET /v1/accounts/NAME/token?scope=S[&min_valid=N]` for a token in memory: checked and
+    /// written straight into `out`, without building the generic request or an intermediate body.
+    /// Returns false for anything else (another endpoint, an escaped character, an unknown query
+    /// key, a denial, a token to refresh); the generic route then answers, with the same checks.
+    func serveCachedToken(_ request: ParsedRequest, peer: Peer, keepAlive: Bool, omitBody: Bool, into out: inout [UInt8]) -> Bool {
+        guard request.method == .GET, request.body.isEmpty else { return false }
+        var target = request.target
+        guard let (name, scope, minValid) = target.withUTF8({ Self.tokenTarget($0) }) else { return false }
+        guard policyBox.withLockedValue({ $0.mayRead(peer, account: name) }) else { return false }
+        let started = DispatchTime.now().uptimeNanoseconds
+        guard case .fresh(let served) = engine.cachedRead(account: name, kind: .scope(scope), minValid: minValid) else { return false }
+        engine.recordRead("fresh", nanoseconds: DispatchTime.now().uptimeNanoseconds - started)
+        logger.debug("credential served", metadata: [
+            "broker.account": "\(name)", "broker.credential": "\(scope.alias)", "broker.event": "served", "broker.peer.uid": "\(peer.uid)",
+        ])
+        APIResponse.writeToken(served, now: engine.now(), keepAlive: keepAlive, omitBody: omitBody, into: &out)
+        return true
+    }
+
+    private static let tokenPrefix = Array("/v1/accounts/".utf8)
+    private static let tokenSuffix = Array("/token?".utf8)
+    private static let scopeKey = Array("scope".utf8)
+    private static let minValidKey = Array("min_valid".utf8)
+    private static let scopeNames: [([UInt8], Scope)] = Scope.allCases.flatMap { [(Array($0.alias.utf8), $0), (Array($0.rawValue.utf8), $0)] }
+
+    /// The account, scope and min_valid of a plain token target; nil for anything the generic
+    /// parser should see (escapes, other keys, repeated keys, bad values).
+    static func tokenTarget(_ bytes: UnsafeBufferPointer<UInt8>) -> (AccountName, Scope, TimeInterval)? {
+        guard bytes.starts(with: tokenPrefix) else { return nil }
+        var i = tokenPrefix.count
+        let nameStart = i
+        while i < bytes.count, bytes[i] != 0x2F { i += 1 }
+        let nameEnd = i
+        guard nameEnd > nameStart, UnsafeBufferPointer(rebasing: bytes[i...]).starts(with: tokenSuffix) else { return nil }
+        i += tokenSuffix.count
+        var scope: Scope?
+        var minValid: Int?
+        while i < bytes.count {
+            var end = i
+            while end < bytes.count, bytes[end] != 0x26 { end += 1 }
+            let pair = UnsafeBufferPointer(rebasing: bytes[i..<end])
+            guard let equals = pair.firstIndex(of: 0x3D) else { return nil }
+            let key = UnsafeBufferPointer(rebasing: pair[..<equals])
+            let value = UnsafeBufferPointer(rebasing: pair[(equals + 1)...])
+            if key.elementsEqual(scopeKey), scope == nil {
+                guard let match = scopeNames.first(where: { value.elementsEqual($0.0) }) else { return nil }
+                scope = match.1
+            } else if key.elementsEqual(minValidKey), minValid == nil {
+                guard !value.isEmpty, value.count <= 8, value.allSatisfy({ $0 >= 0x30 && $0 <= 0x39 }) else { return nil }
+                let number = value.reduce(0) { $0 * 10 + Int($1 - 0x30) }
+                guard number <= 366 * 86_400 else { return nil }
+                minValid = number
+            } else {
+                return nil
+            }
+            i = end + 1
+        }
+        guard let scope, let name = AccountName(rawValue: String(decoding: bytes[nameStart..<nameEnd], as: UTF8.self)) else { return nil }
+        return (name, scope, TimeInterval(minValid ?? 0))
+    }
+}
