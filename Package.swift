@@ -110,6 +110,7 @@ let package = Package(
             name: "tokenbrokerd",
             dependencies: [
                 "BrokerCore", "BrokerConfig", "BrokerStore", "LiveClient", "BrokerEngine", "BrokerServer", "BrokerAPI", "SystemdSupport",
+                "CShims",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "CoreMetrics", package: "swift-metrics"),
                 .product(name: "Prometheus", package: "swift-prometheus"),
@@ -173,6 +174,8 @@ let package = Package(
                 .product(name: "Crypto", package: "swift-crypto"),
             ]),
         .testTarget(name: "BrokerAPITests", dependencies: ["BrokerAPI"]),
+        // The request parser and the hot path's encoder, without a socket.
+        .testTarget(name: "BrokerServerTests", dependencies: ["BrokerServer", "BrokerEngine", "BrokerCore"]),
         .testTarget(
             name: "SystemdSupportTests",
             dependencies: ["SystemdSupport", "CSystemd", .product(name: "Logging", package: "swift-log")]),

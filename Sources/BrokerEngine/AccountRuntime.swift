@@ -112,46 +112,147 @@ struct EngineState {
     var nextWaiterID: UInt64 = 0
     var stopping = false
 
-    /// Picks what to run now, at most `maxConcurrentRefreshes` jobs in all, and says when to look again.
+    /// Work due soon, by due time: credentials (and unsaved results) due before `nextScan`, found
+    /// by the last full scan and kept up to date for the accounts marked `dirty` since. Passes
+    /// between scans take their jobs from here, so that finishing one refresh does not mean
+    /// looking at every account again.
+    var backlog: [Due] = []
+    /// When the backlog's horizon ends and the next pass scans every account.
+    var nextScan = Date.distantPast
+    /// The earliest due time past the horizon.
+    var beyond = Date.distantFuture
+    /// Force a full scan at the next pass (accounts loaded, configuration changed).
+    var scanNeeded = true
+    /// Accounts whose schedule may have changed since the last pass.
+    var dirty: Set<AccountName> = []
+
+    /// Something to do for an account at a time: refresh a credential, or (`kind` nil) write a
+    /// result the store did not take.
+    struct Due {
+        var at: Date
+        var account: AccountName
+        var kind: CredentialKind?
+    }
+
+    /// How far ahead a full scan looks.
+    static let scanHorizon: TimeInterval = 2
+
+    /// When the credential should be refreshed: its schedule, or sooner for a read waiting on it.
+    func effectiveDue(_ name: AccountName, _ runtime: CredentialRuntime, _ kind: CredentialKind, now: Date, policy: RefreshPolicy) -> Date {
+        var due = runtime.dueAt
+        if !urgent.isEmpty, urgent.contains(CredentialKey(account: name, kind: kind)) {
+            due = min(due, runtime.lastAttempt.map { $0.addingTimeInterval(policy.urgentRetryInterval) } ?? now)
+        }
+        return due
+    }
+
+    /// Appends one account's work (nothing for an account that is not refreshing), to the backlog
+    /// when due before `horizon`, else to `beyond`.
+    private mutating func collect(
+        _ name: AccountName, _ account: AccountRuntime, horizon: Date, now: Date, policy: RefreshPolicy, scopes: [Scope], into due: inout [Due]
+    ) {
+        guard account.state == .active else { return }
+        if account.unsaved != nil {
+            if account.retrySaveAt < horizon { due.append(Due(at: account.retrySaveAt, account: name, kind: nil)) } else { beyond = min(beyond, account.retrySaveAt) }
+        }
+        guard account.refreshToken != nil else { return }
+        for kind in account.kinds(scopes: scopes) {
+            guard let runtime = account.credentials[kind] else { continue }
+            let at = effectiveDue(name, runtime, kind, now: now, policy: policy)
+            if at < horizon { due.append(Due(at: at, account: name, kind: kind)) } else { beyond = min(beyond, at) }
+        }
+    }
+
+    /// Brings the backlog up to date: a full scan when the horizon has passed (or the wall clock
+    /// went back), else only the dirty accounts.
+    private mutating func updateBacklog(now: Date, policy: RefreshPolicy, scopes: [Scope]) {
+        if scanNeeded || now >= nextScan || nextScan.timeIntervalSince(now) > Self.scanHorizon {
+            scanNeeded = false
+            dirty.removeAll(keepingCapacity: true)
+            nextScan = now.addingTimeInterval(Self.scanHorizon)
+            beyond = .distantFuture
+            var due: [Due] = []
+            for (name, account) in accounts {
+                collect(name, account, horizon: nextScan, now: now, policy: policy, scopes: scopes, into: &due)
+            }
+            due.sort { $0.at < $1.at }
+            backlog = due
+            return
+        }
+        guard !dirty.isEmpty else { return }
+        let changed = dirty
+        dirty.removeAll(keepingCapacity: true)
+        backlog.removeAll { changed.contains($0.account) }
+        var due: [Due] = []
+        for name in changed {
+            guard let account = accounts[name] else { continue }
+            collect(name, account, horizon: nextScan, now: now, policy: policy, scopes: scopes, into: &due)
+        }
+        for item in due {
+            // Binary search for the place that keeps the backlog sorted.
+            var low = 0
+            var high = backlog.count
+            while low < high {
+                let mid = (low + high) / 2
+                if backlog[mid].at <= item.at { low = mid + 1 } else { high = mid }
+            }
+            backlog.insert(item, at: low)
+        }
+    }
+
+    /// Picks what to run now, at most `maxConcurrentRefreshes` jobs in all, the earliest due
+    /// first and one per account, and says when to look again.
     mutating func pickJobs(now: Date, policy: RefreshPolicy, scopes: [Scope]) -> (jobs: [Job], wake: Date) {
         var wake = now.addingTimeInterval(policy.wakeInterval)
         var jobs: [Job] = []
         var capacity = policy.maxConcurrentRefreshes - running.count
         guard !stopping else { return ([], wake) }
-        for (name, account) in accounts where account.state == .active && !running.contains(name) {
-            guard capacity > 0 else { break }
-            if account.unsaved != nil {
-                if account.retrySaveAt <= now {
-                    jobs.append(.persist(name))
-                    running.insert(name)
-                    capacity -= 1
-                    continue
-                }
-                wake = min(wake, account.retrySaveAt)
+        updateBacklog(now: now, policy: policy, scopes: scopes)
+        wake = min(wake, beyond)
+        var index = 0
+        while index < backlog.count {
+            let item = backlog[index]
+            if item.at > now {
+                wake = min(wake, item.at)
+                break
             }
-            guard account.refreshToken != nil else { continue }
-            if let rest = restUntil[account.realm], rest > now {
-                wake = min(wake, rest)
+            guard capacity > 0 else { break }
+            // Checked again: the entry may be out of date (a refresh done, an account gone).
+            guard let account = accounts[item.account], account.state == .active else {
+                backlog.remove(at: index)
                 continue
             }
-            var best: (CredentialKind, Date)?
-            for kind in account.kinds(scopes: scopes) {
-                guard let runtime = account.credentials[kind] else { continue }
-                var due = runtime.dueAt
-                if urgent.contains(CredentialKey(account: name, kind: kind)) {
-                    due = min(due, runtime.lastAttempt.map { $0.addingTimeInterval(policy.urgentRetryInterval) } ?? now)
-                }
-                if due <= now {
-                    if best == nil || due < best!.1 { best = (kind, due) }
-                } else {
-                    wake = min(wake, due)
-                }
+            // Its job finishing marks the account dirty, which brings this entry up to date.
+            if running.contains(item.account) {
+                index += 1
+                continue
             }
-            if let (kind, _) = best {
-                jobs.append(.refresh(CredentialKey(account: name, kind: kind), realm: account.realm))
-                running.insert(name)
+            guard let kind = item.kind else {
+                guard account.unsaved != nil, account.retrySaveAt <= now else {
+                    backlog.remove(at: index)
+                    continue
+                }
+                jobs.append(.persist(item.account))
+                running.insert(item.account)
                 capacity -= 1
+                backlog.remove(at: index)
+                continue
             }
+            if let rest = restUntil[account.realm], rest > now {
+                wake = min(wake, rest)
+                index += 1
+                continue
+            }
+            guard account.refreshToken != nil, let runtime = account.credentials[kind], account.kinds(scopes: scopes).contains(kind),
+                effectiveDue(item.account, runtime, kind, now: now, policy: policy) <= now
+            else {
+                backlog.remove(at: index)
+                continue
+            }
+            jobs.append(.refresh(CredentialKey(account: item.account, kind: kind), realm: account.realm))
+            running.insert(item.account)
+            capacity -= 1
+            backlog.remove(at: index)
         }
         return (jobs, wake)
     }

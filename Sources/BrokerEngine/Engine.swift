@@ -42,6 +42,12 @@ public struct ServedCredential: Sendable {
     /// RFC 3339, formatted once when the credential was obtained.
     public var expiresAtText: String
 
+    public init(kind: CredentialKind, credential: Credential, expiresAtText: String) {
+        self.kind = kind
+        self.credential = credential
+        self.expiresAtText = expiresAtText
+    }
+
     public var token: AccessToken {
         if case .scope(let scope) = kind { return credential.accessToken(scope: scope) }
         return credential.accessToken(scope: .skype)
@@ -163,6 +169,7 @@ public final class BrokerEngine: Service, Sendable {
                     state.accounts[name]?.credentials[kind] = CredentialRuntime(dueAt: now)
                 }
             }
+            state.scanNeeded = true
         }
         wakeup.signal()
     }
@@ -253,7 +260,10 @@ public final class BrokerEngine: Service, Sendable {
                 for job in jobs {
                     group.addTask {
                         await self.perform(job)
-                        self.state.withLockedValue { _ = $0.running.remove(job.account) }
+                        self.state.withLockedValue { state in
+                            state.running.remove(job.account)
+                            state.dirty.insert(job.account)
+                        }
                         self.wakeup.signal()
                     }
                 }
@@ -659,6 +669,7 @@ public final class BrokerEngine: Service, Sendable {
     private func waitForAttempt(_ key: CredentialKey, timeout: Duration) async {
         let id = state.withLockedValue { state -> UInt64 in
             state.urgent.insert(key)
+            state.dirty.insert(key.account)
             state.nextWaiterID += 1
             return state.nextWaiterID
         }
@@ -807,7 +818,10 @@ public final class BrokerEngine: Service, Sendable {
         let runtime = makeRuntime(
             realm: realm.name, login: login, state: .active, reason: nil, refreshToken: refreshToken, tokens: tokens,
             password: storedPassword, cookies: cookies, ticketMethod: command.ticketMethod, now: now, configuration: configuration)
-        state.withLockedValue { $0.accounts[name] = runtime }
+        state.withLockedValue { state in
+            state.accounts[name] = runtime
+            state.dirty.insert(name)
+        }
         wakeup.signal()
         logger.info("account enrolled", metadata: ["broker.account": "\(name)", "broker.realm": "\(realm.name)", "broker.event": "enrolled"])
         return status(name)!
