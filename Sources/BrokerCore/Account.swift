@@ -1,4 +1,8 @@
+#if canImport(FoundationEssentials)
+import FoundationEssentials
+#else
 import Foundation
+#endif
 
 /// The daemon-wide unique name of an enrolled account (by default its login).
 public struct AccountName: RawRepresentable, Hashable, Sendable, Codable, Comparable, CustomStringConvertible {

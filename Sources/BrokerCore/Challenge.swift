@@ -1,4 +1,11 @@
+#if canImport(FoundationEssentials)
+import FoundationEssentials
+#else
 import Foundation
+#endif
+#if canImport(Glibc)
+import Glibc
+#endif
 
 /// The MSNP11 challenge answer (`PUT MSGR\CHALLENGE`), as pidgin, Miranda and pyskype compute it.
 public enum Challenge {

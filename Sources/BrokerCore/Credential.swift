@@ -1,4 +1,8 @@
+#if canImport(FoundationEssentials)
+import FoundationEssentials
+#else
 import Foundation
+#endif
 
 /// Everything the engine keeps fresh for an account: one access token per OAuth scope, and the
 /// credentials built on them or on the session cookies.

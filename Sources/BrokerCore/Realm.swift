@@ -1,4 +1,8 @@
+#if canImport(FoundationEssentials)
+import FoundationEssentials
+#else
 import Foundation
+#endif
 
 /// One identity provider: the Microsoft hosts by default, or a revival or private server.
 public struct Realm: Sendable, Equatable {

@@ -3,6 +3,7 @@ import BrokerCore
 import BrokerEngine
 import BrokerServer
 import BrokerStore
+import CShims
 import Foundation
 import LiveClient
 import Logging
@@ -34,6 +35,9 @@ struct Daemon {
             throw BrokerError(.internalError, "cannot create the state directory \(configuration.stateDirectory): \(error.localizedDescription)")
         }
         Hygiene.harden()
+        // Few malloc arenas: with one per thread, memory freed after a refresh burst stays
+        // spread over arenas that are never trimmed (see Supervisor.statusLoop).
+        tokenbroker_limit_arenas()
         // Metrics go to a Prometheus registry that GET /metrics renders.
         let registry = PrometheusCollectorRegistry()
         MetricsSystem.bootstrap(PrometheusMetricsFactory(registry: registry))

@@ -14,7 +14,7 @@ struct Rekey: ParsableCommand {
 
     func run() throws {
         try reporting {
-            let key = try Input.line("the new key").trimmingCharacters(in: .whitespacesAndNewlines)
+            let key = String(try Input.line("the new key").filter { !$0.isWhitespace })
             guard key.utf8.count == 64, key.allSatisfy(\.isHexDigit) else {
                 throw Failure("the new key must be 64 hex characters (32 bytes)", exitStatus: ExitStatus.usage)
             }

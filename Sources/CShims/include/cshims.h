@@ -2,6 +2,7 @@
 #define TOKENBROKER_CSHIMS_H
 
 #include <sys/prctl.h>
+#include <malloc.h>
 #include <sys/epoll.h>
 #include <sys/eventfd.h>
 #include <sys/socket.h>
@@ -14,6 +15,13 @@ static inline int tokenbroker_set_dumpable(int dumpable) {
 static inline int tokenbroker_get_dumpable(void) {
     return prctl(PR_GET_DUMPABLE, 0UL, 0UL, 0UL, 0UL);
 }
+
+/* At most two malloc arenas: the daemon's threads are few, and each extra arena keeps its own
+   freed memory. */
+static inline void tokenbroker_limit_arenas(void) { mallopt(M_ARENA_MAX, 2); }
+
+/* Hands freed heap pages back to the kernel. */
+static inline void tokenbroker_trim_heap(void) { malloc_trim(0); }
 
 /* accept4 is declared only under _GNU_SOURCE. */
 extern int accept4(int fd, struct sockaddr *address, socklen_t *length, int flags);
