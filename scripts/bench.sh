@@ -192,6 +192,10 @@ if want d; then
     rss=$(awk '/VmRSS/ {print $2}' "/proc/$D_PID/status")
     peak=$(awk '/VmHWM/ {print $2}' "/proc/$D_PID/status")
     echo "RESULT label=d-rss rss_kb=$rss peak_kb=$peak" | tee -a "$RESULTS" | sed 's/^/  /'
+    echo "  memory after the window: $(grep -E 'RssAnon|RssFile' "/proc/$D_PID/status" | tr -s ' \t\n' ' ')"
+    heap=$(curl -sf --unix-socket "$work/d/tokenbroker.sock" http://localhost/metrics | awk '/^tokenbroker_heap_bytes/ {gsub(/.*state="/, "", $1); gsub(/".*/, "", $1); printf "%s %d MB; ", $1, $2 / 1048576}')
+    echo "  malloc after the window (GET /metrics, tokenbroker_heap_bytes): ${heap:-not available}"
+    if [ -n "${D_SMAPS:-}" ]; then cp "/proc/$D_PID/smaps" "$work/d-smaps.txt"; echo "  smaps saved to $work/d-smaps.txt"; fi
     failed=$(grep -c 'refresh failed' "$work/d/daemon.log" || true)
     echo "  refresh failures logged by the daemon: $failed"
 fi

@@ -26,7 +26,7 @@ case "${1:-}" in
 esac
 
 start=$SECONDS
-# -assert-config Debug keeps assertions (NIO's HTTP pipeline checks its state with them) in an
+# -assert-config Debug keeps assertions (the connection state machine checks itself with them) in an
 # optimized build; -enable-testing lets the harness reach the server's internal types.
 swift build --package-path Fuzz --scratch-path "$scratch" -c release --sanitize=fuzzer \
     -Xswiftc -enable-testing -Xswiftc -assert-config -Xswiftc Debug --product fuzz-http

@@ -66,7 +66,10 @@ struct Daemon {
         }
         let server = SocketServer(
             source: socketSource(), engine: engine, policy: configuration.access, limits: Self.limits(configuration), logger: logger,
-            metrics: { registry.emitToBuffer() })
+            metrics: {
+                Self.recordHeap()
+                return registry.emitToBuffer()
+            })
         do {
             try await server.bind()
         } catch {
@@ -133,6 +136,20 @@ struct Daemon {
         }
         return .inherited(chosen.fd)
     }
+
+    /// malloc's view of the heap, as gauges: the bytes the daemon's objects use, and the bytes
+    /// free inside malloc's arenas that the RSS still counts (fragmentation after refreshes).
+    static func recordHeap() {
+        var inUse: UInt64 = 0
+        var free: UInt64 = 0
+        var mapped: UInt64 = 0
+        tokenbroker_heap_usage(&inUse, &free, &mapped)
+        heapInUse.record(Int64(clamping: inUse))
+        heapFree.record(Int64(clamping: free))
+    }
+
+    private static let heapInUse = Gauge(label: "tokenbroker_heap_bytes", dimensions: [("state", "in_use")])
+    private static let heapFree = Gauge(label: "tokenbroker_heap_bytes", dimensions: [("state", "free")])
 
     static func limits(_ configuration: DaemonConfiguration) -> ServerLimits {
         var limits = ServerLimits()

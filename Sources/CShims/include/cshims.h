@@ -23,6 +23,14 @@ static inline void tokenbroker_limit_arenas(void) { mallopt(M_ARENA_MAX, 2); }
 /* Hands freed heap pages back to the kernel. */
 static inline void tokenbroker_trim_heap(void) { malloc_trim(0); }
 
+/* What malloc holds: in use by the program, free inside its arenas, and mapped on its own. */
+static inline void tokenbroker_heap_usage(unsigned long long *in_use, unsigned long long *free_bytes, unsigned long long *mapped) {
+    struct mallinfo2 info = mallinfo2();
+    *in_use = info.uordblks + info.hblkhd;
+    *free_bytes = info.fordblks;
+    *mapped = info.hblkhd;
+}
+
 /* accept4 is declared only under _GNU_SOURCE. */
 extern int accept4(int fd, struct sockaddr *address, socklen_t *length, int flags);
 static inline int tokenbroker_accept(int fd) { return accept4(fd, 0, 0, SOCK_NONBLOCK | SOCK_CLOEXEC); }
