@@ -84,7 +84,7 @@ final class ServerLoop: @unchecked Sendable {
         let thread = Thread { [self] in
             run()
         }
-        thread.name = "tokenbroker-server"
+        thread.name = "tokenbrokerd-io"  // at most 15 characters, or Linux keeps the creator's name
         thread.stackSize = 1 << 20
         thread.start()
     }

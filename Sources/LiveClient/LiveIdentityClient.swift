@@ -86,7 +86,13 @@ public final class LiveIdentityClient: Sendable {
             defer { clients = (current: [:], retired: []) }
             return Array(clients.current.values) + clients.retired
         }
-        for client in all { try await client.shutdown() }
+        // Every client is shut down, even when one fails (requests abandoned at shutdown still
+        // open); the first error is reported.
+        var failure: (any Error)?
+        for client in all {
+            do { try await client.shutdown() } catch { failure = failure ?? error }
+        }
+        if let failure { throw failure }
     }
 
     private func client(for realm: Realm) -> HTTPClient? { clients.withLockedValue { $0.current[realm.name] } }

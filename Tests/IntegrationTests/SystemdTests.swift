@@ -160,7 +160,8 @@ struct SystemdTests {
                 #expect(try await daemon.token("alice@example.com", scope: "skype").status == 200)
                 #expect(try await daemon.token("alice@example.com", scope: "ssl").errorCode == "unknown_scope")
 
-                #expect(await launched.stop() == 0)
+                let exitStatus = await launched.stop()
+                #expect(exitStatus == 0, "exit status \(exitStatus); daemon log:\n\(daemon.log.suffix(3000))")
                 let messages = listener.messages
                 #expect(messages.last?.hasPrefix("STOPPING=1") == true, "\(messages.suffix(3))")
                 #expect(messages.filter { $0.hasPrefix("READY=1") }.count == 3)
