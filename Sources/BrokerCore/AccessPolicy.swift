@@ -49,6 +49,10 @@ public struct AccessPolicy: Sendable, Equatable {
         self.metricsUIDs = metricsUIDs
     }
 
+    /// Whether any decision looks at supplementary groups; when none does, the server need not
+    /// read them for each connection.
+    public var usesGroups: Bool { !adminGroups.isEmpty || rules.contains { !$0.groups.isEmpty } }
+
     public func mayReadMetrics(_ peer: Peer) -> Bool { isAdmin(peer) || metricsUIDs.contains(peer.uid) }
 
     public func isAdmin(_ peer: Peer) -> Bool { peer.uid == 0 || adminGroups.contains(where: peer.isMember(of:)) }

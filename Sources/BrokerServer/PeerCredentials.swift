@@ -22,15 +22,15 @@ struct PeerGroups {
 enum PeerCredentials {
     static let soPeerGroups: Int32 = 59
 
-    /// Reads SO_PEERCRED (and SO_PEERGROUPS) of an accepted Unix-socket connection.
-    static func read(fd: Int32) -> Peer? {
+    /// Reads SO_PEERCRED (and, when asked, SO_PEERGROUPS) of an accepted Unix-socket connection.
+    static func read(fd: Int32, groups wantGroups: Bool = true) -> Peer? {
         var cred = UCred()
         var length = socklen_t(MemoryLayout<UCred>.size)
         guard getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred, &length) == 0 else { return nil }
         var raw = PeerGroups()
         var groupsLength = socklen_t(MemoryLayout<PeerGroups>.size)
         var groups: [UInt32] = []
-        if getsockopt(fd, SOL_SOCKET, soPeerGroups, &raw, &groupsLength) == 0 {
+        if wantGroups, getsockopt(fd, SOL_SOCKET, soPeerGroups, &raw, &groupsLength) == 0 {
             // The kernel writes gid_t values; unused slots stay 0, and the list is sorted, so a 0
             // past the first slot is padding. A leading 0 is ambiguous (root's group or nothing)
             // and is dropped: membership of group 0 is never granted through a supplementary group.

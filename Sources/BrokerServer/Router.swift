@@ -43,6 +43,9 @@ final class Router: Sendable {
         set { policyBox.withLockedValue { $0 = newValue } }
     }
 
+    /// Whether the policy looks at supplementary groups (see `AccessPolicy.usesGroups`).
+    var policyUsesGroups: Bool { policyBox.withLockedValue { $0.usesGroups } }
+
     /// Percent-decodes a path segment or query part; most have no `%`, and skip Foundation's decoder.
     static func decode(_ part: Substring) -> String {
         let text = String(part)

@@ -27,8 +27,9 @@ final class ServerLoop: @unchecked Sendable {
         let http: HTTPConnection
         var pending: [UInt8] = []
         var pendingOffset = 0
-        /// The epoll events registered now.
-        var events: UInt32 = UInt32(EPOLLIN.rawValue)
+        /// The epoll events registered now, once registered.
+        var events: UInt32 = 0
+        var registered = false
 
         init(fd: Int32, serial: UInt64, http: HTTPConnection) {
             self.fd = fd
@@ -242,12 +243,11 @@ final class ServerLoop: @unchecked Sendable {
                 refuse(fd, now: now)
                 continue
             }
-            let peer = PeerCredentials.read(fd: fd)
+            // Supplementary groups only when the policy looks at them: one system call less per
+            // connection. A reload that starts using groups applies to connections opened after
+            // it; one opened before is judged without its groups, which can only deny.
+            let peer = PeerCredentials.read(fd: fd, groups: router.policyUsesGroups)
             guard peer != nil else {
-                close(fd)
-                continue
-            }
-            guard tokenbroker_epoll_ctl(epoll, EPOLL_CTL_ADD, fd, UInt32(EPOLLIN.rawValue)) == 0 else {
                 close(fd)
                 continue
             }
@@ -257,6 +257,15 @@ final class ServerLoop: @unchecked Sendable {
             slots[Int(fd)] = slot
             open += 1
             nextDeadline = min(nextDeadline, slot.http.deadline)
+            // The request usually arrives with the connection: read it now. A client that sends
+            // one request and `Connection: close` is answered and closed without epoll ever
+            // seeing its descriptor.
+            readable(slot, now: now)
+            if slots[Int(fd)] === slot, !slot.registered {
+                slot.registered = true
+                slot.events = wantedEvents(slot)
+                if tokenbroker_epoll_ctl(epoll, EPOLL_CTL_ADD, fd, slot.events) != 0 { closeSlot(slot) }
+            }
         }
     }
 
@@ -369,18 +378,23 @@ final class ServerLoop: @unchecked Sendable {
     /// Reads while there is nothing left to write and the buffer is bounded; writes while
     /// something is pending.
     private func updateInterest(_ slot: Slot) {
-        var wanted: UInt32 = 0
-        if !slot.pending.isEmpty {
-            wanted = UInt32(EPOLLOUT.rawValue)
-        } else if !slot.http.closing, !slot.http.inputClosed,
-            !(slot.http.busy && slot.http.buffered > limits.maxHeaderBytes + limits.maxBodyBytes)
-        {
-            wanted = UInt32(EPOLLIN.rawValue)
-        }
+        // Before registration (the read right after accept), `accept` registers what is wanted.
+        guard slot.registered else { return }
+        let wanted = wantedEvents(slot)
         if wanted != slot.events {
             slot.events = wanted
             _ = tokenbroker_epoll_ctl(epoll, EPOLL_CTL_MOD, slot.fd, wanted)
         }
+    }
+
+    private func wantedEvents(_ slot: Slot) -> UInt32 {
+        if !slot.pending.isEmpty { return UInt32(EPOLLOUT.rawValue) }
+        if !slot.http.closing, !slot.http.inputClosed,
+            !(slot.http.busy && slot.http.buffered > limits.maxHeaderBytes + limits.maxBodyBytes)
+        {
+            return UInt32(EPOLLIN.rawValue)
+        }
+        return 0
     }
 
     private func closeSlot(_ slot: Slot) {
