@@ -2,6 +2,7 @@
 #define TOKENBROKER_CSHIMS_H
 
 #include <sys/prctl.h>
+#include <pthread.h>
 #include <malloc.h>
 #include <sys/epoll.h>
 #include <sys/eventfd.h>
@@ -30,6 +31,10 @@ static inline void tokenbroker_heap_usage(unsigned long long *in_use, unsigned l
     *free_bytes = info.fordblks;
     *mapped = info.hblkhd;
 }
+
+/* pthread_setname_np is declared only under _GNU_SOURCE. Linux allows 15 characters. */
+extern int pthread_setname_np(pthread_t thread, const char *name);
+static inline void tokenbroker_name_thread(const char *name) { pthread_setname_np(pthread_self(), name); }
 
 /* accept4 is declared only under _GNU_SOURCE. */
 extern int accept4(int fd, struct sockaddr *address, socklen_t *length, int flags);
