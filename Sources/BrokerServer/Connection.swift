@@ -21,7 +21,8 @@ public struct ServerLimits: Sendable {
 extension Duration {
     var nanoseconds: UInt64 {
         let (seconds, attoseconds) = components
-        return UInt64(max(0, seconds)) * 1_000_000_000 + UInt64(max(0, attoseconds) / 1_000_000_000)
+        // Capped at about 31 years, so that adding it to a monotonic time cannot overflow.
+        return UInt64(min(max(0, seconds), 1_000_000_000)) * 1_000_000_000 + UInt64(max(0, attoseconds) / 1_000_000_000)
     }
 }
 
@@ -99,7 +100,10 @@ final class HTTPConnection {
     /// The answer to the request that was being computed.
     func complete(_ response: APIResponse, now: UInt64, into out: inout [UInt8]) -> Next {
         busy = false
-        let keep = busyKeepAlive && !response.close && !quiescing && !inputClosed
+        lastActivity = now
+        // A half-close does not end keep-alive here: whole requests behind this one are still
+        // answered, and the connection closes once none is left.
+        let keep = busyKeepAlive && !response.close && !quiescing
         response.serialize(into: &out, keepAlive: keep, omitBody: busyIsHEAD)
         guard keep else {
             closing = true
@@ -132,9 +136,23 @@ final class HTTPConnection {
         return next
     }
 
-    /// Answers the whole requests in the buffer until one must wait or the connection must close.
+    /// Output one call may produce before the owner writes it: a client that pipelines many small
+    /// requests without reading gets its answers as it reads them, not all at once in memory.
+    static let outputBudget = 256 * 1024
+
+    /// Set when `process` stopped at `outputBudget` with requests left: call it again once the
+    /// output is written.
+    private(set) var moreToAnswer = false
+
+    /// Answers the whole requests in the buffer until one must wait, the connection must close,
+    /// or the output reaches `outputBudget`.
     func process(now: UInt64, into out: inout [UInt8]) -> Next {
+        moreToAnswer = false
         while !busy && !closing {
+            if out.count >= Self.outputBudget {
+                moreToAnswer = buffered > 0
+                return .proceed
+            }
             let step: ParseStep = input.withUnsafeBufferPointer { all in
                 parse(UnsafeBufferPointer(rebasing: all[start...]))
             }
@@ -185,8 +203,8 @@ final class HTTPConnection {
             return .close
         }
         let isHEAD = request.method == .HEAD
-        if router.serveCachedToken(request, peer: peer, keepAlive: request.keepAlive && !quiescing && !inputClosed, omitBody: isHEAD, into: &out) {
-            if !request.keepAlive || quiescing || inputClosed {
+        if router.serveCachedToken(request, peer: peer, keepAlive: request.keepAlive && !quiescing, omitBody: isHEAD, into: &out) {
+            if !request.keepAlive || quiescing {
                 closing = true
                 return .close
             }
@@ -194,7 +212,7 @@ final class HTTPConnection {
         }
         switch router.route(request, peer: peer) {
         case .now(let response):
-            let keep = request.keepAlive && !response.close && !quiescing && !inputClosed
+            let keep = request.keepAlive && !response.close && !quiescing
             response.serialize(into: &out, keepAlive: keep, omitBody: isHEAD)
             if !keep {
                 closing = true
@@ -240,6 +258,10 @@ final class HTTPConnection {
         }
         let head = head!
         if head.chunked {
+            // Chunk framing and trailers may add to the body, but not without bound.
+            if bytes.count - head.length > 2 * limits.maxBodyBytes + limits.maxHeaderBytes {
+                return .reject(.error(BrokerError(.payloadTooLarge, "request body is larger than \(limits.maxBodyBytes) bytes"), close: true))
+            }
             if chunked == nil { chunked = ChunkedBody(position: head.length) }
             switch chunked!.advance(bytes, limits: limits) {
             case .incomplete:
@@ -359,7 +381,7 @@ struct RequestHead {
                 contentLength = length
             case 17 where equalsLowercase(name, "transfer-encoding"):
                 // Only `chunked` alone, once: anything else is a body this server cannot frame.
-                guard !chunked, value.count == 7, equalsLowercase(value, "chunked") else {
+                guard http11, !chunked, value.count == 7, equalsLowercase(value, "chunked") else {
                     return .failure("unsupported Transfer-Encoding: send the body with Content-Length or chunked")
                 }
                 chunked = true
@@ -446,7 +468,8 @@ struct ChunkedBody {
                     if digits > 8 { return .failure(.error(BrokerError(.payloadTooLarge, "request body is larger than \(limits.maxBodyBytes) bytes"), close: true)) }
                 }
                 // Chunk extensions (`;name=value`) are allowed and ignored.
-                guard digits > 0, i == end.content || bytes[i] == 0x3B || bytes[i] == 0x20 || bytes[i] == 0x09 else {
+                while i < end.content, bytes[i] == 0x20 || bytes[i] == 0x09 { i += 1 }
+                guard digits > 0, i == end.content || bytes[i] == 0x3B else {
                     return .failure(.error(BrokerError(.badRequest, "malformed chunk size"), close: true))
                 }
                 if body.count + size > limits.maxBodyBytes {

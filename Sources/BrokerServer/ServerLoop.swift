@@ -236,7 +236,10 @@ final class ServerLoop: @unchecked Sendable {
                     acceptPausedUntil = now + 100_000_000
                     return
                 default:
-                    logger.error("accept failed", metadata: ["broker.error": "\(Self.errorText())"])
+                    // Level-triggered: returning would spin on the same error. Pause for a second.
+                    logger.error("accept failed; pausing accepts", metadata: ["broker.error": "\(Self.errorText())"])
+                    _ = tokenbroker_epoll_ctl(epoll, EPOLL_CTL_DEL, listener, 0)
+                    acceptPausedUntil = now + 1_000_000_000
                     return
                 }
             }
@@ -315,6 +318,24 @@ final class ServerLoop: @unchecked Sendable {
 
     /// Writes what the connection produced, then does what it asked.
     private func act(_ next: HTTPConnection.Next, _ slot: Slot, now: UInt64) {
+        var next = next
+        // Answers held back by the output budget follow once the earlier ones are sent.
+        while case .proceed = next, slot.http.moreToAnswer, slot.pending.isEmpty, !out.isEmpty {
+            let written = out.withUnsafeBytes { send(slot.fd, $0.baseAddress, $0.count, Int32(MSG_NOSIGNAL)) }
+            if written < 0, errno != EAGAIN, errno != EWOULDBLOCK, errno != EINTR {
+                closeSlot(slot)
+                return
+            }
+            let sent = max(0, written)
+            guard sent == out.count else {
+                slot.pending = Array(out[sent...])
+                slot.pendingOffset = 0
+                out.removeAll(keepingCapacity: true)
+                break
+            }
+            out.removeAll(keepingCapacity: true)
+            next = slot.http.process(now: now, into: &out)
+        }
         if !out.isEmpty {
             if slot.pending.isEmpty {
                 let written = out.withUnsafeBytes { send(slot.fd, $0.baseAddress, $0.count, Int32(MSG_NOSIGNAL)) }
@@ -349,6 +370,7 @@ final class ServerLoop: @unchecked Sendable {
             }
         }
         updateInterest(slot)
+        nextDeadline = min(nextDeadline, slot.http.deadline)
     }
 
     private func writable(_ slot: Slot, now: UInt64) {
@@ -367,6 +389,10 @@ final class ServerLoop: @unchecked Sendable {
         slot.pending = []
         slot.pendingOffset = 0
         if slot.http.closing {
+            closeSlot(slot)
+            return
+        }
+        if slot.http.quiescing, !slot.http.busy, slot.http.buffered == 0 {
             closeSlot(slot)
             return
         }
@@ -414,7 +440,10 @@ final class ServerLoop: @unchecked Sendable {
                     logger.debug("request not received in time; closing", metadata: ["broker.event": "request_timeout"])
                 }
                 closeSlot(slot)
-            } else if !slot.http.busy {
+            } else if slot.http.busy {
+                // Its timers start again when the answer comes; look again by then anyway.
+                next = min(next, now &+ limits.idleTimeout.nanoseconds)
+            } else {
                 next = min(next, slot.http.deadline)
             }
         }

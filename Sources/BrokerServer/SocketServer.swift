@@ -72,7 +72,13 @@ public final class SocketServer: Service, Sendable {
                 throw BrokerError(.internalError, "cannot set the socket's mode: \(String(cString: strerror(errno)))")
             }
         }
-        let serverLoop = try ServerLoop(listener: fd, router: router, limits: limits, logger: logger)
+        let serverLoop: ServerLoop
+        do {
+            serverLoop = try ServerLoop(listener: fd, router: router, limits: limits, logger: logger)
+        } catch {
+            close(fd)
+            throw error
+        }
         loop.withLockedValue { $0 = serverLoop }
         serverLoop.start()
         var metadata: Logger.Metadata = ["broker.socket": "\(sourceDescription)", "broker.max_connections": "\(limits.maxConnections)"]

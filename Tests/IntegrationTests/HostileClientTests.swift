@@ -134,6 +134,8 @@ struct HostileClientTests {
                 ("a declared 200 KB body", "POST /v1/challenge HTTP/1.1\r\nContent-Length: 200000\r\n\r\n" + String(repeating: "x", count: 200_000), "413"),
                 ("a chunked 100 KB body", "POST /v1/challenge HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n"
                     + String(repeating: "1000\r\n" + String(repeating: "y", count: 4096) + "\r\n", count: 25) + "0\r\n\r\n", "413"),
+                ("endless trailer fields after a chunked body", "POST /v1/challenge HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n"
+                    + String(repeating: "X-T: v\r\n", count: 30_000), "413"),
                 ("a huge Content-Length", "POST /v1/challenge HTTP/1.1\r\nContent-Length: 99999999999999999999999\r\n\r\n", "4"),
                 ("a negative Content-Length", "POST /v1/challenge HTTP/1.1\r\nContent-Length: -1\r\n\r\n", "400"),
                 ("two Content-Lengths", "POST /v1/challenge HTTP/1.1\r\nContent-Length: 1\r\nContent-Length: 2\r\n\r\nab", "400"),
@@ -205,6 +207,18 @@ struct HostileClientTests {
             let two = await exchange("GET /v1/health HTTP/1.1\r\n\r\nGET /v1/accounts/alice@example.com/ticket HTTP/1.1\r\n\r\n")
             #expect(two.text.components(separatedBy: "HTTP/1.1 200").count == 3, "\(two.text)")
             #expect(two.closedByServer)
+
+            // An answer computed off the loop, then a whole request behind it, then the
+            // half-close: both are answered, in order.
+            let behind = await exchange("GET /v1/accounts/alice@example.com/ticket HTTP/1.1\r\n\r\nGET /v1/health HTTP/1.1\r\n\r\n")
+            #expect(behind.text.components(separatedBy: "HTTP/1.1 200").count == 3, "\(behind.text.prefix(300))")
+            #expect(behind.text.contains("\"ticket\"") && behind.text.hasSuffix("}") && behind.closedByServer)
+
+            // 4,000 pipelined requests sent before reading any answer: all answered, in order,
+            // the answers released as the client reads them.
+            let many = await offloaded { halfClosedExchange(path, Array(String(repeating: "GET /v1/health HTTP/1.1\r\n\r\n", count: 4000).utf8), timeout: 20) }
+            #expect(many.text.components(separatedBy: "HTTP/1.1 200 OK").count == 4001)
+            #expect(many.closedByServer)
 
             // A request cut short by the half-close can never finish: 400, closed.
             let partial = await exchange("GET /v1/health HTTP/1.1\r\nHost: x")
