@@ -51,7 +51,9 @@ func exchange(_ input: [UInt8], root: Bool, wait: Bool) async -> [UInt8] {
 
     func take(_ next: HTTPConnection.Next) {
         switch next {
-        case .proceed: break
+        case .proceed:
+            // The server writes what was produced and asks for the answers held back.
+            if connection.moreToAnswer { take(connection.process(now: now, into: &output)) }
         case .close: closed = true
         case .later(let work):
             precondition(waiting == nil, "a second answer was started while one was outstanding")
