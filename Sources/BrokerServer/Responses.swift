@@ -22,44 +22,47 @@ struct APIResponse {
             body: (try? BrokerJSON.encode(ErrorResponse(code: error.code.rawValue, message: error.message, hint: error.hint))) ?? [],
             close: close)
     }
-
-    /// The token answer, written by hand: the hot path, so no encoder.
-    static func token(_ served: ServedCredential, now: Date) -> APIResponse {
-        let expiresIn = max(0, Int(served.credential.expiresAt.timeIntervalSince(now).rounded(.down)))
-        var body: [UInt8] = []
-        body.reserveCapacity(served.credential.value.exposed.utf8.count + 160)
-        body += #"{"access_token":""#.utf8
-        body += served.credential.value.exposed.utf8
-        body += #"","token_type":"bearer","scope":""#.utf8
-        body += served.token.scope.rawValue.utf8
-        body += #"","expires_at":""#.utf8
-        body += served.expiresAtText.utf8
-        body += #"","expires_in":"#.utf8
-        body += String(expiresIn).utf8
-        body.append(UInt8(ascii: "}"))
-        return APIResponse(status: .ok, body: body)
-    }
 }
 
 extension APIResponse {
+    /// The token answer, written by hand: no encoder, on the cached-read path.
+    static func token(_ served: ServedCredential, now: Date) -> APIResponse {
+        let (expiresIn, length) = tokenLength(served, now: now)
+        var body: [UInt8] = []
+        body.reserveCapacity(length)
+        appendTokenBody(served, expiresIn: expiresIn, to: &body)
+        return APIResponse(status: .ok, body: body)
+    }
+
     /// The token answer, head and body, written straight into the output: the hot path. The same
-    /// bytes as `token(_:now:)` would give with `serialize`.
+    /// bytes as `token(_:now:)` gives with `serialize`.
     static func writeToken(_ served: ServedCredential, now: Date, keepAlive: Bool, omitBody: Bool, into out: inout [UInt8]) {
+        let (expiresIn, length) = tokenLength(served, now: now)
+        out.append(contentsOf: okJSONHead)
+        appendDecimal(length, to: &out)
+        out.append(contentsOf: keepAlive ? endOfHead : closeAndEndOfHead)
+        if !omitBody { appendTokenBody(served, expiresIn: expiresIn, to: &out) }
+    }
+
+    /// Seconds left, and the length of the JSON body that says so.
+    private static func tokenLength(_ served: ServedCredential, now: Date) -> (expiresIn: Int, length: Int) {
         let expiresIn = max(0, Int(served.credential.expiresAt.timeIntervalSince(now).rounded(.down)))
-        var token = served.credential.value.exposed
-        var scope = served.token.scope.rawValue
-        var expiresAt = served.expiresAtText
         var digits = 1
         var n = expiresIn
         while n >= 10 {
             n /= 10
             digits += 1
         }
-        let length = tokenParts.fixedLength + token.utf8.count + scope.utf8.count + expiresAt.utf8.count + digits
-        out.append(contentsOf: okJSONHead)
-        appendDecimal(length, to: &out)
-        out.append(contentsOf: keepAlive ? endOfHead : closeAndEndOfHead)
-        guard !omitBody else { return }
+        let length = tokenParts.fixedLength + served.credential.value.exposed.utf8.count + served.token.scope.rawValue.utf8.count
+            + served.expiresAtText.utf8.count + digits
+        return (expiresIn, length)
+    }
+
+    /// `{"access_token":"…","token_type":"bearer","scope":"…","expires_at":"…","expires_in":N}`
+    private static func appendTokenBody(_ served: ServedCredential, expiresIn: Int, to out: inout [UInt8]) {
+        var token = served.credential.value.exposed
+        var scope = served.token.scope.rawValue
+        var expiresAt = served.expiresAtText
         out.append(contentsOf: tokenParts.open)
         token.withUTF8 { out.append(contentsOf: $0) }
         out.append(contentsOf: tokenParts.scope)

@@ -319,38 +319,18 @@ final class ServerLoop: @unchecked Sendable {
     /// Writes what the connection produced, then does what it asked.
     private func act(_ next: HTTPConnection.Next, _ slot: Slot, now: UInt64) {
         var next = next
-        // Answers held back by the output budget follow once the earlier ones are sent.
-        while case .proceed = next, slot.http.moreToAnswer, slot.pending.isEmpty, !out.isEmpty {
-            let written = out.withUnsafeBytes { send(slot.fd, $0.baseAddress, $0.count, Int32(MSG_NOSIGNAL)) }
-            if written < 0, errno != EAGAIN, errno != EWOULDBLOCK, errno != EINTR {
-                closeSlot(slot)
-                return
-            }
-            let sent = max(0, written)
-            guard sent == out.count else {
-                slot.pending = Array(out[sent...])
-                slot.pendingOffset = 0
+        while true {
+            if !out.isEmpty {
+                if slot.pending.isEmpty {
+                    guard sendOut(slot) else { return }
+                } else {
+                    slot.pending += out
+                }
                 out.removeAll(keepingCapacity: true)
-                break
             }
-            out.removeAll(keepingCapacity: true)
+            // Answers held back by the output budget follow once the earlier ones are sent.
+            guard case .proceed = next, slot.http.moreToAnswer, slot.pending.isEmpty else { break }
             next = slot.http.process(now: now, into: &out)
-        }
-        if !out.isEmpty {
-            if slot.pending.isEmpty {
-                let written = out.withUnsafeBytes { send(slot.fd, $0.baseAddress, $0.count, Int32(MSG_NOSIGNAL)) }
-                if written < 0, errno != EAGAIN, errno != EWOULDBLOCK, errno != EINTR {
-                    closeSlot(slot)
-                    return
-                }
-                let sent = max(0, written)
-                if sent < out.count {
-                    slot.pending = Array(out[sent...])
-                    slot.pendingOffset = 0
-                }
-            } else {
-                slot.pending += out
-            }
         }
         switch next {
         case .proceed:
@@ -371,6 +351,22 @@ final class ServerLoop: @unchecked Sendable {
         }
         updateInterest(slot)
         nextDeadline = min(nextDeadline, slot.http.deadline)
+    }
+
+    /// Sends `out` on a connection with nothing pending; what the socket does not take becomes
+    /// pending. Returns false when the connection failed and was closed.
+    private func sendOut(_ slot: Slot) -> Bool {
+        let written = out.withUnsafeBytes { send(slot.fd, $0.baseAddress, $0.count, Int32(MSG_NOSIGNAL)) }
+        if written < 0, errno != EAGAIN, errno != EWOULDBLOCK, errno != EINTR {
+            closeSlot(slot)
+            return false
+        }
+        let sent = max(0, written)
+        if sent < out.count {
+            slot.pending = Array(out[sent...])
+            slot.pendingOffset = 0
+        }
+        return true
     }
 
     private func writable(_ slot: Slot, now: UInt64) {

@@ -120,7 +120,7 @@ struct ChunkedBodyTests {
 @Suite("The cached-token hot path")
 struct HotPathTests {
     @Test("the token answer written directly is the same bytes as the generic encoder's")
-    func sameBytes() {
+    func sameBytes() throws {
         let now = Date(timeIntervalSince1970: 1_800_000_000)
         for (lifetime, keepAlive) in [(0.4, true), (9.0, false), (86_399.7, true)] {
             let credential = Credential(value: Secret("t=" + String(repeating: "A", count: 1100)), obtainedAt: now, expiresAt: now + lifetime)
@@ -130,6 +130,14 @@ struct HotPathTests {
             var direct: [UInt8] = []
             APIResponse.writeToken(served, now: now, keepAlive: keepAlive, omitBody: false, into: &direct)
             #expect(direct == generic)
+            // And the body is the JSON the API documents.
+            let text = String(decoding: generic, as: UTF8.self)
+            let headEnd = try #require(text.range(of: "\r\n\r\n"))
+            let body = Data(text[headEnd.upperBound...].utf8)
+            let json = try #require(try JSONSerialization.jsonObject(with: body) as? [String: Any])
+            #expect(json["access_token"] as? String == credential.value.exposed)
+            #expect(json["token_type"] as? String == "bearer" && json["scope"] as? String == Scope.skype.rawValue)
+            #expect(json["expires_at"] as? String == "2027-01-15T08:00:00Z" && json["expires_in"] as? Int == Int(lifetime))
         }
     }
 
