@@ -46,6 +46,9 @@ final class HTTPConnection {
     let router: Router
     let limits: ServerLimits
     let peer: Peer?
+    /// The limits' timeouts in nanoseconds, converted once.
+    private let idleTimeout: UInt64
+    private let requestTimeout: UInt64
 
     /// Received bytes; those before `start` are consumed.
     private var input: [UInt8] = []
@@ -76,6 +79,8 @@ final class HTTPConnection {
         self.limits = limits
         self.peer = peer
         self.lastActivity = now
+        idleTimeout = limits.idleTimeout.nanoseconds
+        requestTimeout = limits.requestTimeout.nanoseconds
     }
 
     /// Bytes received and not yet answered.
@@ -124,15 +129,15 @@ final class HTTPConnection {
     /// within the request timeout. A request being answered is not cut short.
     func expired(now: UInt64) -> Bool {
         guard !busy else { return false }
-        if now &- lastActivity >= limits.idleTimeout.nanoseconds { return true }
-        if let requestStarted, now &- requestStarted >= limits.requestTimeout.nanoseconds { return true }
+        if now &- lastActivity >= idleTimeout { return true }
+        if let requestStarted, now &- requestStarted >= requestTimeout { return true }
         return false
     }
 
     /// When `expired` may next become true.
     var deadline: UInt64 {
-        var next = lastActivity &+ limits.idleTimeout.nanoseconds
-        if let requestStarted { next = min(next, requestStarted &+ limits.requestTimeout.nanoseconds) }
+        var next = lastActivity &+ idleTimeout
+        if let requestStarted { next = min(next, requestStarted &+ requestTimeout) }
         return next
     }
 

@@ -299,7 +299,6 @@ final class ServerLoop: @unchecked Sendable {
         let next: HTTPConnection.Next
         if received > 0 {
             next = slot.http.receive(UnsafeRawBufferPointer(rebasing: readBuffer[..<received]), now: now, into: &out)
-            if slot.http.requestStarted != nil { nextDeadline = min(nextDeadline, slot.http.deadline) }
         } else if received == 0 {
             // A second end of input: the peer is gone altogether (EPOLLHUP keeps firing).
             if slot.http.inputClosed {
@@ -341,7 +340,6 @@ final class ServerLoop: @unchecked Sendable {
                 return
             }
         case .later(let work):
-            nextDeadline = min(nextDeadline, now + limits.idleTimeout.nanoseconds)
             let fd = slot.fd
             let serial = slot.serial
             Task { [self] in
@@ -350,6 +348,7 @@ final class ServerLoop: @unchecked Sendable {
             }
         }
         updateInterest(slot)
+        // Every read, answer and write passes here: the connection's timers count from now on.
         nextDeadline = min(nextDeadline, slot.http.deadline)
     }
 

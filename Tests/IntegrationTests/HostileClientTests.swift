@@ -152,7 +152,7 @@ struct HostileClientTests {
             // Random bytes, alone or after a plausible request line, on 300 connections.
             let seed = UInt64(ProcessInfo.processInfo.environment["HOSTILE_SEED"] ?? "") ?? UInt64.random(in: 1...UInt64.max)
             print("hostile: random-bytes seed \(seed) (HOSTILE_SEED=\(seed) repeats it)")
-            var generator = SplitMix64(seed: seed)
+            var generator = SeededGenerator(state: seed)
             let prefixes = ["", "GET /v1/health HTTP/1.1\r\n", "POST /v1/challenge HTTP/1.1\r\nContent-Length: 40\r\n\r\n", "GET /v1/accounts/"]
             let inputs: [[UInt8]] = (0..<300).map { i in
                 let length = Int.random(in: 1...4096, using: &generator)
@@ -571,15 +571,3 @@ func ensureFileLimit(atLeast needed: UInt64) -> UInt64 {
     return UInt64(limit.rlim_cur)
 }
 
-/// A small seeded generator, so that a failing random input can be repeated.
-struct SplitMix64: RandomNumberGenerator {
-    var state: UInt64
-    init(seed: UInt64) { state = seed }
-    mutating func next() -> UInt64 {
-        state &+= 0x9E37_79B9_7F4A_7C15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
-    }
-}

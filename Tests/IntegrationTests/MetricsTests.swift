@@ -43,6 +43,9 @@ struct MetricsTests {
             #expect(sample(text, #"tokenbroker_accounts{state="active"}"#) == 1)
             #expect(text.contains("tokenbroker_read_duration_seconds_bucket"))
             #expect(text.contains("tokenbroker_refresh_lateness_seconds_bucket"))
+            // malloc's view, read when the metrics are rendered.
+            #expect((sample(text, #"tokenbroker_heap_bytes{state="in_use"}"#) ?? 0) > 1_000_000)
+            #expect(sample(text, #"tokenbroker_heap_bytes{state="free"}"#) != nil)
 
             func curl(asUID uid: Int) throws -> CommandResult {
                 try runCommand("/usr/bin/setpriv", [
