@@ -66,9 +66,8 @@ let package = Package(
         .target(
             name: "BrokerEngine",
             dependencies: [
-                "BrokerCore", "LiveClient", "BrokerStore",
+                "BrokerCore", "BrokerAPI", "LiveClient", "BrokerStore",
                 .product(name: "CoreMetrics", package: "swift-metrics"),
-                .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ]),

@@ -49,12 +49,16 @@ public struct Credential: Sendable, Hashable {
     public var expiresAt: Date
     /// A refresh deadline the server set apart from expiry (the UIC's registrationTTLRefreshSeconds).
     public var refreshBy: Date?
+    /// When the server says it issued the credential, where that differs from when it was
+    /// fetched (the UIC's St): the refresh point is taken from issue to expiry as well.
+    public var issuedAt: Date?
 
-    public init(value: Secret, obtainedAt: Date, expiresAt: Date, refreshBy: Date? = nil) {
+    public init(value: Secret, obtainedAt: Date, expiresAt: Date, refreshBy: Date? = nil, issuedAt: Date? = nil) {
         self.value = value
         self.obtainedAt = obtainedAt
         self.expiresAt = expiresAt
         self.refreshBy = refreshBy
+        self.issuedAt = issuedAt
     }
 
     public init(_ token: AccessToken) {

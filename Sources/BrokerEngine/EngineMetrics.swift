@@ -1,21 +1,21 @@
+import BrokerCore
 import CoreMetrics
 import Foundation
 
 /// The daemon's counters, through swift-metrics (a Prometheus backend in tokenbrokerd). Every
 /// instrument is made once; counting on the read path is an atomic increment.
 final class EngineMetrics: Sendable {
-    private let refreshes: [String: Counter]
+    private let refreshes: [RefreshResult: Counter]
     private let reads: [String: Counter]
     private let readLatency: CoreMetrics.Timer
     private let lateness: CoreMetrics.Timer
     private let accounts: [String: Gauge]
 
-    static let refreshResults = ["ok", "failed", "needs_reauth", "rate_limited"]
     static let readResults = ["fresh", "refreshed", "denied", "error"]
 
     init() {
-        refreshes = Dictionary(uniqueKeysWithValues: Self.refreshResults.map {
-            ($0, Counter(label: "tokenbroker_refreshes_total", dimensions: [("result", $0)]))
+        refreshes = Dictionary(uniqueKeysWithValues: RefreshResult.allCases.map {
+            ($0, Counter(label: "tokenbroker_refreshes_total", dimensions: [("result", $0.rawValue)]))
         })
         reads = Dictionary(uniqueKeysWithValues: Self.readResults.map {
             ($0, Counter(label: "tokenbroker_reads_total", dimensions: [("result", $0)]))
@@ -27,7 +27,7 @@ final class EngineMetrics: Sendable {
         })
     }
 
-    func refreshed(_ result: String) { refreshes[result]?.increment() }
+    func refreshed(_ result: RefreshResult) { refreshes[result]?.increment() }
 
     func read(_ result: String, nanoseconds: UInt64?) {
         reads[result]?.increment()

@@ -1,4 +1,4 @@
-import NIOConcurrencyHelpers
+import Synchronization
 
 /// A one-slot signal: `signal()` wakes the current or the next `wait`. The scheduler sleeps on
 /// it until its next deadline or until something changes.
@@ -8,10 +8,10 @@ final class Wakeup: Sendable {
         var waiter: CheckedContinuation<Void, Never>?
     }
 
-    private let state = NIOLockedValueBox(State())
+    private let state = Mutex(State())
 
     func signal() {
-        let waiter = state.withLockedValue { state -> CheckedContinuation<Void, Never>? in
+        let waiter = state.withLock { state -> CheckedContinuation<Void, Never>? in
             if let waiter = state.waiter {
                 state.waiter = nil
                 return waiter
@@ -24,7 +24,7 @@ final class Wakeup: Sendable {
 
     /// Returns after a signal, after `seconds` on `clock`, or on cancellation.
     func wait(seconds: Double, clock: MonotonicClock) async {
-        if state.withLockedValue({ state in defer { state.pending = false }; return state.pending }) { return }
+        if state.withLock({ state in defer { state.pending = false }; return state.pending }) { return }
         await withTaskGroup(of: Void.self) { group in
             group.addTask { try? await clock.sleep(for: .milliseconds(Int64(max(0, seconds) * 1000))) }
             group.addTask { await self.waitForSignal() }
@@ -36,7 +36,7 @@ final class Wakeup: Sendable {
     private func waitForSignal() async {
         await withTaskCancellationHandler {
             await withCheckedContinuation { (continuation: CheckedContinuation<Void, Never>) in
-                let resumeNow = state.withLockedValue { state -> Bool in
+                let resumeNow = state.withLock { state -> Bool in
                     if state.pending || Task.isCancelled {
                         state.pending = false
                         return true
@@ -47,7 +47,7 @@ final class Wakeup: Sendable {
                 if resumeNow { continuation.resume() }
             }
         } onCancel: {
-            state.withLockedValue { state -> CheckedContinuation<Void, Never>? in
+            state.withLock { state -> CheckedContinuation<Void, Never>? in
                 defer { state.waiter = nil }
                 return state.waiter
             }?.resume()

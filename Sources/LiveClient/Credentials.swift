@@ -42,10 +42,9 @@ extension LiveIdentityClient {
         guard status == 200 else { throw .rejected(code: "http_\(status)", description: "User/Initialization answered HTTP \(status)") }
         let parsed: UserInitialization
         do { parsed = try UserInitialization.parse(body) } catch { throw .transient(error.message) }
-        // Refresh at the earlier of St + 0.75·(Se − St) and fetch time + registrationTTLRefreshSeconds.
-        var refreshBy = parsed.issuedAt.addingTimeInterval(0.75 * parsed.expiresAt.timeIntervalSince(parsed.issuedAt))
-        if let ttl = parsed.registrationTTLRefreshSeconds { refreshBy = min(refreshBy, now.addingTimeInterval(TimeInterval(ttl))) }
-        return Credential(value: parsed.uic, obtainedAt: now, expiresAt: parsed.expiresAt, refreshBy: refreshBy)
+        // The refresh machine refreshes it at its refresh point of St..Se, or by this deadline when earlier.
+        let refreshBy = parsed.registrationTTLRefreshSeconds.map { now.addingTimeInterval(TimeInterval($0)) }
+        return Credential(value: parsed.uic, obtainedAt: now, expiresAt: parsed.expiresAt, refreshBy: refreshBy, issuedAt: parsed.issuedAt)
     }
 
     /// A silent sign-in with the session cookies: the authorize URL answers straight with the

@@ -1,0 +1,135 @@
+#if canImport(FoundationEssentials)
+import FoundationEssentials
+#else
+import Foundation
+#endif
+
+/// What the machine knows of one credential of one account.
+public struct CredentialSchedule: Sendable, Equatable {
+    public var credential: Credential?
+    /// When it is next refreshed (or retried).
+    public var dueAt: Date
+    public var lastRefresh: Date?
+    public var lastAttempt: Date?
+    public var failures = 0
+    public var lastError: BrokerError?
+    public var backoffUntil: Date?
+
+    public init(dueAt: Date) { self.dueAt = dueAt }
+}
+
+/// What an account brings when it is added to the machine: from the store at start, or from an
+/// enrollment.
+public struct AccountSeed: Sendable {
+    public var name: AccountName
+    public var realm: String
+    public var login: String
+    public var state: AccountState
+    public var stateReason: String?
+    public var refreshToken: Secret?
+    public var password: Secret?
+    public var ticketMethod: TicketMethod
+    public var accessTokens: [AccessToken]
+    /// Session cookies, with their expiry when known (the store does not keep it).
+    public var cookies: (value: Secret, expiresAt: Date?)?
+
+    public init(
+        name: AccountName, realm: String, login: String, state: AccountState = .active, stateReason: String? = nil,
+        refreshToken: Secret?, password: Secret? = nil, ticketMethod: TicketMethod = .oauth, accessTokens: [AccessToken] = [],
+        cookies: (value: Secret, expiresAt: Date?)? = nil
+    ) {
+        self.name = name
+        self.realm = realm
+        self.login = login
+        self.state = state
+        self.stateReason = stateReason
+        self.refreshToken = refreshToken
+        self.password = password
+        self.ticketMethod = ticketMethod
+        self.accessTokens = accessTokens
+        self.cookies = cookies
+    }
+}
+
+/// What the machine knows of one account. The refresh token, password and cookies are the only
+/// copies besides the store's.
+public struct AccountSchedule: Sendable {
+    public var realm: String
+    public var login: String
+    public var state: AccountState
+    public var stateReason: String?
+    public var refreshToken: Secret?
+    public var password: Secret?
+    public var ticketMethod: TicketMethod
+    public var credentials: [CredentialKind: CredentialSchedule] = [:]
+    /// Why the cookie-based credentials cannot be had, once silent sign-in stopped working.
+    public var cookiesLost: String?
+    /// Secrets the store has not accepted yet (for example, a full disk). They are written before
+    /// this account refreshes again.
+    public var unsaved: PendingWrite?
+    /// When to try writing `unsaved` again.
+    public var retrySaveAt: Date = .distantPast
+    /// A write in flight: what to install once the store has answered.
+    var committing: Commit?
+
+    public var cookies: Credential? { credentials[.cookies]?.credential }
+
+    /// The kinds this account keeps fresh, given the configured scopes. The dependencies:
+    /// the skypetoken is made from the skype scope's token, the cookies and the UIC need cookies
+    /// or a password, and the RST ticket needs the `rst` method and a password.
+    public func kinds(scopes: [Scope]) -> [CredentialKind] {
+        var kinds = scopes.map(CredentialKind.scope)
+        if scopes.contains(.skype) { kinds.append(.skypetoken) }
+        if (cookies != nil || password != nil) && cookiesLost == nil { kinds += [.cookies, .uic] }
+        if ticketMethod == .rst && password != nil { kinds.append(.ticket) }
+        return kinds
+    }
+
+    /// Why this account cannot have a credential of this kind, with the command that fixes it.
+    public func unavailable(_ kind: CredentialKind, scopes: [Scope]) -> BrokerError? {
+        switch kind {
+        case .scope(let scope):
+            return scopes.contains(scope) ? nil : BrokerError(.unknownScope, "scope \(scope.alias) is not kept fresh by this daemon")
+        case .skypetoken:
+            return scopes.contains(.skype) ? nil : BrokerError(.credentialUnavailable, "the skype scope is not kept fresh by this daemon")
+        case .cookies, .uic:
+            if let lost = cookiesLost {
+                return BrokerError(.credentialUnavailable, "\(kind.name) needs the session cookies: \(lost)", hint: "tokenctl login \(login)")
+            }
+            if cookies == nil && password == nil {
+                return BrokerError(
+                    .credentialUnavailable, "\(kind.name) needs the session cookies (MSPAuth, MSPProf, WLSSC), and this account has none",
+                    hint: "tokenctl login \(login), or tokenctl login --browser \(login) --cookies-stdin")
+            }
+            return nil
+        case .ticket:
+            if password == nil {
+                return BrokerError(
+                    .credentialUnavailable, "an RST ticket needs the stored password, and this account has none",
+                    hint: "tokenctl login \(login) --store-password --ticket-method rst")
+            }
+            return nil
+        }
+    }
+
+    /// How the account looks to reads.
+    func view(scopes: [Scope]) -> AccountView {
+        var unavailable: [CredentialKind: BrokerError] = [:]
+        for kind in Scope.allCases.map(CredentialKind.scope) + [.skypetoken, .cookies, .uic, .ticket] {
+            if let error = self.unavailable(kind, scopes: scopes) { unavailable[kind] = error }
+        }
+        return AccountView(state: state, reason: stateReason, unavailable: unavailable)
+    }
+}
+
+/// A result waiting for the store's answer before it is installed and served.
+struct Commit: Sendable {
+    var job: Job
+    /// The credential obtained, and the kind it is kept under.
+    var kind: CredentialKind
+    var credential: Credential
+    /// Set by a sign-in: the new session cookies (and the grant family they started).
+    var cookies: Credential?
+    var rotated: Bool
+    var write: PendingWrite
+}

@@ -1,0 +1,193 @@
+#if canImport(FoundationEssentials)
+import FoundationEssentials
+#else
+import Foundation
+#endif
+
+/// An (account, credential kind) pair: the unit the refresh machine schedules.
+public struct CredentialKey: Hashable, Sendable, CustomStringConvertible {
+    public var account: AccountName
+    public var kind: CredentialKind
+
+    public init(account: AccountName, kind: CredentialKind) {
+        self.account = account
+        self.kind = kind
+    }
+
+    public var description: String { "\(account)/\(kind.name)" }
+}
+
+/// The provider endpoint a step calls. A 429 rests one endpoint of one realm.
+public enum Endpoint: String, Hashable, Sendable, CaseIterable {
+    /// oauth20_token.srf: every OAuth scope.
+    case token
+    /// rps/skypetoken.
+    case skypetoken
+    /// oauth20_authorize.srf and post.srf: silent and password sign-in, for the session cookies.
+    case signIn = "sign_in"
+    /// v1/User/Initialization: the UIC.
+    case userInitialization = "user_initialization"
+    /// RST.srf: the ssl-compact-ticket of the `rst` ticket method.
+    case rst
+}
+
+/// One call to the provider, with everything it needs: the executor reads nothing back from
+/// the machine while it runs a step.
+public enum Step: Sendable, Equatable {
+    /// The token endpoint with the refresh token, for one scope.
+    case refreshScope(Scope, refreshToken: Secret)
+    /// rps/skypetoken with the skype.com access token.
+    case skypetoken(accessToken: Secret)
+    /// The authorize page with the session cookies: new cookies and a new grant family.
+    case silentSignIn(cookies: Secret)
+    /// A password sign-in, for accounts that stored their password.
+    case passwordSignIn(login: String, password: Secret)
+    /// User/Initialization with the session cookies.
+    case userInitialization(cookies: Secret)
+    /// RST.srf with the stored password.
+    case rstTicket(login: String, password: Secret)
+    /// Write a result the store refused earlier.
+    case persist(PendingWrite)
+    /// Nothing can be called: the step fails at once with this.
+    case impossible(RefreshFailure)
+
+    public var endpoint: Endpoint? {
+        switch self {
+        case .refreshScope: .token
+        case .skypetoken: .skypetoken
+        case .silentSignIn, .passwordSignIn: .signIn
+        case .userInitialization: .userInitialization
+        case .rstTicket: .rst
+        case .persist, .impossible: nil
+        }
+    }
+}
+
+/// Work for the executor: one step towards a fresh credential of one account. An account has at
+/// most one job running; a job may continue with further steps (`Effect.run`) in the same slot.
+public struct Job: Sendable, Equatable {
+    /// The credential this job is for; a failure of any of its steps is that credential's failure.
+    public var key: CredentialKey
+    public var realm: String
+    public var step: Step
+    /// When the credential was due: the executor measures how late it started.
+    public var dueAt: Date
+    /// A retry after a refusal already happened in this job: it is not retried again.
+    public var retried: Bool
+
+    public init(key: CredentialKey, realm: String, step: Step, dueAt: Date, retried: Bool = false) {
+        self.key = key
+        self.realm = realm
+        self.step = step
+        self.dueAt = dueAt
+        self.retried = retried
+    }
+}
+
+/// What a sign-in step returns: a grant from a new family, and the session cookies it set.
+public struct SignInGrant: Sendable, Equatable {
+    public var grant: TokenGrant
+    public var cookies: Secret?
+    public var cookiesExpireAt: Date?
+
+    public init(grant: TokenGrant, cookies: Secret?, cookiesExpireAt: Date?) {
+        self.grant = grant
+        self.cookies = cookies
+        self.cookiesExpireAt = cookiesExpireAt
+    }
+}
+
+/// Secrets that must reach the store: an access token, a rotated refresh token, new cookies.
+public struct PendingWrite: Sendable, Equatable {
+    public var accessToken: AccessToken
+    public var rotatedRefreshToken: Secret?
+    public var cookies: Secret?
+
+    public init(accessToken: AccessToken, rotatedRefreshToken: Secret?, cookies: Secret?) {
+        self.accessToken = accessToken
+        self.rotatedRefreshToken = rotatedRefreshToken
+        self.cookies = cookies
+    }
+}
+
+/// What the executor reports back to the machine.
+public enum Outcome: Sendable {
+    /// `refreshScope` succeeded.
+    case granted(Job, TokenGrant)
+    /// `silentSignIn` or `passwordSignIn` succeeded.
+    case signedIn(Job, SignInGrant)
+    /// `skypetoken`, `userInitialization` or `rstTicket` succeeded.
+    case obtained(Job, Credential)
+    case failed(Job, RefreshFailure)
+    /// The store took a write (`Effect.persist`), or refused it with this reason.
+    case persisted(AccountName, failure: String?)
+}
+
+/// What a waiting read is handed when an attempt for its credential ends.
+public enum AttemptResult: Sendable, Equatable {
+    /// A new credential.
+    case refreshed(Credential)
+    /// The attempt failed. `current` is the credential still held (maybe expired); `final` says
+    /// that waiting for another attempt cannot help (a revoked grant, lost cookies, no account).
+    case failed(BrokerError, current: Credential?, final: Bool)
+}
+
+/// How a finished refresh is counted.
+public enum RefreshResult: String, Sendable, CaseIterable {
+    case ok
+    case failed
+    case needsReauth = "needs_reauth"
+    case rateLimited = "rate_limited"
+}
+
+/// A journal event the machine asks for. Metadata holds names, codes and numbers, never secrets.
+public struct LogEvent: Sendable, Equatable {
+    public enum Level: Sendable, Equatable { case info, notice, warning, error }
+    public var level: Level
+    public var message: String
+    public var metadata: [String: String]
+
+    public init(_ level: Level, _ message: String, _ metadata: [String: String] = [:]) {
+        self.level = level
+        self.message = message
+        self.metadata = metadata
+    }
+}
+
+/// How an account looks to a read: its state, and why a credential kind cannot be had.
+public struct AccountView: Sendable, Equatable {
+    public var state: AccountState
+    public var reason: String?
+    public var unavailable: [CredentialKind: BrokerError]
+
+    public init(state: AccountState, reason: String?, unavailable: [CredentialKind: BrokerError]) {
+        self.state = state
+        self.reason = reason
+        self.unavailable = unavailable
+    }
+}
+
+/// What the machine asks its executor to do.
+public enum Effect: Sendable {
+    /// Write these secrets, then report `Outcome.persisted`. Nothing of the write is served
+    /// before the store has answered.
+    case persist(AccountName, PendingWrite)
+    /// Record the account's state in the store.
+    case saveState(AccountName, AccountState, reason: String?)
+    /// Replace what reads are served for this credential (nil: nothing to serve).
+    case publish(CredentialKey, Credential?)
+    /// Replace how the account looks to reads (nil: the account is gone).
+    case publishAccount(AccountName, AccountView?)
+    /// Hand this result to every read waiting on the credential.
+    case deliver(CredentialKey, AttemptResult)
+    /// Run the next step of the same job, in the account's slot.
+    case run(Job)
+    case count(RefreshResult)
+    case log(LogEvent)
+}
+
+extension BrokerError: Equatable {
+    public static func == (lhs: BrokerError, rhs: BrokerError) -> Bool {
+        lhs.code == rhs.code && lhs.message == rhs.message && lhs.hint == rhs.hint
+    }
+}

@@ -1,0 +1,277 @@
+#if canImport(FoundationEssentials)
+import FoundationEssentials
+#else
+import Foundation
+#endif
+
+/// What each outcome changes. A result is written to the store before it is served: a grant
+/// becomes a `persist` effect, and only `Outcome.persisted` installs it, publishes it to reads,
+/// hands it to waiting reads, and continues the job. A write the store refuses is kept in
+/// memory, served, and written again before the account refreshes again.
+extension RefreshMachine {
+    public mutating func apply(_ outcome: Outcome, now: Date, random: () -> Double) -> [Effect] {
+        switch outcome {
+        case .granted(let job, let grant):
+            return granted(job, grant, now: now)
+        case .signedIn(let job, let result):
+            guard let cookies = result.cookies else {
+                return failed(job, .transient("the sign-in set no session cookies"), now: now, random: random)
+            }
+            let expires = result.cookiesExpireAt ?? result.grant.accessToken.expiresAt
+            return granted(job, result.grant, cookies: Credential(value: cookies, obtainedAt: now, expiresAt: expires), now: now)
+        case .obtained(let job, let credential):
+            return obtained(job, credential, now: now, random: random)
+        case .failed(let job, let failure):
+            return failed(job, failure, now: now, random: random)
+        case .persisted(let name, let failure):
+            return persisted(name, failure: failure, now: now, random: random)
+        }
+    }
+
+    // MARK: - Results
+
+    /// A new grant (from the token endpoint, or a sign-in with its cookies): write it first.
+    private mutating func granted(_ job: Job, _ grant: TokenGrant, cookies: Credential? = nil, now: Date) -> [Effect] {
+        let name = job.key.account
+        guard var account = accounts[name] else { return finish(job.key.account) }
+        let previous = account.refreshToken
+        let rotated = grant.refreshToken.flatMap { $0 == previous ? nil : $0 }
+        // The rotated refresh token replaces the old one now: the next refresh uses it, and it
+        // reaches the store in the write below, together with anything still unsaved.
+        if let rotated { account.refreshToken = rotated }
+        let write = PendingWrite(
+            accessToken: grant.accessToken, rotatedRefreshToken: rotated ?? account.unsaved?.rotatedRefreshToken,
+            cookies: cookies?.value ?? account.unsaved?.cookies)
+        account.committing = Commit(
+            job: job, kind: .scope(grant.accessToken.scope), credential: Credential(grant.accessToken), cookies: cookies,
+            rotated: rotated != nil, write: write)
+        accounts[name] = account
+        return [.persist(name, write)]
+    }
+
+    /// The store answered. After a commit, the result is installed, served and handed on.
+    private mutating func persisted(_ name: AccountName, failure: String?, now: Date, random: () -> Double) -> [Effect] {
+        guard var account = accounts[name] else { return finish(name) }
+        var effects = storage(failure, account: name)
+        if let failure {
+            // Keep it in memory, keep serving, and try again in a second.
+            account.unsaved = account.committing?.write ?? account.unsaved
+            account.retrySaveAt = now.addingTimeInterval(1)
+        } else {
+            if account.committing == nil, account.unsaved != nil {
+                effects.append(.log(LogEvent(.notice, "saved a refreshed token that had waited in memory", ["broker.account": "\(name)"])))
+            }
+            account.unsaved = nil
+        }
+        guard let commit = account.committing else {
+            accounts[name] = account
+            return effects + finish(name)
+        }
+        account.committing = nil
+        accounts[name] = account
+        return effects + install(commit, now: now, random: random)
+    }
+
+    /// Installs a written grant: the token is served, the cookies of a sign-in replace the old
+    /// ones and void the old family's tokens, the skypetoken follows the skype.com token, and a
+    /// job that needed this token continues.
+    private mutating func install(_ commit: Commit, now: Date, random: () -> Double) -> [Effect] {
+        let name = commit.job.key.account
+        guard var account = accounts[name] else { return finish(name) }
+        let key = CredentialKey(account: name, kind: commit.kind)
+        account.credentials[commit.kind] = fresh(commit.credential, random: random)
+        var effects: [Effect] = [.publish(key, commit.credential), .deliver(key, .refreshed(commit.credential))]
+        waiting[key] = nil
+        if let cookies = commit.cookies {
+            // A sign-in starts a new grant family and the provider revokes the old one: the
+            // other tokens (and the skypetoken made from one) must not be served any more.
+            for kind in Array(account.credentials.keys) where kind != commit.kind && (kind == .skypetoken || kind.isScope) {
+                account.credentials[kind]?.credential = nil
+                account.credentials[kind]?.dueAt = now
+                effects.append(.publish(CredentialKey(account: name, kind: kind), nil))
+            }
+            account.credentials[.cookies] = fresh(cookies, random: random)
+            let cookiesKey = CredentialKey(account: name, kind: .cookies)
+            effects += [.publish(cookiesKey, cookies), .deliver(cookiesKey, .refreshed(cookies))]
+            waiting[cookiesKey] = nil
+            if account.cookiesLost != nil {
+                account.cookiesLost = nil
+                effects.append(.publishAccount(name, account.view(scopes: scopes)))
+            }
+        }
+        // The skypetoken follows the token it is made from.
+        if commit.kind == .scope(.skype), account.credentials[.skypetoken] != nil {
+            account.credentials[.skypetoken]?.dueAt = now
+        }
+        accounts[name] = account
+        effects.append(.count(.ok))
+        effects.append(.log(LogEvent(.info, "token refreshed", [
+            "broker.account": "\(name)", "broker.credential": "\(commit.kind.name)", "broker.scope": "\(commit.kind.name)",
+            "broker.event": "refreshed", "broker.rotated": "\(commit.rotated)",
+            "broker.expires_in": "\(Int(commit.credential.expiresAt.timeIntervalSince(now)))",
+            "broker.next_refresh_usec": nextRefreshMicroseconds(key),
+        ])))
+        // A job that needed this token (or these cookies) goes on with what it just got.
+        let job = commit.job
+        switch (job.key.kind, commit.cookies) {
+        case (.skypetoken, _) where commit.kind == .scope(.skype):
+            return effects + [.run(Job(key: job.key, realm: job.realm, step: .skypetoken(accessToken: commit.credential.value), dueAt: job.dueAt, retried: job.retried))]
+        case (.uic, let cookies?):
+            return effects + [.run(Job(key: job.key, realm: job.realm, step: .userInitialization(cookies: cookies.value), dueAt: job.dueAt, retried: job.retried))]
+        default:
+            return effects + finish(name)
+        }
+    }
+
+    /// A credential that lives in memory only (skypetoken, UIC, RST ticket).
+    private mutating func obtained(_ job: Job, _ credential: Credential, now: Date, random: () -> Double) -> [Effect] {
+        let key = job.key
+        guard accounts[key.account] != nil else { return finish(key.account) }
+        let schedule = fresh(credential, random: random)
+        accounts[key.account]?.credentials[key.kind] = schedule
+        waiting[key] = nil
+        return [
+            .publish(key, credential), .deliver(key, .refreshed(credential)), .count(.ok),
+            .log(LogEvent(.info, "credential refreshed", [
+                "broker.account": "\(key.account)", "broker.credential": "\(key.kind.name)", "broker.event": "refreshed",
+                "broker.expires_in": "\(Int(credential.expiresAt.timeIntervalSince(now)))",
+                "broker.next_refresh_usec": nextRefreshMicroseconds(key),
+            ])),
+        ] + finish(key.account)
+    }
+
+    // MARK: - Failures
+
+    private mutating func failed(_ job: Job, _ failure: RefreshFailure, now: Date, random: () -> Double) -> [Effect] {
+        if let next = retry(job, after: failure, now: now) { return [.run(next)] }
+        let key = job.key
+        guard var account = accounts[key.account], var schedule = account.credentials[key.kind] else {
+            waiting[key] = nil
+            return [.deliver(key, .failed(failure.brokerError, current: nil, final: true))] + finish(key.account)
+        }
+        let error = failure.brokerError
+        schedule.failures += 1
+        schedule.lastError = error
+        var effects: [Effect] = []
+        var final = false
+        switch failure {
+        case .grantRevoked:
+            account.state = .needsReauth
+            account.stateReason = failure.message
+            final = true
+        case .rateLimited(let retryAfter):
+            let rest = policy.rateLimitRest(retryAfter: retryAfter, now: now)
+            let restKey = RestKey(realm: account.realm, endpoint: job.step.endpoint ?? Self.endpoint(of: key.kind))
+            rests[restKey] = max(rests[restKey] ?? rest, rest)
+            schedule.backoffUntil = rest
+            schedule.dueAt = max(schedule.dueAt, rest)
+        case .rejected(let code, let description) where code == "cookies_refused" && (key.kind == .cookies || key.kind == .uic):
+            account.cookiesLost = description
+            schedule.dueAt = now.addingTimeInterval(policy.backoffCap)
+            final = true
+        case .transient, .rejected:
+            let retry = policy.retryAfterFailure(
+                failures: schedule.failures, now: now, expiresAt: schedule.credential?.expiresAt, random: random())
+            schedule.backoffUntil = retry
+            schedule.dueAt = retry
+        }
+        account.credentials[key.kind] = schedule
+        accounts[key.account] = account
+        let hadWaiters = waiting[key] != nil
+        // Reads still waiting try again soon while the credential stays urgent.
+        if final || !hadWaiters { waiting[key] = nil } else { waiting[key] = 0 }
+        let answer =
+            account.state == .needsReauth
+            ? Self.needsReauth(key.account, account.stateReason) : final ? account.unavailable(key.kind, scopes: scopes) ?? error : error
+        effects.append(.deliver(key, .failed(answer, current: schedule.credential, final: final)))
+        switch failure {
+        case .grantRevoked:
+            effects += [
+                .count(.needsReauth), .saveState(key.account, .needsReauth, reason: failure.message),
+                .publishAccount(key.account, account.view(scopes: scopes)),
+                .log(LogEvent(.warning, "account needs a new sign-in", [
+                    "broker.account": "\(key.account)", "broker.credential": "\(key.kind.name)", "broker.event": "needs_reauth",
+                    "broker.reason": failure.message,
+                ])),
+            ]
+        case .rateLimited:
+            effects.append(.count(.rateLimited))
+        default:
+            effects.append(.count(.failed))
+        }
+        if case .rejected(let code, _) = failure, final, code == "cookies_refused" {
+            for kind in [CredentialKind.cookies, .uic] where kind != key.kind {
+                let other = CredentialKey(account: key.account, kind: kind)
+                waiting[other] = nil
+                effects.append(.deliver(other, .failed(account.unavailable(kind, scopes: scopes) ?? error, current: nil, final: true)))
+            }
+            effects.append(.publishAccount(key.account, account.view(scopes: scopes)))
+        }
+        if case .grantRevoked = failure {} else {
+            effects.append(.log(LogEvent(.notice, final ? "session cookies lost" : "refresh failed", [
+                "broker.account": "\(key.account)", "broker.credential": "\(key.kind.name)", "broker.event": "refresh_failed",
+                "broker.error": error.code.rawValue, "broker.reason": failure.message,
+            ])))
+        }
+        return effects + finish(key.account)
+    }
+
+    /// A refusal that one more step can mend, once per job: a skypetoken refused for its
+    /// access token (this is where a revoked grant shows) gets a new skype.com token; cookies
+    /// refused by silent sign-in fall back to the stored password; cookies refused by
+    /// User/Initialization are renewed.
+    private func retry(_ job: Job, after failure: RefreshFailure, now: Date) -> Job? {
+        guard case .rejected(let code, _) = failure, let account = accounts[job.key.account] else { return nil }
+        var next = job
+        switch job.step {
+        case .skypetoken where code.hasPrefix("skypetoken_") && !job.retried:
+            guard let refreshToken = account.refreshToken else { return nil }
+            next.step = .refreshScope(.skype, refreshToken: refreshToken)
+        case .silentSignIn where code == "cookies_refused":
+            guard let password = account.password else { return nil }
+            next.step = .passwordSignIn(login: account.login, password: password)
+        case .userInitialization where code == "cookies_refused" && !job.retried:
+            next.step = signInStep(account, now: now)
+        default:
+            return nil
+        }
+        next.retried = true
+        return next
+    }
+
+    // MARK: - Bookkeeping
+
+    /// The account's job is over: its slot is free and its schedule is looked at again.
+    private mutating func finish(_ name: AccountName) -> [Effect] {
+        running.remove(name)
+        dirty.insert(name)
+        return []
+    }
+
+    /// Storage failing or recovering, as the store's answers show it.
+    private mutating func storage(_ failure: String?, account: AccountName) -> [Effect] {
+        defer { storageFailure = failure }
+        if let failure, storageFailure == nil {
+            return [.log(LogEvent(.error, "storage failing: keeping refreshed tokens in memory, serving, and retrying the writes", [
+                "broker.account": "\(account)", "broker.event": "storage_degraded", "broker.reason": failure,
+            ]))]
+        }
+        if failure == nil, storageFailure != nil {
+            return [.log(LogEvent(.notice, "storage recovered: every refreshed token is on disk again", ["broker.event": "storage_recovered"]))]
+        }
+        return []
+    }
+
+    /// When the credential is next due, in microseconds since the epoch (the journal's NEXT_REFRESH_USEC).
+    private func nextRefreshMicroseconds(_ key: CredentialKey) -> String {
+        guard let due = accounts[key.account]?.credentials[key.kind]?.dueAt else { return "" }
+        return String(Int64(due.timeIntervalSince1970 * 1_000_000))
+    }
+}
+
+extension CredentialKind {
+    var isScope: Bool {
+        if case .scope = self { return true }
+        return false
+    }
+}

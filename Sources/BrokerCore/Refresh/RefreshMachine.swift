@@ -1,0 +1,186 @@
+#if canImport(FoundationEssentials)
+import FoundationEssentials
+#else
+import Foundation
+#endif
+
+/// Every refresh decision of the broker, as a value: which credential is due, what a result or a
+/// failure changes, which credentials depend on which, how long to back off, when a realm's
+/// endpoint rests after a 429, and when an account needs a new sign-in.
+///
+/// It does no I/O and reads no clock: the executor (BrokerEngine) passes the wall-clock time and
+/// a source of random samples in 0..<1 to every call, runs the `Job`s it hands out, reports each
+/// `Outcome`, and carries out the `Effect`s it gets back, in order. docs/ARCHITECTURE.md describes
+/// the states, jobs and effects, and how to add a credential kind.
+public struct RefreshMachine: Sendable {
+    public internal(set) var policy: RefreshPolicy
+    /// The scopes kept fresh for every account.
+    public internal(set) var scopes: [Scope]
+    /// The configured realms: an account of another realm fails its refreshes.
+    public internal(set) var realms: Set<String>
+    public internal(set) var accounts: [AccountName: AccountSchedule] = [:]
+    /// Endpoints resting after a 429, until when.
+    public internal(set) var rests: [RestKey: Date] = [:]
+    /// Accounts with a job running: the work of one account is serialized.
+    public internal(set) var running: Set<AccountName> = []
+    /// Credentials a read waits for, with how many reads wait.
+    public internal(set) var waiting: [CredentialKey: Int] = [:]
+    /// Why writes to the store fail, while they do: the daemon is degraded but serving.
+    public internal(set) var storageFailure: String?
+    public internal(set) var stopping = false
+    /// When `due` next has something to hand out (at the latest `policy.wakeInterval` after the
+    /// last call), so that the executor can sleep until then.
+    public internal(set) var nextWake: Date = .distantPast
+
+    /// The backlog: work due before `nextScan`, by due time. See RefreshMachine+Backlog.swift.
+    var backlog: [Due] = []
+    var nextScan = Date.distantPast
+    var beyond = Date.distantFuture
+    var scanNeeded = true
+    var dirty: Set<AccountName> = []
+
+    public struct RestKey: Hashable, Sendable {
+        public var realm: String
+        public var endpoint: Endpoint
+    }
+
+    public init(policy: RefreshPolicy = RefreshPolicy(), scopes: [Scope] = Scope.allCases, realms: Set<String>) {
+        self.policy = policy
+        self.scopes = scopes
+        self.realms = realms
+    }
+
+    // MARK: - Accounts in and out
+
+    /// Adds an account (loaded at start, or lazily later), or replaces it after a new sign-in:
+    /// every credential it keeps is scheduled, the tokens it brings are served until their
+    /// refresh point.
+    public mutating func add(_ seed: AccountSeed, now: Date, random: () -> Double) -> [Effect] {
+        var account = AccountSchedule(
+            realm: seed.realm, login: seed.login, state: seed.state, stateReason: seed.stateReason, refreshToken: seed.refreshToken,
+            password: seed.password, ticketMethod: seed.ticketMethod)
+        if let cookies = seed.cookies {
+            // Cookies loaded from the store have no recorded expiry: refresh them soon.
+            let expires = cookies.expiresAt ?? now.addingTimeInterval(3600)
+            var schedule = CredentialSchedule(
+                dueAt: cookies.expiresAt == nil ? now : policy.nextRefresh(obtainedAt: now, expiresAt: expires, random: random()))
+            schedule.credential = Credential(value: cookies.value, obtainedAt: now, expiresAt: expires)
+            account.credentials[.cookies] = schedule
+        }
+        for kind in account.kinds(scopes: scopes) where account.credentials[kind] == nil {
+            account.credentials[kind] = CredentialSchedule(dueAt: now)
+        }
+        for token in seed.accessTokens where token.expiresAt > now && account.credentials[.scope(token.scope)] != nil {
+            account.credentials[.scope(token.scope)] = fresh(Credential(token), random: random)
+        }
+        let previous = accounts[seed.name]
+        accounts[seed.name] = account
+        dirty.insert(seed.name)
+        var effects: [Effect] = [.publishAccount(seed.name, account.view(scopes: scopes))]
+        for kind in Set(account.credentials.keys).union(previous?.credentials.keys ?? [:].keys) {
+            effects.append(.publish(CredentialKey(account: seed.name, kind: kind), account.credentials[kind]?.credential))
+        }
+        return effects
+    }
+
+    /// Forgets an account. Reads waiting on it are told it is gone.
+    public mutating func remove(_ name: AccountName) -> [Effect] {
+        guard accounts.removeValue(forKey: name) != nil else { return [] }
+        var effects: [Effect] = [.publishAccount(name, nil)]
+        for key in waiting.keys where key.account == name {
+            waiting[key] = nil
+            effects.append(.deliver(key, .failed(BrokerError(.notFound, "no account named \(name)"), current: nil, final: true)))
+        }
+        return effects
+    }
+
+    /// Replaces realms, scopes and policy; credentials already held are kept, new kinds are due now.
+    public mutating func reconfigure(policy: RefreshPolicy, scopes: [Scope], realms: Set<String>, now: Date) -> [Effect] {
+        self.policy = policy
+        self.scopes = scopes
+        self.realms = realms
+        var effects: [Effect] = []
+        for name in Array(accounts.keys) {
+            guard var account = accounts[name] else { continue }
+            for kind in account.kinds(scopes: scopes) where account.credentials[kind] == nil {
+                account.credentials[kind] = CredentialSchedule(dueAt: now)
+            }
+            accounts[name] = account
+            effects.append(.publishAccount(name, account.view(scopes: scopes)))
+        }
+        scanNeeded = true
+        return effects
+    }
+
+    /// Stops handing out jobs; those running may still report.
+    public mutating func stop() { stopping = true }
+
+    // MARK: - Reads
+
+    /// The credential held now, served or not (maybe expired).
+    public func credential(_ key: CredentialKey) -> Credential? { accounts[key.account]?.credentials[key.kind]?.credential }
+
+    /// A read waits for the next attempt on `key`: the credential becomes urgent. When the
+    /// answer is already known (the credential was refreshed since the read looked, or cannot be
+    /// had at all), it comes back at once and nothing waits.
+    public mutating func wait(for key: CredentialKey, minValid: TimeInterval, now: Date) -> AttemptResult? {
+        guard let account = accounts[key.account] else {
+            return .failed(BrokerError(.notFound, "no account named \(key.account)", hint: "tokenctl accounts lists them"), current: nil, final: true)
+        }
+        if account.state == .needsReauth {
+            return .failed(Self.needsReauth(key.account, account.stateReason), current: account.credentials[key.kind]?.credential, final: true)
+        }
+        if let error = account.unavailable(key.kind, scopes: scopes) { return .failed(error, current: nil, final: true) }
+        if let credential = account.credentials[key.kind]?.credential,
+            credential.expiresAt.timeIntervalSince(now) >= max(policy.safetyMargin, minValid)
+        {
+            return .refreshed(credential)
+        }
+        waiting[key, default: 0] += 1
+        dirty.insert(key.account)
+        return nil
+    }
+
+    /// A read stopped waiting (its time ran out, or it was cancelled).
+    public mutating func stopWaiting(for key: CredentialKey) {
+        if let count = waiting[key] { waiting[key] = count > 1 ? count - 1 : nil }
+    }
+
+    static func needsReauth(_ name: AccountName, _ reason: String?) -> BrokerError {
+        BrokerError(.needsReauth, "account \(name) needs a new sign-in: \(reason ?? "sign-in required")", hint: "tokenctl login")
+    }
+
+    /// The rest of the endpoint a credential's refresh calls, if it is resting.
+    public func rest(realm: String, kind: CredentialKind) -> Date? { rests[RestKey(realm: realm, endpoint: Self.endpoint(of: kind))] }
+
+    static func endpoint(of kind: CredentialKind) -> Endpoint {
+        switch kind {
+        case .scope: .token
+        case .skypetoken: .skypetoken
+        case .cookies: .signIn
+        case .uic: .userInitialization
+        case .ticket: .rst
+        }
+    }
+
+    /// The earliest scheduled refresh of an active account.
+    public func nextRefresh() -> Date? {
+        accounts.values.filter { $0.state == .active }.flatMap { $0.credentials.values.map(\.dueAt) }.min()
+    }
+
+    // MARK: - Helpers
+
+    /// The schedule of a credential just obtained: due at its refresh point (or at the server's
+    /// own refresh deadline, or the UIC's point of its issue-to-expiry span, when earlier).
+    func fresh(_ credential: Credential, random: () -> Double) -> CredentialSchedule {
+        var dueAt = policy.nextRefresh(obtainedAt: credential.obtainedAt, expiresAt: credential.expiresAt, random: random())
+        if let issuedAt = credential.issuedAt {
+            dueAt = min(dueAt, issuedAt.addingTimeInterval(policy.refreshPoint * credential.expiresAt.timeIntervalSince(issuedAt)))
+        }
+        if let refreshBy = credential.refreshBy { dueAt = min(dueAt, refreshBy) }
+        var schedule = CredentialSchedule(dueAt: dueAt)
+        schedule.credential = credential
+        schedule.lastRefresh = credential.obtainedAt
+        return schedule
+    }
+}

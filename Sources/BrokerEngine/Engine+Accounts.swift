@@ -1,0 +1,120 @@
+import BrokerCore
+import BrokerStore
+import Foundation
+
+extension BrokerEngine {
+    public func accountNames() -> [AccountName] { locked.withLock { Array($0.machine.accounts.keys) }.sorted() }
+
+    public func status(_ name: AccountName) -> AccountReport? {
+        locked.withLock { locked in
+            let machine = locked.machine
+            guard let account = machine.accounts[name] else { return nil }
+            return AccountReport(
+                name: name, realm: account.realm, login: account.login, state: account.state, stateReason: account.stateReason,
+                ticketMethod: account.ticketMethod,
+                credentials: account.kinds(scopes: machine.scopes).sorted().compactMap { kind in
+                    guard let schedule = account.credentials[kind] else { return nil }
+                    var backoff = schedule.backoffUntil
+                    if let rest = machine.rest(realm: account.realm, kind: kind), rest > (backoff ?? .distantPast) { backoff = rest }
+                    return CredentialReport(
+                        kind: kind, expiresAt: schedule.credential?.expiresAt, lastRefresh: schedule.lastRefresh,
+                        nextRefresh: account.state == .active ? schedule.dueAt : nil, backoffUntil: backoff,
+                        failures: schedule.failures, lastError: schedule.lastError)
+                })
+        }
+    }
+
+    /// Counts a read on the socket: `fresh`, `refreshed`, `denied` or `error`, with its duration.
+    public func recordRead(_ result: String, nanoseconds: UInt64? = nil) { metrics.read(result, nanoseconds: nanoseconds) }
+
+    /// Brings the gauges up to date, just before they are scraped.
+    public func updateGauges() {
+        let (accounts, needsReauth) = counts()
+        metrics.accounts(active: accounts - needsReauth, needsReauth: needsReauth)
+    }
+
+    public func counts() -> (accounts: Int, needsReauth: Int) {
+        locked.withLock { locked in
+            (locked.machine.accounts.count, locked.machine.accounts.values.filter { $0.state == .needsReauth }.count)
+        }
+    }
+
+    /// The earliest scheduled refresh, for status lines.
+    public func nextRefresh() -> Date? { locked.withLock { $0.machine.nextRefresh() } }
+
+    /// Signs in (or redeems a redirect, or imports a refresh token), stores the grant, and
+    /// schedules every credential. Signing in again to an existing account replaces its grant.
+    public func enroll(_ command: EnrollCommand) async throws(BrokerError) -> AccountReport {
+        let configuration = self.configuration
+        let realm = try configuration.realm(named: command.realm)
+        let login = command.login.trimmingCharacters(in: .whitespaces)
+        guard !login.isEmpty, login.count <= 320 else { throw BrokerError(.badRequest, "a login is required") }
+        guard let name = command.name ?? AccountName(rawValue: login) else {
+            throw BrokerError(.badRequest, "the login is not a valid account name; choose one with name")
+        }
+        let existing = locked.withLock { $0.machine.accounts[name] }.map { (login: $0.login, realm: $0.realm, password: $0.password) }
+        if let existing, existing.login.lowercased() != login.lowercased() || existing.realm != realm.name {
+            throw BrokerError(.conflict, "account \(name) is already enrolled for another login or realm")
+        }
+        let now = wallClock()
+        let grant: TokenGrant
+        var cookies = command.cookies.map { (value: $0, expiresAt: Date?.none) }
+        var password: Secret?
+        switch command.credential {
+        case .password(let secret, let storePassword):
+            let result = try await identity.signIn(realm: realm, login: login, password: secret, now: now)
+            grant = result.grant
+            if let value = result.cookies { cookies = (value, result.cookiesExpireAt) }
+            if storePassword { password = secret }
+        case .redirectURL(let url):
+            grant = try identity.redeem(url, now: now)
+        case .refreshToken(let imported):
+            // One refresh proves the token works, and takes the rotated one if the server rotates.
+            do {
+                var refreshed = try await identity.refresh(
+                    realm: realm, refreshToken: imported, scope: configuration.scopes.first ?? .skype, now: now)
+                refreshed.refreshToken = refreshed.refreshToken ?? imported
+                grant = refreshed
+            } catch {
+                throw error.brokerError.code == .needsReauth
+                    ? BrokerError(.invalidCredentials, "the refresh token was refused: \(error.message)")
+                    : error.brokerError
+            }
+        }
+        guard let refreshToken = grant.refreshToken else { throw BrokerError(.signInFailed, "sign-in returned no refresh token") }
+        if command.ticketMethod == .rst && password == nil && existing?.password == nil {
+            throw BrokerError(.badRequest, "the rst ticket method needs the password stored: enroll with a password and store_password")
+        }
+        var seed = AccountSeed(
+            name: name, realm: realm.name, login: login, refreshToken: refreshToken, password: password,
+            ticketMethod: command.ticketMethod, accessTokens: [grant.accessToken], cookies: cookies)
+        let exists = locked.withLock { $0.machine.accounts[name] != nil }
+        do { try persistence.saveEnrollment(seed, exists: exists) } catch { throw Self.brokerError(error) }
+        seed.password = password ?? locked.withLock { $0.machine.accounts[name]?.password }
+        let random = self.random
+        carryOut(update { $0.add(seed, now: now, random: random) })
+        wakeup.signal()
+        logger.info("account enrolled", metadata: ["broker.account": "\(name)", "broker.realm": "\(realm.name)", "broker.event": "enrolled"])
+        return status(name)!
+    }
+
+    /// Re-seals every stored secret under a new key while serving goes on.
+    public func rekey(keyBytes: [UInt8]) throws(BrokerError) -> CredentialStore.RekeyResult {
+        do {
+            let result = try persistence.rekey(to: keyBytes)
+            logger.notice("store re-sealed under a new key", metadata: ["broker.event": "rekeyed", "broker.key_id": "\(result.keyID)"])
+            return result
+        } catch {
+            throw Self.brokerError(error)
+        }
+    }
+
+    /// Forgets every secret of the account.
+    public func logout(_ name: AccountName) throws(BrokerError) {
+        let removed: Bool
+        do { removed = try persistence.deleteAccount(name) } catch { throw Self.brokerError(error) }
+        let known = !update { $0.remove(name) }.isEmpty || locked.withLock { $0.machine.accounts[name] != nil }
+        guard removed || known else { throw BrokerError(.notFound, "no account named \(name)") }
+        logger.info("account removed", metadata: ["broker.account": "\(name)", "broker.event": "logout"])
+    }
+}

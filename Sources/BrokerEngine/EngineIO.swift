@@ -1,0 +1,80 @@
+import BrokerCore
+import BrokerStore
+import Foundation
+import LiveClient
+
+/// The calls the engine makes to an identity provider: one per step of the refresh machine,
+/// plus the sign-ins of an enrollment. `LiveIdentityClient` is the real one; tests may pass a
+/// fake to drive the engine without a network.
+public protocol IdentityProviding: Sendable {
+    func refresh(realm: Realm, refreshToken: Secret, scope: Scope, now: Date) async throws(RefreshFailure) -> TokenGrant
+    func signIn(realm: Realm, login: String, password: Secret, now: Date) async throws(BrokerError) -> SignInGrant
+    func redeem(_ redirectURL: String, now: Date) throws(BrokerError) -> TokenGrant
+    func skypetoken(realm: Realm, accessToken: Secret, now: Date) async throws(RefreshFailure) -> Credential
+    func userInitialization(realm: Realm, cookies: Secret, now: Date) async throws(RefreshFailure) -> Credential
+    func silentSignIn(realm: Realm, cookies: Secret, now: Date) async throws(RefreshFailure) -> SignInGrant
+    func passwordSignIn(realm: Realm, login: String, password: Secret, now: Date) async throws(RefreshFailure) -> SignInGrant
+    func rstTicket(realm: Realm, login: String, password: Secret, now: Date) async throws(RefreshFailure) -> Credential
+}
+
+/// What the engine writes: `CredentialStore` is the real one (SQLite); tests may pass a fake.
+public protocol CredentialPersisting: Sendable {
+    func loadAccounts() throws -> [AccountSeed]
+    /// One transaction: the access token, a rotated refresh token, new cookies.
+    func commit(_ write: PendingWrite, account: AccountName) throws
+    func setState(_ state: AccountState, reason: String?, for name: AccountName) throws
+    /// Stores a new account, or a new grant of an existing one.
+    func saveEnrollment(_ seed: AccountSeed, exists: Bool) throws
+    func deleteAccount(_ name: AccountName) throws -> Bool
+    func rekey(to keyBytes: [UInt8]) throws -> CredentialStore.RekeyResult
+}
+
+extension LiveIdentityClient: IdentityProviding {
+    public func signIn(realm: Realm, login: String, password: Secret, now: Date) async throws(BrokerError) -> SignInGrant {
+        let result: SignInResult = try await signIn(realm: realm, login: login, password: password, now: now)
+        return SignInGrant(grant: result.grant, cookies: result.cookies, cookiesExpireAt: result.cookiesExpireAt)
+    }
+
+    public func redeem(_ redirectURL: String, now: Date) throws(BrokerError) -> TokenGrant {
+        try Self.redeem(redirectURL, now: now).grant
+    }
+
+    public func silentSignIn(realm: Realm, cookies: Secret, now: Date) async throws(RefreshFailure) -> SignInGrant {
+        let result: SignInResult = try await silentSignIn(realm: realm, cookies: cookies, now: now)
+        return SignInGrant(grant: result.grant, cookies: result.cookies, cookiesExpireAt: result.cookiesExpireAt)
+    }
+
+    public func passwordSignIn(realm: Realm, login: String, password: Secret, now: Date) async throws(RefreshFailure) -> SignInGrant {
+        let result: SignInResult = try await passwordSignIn(realm: realm, login: login, password: password, now: now)
+        return SignInGrant(grant: result.grant, cookies: result.cookies, cookiesExpireAt: result.cookiesExpireAt)
+    }
+}
+
+extension CredentialStore: CredentialPersisting {
+    public func loadAccounts() throws -> [AccountSeed] {
+        try loadAll().map { account, credentials in
+            AccountSeed(
+                name: account.name, realm: account.realm, login: account.login, state: account.state, stateReason: account.stateReason,
+                refreshToken: credentials.refreshToken, password: credentials.password,
+                ticketMethod: TicketMethod(rawValue: account.ticketMethod) ?? .oauth, accessTokens: Array(credentials.accessTokens.values),
+                cookies: credentials.cookies.map { (value: $0, expiresAt: nil) })
+        }
+    }
+
+    public func commit(_ write: PendingWrite, account: AccountName) throws {
+        try commitRefresh(account: account, accessToken: write.accessToken, rotatedRefreshToken: write.rotatedRefreshToken, cookies: write.cookies)
+    }
+
+    public func saveEnrollment(_ seed: AccountSeed, exists: Bool) throws {
+        guard let refreshToken = seed.refreshToken else { throw BrokerError(.internalError, "an enrollment without a refresh token") }
+        if exists {
+            try replaceGrant(account: seed.name, refreshToken: refreshToken, accessTokens: seed.accessTokens, cookies: seed.cookies?.value)
+            if let password = seed.password { try setSecret(password, kind: .password, account: seed.name) }
+            try setTicketMethod(seed.ticketMethod.rawValue, for: seed.name)
+        } else {
+            try createAccount(
+                name: seed.name, realm: seed.realm, login: seed.login, refreshToken: refreshToken, accessTokens: seed.accessTokens,
+                password: seed.password, cookies: seed.cookies?.value, ticketMethod: seed.ticketMethod.rawValue)
+        }
+    }
+}

@@ -1,0 +1,76 @@
+import BrokerAPI
+import BrokerCore
+import Foundation
+import Synchronization
+
+/// What reads are served from: the credentials the refresh machine published, formatted once,
+/// behind a lock of their own. The cached read path takes only this lock, never the machine's.
+public protocol CredentialCache: Sendable {
+    /// One lookup: the credential if it has `max(safetyMargin, minValid)` left at `now`.
+    func lookup(_ key: CredentialKey, minValid: TimeInterval, now: Date) -> CachedRead
+    /// Carries out the machine's `publish` and `publishAccount` effects, and a new safety margin.
+    func update(_ change: CacheChange)
+}
+
+public enum CacheChange: Sendable {
+    case credential(CredentialKey, ServedCredential?)
+    case account(AccountName, AccountView?)
+    case safetyMargin(TimeInterval)
+}
+
+/// The daemon's cache: a dictionary by account under one mutex.
+public final class ServedCache: CredentialCache {
+    private struct Entry {
+        var view: AccountView
+        var served: [CredentialKind: ServedCredential] = [:]
+    }
+
+    private struct Contents {
+        var accounts: [AccountName: Entry] = [:]
+        var safetyMargin: TimeInterval = 60
+    }
+
+    private let contents = Mutex(Contents())
+
+    public init() {}
+
+    public func lookup(_ key: CredentialKey, minValid: TimeInterval, now: Date) -> CachedRead {
+        contents.withLock { contents in
+            guard let entry = contents.accounts[key.account] else { return .notFound }
+            if entry.view.state == .needsReauth { return .needsReauth(entry.view.reason ?? "sign-in required") }
+            if !entry.view.unavailable.isEmpty, let error = entry.view.unavailable[key.kind] { return .unavailable(error) }
+            if let served = entry.served[key.kind],
+                served.credential.expiresAt.timeIntervalSince(now) >= max(contents.safetyMargin, minValid)
+            {
+                return .fresh(served)
+            }
+            return .stale
+        }
+    }
+
+    public func update(_ change: CacheChange) {
+        contents.withLock { contents in
+            switch change {
+            case .credential(let key, let served):
+                contents.accounts[key.account]?.served[key.kind] = served
+            case .account(let name, let view?):
+                if contents.accounts[name] == nil {
+                    contents.accounts[name] = Entry(view: view)
+                } else {
+                    contents.accounts[name]?.view = view
+                }
+            case .account(let name, nil):
+                contents.accounts[name] = nil
+            case .safetyMargin(let margin):
+                contents.safetyMargin = margin
+            }
+        }
+    }
+}
+
+extension ServedCredential {
+    /// A credential as served, its expiry written once in the socket API's RFC 3339 form.
+    init(_ key: CredentialKey, _ credential: Credential) {
+        self.init(kind: key.kind, credential: credential, expiresAtText: BrokerJSON.formatDate(credential.expiresAt))
+    }
+}

@@ -1,0 +1,345 @@
+import BrokerCore
+import Foundation
+import Testing
+
+/// The refresh specification, one rule a test, on the pure machine: fixed `now`, fixed random
+/// samples, no processes, sockets or sleeps. The executor's part is played by hand: take the
+/// jobs `due` hands out, report an outcome, look at the effects.
+@Suite("Refresh machine: the refresh specification")
+struct RefreshMachineTests {
+    let t0 = Date(timeIntervalSince1970: 1_800_000_000)
+    let alice = AccountName(rawValue: "alice@example.com")!
+    let bob = AccountName(rawValue: "bob@example.com")!
+    let half: () -> Double = { 0.5 }
+
+    func machine(scopes: [Scope] = [.skype], policy: (inout RefreshPolicy) -> Void = { _ in }) -> RefreshMachine {
+        var p = RefreshPolicy()
+        policy(&p)
+        return RefreshMachine(policy: p, scopes: scopes, realms: ["live"])
+    }
+
+    func token(_ scope: Scope, _ value: String, at: Date, lifetime: TimeInterval = 3600) -> AccessToken {
+        AccessToken(value: Secret(value), scope: scope, obtainedAt: at, expiresAt: at.addingTimeInterval(lifetime))
+    }
+
+    func seed(_ name: AccountName, tokens: [AccessToken] = [], password: String? = nil, cookies: (Secret, Date?)? = nil,
+              method: TicketMethod = .oauth) -> AccountSeed {
+        AccountSeed(
+            name: name, realm: "live", login: name.rawValue, refreshToken: Secret("rt-\(name)"), password: password.map(Secret.init),
+            ticketMethod: method, accessTokens: tokens, cookies: cookies.map { (value: $0.0, expiresAt: $0.1) })
+    }
+
+    func key(_ name: AccountName, _ kind: CredentialKind) -> CredentialKey { CredentialKey(account: name, kind: kind) }
+
+    /// Reports a grant for a refreshScope job and lets the store take it.
+    func grant(_ m: inout RefreshMachine, _ job: Job, _ token: AccessToken, rotated: String? = nil, now: Date) -> [Effect] {
+        var effects = m.apply(.granted(job, TokenGrant(accessToken: token, refreshToken: rotated.map(Secret.init), userID: nil)), now: now, random: half)
+        #expect(effects.contains { if case .persist = $0 { true } else { false } })
+        effects += m.apply(.persisted(job.key.account, failure: nil), now: now, random: half)
+        return effects
+    }
+
+    func runs(_ effects: [Effect]) -> [Job] {
+        effects.compactMap { effect -> Job? in
+            if case .run(let job) = effect { return job }
+            return nil
+        }
+    }
+
+    func published(_ effects: [Effect], _ key: CredentialKey) -> Credential?? {
+        var last: Credential??
+        for case .publish(let k, let credential) in effects where k == key { last = .some(credential) }
+        return last
+    }
+
+    // MARK: - Refresh point, jitter, safety margin
+
+    @Test("a credential is due at 75% of its lifetime, ±5% with the random sample, and no job is handed out before")
+    func refreshPointAndJitter() {
+        for (sample, point) in [(0.0, 0.70), (0.5, 0.75), (1.0, 0.80)] {
+            var m = machine(scopes: [.ssl])
+            _ = m.add(seed(alice, tokens: [token(.ssl, "a", at: t0)]), now: t0, random: { sample })
+            let due = m.accounts[alice]!.credentials[.scope(.ssl)]!.dueAt
+            #expect(abs(due.timeIntervalSince(t0) - 3600 * point) < 1e-6)
+            #expect(m.due(now: due.addingTimeInterval(-1), random: half).isEmpty)
+            #expect(m.due(now: due, random: half).map(\.key) == [key(alice, .scope(.ssl))])
+        }
+    }
+
+    @Test("never later than the safety margin before expiry, and a read inside the margin waits for a refresh")
+    func safetyMargin() {
+        var m = machine { $0.safetyMargin = 60 }
+        // A 100 s token: 75% would be 75 s, but the margin says 40 s at the latest.
+        _ = m.add(seed(alice, tokens: [token(.skype, "a", at: t0, lifetime: 100)]), now: t0, random: half)
+        #expect(m.accounts[alice]!.credentials[.scope(.skype)]!.dueAt == t0.addingTimeInterval(40))
+        // 70 s left: answered from what is held.
+        #expect(m.wait(for: key(alice, .scope(.skype)), minValid: 0, now: t0.addingTimeInterval(30)) == .refreshed(Credential(token(.skype, "a", at: t0, lifetime: 100))))
+        // ... unless the read asks for more than that.
+        #expect(m.wait(for: key(alice, .scope(.skype)), minValid: 80, now: t0.addingTimeInterval(30)) == nil)
+        // 50 s left: inside the margin, so a read is not answered from what is held; it waits.
+        #expect(m.wait(for: key(alice, .scope(.skype)), minValid: 0, now: t0.addingTimeInterval(50)) == nil)
+        #expect(m.waiting[key(alice, .scope(.skype))] == 2)
+    }
+
+    // MARK: - Backoff
+
+    @Test("failures back off exponentially to the cap, never past expiry while the token is valid")
+    func backoff() {
+        var m = machine(scopes: [.ssl]) { $0.backoffStart = 1; $0.backoffCap = 8 }
+        _ = m.add(seed(alice), now: t0, random: half)
+        var now = t0
+        var delays: [TimeInterval] = []
+        for _ in 1...6 {
+            let job = m.due(now: now, random: half).first { $0.key.kind == .scope(.ssl) }!
+            _ = m.apply(.failed(job, .transient("HTTP 503")), now: now, random: { 1 })
+            let due = m.accounts[alice]!.credentials[.scope(.ssl)]!.dueAt
+            delays.append(due.timeIntervalSince(now))
+            #expect(m.accounts[alice]!.credentials[.scope(.ssl)]!.backoffUntil == due)
+            now = due
+        }
+        #expect(delays == [1, 2, 4, 8, 8, 8])
+        #expect(m.accounts[alice]!.credentials[.scope(.ssl)]!.failures == 6)
+
+        // While the token held is valid, every retry comes before it runs out, however many failures.
+        var n = machine(scopes: [.ssl]) { $0.backoffStart = 1; $0.backoffCap = 300; $0.safetyMargin = 1 }
+        let expires = t0.addingTimeInterval(100)
+        _ = n.add(seed(alice, tokens: [token(.ssl, "a", at: t0, lifetime: 100)]), now: t0, random: half)
+        var at = n.accounts[alice]!.credentials[.scope(.ssl)]!.dueAt
+        for _ in 1...8 {
+            guard let job = n.due(now: at, random: half).first else { Issue.record("nothing due at \(at)"); return }
+            _ = n.apply(.failed(job, .transient("reset")), now: at, random: { 1 })
+            let next = n.accounts[alice]!.credentials[.scope(.ssl)]!.dueAt
+            #expect(next > at && next < expires)
+            at = next
+        }
+    }
+
+    // MARK: - 429
+
+    @Test("a 429 rests that endpoint of the realm for Retry-After, for every account, and no job calls it meanwhile")
+    func rateLimitRestsTheRealm() {
+        var m = machine(scopes: [.skype, .ssl])
+        _ = m.add(seed(alice), now: t0, random: half)
+        _ = m.add(seed(bob), now: t0, random: half)
+        let jobs = m.due(now: t0, random: half)
+        #expect(Set(jobs.map(\.key.account)) == [alice, bob])
+        let aliceJob = jobs.first { $0.key.account == alice }!
+        let effects = m.apply(.failed(aliceJob, .rateLimited(retryAfter: 120)), now: t0, random: half)
+        #expect(effects.contains { if case .count(.rateLimited) = $0 { true } else { false } })
+        #expect(m.rest(realm: "live", kind: .scope(.ssl)) == t0.addingTimeInterval(120))
+        let bobJob = jobs.first { $0.key.account == bob }!
+        _ = m.apply(.failed(bobJob, .transient("reset")), now: t0, random: half)
+        // Nothing for the token endpoint until the rest is over, for alice nor for bob.
+        #expect(m.due(now: t0.addingTimeInterval(60), random: half).isEmpty)
+        #expect(m.nextWake <= t0.addingTimeInterval(120))
+        let after = m.due(now: t0.addingTimeInterval(121), random: half)
+        #expect(Set(after.map(\.key.account)) == [alice, bob])
+    }
+
+    // MARK: - invalid_grant
+
+    @Test("invalid_grant puts that account, and only that one, in needs_reauth; it is saved and waiting reads are told")
+    func invalidGrant() {
+        var m = machine()
+        _ = m.add(seed(alice), now: t0, random: half)
+        _ = m.add(seed(bob), now: t0, random: half)
+        #expect(m.wait(for: key(alice, .scope(.skype)), minValid: 0, now: t0) == nil)
+        let jobs = m.due(now: t0, random: half)
+        let aliceJob = jobs.first { $0.key.account == alice && $0.key.kind == .scope(.skype) }!
+        let effects = m.apply(.failed(aliceJob, .grantRevoked("invalid_grant")), now: t0, random: half)
+        #expect(m.accounts[alice]!.state == .needsReauth)
+        #expect(m.accounts[bob]!.state == .active)
+        #expect(effects.contains { if case .saveState(alice, .needsReauth, _) = $0 { true } else { false } })
+        #expect(effects.contains { if case .count(.needsReauth) = $0 { true } else { false } })
+        let delivered = effects.compactMap { if case .deliver(let k, .failed(let error, _, let final)) = $0, k.account == alice { (error, final) } else { nil } }
+        #expect(delivered.count == 1 && delivered[0].0.code == .needsReauth && delivered[0].1)
+        // No more jobs for alice; bob's go on.
+        let later = m.due(now: t0.addingTimeInterval(1), random: half)
+        #expect(!later.contains { $0.key.account == alice })
+        #expect(later.contains { $0.key.account == bob } || m.running.contains(bob))
+    }
+
+    // MARK: - Dependencies
+
+    @Test("the skypetoken needs a fresh skype.com token: that is refreshed first, written, and the skypetoken made from it")
+    func skypetokenFollowsSkypeScope() {
+        var m = machine()
+        _ = m.add(seed(alice), now: t0, random: half)
+        // One job per account: the skype scope or the skypetoken, whichever comes first.
+        #expect(m.due(now: t0, random: half).count == 1)
+        let step = m.firstStep(key(alice, .skypetoken), m.accounts[alice]!, now: t0)
+        #expect(step == .refreshScope(.skype, refreshToken: Secret("rt-\(alice)")))
+        let job = Job(key: key(alice, .skypetoken), realm: "live", step: step, dueAt: t0)
+        let effects = grant(&m, job, token(.skype, "skype-1", at: t0), now: t0)
+        // Served and then the next step with the very token just obtained: nothing is read back.
+        #expect(published(effects, key(alice, .scope(.skype))) == .some(Credential(token(.skype, "skype-1", at: t0))))
+        let next = runs(effects)
+        #expect(next.map(\Job.step) == [Step.skypetoken(accessToken: Secret("skype-1"))])
+        #expect(m.running.contains(alice))
+        let skypetoken = Credential(value: Secret("st"), obtainedAt: t0, expiresAt: t0.addingTimeInterval(86400))
+        let done = m.apply(.obtained(next[0], skypetoken), now: t0, random: half)
+        #expect(published(done, key(alice, .skypetoken)) == .some(skypetoken))
+        #expect(!m.running.contains(alice))
+
+        // A refused skypetoken gets a new skype.com token and one more try, not more.
+        let refused = m.apply(.failed(next[0], .rejected(code: "skypetoken_40120", description: "bad token")), now: t0, random: half)
+        guard case .run(let retry) = refused.first else { Issue.record("no retry after a refused skypetoken"); return }
+        #expect(retry.step == .refreshScope(.skype, refreshToken: Secret("rt-\(alice)")) && retry.retried)
+        var again = retry
+        again.step = .skypetoken(accessToken: Secret("skype-2"))
+        let final = m.apply(.failed(again, .rejected(code: "skypetoken_40120", description: "bad token")), now: t0, random: half)
+        #expect(!final.contains { if case .run = $0 { true } else { false } })
+    }
+
+    @Test("the skypetoken is due again as soon as the skype.com token it is made from is replaced")
+    func skypetokenDueWithItsToken() {
+        var m = machine()
+        _ = m.add(seed(alice, tokens: [token(.skype, "old", at: t0)]), now: t0, random: half)
+        let made = Job(key: key(alice, .skypetoken), realm: "live", step: .skypetoken(accessToken: Secret("old")), dueAt: t0)
+        _ = m.apply(.obtained(made, Credential(value: Secret("st"), obtainedAt: t0, expiresAt: t0.addingTimeInterval(86400))), now: t0, random: half)
+        #expect(m.accounts[alice]!.credentials[.skypetoken]!.dueAt > t0.addingTimeInterval(3600))
+        let job = Job(key: key(alice, .scope(.skype)), realm: "live", step: .refreshScope(.skype, refreshToken: Secret("rt")), dueAt: t0)
+        _ = grant(&m, job, token(.skype, "new", at: t0.addingTimeInterval(10)), now: t0.addingTimeInterval(10))
+        #expect(m.accounts[alice]!.credentials[.skypetoken]!.dueAt == t0.addingTimeInterval(10))
+    }
+
+    @Test("the UIC needs unexpired cookies: expired ones are renewed by password sign-in first, then User/Initialization with the new ones")
+    func uicNeedsCookies() {
+        var m = machine()
+        _ = m.add(seed(alice, password: "pw", cookies: (Secret("old-cookies"), t0.addingTimeInterval(-1))), now: t0, random: half)
+        #expect(m.accounts[alice]!.kinds(scopes: [.skype]).contains(.uic))
+        let step = m.firstStep(key(alice, .uic), m.accounts[alice]!, now: t0)
+        #expect(step == .passwordSignIn(login: alice.rawValue, password: Secret("pw")))
+        // With valid cookies, the UIC is asked for directly.
+        var n = machine()
+        _ = n.add(seed(alice, cookies: (Secret("c"), t0.addingTimeInterval(3600))), now: t0, random: half)
+        #expect(n.firstStep(key(alice, .uic), n.accounts[alice]!, now: t0) == .userInitialization(cookies: Secret("c")))
+        // Silent sign-in refused: the stored password is tried next, in the same job.
+        let job = Job(key: key(alice, .cookies), realm: "live", step: .silentSignIn(cookies: Secret("c")), dueAt: t0)
+        let refused = m.apply(.failed(job, .rejected(code: "cookies_refused", description: "no")), now: t0, random: half)
+        #expect(runs(refused).map(\Job.step) == [Step.passwordSignIn(login: alice.rawValue, password: Secret("pw"))])
+    }
+
+    @Test("the UIC's refresh point is taken from its issue time, and never later than registrationTTLRefreshSeconds")
+    func uicRefreshPoint() {
+        var m = machine()
+        _ = m.add(seed(alice, cookies: (Secret("c"), t0.addingTimeInterval(3600))), now: t0, random: half)
+        let job = Job(key: key(alice, .uic), realm: "live", step: .userInitialization(cookies: Secret("c")), dueAt: t0)
+        let uic = Credential(value: Secret("uic"), obtainedAt: t0, expiresAt: t0.addingTimeInterval(1000), issuedAt: t0.addingTimeInterval(-1000))
+        _ = m.apply(.obtained(job, uic), now: t0, random: half)
+        // St = t0-1000, Se = t0+1000: 75% of the span is t0+500, earlier than 75% of what is left.
+        #expect(m.accounts[alice]!.credentials[.uic]!.dueAt == t0.addingTimeInterval(500))
+        var ttl = uic
+        ttl.refreshBy = t0.addingTimeInterval(100)
+        _ = m.apply(.obtained(job, ttl), now: t0, random: half)
+        #expect(m.accounts[alice]!.credentials[.uic]!.dueAt == t0.addingTimeInterval(100))
+    }
+
+    @Test("the ticket method decides whether an RST ticket is kept, and it needs the stored password")
+    func ticketMethod() {
+        var m = machine()
+        _ = m.add(seed(alice, password: "pw", method: .rst), now: t0, random: half)
+        _ = m.add(seed(bob, method: .oauth), now: t0, random: half)
+        #expect(m.accounts[alice]!.kinds(scopes: [.skype]).contains(.ticket))
+        #expect(!m.accounts[bob]!.kinds(scopes: [.skype]).contains(.ticket))
+        #expect(m.firstStep(key(alice, .ticket), m.accounts[alice]!, now: t0) == .rstTicket(login: alice.rawValue, password: Secret("pw")))
+        #expect(m.accounts[bob]!.unavailable(.ticket, scopes: [.skype])?.code == .credentialUnavailable)
+    }
+
+    @Test("a sign-in starts a new grant family: the other tokens and the skypetoken stop being served and are due at once")
+    func signInVoidsSiblings() {
+        var m = machine(scopes: [.skype, .ssl])
+        _ = m.add(seed(alice, tokens: [token(.skype, "s", at: t0), token(.ssl, "l", at: t0)], cookies: (Secret("c"), t0.addingTimeInterval(3600))), now: t0, random: half)
+        let job = Job(key: key(alice, .cookies), realm: "live", step: .silentSignIn(cookies: Secret("c")), dueAt: t0)
+        let now = t0.addingTimeInterval(100)
+        let signIn = SignInGrant(grant: TokenGrant(accessToken: token(.skype, "s2", at: now), refreshToken: Secret("rt2"), userID: nil),
+                                 cookies: Secret("c2"), cookiesExpireAt: now.addingTimeInterval(7200))
+        var effects = m.apply(.signedIn(job, signIn), now: now, random: half)
+        guard case .persist(_, let write) = effects.first else { Issue.record("the sign-in was not written first"); return }
+        #expect(write.rotatedRefreshToken == Secret("rt2") && write.cookies == Secret("c2"))
+        effects += m.apply(.persisted(alice, failure: nil), now: now, random: half)
+        #expect(published(effects, key(alice, .scope(.ssl))) == .some(nil))
+        #expect(published(effects, key(alice, .skypetoken)) == .some(nil))
+        #expect(published(effects, key(alice, .scope(.skype)))??.value == Secret("s2"))
+        #expect(published(effects, key(alice, .cookies))??.value == Secret("c2"))
+        #expect(m.accounts[alice]!.credentials[.scope(.ssl)]!.dueAt == now)
+        #expect(m.accounts[alice]!.refreshToken == Secret("rt2"))
+    }
+
+    // MARK: - Time
+
+    @Test("a wall-clock jump past expiry: nothing held is served, and every credential is due at the next pass")
+    func clockJump() {
+        var m = machine(scopes: [.skype, .ssl, .contacts])
+        let tokens = [token(.skype, "a", at: t0), token(.ssl, "b", at: t0), token(.contacts, "c", at: t0)]
+        _ = m.add(seed(alice, tokens: tokens), now: t0, random: half)
+        let later = t0.addingTimeInterval(3 * 3600)
+        for scope in [Scope.skype, .ssl, .contacts] {
+            #expect(m.wait(for: key(alice, .scope(scope)), minValid: 0, now: later) == nil)
+        }
+        // One job at a time per account; each is served a new token, and the next comes.
+        var now = later
+        for _ in 0..<8 {
+            for first in m.due(now: now, random: half) {
+                var next: Job? = first
+                while let job = next {
+                    next = nil
+                    switch job.step {
+                    case .refreshScope(let scope, _): next = runs(grant(&m, job, token(scope, "new-\(scope.alias)", at: now), now: now)).first
+                    case .skypetoken:
+                        _ = m.apply(.obtained(job, Credential(value: Secret("st"), obtainedAt: now, expiresAt: now.addingTimeInterval(86400))), now: now, random: half)
+                    default: Issue.record("unexpected step \(job.step)")
+                    }
+                }
+            }
+            now = now.addingTimeInterval(0.01)
+        }
+        for scope in [Scope.skype, .ssl, .contacts] {
+            #expect(m.credential(key(alice, .scope(scope)))!.expiresAt > later.addingTimeInterval(3000))
+        }
+    }
+
+    // MARK: - Storage
+
+    @Test("a refused write keeps the rotated token in memory, serves the new token, and writes it again before the next refresh")
+    func storageFailure() {
+        var m = machine(scopes: [.ssl])
+        _ = m.add(seed(alice), now: t0, random: half)
+        guard let job = m.due(now: t0, random: half).first else { Issue.record("nothing due"); return }
+        let first = m.apply(.granted(job, TokenGrant(accessToken: token(.ssl, "a", at: t0), refreshToken: Secret("rt2"), userID: nil)), now: t0, random: half)
+        // Nothing is served before the store answers.
+        #expect(published(first, key(alice, .scope(.ssl))) == nil)
+        let effects = m.apply(.persisted(alice, failure: "disk full"), now: t0, random: half)
+        #expect(m.storageFailure == "disk full")
+        #expect(effects.contains { if case .log(let e) = $0 { e.metadata["broker.event"] == "storage_degraded" } else { false } })
+        #expect(published(effects, key(alice, .scope(.ssl)))??.value == Secret("a"))
+        #expect(m.accounts[alice]!.unsaved?.rotatedRefreshToken == Secret("rt2"))
+        #expect(m.accounts[alice]!.refreshToken == Secret("rt2"))
+        // A second later the write is retried, before any refresh of this account.
+        let retry = m.due(now: t0.addingTimeInterval(1), random: half)
+        guard case .persist(let write)? = retry.first?.step else { Issue.record("no write retried: \(retry)"); return }
+        #expect(write.rotatedRefreshToken == Secret("rt2"))
+        let recovered = m.apply(.persisted(alice, failure: nil), now: t0.addingTimeInterval(1), random: half)
+        #expect(m.storageFailure == nil && m.accounts[alice]!.unsaved == nil)
+        #expect(recovered.contains { if case .log(let e) = $0 { e.metadata["broker.event"] == "storage_recovered" } else { false } })
+    }
+
+    // MARK: - Concurrency
+
+    @Test("one job per account at a time, several accounts at once, at most maxConcurrentRefreshes in all")
+    func singleFlight() {
+        var m = machine(scopes: [.skype, .ssl]) { $0.maxConcurrentRefreshes = 3 }
+        let names = (1...5).map { AccountName(rawValue: "user\($0)@example.com")! }
+        for name in names { _ = m.add(seed(name), now: t0, random: half) }
+        let jobs = m.due(now: t0, random: half)
+        #expect(jobs.count == 3)
+        #expect(Set(jobs.map(\.key.account)).count == 3)
+        // Nothing more while three run, however much is due.
+        #expect(m.due(now: t0.addingTimeInterval(1), random: half).isEmpty)
+        // One finishes: one more job, for an account that is not running.
+        _ = m.apply(.failed(jobs[0], .transient("reset")), now: t0, random: half)
+        let more = m.due(now: t0.addingTimeInterval(1), random: half)
+        #expect(more.count == 1)
+        #expect(!jobs.dropFirst().map(\.key.account).contains(more[0].key.account))
+    }
+}
