@@ -23,6 +23,9 @@
 #                              (into $SCRATCH-static) as a third command
 #   SCRATCH=.build-release     SwiftPM scratch path of the release build (not .build, so that a
 #                              debug build elsewhere is not blocked); NO_BUILD=1 skips the build
+#   BASELINE_BIN=DIR           (a), (b): also run DIR/tokenbrokerd (for example another commit's
+#                              release build), with its own account, alternating with this build in
+#                              every round; a second table compares the two
 #   KEEP=1                     keep the work directory (logs, configurations) and print its path
 #   PROFILE_CMD=               run the daemon under this prefix (e.g. "valgrind --tool=callgrind")
 set -euo pipefail
@@ -89,6 +92,14 @@ if want a || want b || want e || want c; then
     MAIN_PID=$DAEMON_PID
     MAIN_SOCK=$SOCK
     import_account "$MAIN_SOCK" bench@example.com
+    if [ -n "${BASELINE_BIN:-}" ]; then
+        write_config "$work/base" "$work/sim"
+        DAEMON_BIN=$BASELINE_BIN start_daemon "$work/base"
+        BASE_PID=$DAEMON_PID
+        BASE_SOCK=$SOCK
+        import_account "$BASE_SOCK" bench@example.com
+        echo "bench: baseline daemon $BASELINE_BIN/tokenbrokerd alternates with this build in (a) and (b)"
+    fi
     TOKEN_PATH="/v1/accounts/bench@example.com/token?scope=skype"
     curl -sf --unix-socket "$MAIN_SOCK" "http://localhost$TOKEN_PATH" > "$work/token.json"
     echo "bench: the daemon's token answer is $(wc -c < "$work/token.json") bytes; nginx serves a file of the same bytes"

@@ -60,7 +60,7 @@ write_config() {
 start_daemon() {
     local dir=$1
     SOCK=$dir/tokenbroker.sock
-    ${PROFILE_CMD:-} "$BIN/tokenbrokerd" --config "$dir/tokenbroker.toml" > "$dir/daemon.log" 2>&1 &
+    ${PROFILE_CMD:-} "${DAEMON_BIN:-$BIN}/tokenbrokerd" --config "$dir/tokenbroker.toml" > "$dir/daemon.log" 2>&1 &
     DAEMON_PID=$!
     disown "$DAEMON_PID"
     pids+=("$DAEMON_PID")
@@ -114,6 +114,7 @@ pair() {
     local suffix=$1 path=$2 conns=$3; shift 3
     for round in $(seq "${ROUNDS:-1}"); do
         load "tb-$suffix#$round" "$MAIN_SOCK" "$MAIN_PID" "$path" "$conns" "$@"
+        if [ -n "${BASE_SOCK:-}" ]; then load "base-$suffix#$round" "$BASE_SOCK" "$BASE_PID" "$path" "$conns" "$@"; fi
         load "nginx-$suffix#$round" "$NGINX_SOCK" "$NGINX_PIDS" "$path" "$conns" "$@"
     done
 }

@@ -172,6 +172,21 @@ def table(path, machine):
             out.append(
                 f"| ({scenario}) {mode}, {conns} conn | {rps(tb)}{errs(tb)} | {lat(tb)} | {rps(ng)}{errs(ng)} | {lat(ng)} | "
                 f"{ratio:.2f} | {target} |")
+    if any(label.startswith("base-") for label in r):
+        out.append("")
+        out.append("This build next to the baseline build (BASELINE_BIN), alternating round by round:")
+        out.append("")
+        out.append("| load | this build req/s | p50 / p99 µs | rounds | baseline req/s | p50 / p99 µs | rounds | ratio |")
+        out.append("|---|---:|---:|---|---:|---:|---|---:|")
+        for scenario, mode in (("a", "keep-alive"), ("b", "new connection per request")):
+            for conns in (1, 16, 64):
+                tb, base = f"tb-{scenario}-{conns}", f"base-{scenario}-{conns}"
+                if base not in r:
+                    continue
+                out.append(
+                    f"| ({scenario}) {mode}, {conns} conn | {rps(tb)} | {num(tb, 'p50_us'):.0f} / {num(tb, 'p99_us'):.0f} | "
+                    f"{r.get(tb, {}).get('rounds', '-')} | {rps(base)} | {num(base, 'p50_us'):.0f} / {num(base, 'p99_us'):.0f} | "
+                    f"{r.get(base, {}).get('rounds', '-')} | {num(tb, 'rps') / num(base, 'rps'):.2f} |")
     if "tb-c-16" in r:
         base = num("tb-a-16", "rps")
         ratio = num("tb-c-16", "rps") / base
