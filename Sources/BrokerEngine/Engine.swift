@@ -187,7 +187,7 @@ public final class BrokerEngine: Service, Sendable {
                     realm: account.realm, login: account.login, state: account.state, reason: account.stateReason,
                     refreshToken: credentials.refreshToken, tokens: Array(credentials.accessTokens.values),
                     password: credentials.password, cookies: credentials.cookies.map { (value: $0, expiresAt: nil) },
-                    ticketMethod: TicketMethod(rawValue: account.ticketMethod) ?? .oauth, now: now, configuration: configuration)
+                    ticketMethod: account.ticketMethod, now: now, configuration: configuration)
             }
         }
         logger.info("accounts loaded", metadata: ["broker.accounts": "\(loaded.count)"])
@@ -805,11 +805,11 @@ public final class BrokerEngine: Service, Sendable {
             if exists {
                 try store.replaceGrant(account: name, refreshToken: refreshToken, accessTokens: tokens, cookies: cookies?.value)
                 if let password { try store.setSecret(password, kind: .password, account: name) }
-                try store.setTicketMethod(command.ticketMethod.rawValue, for: name)
+                try store.setTicketMethod(command.ticketMethod, for: name)
             } else {
                 try store.createAccount(
                     name: name, realm: realm.name, login: login, refreshToken: refreshToken, accessTokens: tokens,
-                    password: password, cookies: cookies?.value, ticketMethod: command.ticketMethod.rawValue)
+                    password: password, cookies: cookies?.value, ticketMethod: command.ticketMethod)
             }
         } catch {
             throw Self.brokerError(error)

@@ -13,9 +13,8 @@ extension CredentialStore {
     /// the same scope replaces an earlier one.
     public func createAccount(
         name: AccountName, realm: String, login: String, refreshToken: Secret?,
-        accessTokens: [AccessToken], password: Secret?, cookies: Secret?, ticketMethod: String = "oauth"
+        accessTokens: [AccessToken], password: Secret?, cookies: Secret?, ticketMethod: TicketMethod = .oauth
     ) throws {
-        guard ["oauth", "rst"].contains(ticketMethod) else { throw BrokerError(.badRequest, "unknown ticket method") }
         guard !realm.isEmpty else { throw BrokerError(.badRequest, "the realm name is empty") }
         guard !login.isEmpty else { throw BrokerError(.badRequest, "the login is empty") }
         let macs = sealer.loginMACs(login: login, realm: realm)
@@ -34,7 +33,7 @@ extension CredentialStore {
                     VALUES (?, ?, x'', ?, ?, NULL, ?, ?)
                     """,
                 arguments: [
-                    self.sealer.nameMACs(name.rawValue)[0], realm, macs[0], AccountState.active.rawValue, now.timeIntervalSince1970, ticketMethod,
+                    self.sealer.nameMACs(name.rawValue)[0], realm, macs[0], AccountState.active.rawValue, now.timeIntervalSince1970, ticketMethod.rawValue,
                 ])
             let id = db.lastInsertedRowID
             try db.execute(
@@ -52,11 +51,10 @@ extension CredentialStore {
         }
     }
 
-    /// Sets how the account's ssl-compact-ticket is obtained: `oauth` or `rst`.
-    public func setTicketMethod(_ method: String, for name: AccountName) throws {
-        guard ["oauth", "rst"].contains(method) else { throw BrokerError(.badRequest, "unknown ticket method") }
+    /// Sets how the account's ssl-compact-ticket is obtained.
+    public func setTicketMethod(_ method: TicketMethod, for name: AccountName) throws {
         try write("cannot set the ticket method of \(name)") { db in
-            try db.execute(sql: "UPDATE accounts SET ticket_method = ? WHERE id = ?", arguments: [method, try Self.requireAccountID(db, name, self.sealer)])
+            try db.execute(sql: "UPDATE accounts SET ticket_method = ? WHERE id = ?", arguments: [method.rawValue, try Self.requireAccountID(db, name, self.sealer)])
             guard db.changesCount > 0 else { throw Self.notFound(name) }
         }
     }

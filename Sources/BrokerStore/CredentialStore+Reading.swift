@@ -77,7 +77,8 @@ extension CredentialStore {
                 name: name, realm: row["realm"], login: login, state: state, stateReason: row["state_reason"],
                 createdAt: Date(timeIntervalSince1970: row["created_at"]),
                 hasRefreshToken: row["has_refresh_token"], hasPassword: row["has_password"],
-                hasCookies: row["has_cookies"], ticketMethod: row["ticket_method"])
+                hasCookies: row["has_cookies"],
+                ticketMethod: TicketMethod(rawValue: row["ticket_method"]) ?? .oauth)
             return AccountRow(id: id, account: account)
         }.sorted { $0.account.name < $1.account.name }
     }
