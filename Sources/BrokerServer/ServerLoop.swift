@@ -2,7 +2,7 @@ import BrokerCore
 import CShims
 import Foundation
 import Logging
-import NIOConcurrencyHelpers
+import Synchronization
 
 #if canImport(Glibc)
 import Glibc
@@ -54,8 +54,8 @@ final class ServerLoop: @unchecked Sendable {
     private var acceptPausedUntil: UInt64?
     private var out: [UInt8] = []
     private let readBuffer: UnsafeMutableRawBufferPointer
-    private let mailbox = NIOLockedValueBox<(messages: [Message], signalled: Bool)>(([], false))
-    private let finished = NIOLockedValueBox<(done: Bool, waiter: CheckedContinuation<Void, Never>?)>((false, nil))
+    private let mailbox = Mutex<(messages: [Message], signalled: Bool)>(([], false))
+    private let finished = Mutex<(done: Bool, waiter: CheckedContinuation<Void, Never>?)>((false, nil))
     /// Refusals over `maxConnections` since the last warning, and when that was.
     private var refusals = (count: 0, lastWarning: UInt64?.none)
 
@@ -91,7 +91,7 @@ final class ServerLoop: @unchecked Sendable {
 
     /// From any thread.
     func post(_ message: Message) {
-        let signal = mailbox.withLockedValue { box -> Bool in
+        let signal = mailbox.withLock { box -> Bool in
             box.messages.append(message)
             defer { box.signalled = true }
             return !box.signalled
@@ -105,7 +105,7 @@ final class ServerLoop: @unchecked Sendable {
     /// Returns once the loop has ended.
     func finish() async {
         await withCheckedContinuation { (continuation: CheckedContinuation<Void, Never>) in
-            let done = finished.withLockedValue { state -> Bool in
+            let done = finished.withLock { state -> Bool in
                 if state.done { return true }
                 state.waiter = continuation
                 return false
@@ -172,7 +172,7 @@ final class ServerLoop: @unchecked Sendable {
             close(listener)
             listener = -1
         }
-        let waiter = finished.withLockedValue { state in
+        let waiter = finished.withLock { state in
             state.done = true
             defer { state.waiter = nil }
             return state.waiter
@@ -188,7 +188,7 @@ final class ServerLoop: @unchecked Sendable {
     private func drainMailbox(now: UInt64) -> Bool {
         var value: UInt64 = 0
         _ = Glibc.read(wake, &value, 8)
-        let messages = mailbox.withLockedValue { box in
+        let messages = mailbox.withLock { box in
             defer {
                 box.messages.removeAll(keepingCapacity: true)
                 box.signalled = false
