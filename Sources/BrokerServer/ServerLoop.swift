@@ -132,7 +132,7 @@ final class ServerLoop: @unchecked Sendable {
             let count = epoll_wait(epoll, events, Int32(capacity), timeout)
             if count < 0 {
                 if errno == EINTR { continue }
-                logger.critical("epoll_wait failed; the server stops", metadata: ["broker.error": "\(Self.errorText())"])
+                logger.critical("epoll_wait failed; the server stops", metadata: ["broker.reason": "\(Self.errorText())"])
                 break
             }
             let after = Self.monotonicNow()
@@ -231,13 +231,13 @@ final class ServerLoop: @unchecked Sendable {
                 case EMFILE, ENFILE, ENOBUFS, ENOMEM:
                     // Out of descriptors: stop accepting for a moment instead of spinning; the
                     // waiting clients stay in the backlog.
-                    logger.warning("cannot accept a connection; pausing accepts", metadata: ["broker.error": "\(Self.errorText())"])
+                    logger.warning("cannot accept a connection; pausing accepts", metadata: ["broker.reason": "\(Self.errorText())"])
                     _ = tokenbroker_epoll_ctl(epoll, EPOLL_CTL_DEL, listener, 0)
                     acceptPausedUntil = now + 100_000_000
                     return
                 default:
                     // Level-triggered: returning would spin on the same error. Pause for a second.
-                    logger.error("accept failed; pausing accepts", metadata: ["broker.error": "\(Self.errorText())"])
+                    logger.error("accept failed; pausing accepts", metadata: ["broker.reason": "\(Self.errorText())"])
                     _ = tokenbroker_epoll_ctl(epoll, EPOLL_CTL_DEL, listener, 0)
                     acceptPausedUntil = now + 1_000_000_000
                     return
