@@ -3,7 +3,6 @@ import PackageDescription
 
 let nio: [Target.Dependency] = [
     .product(name: "NIOCore", package: "swift-nio"),
-    .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
     .product(name: "NIOPosix", package: "swift-nio"),
     .product(name: "NIOHTTP1", package: "swift-nio"),
 ]
@@ -50,7 +49,6 @@ let package = Package(
             dependencies: [
                 "BrokerCore", "LiveProtocol",
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
-                .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
                 .product(name: "NIOSSL", package: "swift-nio-ssl"),
                 .product(name: "Logging", package: "swift-log"),
             ]),

@@ -1,5 +1,6 @@
 import ArgumentParser
 import Foundation
+import Synchronization
 
 #if canImport(Glibc)
 import Glibc
@@ -100,12 +101,11 @@ struct Load: ParsableCommand {
 }
 
 /// Per-thread results, written once by each worker.
-final class ResultBox: @unchecked Sendable {
-    private let lock = NSLock()
-    private var results: [WorkerResult?]
-    init(count: Int) { results = Array(repeating: nil, count: count) }
-    func set(_ i: Int, _ result: WorkerResult) { lock.withLock { results[i] = result } }
-    var all: [WorkerResult] { lock.withLock { results.compactMap { $0 } } }
+final class ResultBox: Sendable {
+    private let results: Mutex<[WorkerResult?]>
+    init(count: Int) { results = Mutex(Array(repeating: nil, count: count)) }
+    func set(_ i: Int, _ result: WorkerResult) { results.withLock { $0[i] = result } }
+    var all: [WorkerResult] { results.withLock { $0.compactMap { $0 } } }
 }
 
 func sleep(until deadline: UInt64) {

@@ -42,20 +42,4 @@ public struct ATHPayload: Sendable, Equatable {
     }
 
     static func element(_ name: String, _ value: String) -> String { "<\(name)>\(xmlEscape(value))</\(name)>" }
-
-    public static func xmlEscape(_ text: String) -> String {
-        var out = ""
-        out.reserveCapacity(text.utf8.count + 16)
-        for ch in text {
-            switch ch {
-            case "&": out += "&amp;"
-            case "<": out += "&lt;"
-            case ">": out += "&gt;"
-            case "\"": out += "&quot;"
-            case "'": out += "&apos;"
-            default: out.append(ch)
-            }
-        }
-        return out
-    }
 }

@@ -56,7 +56,7 @@ extension CredentialStore: CredentialPersisting {
             AccountSeed(
                 name: account.name, realm: account.realm, login: account.login, state: account.state, stateReason: account.stateReason,
                 refreshToken: credentials.refreshToken, password: credentials.password,
-                ticketMethod: TicketMethod(rawValue: account.ticketMethod) ?? .oauth, accessTokens: Array(credentials.accessTokens.values),
+                ticketMethod: account.ticketMethod, accessTokens: Array(credentials.accessTokens.values),
                 cookies: credentials.cookies.map { (value: $0, expiresAt: nil) })
         }
     }
@@ -70,11 +70,11 @@ extension CredentialStore: CredentialPersisting {
         if exists {
             try replaceGrant(account: seed.name, refreshToken: refreshToken, accessTokens: seed.accessTokens, cookies: seed.cookies?.value)
             if let password = seed.password { try setSecret(password, kind: .password, account: seed.name) }
-            try setTicketMethod(seed.ticketMethod.rawValue, for: seed.name)
+            try setTicketMethod(seed.ticketMethod, for: seed.name)
         } else {
             try createAccount(
                 name: seed.name, realm: seed.realm, login: seed.login, refreshToken: refreshToken, accessTokens: seed.accessTokens,
-                password: seed.password, cookies: seed.cookies?.value, ticketMethod: seed.ticketMethod.rawValue)
+                password: seed.password, cookies: seed.cookies?.value, ticketMethod: seed.ticketMethod)
         }
     }
 }

@@ -2,7 +2,7 @@ import BrokerCore
 import CShims
 import Foundation
 import Logging
-import NIOConcurrencyHelpers
+import Synchronization
 
 #if canImport(Glibc)
 import Glibc
@@ -54,8 +54,8 @@ final class ServerLoop: @unchecked Sendable {
     private var acceptPausedUntil: UInt64?
     private var out: [UInt8] = []
     private let readBuffer: UnsafeMutableRawBufferPointer
-    private let mailbox = NIOLockedValueBox<(messages: [Message], signalled: Bool)>(([], false))
-    private let finished = NIOLockedValueBox<(done: Bool, waiter: CheckedContinuation<Void, Never>?)>((false, nil))
+    private let mailbox = Mutex<(messages: [Message], signalled: Bool)>(([], false))
+    private let finished = Mutex<(done: Bool, waiter: CheckedContinuation<Void, Never>?)>((false, nil))
     /// Refusals over `maxConnections` since the last warning, and when that was.
     private var refusals = (count: 0, lastWarning: UInt64?.none)
 
@@ -91,7 +91,7 @@ final class ServerLoop: @unchecked Sendable {
 
     /// From any thread.
     func post(_ message: Message) {
-        let signal = mailbox.withLockedValue { box -> Bool in
+        let signal = mailbox.withLock { box -> Bool in
             box.messages.append(message)
             defer { box.signalled = true }
             return !box.signalled
@@ -105,7 +105,7 @@ final class ServerLoop: @unchecked Sendable {
     /// Returns once the loop has ended.
     func finish() async {
         await withCheckedContinuation { (continuation: CheckedContinuation<Void, Never>) in
-            let done = finished.withLockedValue { state -> Bool in
+            let done = finished.withLock { state -> Bool in
                 if state.done { return true }
                 state.waiter = continuation
                 return false
@@ -132,7 +132,7 @@ final class ServerLoop: @unchecked Sendable {
             let count = epoll_wait(epoll, events, Int32(capacity), timeout)
             if count < 0 {
                 if errno == EINTR { continue }
-                logger.critical("epoll_wait failed; the server stops", metadata: ["broker.error": "\(Self.errorText())"])
+                logger.critical("epoll_wait failed; the server stops", metadata: ["broker.reason": "\(Self.errorText())"])
                 break
             }
             let after = Self.monotonicNow()
@@ -172,7 +172,7 @@ final class ServerLoop: @unchecked Sendable {
             close(listener)
             listener = -1
         }
-        let waiter = finished.withLockedValue { state in
+        let waiter = finished.withLock { state in
             state.done = true
             defer { state.waiter = nil }
             return state.waiter
@@ -188,7 +188,7 @@ final class ServerLoop: @unchecked Sendable {
     private func drainMailbox(now: UInt64) -> Bool {
         var value: UInt64 = 0
         _ = Glibc.read(wake, &value, 8)
-        let messages = mailbox.withLockedValue { box in
+        let messages = mailbox.withLock { box in
             defer {
                 box.messages.removeAll(keepingCapacity: true)
                 box.signalled = false
@@ -231,13 +231,13 @@ final class ServerLoop: @unchecked Sendable {
                 case EMFILE, ENFILE, ENOBUFS, ENOMEM:
                     // Out of descriptors: stop accepting for a moment instead of spinning; the
                     // waiting clients stay in the backlog.
-                    logger.warning("cannot accept a connection; pausing accepts", metadata: ["broker.error": "\(Self.errorText())"])
+                    logger.warning("cannot accept a connection; pausing accepts", metadata: ["broker.reason": "\(Self.errorText())"])
                     _ = tokenbroker_epoll_ctl(epoll, EPOLL_CTL_DEL, listener, 0)
                     acceptPausedUntil = now + 100_000_000
                     return
                 default:
                     // Level-triggered: returning would spin on the same error. Pause for a second.
-                    logger.error("accept failed; pausing accepts", metadata: ["broker.error": "\(Self.errorText())"])
+                    logger.error("accept failed; pausing accepts", metadata: ["broker.reason": "\(Self.errorText())"])
                     _ = tokenbroker_epoll_ctl(epoll, EPOLL_CTL_DEL, listener, 0)
                     acceptPausedUntil = now + 1_000_000_000
                     return

@@ -15,12 +15,12 @@ public struct StoredAccount: Sendable, Hashable {
     public var hasRefreshToken: Bool
     public var hasPassword: Bool
     public var hasCookies: Bool
-    /// `oauth` or `rst`: how the ssl-compact-ticket is obtained.
-    public var ticketMethod: String
+    /// How the ssl-compact-ticket is obtained.
+    public var ticketMethod: TicketMethod
 
     public init(
         name: AccountName, realm: String, login: String, state: AccountState, stateReason: String?,
-        createdAt: Date, hasRefreshToken: Bool, hasPassword: Bool, hasCookies: Bool, ticketMethod: String = "oauth"
+        createdAt: Date, hasRefreshToken: Bool, hasPassword: Bool, hasCookies: Bool, ticketMethod: TicketMethod = .oauth
     ) {
         self.ticketMethod = ticketMethod
         self.name = name

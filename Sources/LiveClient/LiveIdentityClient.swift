@@ -3,10 +3,10 @@ import BrokerCore
 import Foundation
 import LiveProtocol
 import Logging
-import NIOConcurrencyHelpers
 import NIOCore
 import NIOHTTP1
 import NIOSSL
+import Synchronization
 
 /// What a completed sign-in yields: the tokens from the desktop redirect, and the session
 /// cookies (MSPAuth, MSPProf, WLSSC) when the server set them.
@@ -34,11 +34,11 @@ public final class LiveIdentityClient: Sendable {
 
     /// The current client of each realm, and the clients replaced by reloads: those finish their
     /// requests and are shut down with the rest.
-    private let clients: NIOLockedValueBox<(current: [String: HTTPClient], retired: [HTTPClient])>
+    private let clients: Mutex<(current: [String: HTTPClient], retired: [HTTPClient])>
     private let logger: Logger
 
     public init(realms: [Realm], logger: Logger) throws(BrokerError) {
-        self.clients = NIOLockedValueBox((current: Self.makeClients(try Self.tlsConfigurations(realms)), retired: []))
+        self.clients = Mutex((current: Self.makeClients(try Self.tlsConfigurations(realms)), retired: []))
         self.logger = logger
     }
 
@@ -46,7 +46,7 @@ public final class LiveIdentityClient: Sendable {
     /// requests in flight finish on the old ones. Nothing changes if a `ca_file` cannot be read.
     public func update(realms: [Realm]) throws(BrokerError) {
         let fresh = Self.makeClients(try Self.tlsConfigurations(realms))
-        clients.withLockedValue { clients in
+        clients.withLock { clients in
             clients.retired += clients.current.values
             clients.current = fresh
         }
@@ -82,7 +82,7 @@ public final class LiveIdentityClient: Sendable {
     }
 
     public func shutdown() async throws {
-        let all = clients.withLockedValue { clients in
+        let all = clients.withLock { clients in
             defer { clients = (current: [:], retired: []) }
             return Array(clients.current.values) + clients.retired
         }
@@ -95,7 +95,7 @@ public final class LiveIdentityClient: Sendable {
         if let failure { throw failure }
     }
 
-    private func client(for realm: Realm) -> HTTPClient? { clients.withLockedValue { $0.current[realm.name] } }
+    private func client(for realm: Realm) -> HTTPClient? { clients.withLock { $0.current[realm.name] } }
 
     // MARK: - Refresh
 

@@ -167,20 +167,3 @@ private func characterReference(_ name: ArraySlice<UInt8>) -> Unicode.Scalar? {
     }
     return Unicode.Scalar(value)
 }
-
-/// Escapes text for an XML element or a double- or single-quoted attribute.
-func xmlEscape(_ s: String) -> String {
-    var out = ""
-    out.reserveCapacity(s.utf8.count)
-    for ch in s.unicodeScalars {
-        switch ch {
-        case "&": out += "&amp;"
-        case "<": out += "&lt;"
-        case ">": out += "&gt;"
-        case "\"": out += "&quot;"
-        case "'": out += "&apos;"
-        default: out.unicodeScalars.append(ch)
-        }
-    }
-    return out
-}

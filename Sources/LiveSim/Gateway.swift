@@ -1,7 +1,7 @@
 import Foundation
 import Logging
-import NIOConcurrencyHelpers
 import NIOHTTP1
+import Synchronization
 
 /// The HTTP gateway (`POST /gateway/gateway.dll`): the notification-server exchange carried in
 /// HTTPS requests, as the web client and HTTP-polling clients used it.
@@ -21,7 +21,7 @@ final class NSGateway: Sendable {
     static let idleTimeout: TimeInterval = 600
     static let contentType = "application/x-msn-messenger"
 
-    private let sessions = NIOLockedValueBox<[String: Entry]>([:])
+    private let sessions = Mutex<[String: Entry]>([:])
     private let state: SimState
     private let logger: Logger?
 
@@ -43,7 +43,7 @@ final class NSGateway: Sendable {
         let now = Date()
 
         // The gateway lock is taken before the world's lock, never the other way round.
-        let result = sessions.withLockedValue { sessions -> Result<(String, NSSession.Output, String?), SimResponseBox> in
+        let result = sessions.withLock { sessions -> Result<(String, NSSession.Output, String?), SimResponseBox> in
             let id: String
             var entry: Entry
             switch action {

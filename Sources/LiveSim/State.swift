@@ -1,5 +1,5 @@
 import Foundation
-import NIOConcurrencyHelpers
+import Synchronization
 
 /// The scopes the token endpoint knows, and the only client allowed them.
 enum SimScopes {
@@ -239,11 +239,11 @@ struct SimWorld {
 
 /// The lock-protected world, shared by every connection.
 final class SimState: Sendable {
-    private let world: NIOLockedValueBox<SimWorld>
+    private let world: Mutex<SimWorld>
 
-    init(_ world: SimWorld) { self.world = NIOLockedValueBox(world) }
+    init(_ world: SimWorld) { self.world = Mutex(world) }
 
-    func withLock<R>(_ body: (inout SimWorld) throws -> R) rethrows -> R {
-        try world.withLockedValue { try body(&$0) }
+    func withLock<R, E: Error>(_ body: (inout SimWorld) throws(E) -> R) throws(E) -> R {
+        try world.withLock { world throws(E) in try body(&world) }
     }
 }

@@ -45,7 +45,8 @@ public struct JournalLogHandler: LogHandler {
 
 /// How log records become journal fields.
 public enum JournalFields {
-    /// The broker's metadata keys and their journal fields.
+    /// The broker's metadata keys and their journal fields. A failure is logged with
+    /// `broker.error` (its code) and `broker.reason` (what happened, in words).
     public static let known: [String: String] = [
         "broker.account": "ACCOUNT",
         "broker.scope": "SCOPE",
@@ -56,10 +57,11 @@ public enum JournalFields {
         "broker.peer.pid": "PEER_PID",
         "broker.peer.comm": "PEER_COMM",
         "broker.realm": "REALM",
+        "broker.error": "ERROR_CODE",
         "broker.reason": "REASON",
         "broker.action": "ACTION",
+        // The former key for the error code, until no log line uses it any more.
         "error.type": "ERROR_CODE",
-        "error.message": "ERROR_MESSAGE",
     ]
 
     /// Fields this handler writes itself, or that journald reserves: metadata never overrides them.

@@ -1,4 +1,5 @@
 import Foundation
+import Synchronization
 
 #if canImport(Glibc)
 import Glibc
@@ -46,8 +47,7 @@ final class CannedServer: @unchecked Sendable {
     let path: String
     private let listener: Int32
     private let replies: [Reply]
-    private let lock = NSLock()
-    private var recorded: [[UInt8]] = []
+    private let recorded = Mutex<[[UInt8]]>([])
     private let finished = DispatchSemaphore(value: 0)
 
     init(_ replies: [Reply]) throws {
@@ -66,9 +66,7 @@ final class CannedServer: @unchecked Sendable {
     /// requests it read.
     func requests() -> [String] {
         finished.wait()
-        lock.lock()
-        defer { lock.unlock() }
-        return recorded.map { String(decoding: $0, as: UTF8.self) }
+        return recorded.withLock { $0 }.map { String(decoding: $0, as: UTF8.self) }
     }
 
     deinit {
@@ -114,9 +112,7 @@ final class CannedServer: @unchecked Sendable {
             setsockopt(connection, SOL_SOCKET, SO_RCVTIMEO, &timeout, socklen_t(MemoryLayout<timeval>.size))
 
             let request = readRequest(connection)
-            lock.lock()
-            recorded.append(request)
-            lock.unlock()
+            recorded.withLock { $0.append(request) }
 
             if !reply.silentClose {
                 for (index, part) in reply.parts.enumerated() {

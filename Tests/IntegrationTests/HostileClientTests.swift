@@ -1,6 +1,7 @@
 import BrokerAPI
 import Foundation
 import LiveSim
+import Synchronization
 import Testing
 import TestSupport
 
@@ -429,17 +430,14 @@ func exchangeOn(_ fd: Int32, _ bytes: [UInt8]) -> String {
 
 /// Half-closed exchanges on `width` threads at once.
 func concurrentExchanges(_ path: String, _ inputs: [[UInt8]], width: Int) -> [Exchange] {
-    let results = NSLock()
-    nonisolated(unsafe) var out = [Exchange?](repeating: nil, count: inputs.count)
+    let results = Mutex([Exchange?](repeating: nil, count: inputs.count))
     DispatchQueue.concurrentPerform(iterations: width) { lane in
         for i in stride(from: lane, to: inputs.count, by: width) {
             let result = halfClosedExchange(path, inputs[i])
-            results.lock()
-            out[i] = result
-            results.unlock()
+            results.withLock { $0[i] = result }
         }
     }
-    return out.map { $0 ?? Exchange(text: "", closedByServer: false, closedAfter: .zero) }
+    return results.withLock { $0 }.map { $0 ?? Exchange(text: "", closedByServer: false, closedAfter: .zero) }
 }
 
 /// One slowloris client's fate.

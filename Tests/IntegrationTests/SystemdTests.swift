@@ -1,5 +1,6 @@
 import Foundation
 import LiveSim
+import Synchronization
 import Testing
 import TestSupport
 
@@ -13,8 +14,7 @@ import Glibc
 final class NotifyListener: @unchecked Sendable {
     let path: String
     private let fd: Int32
-    private let lock = NSLock()
-    private var received: [String] = []
+    private let received = Mutex<[String]>([])
 
     init(path: String) throws {
         self.path = path
@@ -36,7 +36,7 @@ final class NotifyListener: @unchecked Sendable {
                 if n <= 0 { return }
                 guard let self else { return }
                 let message = String(decoding: buffer[0..<n], as: UTF8.self).replacingOccurrences(of: "\n", with: "|")
-                self.lock.withLock { self.received.append(message) }
+                self.received.withLock { $0.append(message) }
             }
         }
         thread.start()
@@ -49,7 +49,7 @@ final class NotifyListener: @unchecked Sendable {
     }
 
     /// Every message so far, each with its assignments joined by "|".
-    var messages: [String] { lock.withLock { received } }
+    var messages: [String] { received.withLock { $0 } }
 
     /// Waits until a message satisfies `match`; returns it.
     func wait(seconds: Double = 10, for match: (String) -> Bool) async throws -> String {

@@ -13,7 +13,8 @@ struct JournalFieldsTests {
         #expect(JournalFields.name(for: "broker.peer.uid") == "PEER_UID")
         #expect(JournalFields.name(for: "broker.peer.pid") == "PEER_PID")
         #expect(JournalFields.name(for: "broker.peer.comm") == "PEER_COMM")
-        #expect(JournalFields.name(for: "error.type") == "ERROR_CODE")
+        #expect(JournalFields.name(for: "broker.error") == "ERROR_CODE")
+        #expect(JournalFields.name(for: "broker.reason") == "REASON")
         #expect(JournalFields.name(for: "broker.next_refresh_usec") == "NEXT_REFRESH_USEC")
         #expect(JournalFields.name(for: "broker.credential") == "CREDENTIAL")
     }

@@ -1,5 +1,5 @@
 import Foundation
-import NIOConcurrencyHelpers
+import Synchronization
 
 /// A clock that only moves when a test advances it. Sleepers wake when their deadline is
 /// reached, and on cancellation.
@@ -22,24 +22,24 @@ public final class ManualClock: Clock, Sendable {
         var nextID: UInt64 = 0
     }
 
-    private let state = NIOLockedValueBox(State())
+    private let state = Mutex(State())
 
     public init() {}
 
-    public var now: Instant { state.withLockedValue { $0.now } }
+    public var now: Instant { state.withLock { $0.now } }
     public var minimumResolution: Duration { .nanoseconds(1) }
 
     /// How many tasks are sleeping on this clock.
-    public var sleepers: Int { state.withLockedValue { $0.sleepers.count } }
+    public var sleepers: Int { state.withLock { $0.sleepers.count } }
 
     public func sleep(until deadline: Instant, tolerance: Duration? = nil) async throws {
-        let id = state.withLockedValue { state -> UInt64 in
+        let id = state.withLock { state -> UInt64 in
             state.nextID += 1
             return state.nextID
         }
         try await withTaskCancellationHandler {
             try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<Void, any Error>) in
-                let outcome = state.withLockedValue { state -> Result<Void, any Error>? in
+                let outcome = state.withLock { state -> Result<Void, any Error>? in
                     if Task.isCancelled { return .failure(CancellationError()) }
                     if deadline <= state.now { return .success(()) }
                     state.sleepers[id] = Sleeper(deadline: deadline, continuation: continuation)
@@ -48,13 +48,13 @@ public final class ManualClock: Clock, Sendable {
                 if let outcome { continuation.resume(with: outcome) }
             }
         } onCancel: {
-            state.withLockedValue { $0.sleepers.removeValue(forKey: id) }?.continuation.resume(throwing: CancellationError())
+            state.withLock { $0.sleepers.removeValue(forKey: id) }?.continuation.resume(throwing: CancellationError())
         }
     }
 
     /// Moves time forward and wakes every sleeper whose deadline has come.
     public func advance(by duration: Duration) {
-        let due = state.withLockedValue { state -> [Sleeper] in
+        let due = state.withLock { state -> [Sleeper] in
             state.now = state.now.advanced(by: duration)
             let ids = state.sleepers.filter { $0.value.deadline <= state.now }.map(\.key)
             return ids.compactMap { state.sleepers.removeValue(forKey: $0) }
@@ -65,11 +65,11 @@ public final class ManualClock: Clock, Sendable {
 
 /// A wall clock a test can set, for jumps such as a resume from suspend.
 public final class AdjustableWallClock: Sendable {
-    private let offset = NIOLockedValueBox<TimeInterval>(0)
+    private let offset = Mutex<TimeInterval>(0)
 
     public init() {}
 
-    public func now() -> Date { Date().addingTimeInterval(offset.withLockedValue { $0 }) }
+    public func now() -> Date { Date().addingTimeInterval(offset.withLock { $0 }) }
 
-    public func jump(by seconds: TimeInterval) { offset.withLockedValue { $0 += seconds } }
+    public func jump(by seconds: TimeInterval) { offset.withLock { $0 += seconds } }
 }

@@ -1,0 +1,24 @@
+/// Limits on what a client may send.
+public struct ServerLimits: Sendable {
+    public var maxHeaderBytes = 8 * 1024
+    public var maxBodyBytes = 64 * 1024
+    /// A connection that sends nothing for this long is closed.
+    public var idleTimeout: Duration = .seconds(10)
+    /// A request must arrive whole, head and body, within this long of its first byte; else the
+    /// connection is closed. The idle timeout restarts on every byte, so without this a client
+    /// sending a byte now and then could hold a connection for ever.
+    public var requestTimeout: Duration = .seconds(5)
+    /// Connections open at once. One more is answered 503 `temporarily_unavailable` and closed at
+    /// once, so that the daemon's memory and descriptors stay bounded.
+    public var maxConnections = 16384
+
+    public init() {}
+}
+
+extension Duration {
+    var nanoseconds: UInt64 {
+        let (seconds, attoseconds) = components
+        // Capped at about 31 years, so that adding it to a monotonic time cannot overflow.
+        return UInt64(min(max(0, seconds), 1_000_000_000)) * 1_000_000_000 + UInt64(max(0, attoseconds) / 1_000_000_000)
+    }
+}

@@ -1,0 +1,80 @@
+import BrokerCore
+import Foundation
+import GRDB
+
+/// Storing what a refresh or a new sign-in brought.
+extension CredentialStore {
+    /// Commits the result of a refresh: the access token for its scope and, when the server
+    /// rotated it, the new refresh token, in one durable transaction. Call it before serving
+    /// the token or forgetting the old refresh token. With `rotatedRefreshToken` nil the stored
+    /// refresh token is kept. Throws `.notFound` if there is no such account.
+    public func commitRefresh(
+        account name: AccountName, accessToken: AccessToken, rotatedRefreshToken: Secret?, cookies: Secret? = nil
+    ) throws {
+        let now = Date()
+        try write("cannot store the refreshed token of \(name)") { db in
+            let id = try Self.requireAccountID(db, name, self.sealer)
+            try self.putAccessToken(db, id, accessToken)
+            if let rotatedRefreshToken {
+                try self.putSecret(db, id, .refreshToken, rotatedRefreshToken, now)
+            }
+            if let cookies {
+                try self.putSecret(db, id, .cookies, cookies, now)
+            }
+        }
+    }
+
+    /// Replaces the grant of an existing account after a new sign-in: the refresh token, every
+    /// access token (those not in `accessTokens` are deleted) and the cookies (nil deletes
+    /// them), and sets the state to `active` with no reason, in one transaction. The password
+    /// is kept. Throws `.notFound` if there is no such account.
+    public func replaceGrant(
+        account name: AccountName, refreshToken: Secret?, accessTokens: [AccessToken], cookies: Secret?
+    ) throws {
+        let now = Date()
+        try write("cannot store the new sign-in of \(name)") { db in
+            let id = try Self.requireAccountID(db, name, self.sealer)
+            try self.putSecret(db, id, .refreshToken, refreshToken, now)
+            try db.execute(sql: "DELETE FROM access_tokens WHERE account_id = ?", arguments: [id])
+            for token in accessTokens {
+                try self.putAccessToken(db, id, token)
+            }
+            try self.putSecret(db, id, .cookies, cookies, now)
+            try db.execute(
+                sql: "UPDATE accounts SET state = ?, state_reason = NULL WHERE id = ?",
+                arguments: [AccountState.active.rawValue, id])
+        }
+    }
+
+    func putSecret(_ db: Database, _ id: Int64, _ kind: SecretKind, _ secret: Secret?, _ now: Date)
+        throws
+    {
+        guard let secret else {
+            try db.execute(
+                sql: "DELETE FROM secrets WHERE account_id = ? AND kind = ?", arguments: [id, kind.rawValue])
+            return
+        }
+        let sealed = try sealer.seal(secret.exposed, SealContext(accountID: id, kind: kind))
+        try db.execute(
+            sql: """
+                INSERT INTO secrets (account_id, kind, value, updated_at) VALUES (?, ?, ?, ?)
+                ON CONFLICT (account_id, kind) DO UPDATE SET value = excluded.value, updated_at = excluded.updated_at
+                """,
+            arguments: [id, kind.rawValue, sealed, now.timeIntervalSince1970])
+    }
+
+    func putAccessToken(_ db: Database, _ id: Int64, _ token: AccessToken) throws {
+        let sealed = try sealer.seal(
+            token.value.exposed, SealContext(accountID: id, kind: .accessToken, scope: token.scope))
+        try db.execute(
+            sql: """
+                INSERT INTO access_tokens (account_id, scope, value, obtained_at, expires_at) VALUES (?, ?, ?, ?, ?)
+                ON CONFLICT (account_id, scope) DO UPDATE SET value = excluded.value,
+                    obtained_at = excluded.obtained_at, expires_at = excluded.expires_at
+                """,
+            arguments: [
+                id, token.scope.rawValue, sealed, token.obtainedAt.timeIntervalSince1970,
+                token.expiresAt.timeIntervalSince1970,
+            ])
+    }
+}

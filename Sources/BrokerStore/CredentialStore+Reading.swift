@@ -1,0 +1,122 @@
+import BrokerCore
+import Foundation
+import GRDB
+
+/// Reading accounts and their secrets.
+extension CredentialStore {
+    /// Every account, by name.
+    public func accounts() throws -> [StoredAccount] {
+        try read("cannot list accounts") { db in
+            try self.fetchAccounts(db, name: nil).map(\.account)
+        }
+    }
+
+    /// The account named `name`, or nil.
+    public func account(named name: AccountName) throws -> StoredAccount? {
+        try read("cannot read account \(name)") { db in
+            try self.fetchAccounts(db, name: name).first?.account
+        }
+    }
+
+    /// The name of the account enrolled with `login` (compared case-insensitively) in `realm`.
+    public func accountName(login: String, realm: String) throws -> AccountName? {
+        let macs = sealer.loginMACs(login: login, realm: realm)
+        return try read("cannot look up a login") { db in
+            try self.accountName(db, loginMACs: macs)
+        }
+    }
+
+    /// The secrets of `name`. Throws `.notFound` if there is no such account.
+    public func credentials(for name: AccountName) throws -> StoredCredentials {
+        try read("cannot read the credentials of \(name)") { db in
+            let id = try Self.requireAccountID(db, name, self.sealer)
+            return try self.fetchCredentials(db, accountID: id, name: name)
+        }
+    }
+
+    /// Every account with its secrets, by name, read in one transaction (for start-up).
+    public func loadAll() throws -> [(StoredAccount, StoredCredentials)] {
+        try read("cannot load the accounts") { db in
+            try self.fetchAccounts(db, name: nil).map { row in
+                (row.account, try self.fetchCredentials(db, accountID: row.id, name: row.account.name))
+            }
+        }
+    }
+
+    private struct AccountRow {
+        var id: Int64
+        var account: StoredAccount
+    }
+
+    private func fetchAccounts(_ db: Database, name: AccountName?) throws -> [AccountRow] {
+        var sql = """
+            SELECT a.id, a.name_sealed, a.realm, a.login_sealed, a.state, a.state_reason, a.created_at, a.ticket_method,
+                EXISTS (SELECT 1 FROM secrets s WHERE s.account_id = a.id AND s.kind = 'refresh_token') AS has_refresh_token,
+                EXISTS (SELECT 1 FROM secrets s WHERE s.account_id = a.id AND s.kind = 'password') AS has_password,
+                EXISTS (SELECT 1 FROM secrets s WHERE s.account_id = a.id AND s.kind = 'cookies') AS has_cookies
+            FROM accounts a
+            """
+        var arguments = StatementArguments()
+        if let name {
+            let macs = sealer.nameMACs(name.rawValue)
+            sql += " WHERE a.name IN (\(Array(repeating: "?", count: macs.count).joined(separator: ", ")))"
+            arguments = StatementArguments(macs)
+        }
+        return try Row.fetchAll(db, sql: sql, arguments: arguments).map { row in
+            let id: Int64 = row["id"]
+            let rawName = try open(row["name_sealed"], SealContext(accountID: id, kind: .accountName), account: "row \(id)")
+            guard let name = AccountName(rawValue: rawName) else {
+                throw BrokerError(.internalError, "account row \(id) has an invalid name")
+            }
+            let rawState: String = row["state"]
+            guard let state = AccountState(rawValue: rawState) else {
+                throw BrokerError(.internalError, "account \(name) has an unknown state")
+            }
+            let login = try open(row["login_sealed"], SealContext(accountID: id, kind: .login), account: rawName)
+            let account = StoredAccount(
+                name: name, realm: row["realm"], login: login, state: state, stateReason: row["state_reason"],
+                createdAt: Date(timeIntervalSince1970: row["created_at"]),
+                hasRefreshToken: row["has_refresh_token"], hasPassword: row["has_password"],
+                hasCookies: row["has_cookies"],
+                ticketMethod: TicketMethod(rawValue: row["ticket_method"]) ?? .oauth)
+            return AccountRow(id: id, account: account)
+        }.sorted { $0.account.name < $1.account.name }
+    }
+
+    private func fetchCredentials(_ db: Database, accountID id: Int64, name: AccountName) throws
+        -> StoredCredentials
+    {
+        var credentials = StoredCredentials()
+        for row in try Row.fetchAll(
+            db, sql: "SELECT kind, value FROM secrets WHERE account_id = ?", arguments: [id])
+        {
+            let rawKind: String = row["kind"]
+            guard let kind = SecretKind(rawValue: rawKind), Self.accountSecretKinds.contains(kind) else {
+                throw BrokerError(.internalError, "account \(name) has a secret of unknown kind")
+            }
+            let secret = Secret(try open(row["value"], SealContext(accountID: id, kind: kind), account: name.rawValue))
+            switch kind {
+            case .refreshToken: credentials.refreshToken = secret
+            case .password: credentials.password = secret
+            case .cookies: credentials.cookies = secret
+            case .accessToken, .login, .accountName: break
+            }
+        }
+        for row in try Row.fetchAll(
+            db, sql: "SELECT scope, value, obtained_at, expires_at FROM access_tokens WHERE account_id = ?",
+            arguments: [id])
+        {
+            let rawScope: String = row["scope"]
+            guard let scope = Scope(rawValue: rawScope) else {
+                throw BrokerError(.internalError, "account \(name) has an access token for an unknown scope")
+            }
+            let value = try open(
+                row["value"], SealContext(accountID: id, kind: .accessToken, scope: scope), account: name.rawValue)
+            credentials.accessTokens[scope] = AccessToken(
+                value: Secret(value), scope: scope,
+                obtainedAt: Date(timeIntervalSince1970: row["obtained_at"]),
+                expiresAt: Date(timeIntervalSince1970: row["expires_at"]))
+        }
+        return credentials
+    }
+}
