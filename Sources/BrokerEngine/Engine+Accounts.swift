@@ -89,7 +89,7 @@ extension BrokerEngine {
             name: name, realm: realm.name, login: login, refreshToken: refreshToken, password: password,
             ticketMethod: command.ticketMethod, accessTokens: [grant.accessToken], cookies: cookies)
         let exists = locked.withLock { $0.machine.accounts[name] != nil }
-        do { try persistence.saveEnrollment(seed, exists: exists) } catch { throw Self.brokerError(error) }
+        do { try persistence.saveEnrollment(seed, exists: exists, now: now) } catch { throw Self.brokerError(error) }
         seed.password = password ?? locked.withLock { $0.machine.accounts[name]?.password }
         let random = self.random
         carryOut(update { $0.add(seed, now: now, random: random) })

@@ -197,7 +197,7 @@ public final class BrokerEngine: Service, Sendable {
     /// Writes secrets; nil when the store took them, else why not.
     private func persist(_ write: PendingWrite, account: AccountName) -> String? {
         do {
-            try persistence.commit(write, account: account)
+            try persistence.commit(write, account: account, now: wallClock())
             return nil
         } catch {
             return Self.brokerError(error).message

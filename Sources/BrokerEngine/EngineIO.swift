@@ -21,10 +21,10 @@ public protocol IdentityProviding: Sendable {
 public protocol CredentialPersisting: Sendable {
     func loadAccounts() throws -> [AccountSeed]
     /// One transaction: the access token, a rotated refresh token, new cookies.
-    func commit(_ write: PendingWrite, account: AccountName) throws
+    func commit(_ write: PendingWrite, account: AccountName, now: Date) throws
     func setState(_ state: AccountState, reason: String?, for name: AccountName) throws
     /// Stores a new account, or a new grant of an existing one.
-    func saveEnrollment(_ seed: AccountSeed, exists: Bool) throws
+    func saveEnrollment(_ seed: AccountSeed, exists: Bool, now: Date) throws
     func deleteAccount(_ name: AccountName) throws -> Bool
     func rekey(to keyBytes: [UInt8]) throws -> CredentialStore.RekeyResult
 }
@@ -61,20 +61,22 @@ extension CredentialStore: CredentialPersisting {
         }
     }
 
-    public func commit(_ write: PendingWrite, account: AccountName) throws {
-        try commitRefresh(account: account, accessToken: write.accessToken, rotatedRefreshToken: write.rotatedRefreshToken, cookies: write.cookies)
+    public func commit(_ write: PendingWrite, account: AccountName, now: Date) throws {
+        try commitRefresh(
+            account: account, accessToken: write.accessToken, rotatedRefreshToken: write.rotatedRefreshToken, cookies: write.cookies,
+            now: now)
     }
 
-    public func saveEnrollment(_ seed: AccountSeed, exists: Bool) throws {
+    public func saveEnrollment(_ seed: AccountSeed, exists: Bool, now: Date) throws {
         guard let refreshToken = seed.refreshToken else { throw BrokerError(.internalError, "an enrollment without a refresh token") }
         if exists {
-            try replaceGrant(account: seed.name, refreshToken: refreshToken, accessTokens: seed.accessTokens, cookies: seed.cookies?.value)
-            if let password = seed.password { try setSecret(password, kind: .password, account: seed.name) }
+            try replaceGrant(account: seed.name, refreshToken: refreshToken, accessTokens: seed.accessTokens, cookies: seed.cookies?.value, now: now)
+            if let password = seed.password { try setSecret(password, kind: .password, account: seed.name, now: now) }
             try setTicketMethod(seed.ticketMethod, for: seed.name)
         } else {
             try createAccount(
                 name: seed.name, realm: seed.realm, login: seed.login, refreshToken: refreshToken, accessTokens: seed.accessTokens,
-                password: seed.password, cookies: seed.cookies?.value, ticketMethod: seed.ticketMethod)
+                password: seed.password, cookies: seed.cookies?.value, ticketMethod: seed.ticketMethod, now: now)
         }
     }
 }

@@ -13,12 +13,11 @@ extension CredentialStore {
     /// the same scope replaces an earlier one.
     public func createAccount(
         name: AccountName, realm: String, login: String, refreshToken: Secret?,
-        accessTokens: [AccessToken], password: Secret?, cookies: Secret?, ticketMethod: TicketMethod = .oauth
+        accessTokens: [AccessToken], password: Secret?, cookies: Secret?, ticketMethod: TicketMethod = .oauth, now: Date = Date()
     ) throws {
         guard !realm.isEmpty else { throw BrokerError(.badRequest, "the realm name is empty") }
         guard !login.isEmpty else { throw BrokerError(.badRequest, "the login is empty") }
         let macs = sealer.loginMACs(login: login, realm: realm)
-        let now = Date()
         try write("cannot create account \(name)") { db in
             if try Self.accountID(db, name, self.sealer) != nil {
                 throw BrokerError(.conflict, "an account named \(name) already exists")
@@ -71,11 +70,10 @@ extension CredentialStore {
 
     /// Stores (or with nil, deletes) the password, cookies or refresh token of an account.
     /// Throws `.badRequest` for other kinds and `.notFound` if there is no such account.
-    public func setSecret(_ secret: Secret?, kind: SecretKind, account name: AccountName) throws {
+    public func setSecret(_ secret: Secret?, kind: SecretKind, account name: AccountName, now: Date = Date()) throws {
         guard Self.accountSecretKinds.contains(kind) else {
             throw BrokerError(.badRequest, "\(kind.rawValue) is not stored with setSecret")
         }
-        let now = Date()
         try write("cannot store the \(kind.rawValue) of \(name)") { db in
             let id = try Self.requireAccountID(db, name, self.sealer)
             try self.putSecret(db, id, kind, secret, now)

@@ -8,10 +8,10 @@ extension CredentialStore {
     /// rotated it, the new refresh token, in one durable transaction. Call it before serving
     /// the token or forgetting the old refresh token. With `rotatedRefreshToken` nil the stored
     /// refresh token is kept. Throws `.notFound` if there is no such account.
+    /// `now` is when the secrets were obtained, from the caller's clock.
     public func commitRefresh(
-        account name: AccountName, accessToken: AccessToken, rotatedRefreshToken: Secret?, cookies: Secret? = nil
+        account name: AccountName, accessToken: AccessToken, rotatedRefreshToken: Secret?, cookies: Secret? = nil, now: Date = Date()
     ) throws {
-        let now = Date()
         try write("cannot store the refreshed token of \(name)") { db in
             let id = try Self.requireAccountID(db, name, self.sealer)
             try self.putAccessToken(db, id, accessToken)
@@ -29,9 +29,8 @@ extension CredentialStore {
     /// them), and sets the state to `active` with no reason, in one transaction. The password
     /// is kept. Throws `.notFound` if there is no such account.
     public func replaceGrant(
-        account name: AccountName, refreshToken: Secret?, accessTokens: [AccessToken], cookies: Secret?
+        account name: AccountName, refreshToken: Secret?, accessTokens: [AccessToken], cookies: Secret?, now: Date = Date()
     ) throws {
-        let now = Date()
         try write("cannot store the new sign-in of \(name)") { db in
             let id = try Self.requireAccountID(db, name, self.sealer)
             try self.putSecret(db, id, .refreshToken, refreshToken, now)

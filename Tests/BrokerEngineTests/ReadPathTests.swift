@@ -39,9 +39,9 @@ final class FakeStore: CredentialPersisting {
     let writes = Atomic<Int>(0)
 
     func loadAccounts() throws -> [AccountSeed] { [] }
-    func commit(_ write: PendingWrite, account: AccountName) throws { writes.add(1, ordering: .relaxed) }
+    func commit(_ write: PendingWrite, account: AccountName, now: Date) throws { writes.add(1, ordering: .relaxed) }
     func setState(_ state: AccountState, reason: String?, for name: AccountName) throws {}
-    func saveEnrollment(_ seed: AccountSeed, exists: Bool) throws { writes.add(1, ordering: .relaxed) }
+    func saveEnrollment(_ seed: AccountSeed, exists: Bool, now: Date) throws { writes.add(1, ordering: .relaxed) }
     func deleteAccount(_ name: AccountName) throws -> Bool { true }
     func rekey(to keyBytes: [UInt8]) throws -> CredentialStore.RekeyResult { throw BrokerError(.internalError, "not in this test") }
 }
