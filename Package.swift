@@ -123,6 +123,8 @@ let package = Package(
                 .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
             ],
             swiftSettings: testingFaults),
+        // tokenctl's output, its exit statuses and its input helpers; FoundationEssentials only.
+        .target(name: "TokenctlKit", dependencies: ["BrokerAPI"]),
         .executableTarget(
             name: "tokenbrokerd",
             dependencies: [
@@ -132,7 +134,7 @@ let package = Package(
         .executableTarget(
             name: "tokenctl",
             dependencies: [
-                "BrokerAPI", "BrokerCore",
+                "TokenctlKit", "BrokerAPI", "BrokerCore",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]),
         .executableTarget(
@@ -181,6 +183,7 @@ let package = Package(
                 .product(name: "Crypto", package: "swift-crypto"),
             ]),
         .testTarget(name: "BrokerAPITests", dependencies: ["BrokerAPI"]),
+        .testTarget(name: "TokenctlKitTests", dependencies: ["TokenctlKit", "BrokerAPI"]),
         // The request parser and the hot path's encoder, without a socket.
         .testTarget(name: "BrokerServerTests", dependencies: ["BrokerServer", "BrokerEngine", "BrokerCore"]),
         .testTarget(
