@@ -8,8 +8,9 @@ let nio: [Target.Dependency] = [
 ]
 
 /// Fault switches for the systemd tests (a frozen event loop, to prove the watchdog) are compiled
-/// into tokenbrokerd only when the build environment sets TOKENBROKER_TESTING=1, as
-/// scripts/systemd-test.sh does. `make install` and plain `swift build` never set it.
+/// into tokenbrokerd (its BrokerDaemon library) only when the build environment sets
+/// TOKENBROKER_TESTING=1, as scripts/systemd-test.sh does. `make install` and plain `swift build`
+/// never set it.
 let testingFaults: [SwiftSetting] =
     Context.environment["TOKENBROKER_TESTING"] == "1" ? [.define("TOKENBROKER_TESTING")] : []
 
@@ -103,12 +104,12 @@ let package = Package(
                 .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "Logging", package: "swift-log"),
             ] + nio),
-        .executableTarget(
-            name: "tokenbrokerd",
+        // The daemon: its wiring, the supervisor (status, watchdog and health check, reloads), logging.
+        .target(
+            name: "BrokerDaemon",
             dependencies: [
                 "BrokerCore", "BrokerConfig", "BrokerStore", "LiveClient", "BrokerEngine", "BrokerServer", "BrokerAPI", "SystemdSupport",
                 "CShims",
-                .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "CoreMetrics", package: "swift-metrics"),
                 .product(name: "Prometheus", package: "swift-prometheus"),
                 .product(name: "Logging", package: "swift-log"),
@@ -119,10 +120,18 @@ let package = Package(
                 .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
             ],
             swiftSettings: testingFaults),
+        // tokenctl's output, its exit statuses and its input helpers; FoundationEssentials only.
+        .target(name: "TokenctlKit", dependencies: ["BrokerAPI"]),
+        .executableTarget(
+            name: "tokenbrokerd",
+            dependencies: [
+                "BrokerDaemon", "BrokerConfig",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            ]),
         .executableTarget(
             name: "tokenctl",
             dependencies: [
-                "BrokerAPI", "BrokerCore",
+                "TokenctlKit", "BrokerAPI", "BrokerCore",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]),
         .executableTarget(
@@ -171,6 +180,7 @@ let package = Package(
                 .product(name: "Crypto", package: "swift-crypto"),
             ]),
         .testTarget(name: "BrokerAPITests", dependencies: ["BrokerAPI"]),
+        .testTarget(name: "TokenctlKitTests", dependencies: ["TokenctlKit", "BrokerAPI"]),
         // The request parser and the hot path's encoder, without a socket.
         .testTarget(name: "BrokerServerTests", dependencies: ["BrokerServer", "BrokerEngine", "BrokerCore"]),
         .testTarget(

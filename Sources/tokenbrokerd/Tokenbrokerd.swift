@@ -1,11 +1,9 @@
 import ArgumentParser
-import BrokerAPI
 import BrokerConfig
-import BrokerCore
-import Foundation
-import Logging
+import BrokerDaemon
 
-/// `tokenbrokerd`: parses arguments, reads the configuration, sets up logging, and runs the daemon.
+/// `tokenbrokerd`: parses arguments and hands over to BrokerDaemon, which reads the
+/// configuration, sets up logging, and runs the daemon.
 @main
 struct Tokenbrokerd: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
@@ -20,14 +18,9 @@ struct Tokenbrokerd: AsyncParsableCommand {
             """,
         version: BuildInfo.version)
 
-    /// The entry point: clears the inherited signal mask first, on the main thread before any
-    /// other thread exists (threads inherit it). systemd does so for its services; a launcher that
-    /// blocks SIGTERM or SIGHUP (systemd-socket-activate does) would otherwise leave the daemon
-    /// deaf to stop and reload.
+    /// The entry point: clears the inherited signal mask before any other thread exists.
     static func main() async {
-        var empty = sigset_t()
-        sigemptyset(&empty)
-        sigprocmask(SIG_SETMASK, &empty, nil)
+        DaemonLaunch.clearSignalMask()
         do {
             var command = try parseAsRoot()
             if var asyncCommand = command as? any AsyncParsableCommand {
@@ -47,37 +40,10 @@ struct Tokenbrokerd: AsyncParsableCommand {
     var checkConfig = false
 
     func run() async throws {
-        let configuration: DaemonConfiguration
         do {
-            configuration = try DaemonConfiguration.load(path: config)
-        } catch {
-            FileHandle.standardError.write(Data("tokenbrokerd: \(error.message)\n".utf8))
-            throw ExitCode(78)
-        }
-        if checkConfig {
-            print("tokenbrokerd: configuration \(config) is valid")
-            return
-        }
-        let logging = LogSetup.bootstrap(configuration)
-        var logger = Logger(label: "tokenbrokerd")
-        logger.logLevel = LogSetup.level
-        if let note = logging.note { logger.warning("\(note)") }
-        // A reload reads the file again, perhaps after a change of working directory.
-        let path = URL(fileURLWithPath: config).standardizedFileURL.path
-        do {
-            try await Daemon(configurationPath: path, configuration: configuration, logger: logger).run()
-        } catch let error as BrokerError {
-            logger.critical("cannot start: \(error.message)", metadata: ["error.type": "\(error.code.rawValue)"])
-            throw ExitCode(1)
+            try await DaemonLaunch.run(configurationPath: config, checkOnly: checkConfig)
+        } catch let end as DaemonExit {
+            throw ExitCode(end.status)
         }
     }
-}
-
-/// What this build is.
-enum BuildInfo {
-    #if TOKENBROKER_TESTING
-    static let version = "\(BrokerDefaults.version) (testing build: fault switches compiled in; not for production)"
-    #else
-    static let version = BrokerDefaults.version
-    #endif
 }

@@ -1,5 +1,6 @@
 import ArgumentParser
 import BrokerAPI
+import TokenctlKit
 
 struct Accounts: ParsableCommand {
     static let configuration = CommandConfiguration(
@@ -11,10 +12,10 @@ struct Accounts: ParsableCommand {
         try reporting {
             let accounts = try global.client().accounts()
             guard !accounts.isEmpty else {
-                writeStandardError("no accounts are enrolled (tokenctl login LOGIN)\n")
+                writeStandardError(AccountList.noneEnrolled)
                 return
             }
-            print(Format.table(accounts.map { [$0.name, $0.realm, $0.login, $0.state] }))
+            print(AccountList.table(accounts))
         }
     }
 }

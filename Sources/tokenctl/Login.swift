@@ -1,5 +1,6 @@
 import ArgumentParser
 import BrokerAPI
+import TokenctlKit
 
 struct Login: ParsableCommand {
     static let configuration = CommandConfiguration(
@@ -69,20 +70,8 @@ struct Login: ParsableCommand {
 
     private func browserRequest(_ client: BrokerClient) throws -> EnrollRequest {
         let realm = try enrollment.chooseRealm(from: client.realms())
-        let redirect = Self.redirectPrefix(of: realm.authorizeURL)
-        var instructions = """
-            To enroll \(enrollment.login), open this address in a browser and sign in:
-
-              \(realm.authorizeURL)
-
-            The browser ends on a blank page. Copy its address (it starts with
-            \(redirect)), paste it here and press Enter.
-
-            """
-        if cookiesStdin {
-            instructions += "Then paste the cookies line (MSPAuth=...; MSPProf=...; WLSSC=...) and press Enter.\n"
-        }
-        writeStandardError(instructions + "\n")
+        writeStandardError(
+            Enrollment.browserInstructions(login: enrollment.login, authorizeURL: realm.authorizeURL, cookies: cookiesStdin))
         if Input.standardInputIsTerminal { writeStandardError("Final address: ") }
         let redirectURL = try Input.line("the final address")
         if cookiesStdin && Input.standardInputIsTerminal { writeStandardError("Cookies: ") }
@@ -91,35 +80,6 @@ struct Login: ParsableCommand {
         return .redirectURL(
             login: enrollment.login, redirectURL: redirectURL, name: enrollment.name, realm: realm.name,
             cookies: cookies)
-    }
-
-    /// The `redirect_uri` of an authorize address (where the browser ends), else the
-    /// desktop redirect of login.live.com.
-    static func redirectPrefix(of authorizeURL: String) -> String {
-        let query = authorizeURL.split(separator: "?", maxSplits: 1).dropFirst().first ?? ""
-        for pair in query.split(separator: "&") {
-            let parts = pair.split(separator: "=", maxSplits: 1)
-            if parts.count == 2, parts[0] == "redirect_uri", let value = percentDecoded(parts[1]), !value.isEmpty {
-                return value
-            }
-        }
-        return "https://login.live.com/oauth20_desktop.srf"
-    }
-
-    private static func percentDecoded(_ text: Substring) -> String? {
-        var bytes: [UInt8] = []
-        var iterator = text.utf8.makeIterator()
-        while let byte = iterator.next() {
-            if byte == UInt8(ascii: "%") {
-                guard let high = iterator.next(), let low = iterator.next(),
-                    let value = UInt8(String(decoding: [high, low], as: UTF8.self), radix: 16)
-                else { return nil }
-                bytes.append(value)
-            } else {
-                bytes.append(byte == UInt8(ascii: "+") ? UInt8(ascii: " ") : byte)
-            }
-        }
-        return String(validating: bytes, as: UTF8.self)
     }
 }
 
@@ -184,27 +144,10 @@ struct EnrollmentOptions: ParsableArguments {
     }
 
     func chooseRealm(from realms: [RealmInfo]) throws -> RealmInfo {
-        if let realm {
-            guard let match = realms.first(where: { $0.name == realm }) else {
-                throw Failure(
-                    "the daemon has no realm \(realm)",
-                    hint: "Its realms: \(realms.map(\.name).joined(separator: ", "))", exitStatus: ExitStatus.usage)
-            }
-            return match
-        }
-        guard let match = realms.first(where: \.isDefault) ?? realms.first else {
-            throw Failure("the daemon has no realm configured")
-        }
-        return match
+        try Enrollment.chooseRealm(named: realm, from: realms)
     }
 
     func enroll(_ request: EnrollRequest, with client: BrokerClient) throws {
-        let account = try client.enroll(request)
-        var line = "enrolled \(account.name) (\(account.login), realm \(account.realm)): \(account.state)"
-        if let reason = account.stateReason { line += " (\(reason))" }
-        print(line)
-        if !account.scopes.isEmpty {
-            print("scopes: " + account.scopes.map(\.alias).joined(separator: ", "))
-        }
+        print(Enrollment.enrolled(try client.enroll(request)))
     }
 }

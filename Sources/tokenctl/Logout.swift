@@ -1,5 +1,6 @@
 import ArgumentParser
 import BrokerAPI
+import TokenctlKit
 
 struct Logout: ParsableCommand {
     static let configuration = CommandConfiguration(
@@ -17,7 +18,7 @@ struct Logout: ParsableCommand {
     func run() throws {
         try reporting {
             let answer = try global.client().logout(name)
-            print("logged out \(answer.deleted): its tokens, refresh token and password are forgotten")
+            print(Enrollment.loggedOut(answer))
         }
     }
 }

@@ -1,5 +1,6 @@
 import ArgumentParser
 import BrokerAPI
+import TokenctlKit
 
 struct Rekey: ParsableCommand {
     static let configuration = CommandConfiguration(
@@ -14,17 +15,9 @@ struct Rekey: ParsableCommand {
 
     func run() throws {
         try reporting {
-            let key = String(try Input.line("the new key").filter { !$0.isWhitespace })
-            guard key.utf8.count == 64, key.allSatisfy(\.isHexDigit) else {
-                throw Failure("the new key must be 64 hex characters (32 bytes)", exitStatus: ExitStatus.usage)
-            }
+            let key = try RekeyReport.key(from: Input.line("the new key"))
             let result = try global.client(timeout: .seconds(300)).rekey(hexKey: key)
-            print("re-sealed \(result.resealed) values under key \(result.keyID)")
-            if let file = result.keyFile {
-                print("the key file \(file) now holds the new key")
-            } else {
-                print("replace the systemd credential tokenbroker.key with the new key before the next restart")
-            }
+            print(RekeyReport.result(result))
         }
     }
 }

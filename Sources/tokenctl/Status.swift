@@ -1,5 +1,6 @@
 import ArgumentParser
 import BrokerAPI
+import TokenctlKit
 
 struct Status: ParsableCommand {
     static let configuration = CommandConfiguration(
@@ -11,48 +12,16 @@ struct Status: ParsableCommand {
         try reporting {
             let client = global.client()
             let health = try client.health()
-            print(
-                "tokenbrokerd \(health.version): \(health.status), "
-                    + "\(Format.plural(health.accounts, "account", "accounts")), "
-                    + "\(health.needsReauth) \(health.needsReauth == 1 ? "needs" : "need") sign-in"
-                    + (health.storageError.map { "\nstorage writes are failing (tokens are kept in memory and retried): \($0)" } ?? ""))
+            print(StatusReport.health(health))
 
             for summary in try client.accounts() {
                 print()
                 do {
-                    print(describe(try client.account(summary.name)))
+                    print(StatusReport.account(try client.account(summary.name)))
                 } catch let error as BrokerClientError where error.code == "not_found" {
-                    print("\(summary.name): logged out meanwhile")
+                    print(StatusReport.loggedOutMeanwhile(summary.name))
                 }
             }
         }
-    }
-
-    private func describe(_ account: AccountDetail) -> String {
-        var state = account.state
-        if let reason = account.stateReason { state += " (\(reason))" }
-        var text = "\(account.name)  \(account.login)  realm \(account.realm)  \(state)"
-        if account.state == AccountStateValue.needsReauth {
-            text += "\n  sign in again: tokenctl login \(account.login)"
-        }
-        if let readers = account.readers {
-            let uids = readers.uids.isEmpty ? "none" : readers.uids.map(String.init).joined(separator: ", ")
-            let groups = readers.groups.isEmpty ? "none" : readers.groups.map(String.init).joined(separator: ", ")
-            text += "\n  readers: root; uids \(uids); gids \(groups)"
-        }
-        guard !account.scopes.isEmpty else { return text + "\n  no scopes" }
-
-        var rows = [["SCOPE", "EXPIRES", "NEXT REFRESH", "FAILURES", "LAST ERROR"]]
-        for scope in account.scopes {
-            var lastError = scope.lastError.map { "\($0.code): \($0.message)" } ?? "-"
-            if let backoff = scope.backoffUntil {
-                lastError += " (backing off until \(Format.clock(backoff)))"
-            }
-            rows.append([
-                scope.alias, Format.time(scope.expiresAt), Format.time(scope.nextRefresh),
-                String(scope.failures), lastError,
-            ])
-        }
-        return text + "\n" + Format.table(rows, indent: "  ")
     }
 }

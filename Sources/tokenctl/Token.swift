@@ -1,5 +1,6 @@
 import ArgumentParser
 import BrokerAPI
+import TokenctlKit
 
 struct Token: ParsableCommand {
     static let configuration = CommandConfiguration(
@@ -32,12 +33,7 @@ struct Token: ParsableCommand {
     func run() throws {
         try reporting {
             let token = try global.client().token(account: name, scope: scope, minValid: minValid)
-            if json {
-                let bytes = try BrokerJSON.encode(token)
-                print(String(decoding: bytes, as: UTF8.self))
-            } else {
-                print(token.accessToken)
-            }
+            print(try Answer.token(token, json: json))
         }
     }
 }

@@ -76,5 +76,15 @@ struct LevelFollowingHandler: LogHandler {
         set { inner[metadataKey: key] = newValue }
     }
 
-    func log(event: LogEvent) { inner.log(event: event) }
+    func log(event: LogEvent) {
+        // The daemon's own events name the program as their source (`[tokenbrokerd]`), not the
+        // library its wiring lives in.
+        guard event.file.hasPrefix(Self.ownModulePrefix) else { return inner.log(event: event) }
+        var event = event
+        event.source = "tokenbrokerd"
+        inner.log(event: event)
+    }
+
+    /// "BrokerDaemon/": how `#fileID` starts for every file of this module.
+    private static let ownModulePrefix = String(#fileID.prefix { $0 != "/" }) + "/"
 }

@@ -86,9 +86,13 @@ struct Daemon {
 
         // Shut down in reverse: the supervisor first (STOPPING=1, and it starts the engine's
         // drain at once), then the server (stop accepting, finish requests), then the engine.
+        // The supervisor is named after the program in the group's log lines.
         let group = ServiceGroup(
             configuration: .init(
-                services: [.init(service: EngineService(engine: engine)), .init(service: server), .init(service: supervisor)],
+                services: [
+                    .init(service: EngineService(engine: engine)), .init(service: server),
+                    .init(service: supervisor, serviceName: "tokenbrokerd.Supervisor"),
+                ],
                 gracefulShutdownSignals: [.sigterm, .sigint],
                 logger: logger))
         do {

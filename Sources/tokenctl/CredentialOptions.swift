@@ -1,6 +1,7 @@
 import ArgumentParser
 import BrokerAPI
 import BrokerCore
+import TokenctlKit
 
 /// Options shared by the credential commands.
 struct CredentialOptions: ParsableArguments {
@@ -20,11 +21,7 @@ struct CredentialOptions: ParsableArguments {
 
     /// Prints the bare value, or the whole answer with --json.
     func emit<T: Encodable>(_ answer: T, bare: String) throws {
-        if json {
-            print(String(decoding: try BrokerJSON.encode(answer), as: UTF8.self))
-        } else {
-            print(bare)
-        }
+        print(try Answer.text(answer, bare: bare, json: json))
     }
 }
 

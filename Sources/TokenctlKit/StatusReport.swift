@@ -1,0 +1,52 @@
+#if canImport(FoundationEssentials)
+import FoundationEssentials
+#else
+import Foundation
+#endif
+import BrokerAPI
+
+/// The text of `tokenctl status`: the daemon's health, then a block per account.
+public enum StatusReport {
+    /// "tokenbrokerd 0.1.0: ok, 2 accounts, 1 needs sign-in", and a line about failing storage
+    /// writes when there are any.
+    public static func health(_ health: HealthResponse) -> String {
+        "tokenbrokerd \(health.version): \(health.status), "
+            + "\(Format.plural(health.accounts, "account", "accounts")), "
+            + "\(health.needsReauth) \(health.needsReauth == 1 ? "needs" : "need") sign-in"
+            + (health.storageError.map { "\nstorage writes are failing (tokens are kept in memory and retried): \($0)" } ?? "")
+    }
+
+    /// An account's state, readers and a table of its scopes; times relative to `now`.
+    public static func account(_ account: AccountDetail, now: Date = Date()) -> String {
+        var state = account.state
+        if let reason = account.stateReason { state += " (\(reason))" }
+        var text = "\(account.name)  \(account.login)  realm \(account.realm)  \(state)"
+        if account.state == AccountStateValue.needsReauth {
+            text += "\n  sign in again: tokenctl login \(account.login)"
+        }
+        if let readers = account.readers {
+            let uids = readers.uids.isEmpty ? "none" : readers.uids.map(String.init).joined(separator: ", ")
+            let groups = readers.groups.isEmpty ? "none" : readers.groups.map(String.init).joined(separator: ", ")
+            text += "\n  readers: root; uids \(uids); gids \(groups)"
+        }
+        guard !account.scopes.isEmpty else { return text + "\n  no scopes" }
+
+        var rows = [["SCOPE", "EXPIRES", "NEXT REFRESH", "FAILURES", "LAST ERROR"]]
+        for scope in account.scopes {
+            var lastError = scope.lastError.map { "\($0.code): \($0.message)" } ?? "-"
+            if let backoff = scope.backoffUntil {
+                lastError += " (backing off until \(Format.clock(backoff, now: now)))"
+            }
+            rows.append([
+                scope.alias, Format.time(scope.expiresAt, now: now), Format.time(scope.nextRefresh, now: now),
+                String(scope.failures), lastError,
+            ])
+        }
+        return text + "\n" + Format.table(rows, indent: "  ")
+    }
+
+    /// In place of an account that was listed but is gone when its details are asked for.
+    public static func loggedOutMeanwhile(_ name: String) -> String {
+        "\(name): logged out meanwhile"
+    }
+}
