@@ -109,7 +109,7 @@ struct Daemon {
         } catch {
             // A refresh the engine's bounded drain abandoned was still in flight. Nothing is lost:
             // a rotated refresh token is committed before it is used. Not a failed stop.
-            logger.warning("the identity provider's connections closed with a request in flight", metadata: ["broker.error": "\(error)"])
+            logger.warning("the identity provider's connections closed with a request in flight", metadata: ["broker.reason": "\(type(of: error))"])
         }
         logger.debug("closing the credential store")
         try store.close()

@@ -61,7 +61,7 @@ public enum DaemonLaunch {
         do {
             try await Daemon(configurationPath: path, configuration: configuration, logger: logger).run()
         } catch let error as BrokerError {
-            logger.critical("cannot start: \(error.message)", metadata: ["error.type": "\(error.code.rawValue)"])
+            logger.critical("cannot start: \(error.message)", metadata: ["broker.error": "\(error.code.rawValue)"])
             throw DaemonExit.startFailed
         }
     }

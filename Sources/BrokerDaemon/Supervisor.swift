@@ -169,7 +169,7 @@ final class Supervisor: Service, Sendable {
             ])
         } catch {
             logger.error("configuration reload refused; the previous configuration stays in force: \(error.message)", metadata: [
-                "broker.config": "\(configurationPath)", "error.type": "invalid_configuration",
+                "broker.config": "\(configurationPath)", "broker.error": "invalid_configuration",
             ])
         }
         SystemdNotifier.ready(status: statusLine())

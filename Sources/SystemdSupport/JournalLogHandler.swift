@@ -60,8 +60,6 @@ public enum JournalFields {
         "broker.error": "ERROR_CODE",
         "broker.reason": "REASON",
         "broker.action": "ACTION",
-        // The former key for the error code, until no log line uses it any more.
-        "error.type": "ERROR_CODE",
     ]
 
     /// Fields this handler writes itself, or that journald reserves: metadata never overrides them.
