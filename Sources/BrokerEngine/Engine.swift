@@ -6,113 +6,6 @@ import Logging
 import NIOConcurrencyHelpers
 import ServiceLifecycle
 
-/// The engine's configuration; a reload replaces it whole.
-public struct EngineConfiguration: Sendable {
-    public var realms: [Realm]
-    /// The scopes kept fresh for every account.
-    public var scopes: [Scope]
-    public var policy: RefreshPolicy
-
-    public init(realms: [Realm], scopes: [Scope] = Scope.allCases, policy: RefreshPolicy = RefreshPolicy()) {
-        self.realms = realms
-        self.scopes = scopes
-        self.policy = policy
-    }
-
-    public var defaultRealm: Realm? { realms.count == 1 ? realms[0] : nil }
-
-    public func realm(named name: String?) throws(BrokerError) -> Realm {
-        if let name {
-            guard let realm = realms.first(where: { $0.name == name }) else {
-                throw BrokerError(.badRequest, "no realm named \(name) is configured")
-            }
-            return realm
-        }
-        guard let realm = defaultRealm else {
-            throw BrokerError(.badRequest, "several realms are configured; name one with realm")
-        }
-        return realm
-    }
-}
-
-/// A credential as the server hands it out.
-public struct ServedCredential: Sendable {
-    public var kind: CredentialKind
-    public var credential: Credential
-    /// RFC 3339, formatted once when the credential was obtained.
-    public var expiresAtText: String
-
-    public init(kind: CredentialKind, credential: Credential, expiresAtText: String) {
-        self.kind = kind
-        self.credential = credential
-        self.expiresAtText = expiresAtText
-    }
-
-    public var token: AccessToken {
-        if case .scope(let scope) = kind { return credential.accessToken(scope: scope) }
-        return credential.accessToken(scope: .skype)
-    }
-}
-
-/// What a cache lookup found.
-public enum CachedRead: Sendable {
-    case fresh(ServedCredential)
-    /// Missing or inside the safety margin: a refresh is needed first.
-    case stale
-    case notFound
-    case needsReauth(String)
-    case unavailable(BrokerError)
-}
-
-/// How an account is enrolled.
-public enum EnrollCredential: Sendable {
-    case password(Secret, store: Bool)
-    case redirectURL(String)
-    case refreshToken(Secret)
-}
-
-public struct EnrollCommand: Sendable {
-    public var login: String
-    public var name: AccountName?
-    public var realm: String?
-    public var credential: EnrollCredential
-    public var cookies: Secret?
-    public var ticketMethod: TicketMethod
-
-    public init(
-        login: String, name: AccountName?, realm: String?, credential: EnrollCredential, cookies: Secret?,
-        ticketMethod: TicketMethod = .oauth
-    ) {
-        self.login = login
-        self.name = name
-        self.realm = realm
-        self.credential = credential
-        self.cookies = cookies
-        self.ticketMethod = ticketMethod
-    }
-}
-
-/// Status of one credential, for the API and tokenctl.
-public struct CredentialReport: Sendable {
-    public var kind: CredentialKind
-    public var expiresAt: Date?
-    public var lastRefresh: Date?
-    public var nextRefresh: Date?
-    public var backoffUntil: Date?
-    public var failures: Int
-    public var lastError: BrokerError?
-}
-
-public struct AccountReport: Sendable {
-    public var name: AccountName
-    public var realm: String
-    public var login: String
-    public var state: AccountState
-    public var stateReason: String?
-    public var ticketMethod: TicketMethod
-    public var credentials: [CredentialReport]
-}
-
 /// The refresh service: keeps every credential of every account fresh, serializes the work of
 /// one account (its scopes share one rotating refresh token, and a silent sign-in replaces it),
 /// runs accounts concurrently up to a cap, backs off on failures, rests a realm on 429, and lets
@@ -734,7 +627,7 @@ public final class BrokerEngine: Service, Sendable {
     }
 
     /// Counts a read on the socket: `fresh`, `refreshed`, `denied` or `error`, with its duration.
-    public func recordRead(_ result: String, nanoseconds: UInt64? = nil) { metrics.read(result, nanoseconds: nanoseconds) }
+    public func recordRead(_ outcome: ReadOutcome, nanoseconds: UInt64? = nil) { metrics.read(outcome, nanoseconds: nanoseconds) }
 
     /// Brings the gauges up to date, just before they are scraped.
     public func updateGauges() {

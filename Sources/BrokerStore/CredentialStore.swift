@@ -234,7 +234,7 @@ public final class CredentialStore: Sendable {
                 at: directory, withIntermediateDirectories: true,
                 attributes: [.posixPermissions: 0o700])
         } catch {
-            throw BrokerError(.internalError, "cannot create state directory \(directory.path)")
+            throw BrokerError(.internalError, "cannot create state directory \(directory.path)", cause: error)
         }
     }
 
@@ -499,7 +499,7 @@ public final class CredentialStore: Sendable {
             }
         } catch {
             let mapped = storeError(error, action)
-            throw BrokerError(.temporarilyUnavailable, mapped.message)
+            throw BrokerError(.temporarilyUnavailable, mapped.message, cause: mapped.cause)
         }
     }
 
