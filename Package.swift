@@ -84,11 +84,11 @@ let package = Package(
             dependencies: ["BrokerCore", "CShims", .product(name: "TOMLKit", package: "TOMLKit")]),
         // The public contract: wire types and a blocking client for the socket.
         .target(name: "BrokerAPI"),
-        // HTTP/1.1 over the Unix socket.
+        // HTTP/1.1 over the Unix socket, in front of any CredentialService (the engine in tokenbrokerd).
         .target(
             name: "BrokerServer",
             dependencies: [
-                "BrokerCore", "BrokerEngine", "BrokerAPI", "LiveProtocol", "CShims",
+                "BrokerCore", "BrokerAPI", "CShims",
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                 .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
@@ -182,7 +182,7 @@ let package = Package(
         .testTarget(name: "BrokerAPITests", dependencies: ["BrokerAPI"]),
         .testTarget(name: "TokenctlKitTests", dependencies: ["TokenctlKit", "BrokerAPI"]),
         // The request parser and the hot path's encoder, without a socket.
-        .testTarget(name: "BrokerServerTests", dependencies: ["BrokerServer", "BrokerEngine", "BrokerCore"]),
+        .testTarget(name: "BrokerServerTests", dependencies: ["BrokerServer", "BrokerCore"]),
         .testTarget(
             name: "SystemdSupportTests",
             dependencies: ["SystemdSupport", "CSystemd", .product(name: "Logging", package: "swift-log")]),

@@ -1,8 +1,8 @@
 // swift-tools-version:6.1
 // The fuzz build: the daemon's request parser and router (the real Sources/BrokerServer, less
-// the socket and its event loop) over a stub engine, linked with libFuzzer. Only swift-nio's
-// HTTP/1.1 types and locks and swift-log come in; not the store, not the HTTPS client.
-// Build and run with scripts/fuzz.sh; see docs/SECURITY.md.
+// the socket and its event loop) over a stub CredentialService, linked with libFuzzer. Only
+// swift-nio's HTTP/1.1 types and locks and swift-log come in; not the engine, the store or the
+// HTTPS client. Build and run with scripts/fuzz.sh; see docs/SECURITY.md.
 import PackageDescription
 
 let package = Package(
@@ -16,22 +16,20 @@ let package = Package(
         // Symbolic links to the daemon's own sources.
         .target(name: "BrokerCore"),
         .target(name: "BrokerAPI"),
-        .target(name: "LiveProtocol", dependencies: ["BrokerCore"]),
-        // Stands in for the real engine, which would bring the store and the HTTPS client.
-        .target(name: "BrokerEngine", dependencies: ["BrokerCore"]),
         .target(
             name: "BrokerServer",
             dependencies: [
-                "BrokerCore", "BrokerEngine", "BrokerAPI", "LiveProtocol",
+                "BrokerCore", "BrokerAPI",
                 .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
                 .product(name: "NIOHTTP1", package: "swift-nio"),
                 .product(name: "Logging", package: "swift-log"),
             ],
             exclude: ["SocketServer.swift", "ServerLoop.swift"]),
+        // The harness, and the credential service it serves from (StubService.swift).
         .executableTarget(
             name: "fuzz-http",
             dependencies: [
-                "BrokerServer", "BrokerCore", "BrokerEngine",
+                "BrokerServer", "BrokerCore",
                 .product(name: "Logging", package: "swift-log"),
             ]),
     ]

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Coverage-guided fuzzing of the socket's request parser and router with libFuzzer.
 #
-# Builds Fuzz/ (the real Sources/BrokerServer over a stub engine, see Fuzz/Package.swift) with
+# Builds Fuzz/ (the real Sources/BrokerServer over a stub credential service, see Fuzz/Package.swift) with
 # `swift build --sanitize=fuzzer` into .build-fuzz, then runs it for SECONDS from the seed corpus
 # in Fuzz/corpus. New inputs go to .build-fuzz/corpus, never into the repository; a crash, a
 # failed check or a hang (10 s on one input) stops the run, saves the input under

@@ -18,23 +18,6 @@ public enum ErrorCode: String, Sendable, Codable, CaseIterable {
     case payloadTooLarge = "payload_too_large"
     case methodNotAllowed = "method_not_allowed"
     case internalError = "internal_error"
-
-    /// The HTTP status the socket API answers this code with.
-    public var httpStatus: Int {
-        switch self {
-        case .badRequest, .unknownScope: 400
-        case .forbidden: 403
-        case .notFound: 404
-        case .methodNotAllowed: 405
-        case .conflict, .credentialUnavailable: 409
-        case .payloadTooLarge: 413
-        case .needsReauth, .invalidCredentials, .interactionRequired, .accountLocked, .signInFailed: 401
-        case .rateLimited: 429
-        case .upstreamError: 502
-        case .temporarilyUnavailable: 503
-        case .internalError: 500
-        }
-    }
 }
 
 /// The one error type that crosses boundaries. Messages never contain token material.
@@ -44,11 +27,35 @@ public struct BrokerError: Error, Sendable, CustomStringConvertible {
     /// A command or action that fixes it, when there is one.
     public var hint: String?
 
-    public init(_ code: ErrorCode, _ message: String, hint: String? = nil) {
+    /// The lower-level error this one wraps (a storage or I/O failure), for the code that
+    /// handles it. It may hold anything, token material and SQL included: it is not part of
+    /// `description`, never encoded on the wire, and never logged as it is. A log names only
+    /// its type (`causeTypeName`); a mirror (`dump`) shows no more.
+    public var cause: (any Error & Sendable)?
+
+    public init(_ code: ErrorCode, _ message: String, hint: String? = nil, cause: (any Error & Sendable)? = nil) {
         self.code = code
         self.message = message
         self.hint = hint
+        self.cause = cause
     }
 
     public var description: String { "\(code.rawValue): \(message)" }
+
+    /// The type of `cause`, the only part of it fit for a log.
+    public var causeTypeName: String? { cause.map { String(reflecting: type(of: $0)) } }
+}
+
+extension BrokerError: CustomReflectable {
+    /// Shows the cause's type only, so that `dump` and reflection reveal nothing the log would not.
+    public var customMirror: Mirror {
+        Mirror(self, children: ["code": code, "message": message, "hint": hint as Any, "cause": causeTypeName as Any])
+    }
+}
+
+/// Two errors are equal when they say the same to a client; the cause is not compared.
+extension BrokerError: Equatable {
+    public static func == (lhs: BrokerError, rhs: BrokerError) -> Bool {
+        lhs.code == rhs.code && lhs.message == rhs.message && lhs.hint == rhs.hint
+    }
 }

@@ -65,7 +65,7 @@ struct Daemon {
             throw error
         }
         let server = SocketServer(
-            source: socketSource(), engine: engine, policy: configuration.access, limits: Self.limits(configuration), logger: logger,
+            source: socketSource(), service: engine, policy: configuration.access, limits: Self.limits(configuration), logger: logger,
             metrics: {
                 Self.recordHeap()
                 return registry.emitToBuffer()

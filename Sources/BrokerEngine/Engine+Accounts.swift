@@ -25,7 +25,7 @@ extension BrokerEngine {
     }
 
     /// Counts a read on the socket: `fresh`, `refreshed`, `denied` or `error`, with its duration.
-    public func recordRead(_ result: String, nanoseconds: UInt64? = nil) { metrics.read(result, nanoseconds: nanoseconds) }
+    public func recordRead(_ outcome: ReadOutcome, nanoseconds: UInt64? = nil) { metrics.read(outcome, nanoseconds: nanoseconds) }
 
     /// Brings the gauges up to date, just before they are scraped.
     public func updateGauges() {

@@ -265,6 +265,6 @@ public final class BrokerEngine: Service, Sendable {
     }
 
     static func brokerError(_ error: any Error) -> BrokerError {
-        error as? BrokerError ?? BrokerError(.internalError, "storage error: \(type(of: error))")
+        error as? BrokerError ?? BrokerError(.internalError, "storage error: \(type(of: error))", cause: error)
     }
 }

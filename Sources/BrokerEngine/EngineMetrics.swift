@@ -6,19 +6,17 @@ import Foundation
 /// instrument is made once; counting on the read path is an atomic increment.
 final class EngineMetrics: Sendable {
     private let refreshes: [RefreshResult: Counter]
-    private let reads: [String: Counter]
+    private let reads: [ReadOutcome: Counter]
     private let readLatency: CoreMetrics.Timer
     private let lateness: CoreMetrics.Timer
     private let accounts: [String: Gauge]
-
-    static let readResults = ["fresh", "refreshed", "denied", "error"]
 
     init() {
         refreshes = Dictionary(uniqueKeysWithValues: RefreshResult.allCases.map {
             ($0, Counter(label: "tokenbroker_refreshes_total", dimensions: [("result", $0.rawValue)]))
         })
-        reads = Dictionary(uniqueKeysWithValues: Self.readResults.map {
-            ($0, Counter(label: "tokenbroker_reads_total", dimensions: [("result", $0)]))
+        reads = Dictionary(uniqueKeysWithValues: ReadOutcome.allCases.map {
+            ($0, Counter(label: "tokenbroker_reads_total", dimensions: [("result", $0.rawValue)]))
         })
         readLatency = CoreMetrics.Timer(label: "tokenbroker_read_duration_seconds", preferredDisplayUnit: .seconds)
         lateness = CoreMetrics.Timer(label: "tokenbroker_refresh_lateness_seconds", preferredDisplayUnit: .seconds)
@@ -29,8 +27,8 @@ final class EngineMetrics: Sendable {
 
     func refreshed(_ result: RefreshResult) { refreshes[result]?.increment() }
 
-    func read(_ result: String, nanoseconds: UInt64?) {
-        reads[result]?.increment()
+    func read(_ outcome: ReadOutcome, nanoseconds: UInt64?) {
+        reads[outcome]?.increment()
         if let nanoseconds { readLatency.recordNanoseconds(Int64(clamping: nanoseconds)) }
     }
 

@@ -1,6 +1,5 @@
 import BrokerAPI
 import BrokerCore
-import BrokerEngine
 import Foundation
 import NIOHTTP1
 
@@ -115,6 +114,25 @@ extension APIResponse {
                 n /= 10
             } while n > 0
             out.append(contentsOf: UnsafeRawBufferPointer(rebasing: buffer[i...]))
+        }
+    }
+}
+
+extension ErrorCode {
+    /// The HTTP status the socket API answers this code with.
+    var httpStatus: Int {
+        switch self {
+        case .badRequest, .unknownScope: 400
+        case .forbidden: 403
+        case .notFound: 404
+        case .methodNotAllowed: 405
+        case .conflict, .credentialUnavailable: 409
+        case .payloadTooLarge: 413
+        case .needsReauth, .invalidCredentials, .interactionRequired, .accountLocked, .signInFailed: 401
+        case .rateLimited: 429
+        case .upstreamError: 502
+        case .temporarilyUnavailable: 503
+        case .internalError: 500
         }
     }
 }

@@ -1,8 +1,6 @@
 import BrokerAPI
 import BrokerCore
-import BrokerEngine
 import Foundation
-import LiveProtocol
 import Logging
 import NIOConcurrencyHelpers
 import NIOHTTP1
@@ -21,19 +19,19 @@ enum Routed {
     case later(@Sendable () async -> APIResponse)
 }
 
-/// Maps requests to the engine, checks the peer against the access policy, and maps errors to
-/// the API's codes.
+/// Maps requests to the credential service, checks the peer against the access policy, and
+/// maps errors to the API's codes.
 final class Router: Sendable {
-    let engine: BrokerEngine
+    let service: any CredentialService
     private let policyBox: NIOLockedValueBox<AccessPolicy>
     let logger: Logger
 
     /// The Prometheus text of the metrics, when the daemon exposes them.
     let metrics: (@Sendable () -> [UInt8])?
 
-    init(engine: BrokerEngine, policy: AccessPolicy, logger: Logger, metrics: (@Sendable () -> [UInt8])? = nil) {
+    init(service: any CredentialService, policy: AccessPolicy, logger: Logger, metrics: (@Sendable () -> [UInt8])? = nil) {
         self.metrics = metrics
-        self.engine = engine
+        self.service = service
         self.policyBox = NIOLockedValueBox(policy)
         self.logger = logger
     }
@@ -76,19 +74,19 @@ final class Router: Sendable {
             guard request.method == .GET else { return .now(.error(BrokerError(.methodNotAllowed, "GET only"))) }
             guard policy.mayReadMetrics(peer) else { return .now(deny(peer, "read metrics")) }
             guard let metrics else { return .now(.error(BrokerError(.notFound, "metrics are not enabled"))) }
-            engine.updateGauges()
+            service.updateGauges()
             return .now(APIResponse(status: .ok, body: metrics(), contentType: "text/plain; version=0.0.4; charset=utf-8"))
         }
         guard s.first == "v1" else { return .now(.error(BrokerError(.notFound, "no such endpoint"))) }
         switch (request.method, s.count, s.count > 1 ? s[1] : "") {
         case (.GET, 2, "health"):
-            let (accounts, needsReauth) = engine.counts()
-            let degraded = engine.degraded
+            let (accounts, needsReauth) = service.counts()
+            let degraded = service.degraded
             return .now(.json(HealthResponse(
                 status: degraded == nil ? "ok" : "degraded", version: BrokerDefaults.version, accounts: accounts, needsReauth: needsReauth,
                 storageError: degraded)))
         case (.GET, 2, "realms"):
-            let realms = engine.configuration.realms
+            let realms = service.configuration.realms
             return .now(.json(RealmsResponse(realms: realms.map { realm in
                 RealmInfo(
                     name: realm.name,
@@ -97,8 +95,8 @@ final class Router: Sendable {
             })))
         case (.GET, 2, "accounts"):
             let policy = self.policy
-            let visible = engine.accountNames().filter { policy.mayRead(peer, account: $0) }
-            return .now(.json(AccountsResponse(accounts: visible.compactMap { engine.status($0)?.detail.summary })))
+            let visible = service.accountNames().filter { policy.mayRead(peer, account: $0) }
+            return .now(.json(AccountsResponse(accounts: visible.compactMap { service.status($0)?.detail.summary })))
         case (.POST, 2, "accounts"):
             guard policy.isAdmin(peer) else { return .now(deny(peer, "enroll")) }
             return enroll(request)
@@ -106,14 +104,14 @@ final class Router: Sendable {
             guard policy.isAdmin(peer) else { return .now(deny(peer, "rekey")) }
             return .now(rekey(request))
         case (.POST, 2, "challenge"):
-            return .now(challenge(request))
+            return challenge(request)
         case (.GET, 3, "accounts"), (.DELETE, 3, "accounts"):
             guard let name = AccountName(rawValue: s[2]) else {
                 return .now(.error(BrokerError(.notFound, "no account named \(s[2].prefix(64))")))
             }
             if request.method == .GET {
                 guard policy.mayRead(peer, account: name) else { return .now(deny(peer, "read", account: name)) }
-                guard let report = engine.status(name) else { return .now(.error(BrokerError(.notFound, "no account named \(name)"))) }
+                guard let report = service.status(name) else { return .now(.error(BrokerError(.notFound, "no account named \(name)"))) }
                 var detail = report.detail
                 let readers = policy.readers(of: name)
                 detail.readers = AccountDetail.Readers(uids: readers.uids, groups: readers.groups)
@@ -121,7 +119,7 @@ final class Router: Sendable {
             }
             guard policy.isAdmin(peer) else { return .now(deny(peer, "logout", account: name)) }
             do {
-                try engine.logout(name)
+                try service.logout(name)
                 return .now(.json(DeleteResponse(deleted: name.rawValue)))
             } catch {
                 return .now(.error(error))
@@ -142,11 +140,11 @@ final class Router: Sendable {
     }
 
     static func brokerError(_ error: any Error) -> BrokerError {
-        error as? BrokerError ?? BrokerError(.internalError, "internal error: \(type(of: error))")
+        error as? BrokerError ?? BrokerError(.internalError, "internal error: \(type(of: error))", cause: error)
     }
 
     private func deny(_ peer: Peer, _ action: String, account: AccountName? = nil) -> APIResponse {
-        if action == "read" { engine.recordRead("denied") }
+        if action == "read" { service.recordRead(.denied, nanoseconds: nil) }
         var metadata: Logger.Metadata = [
             "broker.event": "denied", "broker.action": "\(action)", "broker.peer.uid": "\(peer.uid)",
             "broker.peer.pid": "\(peer.pid)", "broker.peer.comm": "\(peer.command ?? PeerCredentials.command(of: peer.pid) ?? "?")",
@@ -158,7 +156,7 @@ final class Router: Sendable {
 
     static let credentialEndpoints: Set<String> = ["token", "skypetoken", "uic", "ticket", "web-ticket", "ath"]
 
-    /// The credential endpoints: answered from the cache when fresh, else after the engine's
+    /// The credential endpoints: answered from the cache when fresh, else after the service's
     /// shared refresh.
     private func credential(_ endpoint: String, _ request: APIRequest, account: AccountName, peer: Peer) -> Routed {
         var minValid: TimeInterval = 0
@@ -168,14 +166,14 @@ final class Router: Sendable {
             }
             minValid = TimeInterval(value)
         }
-        let engine = self.engine
+        let service = self.service
         let wanted = minValid
         switch endpoint {
         case "token":
             guard let scopeName = request.query["scope"], !scopeName.isEmpty else {
                 return .now(.error(BrokerError(.badRequest, "the scope parameter is required (skype, ssl, login-skype, contacts, hotmail)")))
             }
-            guard let scope = Scope(nameOrAlias: scopeName), engine.configuration.scopes.contains(scope) else {
+            guard let scope = Scope(nameOrAlias: scopeName), service.configuration.scopes.contains(scope) else {
                 return .now(.error(BrokerError(.unknownScope, "unknown scope \(scopeName.prefix(80))", hint: "use skype, ssl, login-skype, contacts or hotmail")))
             }
             return read(account: account, kind: .scope(scope), minValid: minValid, peer: peer) { APIResponse.token($0, now: $1) }
@@ -197,10 +195,10 @@ final class Router: Sendable {
         case "ticket":
             return .later {
                 do {
-                    let (ticket, method, served) = try await engine.ticket(account: account, minValid: wanted)
+                    let (ticket, method, served) = try await service.ticket(account: account, minValid: wanted)
                     return .json(TicketResult(
                         ticket: ticket, method: method.rawValue, site: ATHPayload.defaultSite, expiresAt: served.expiresAtText,
-                        expiresIn: Self.left(served, engine.now())))
+                        expiresIn: Self.left(served, service.now())))
                 } catch {
                     return .error(Router.brokerError(error))
                 }
@@ -212,7 +210,7 @@ final class Router: Sendable {
 
     /// A read answered from memory: counted, timed and logged (at debug) the same on both paths.
     private func servedFromCache(account: AccountName, kind: CredentialKind, peer: Peer, started: UInt64) {
-        engine.recordRead("fresh", nanoseconds: DispatchTime.now().uptimeNanoseconds - started)
+        service.recordRead(.fresh, nanoseconds: DispatchTime.now().uptimeNanoseconds - started)
         logger.debug("credential served", metadata: [
             "broker.account": "\(account)", "broker.credential": "\(kind.name)", "broker.event": "served", "broker.peer.uid": "\(peer.uid)",
         ])
@@ -222,29 +220,29 @@ final class Router: Sendable {
         max(0, Int(served.credential.expiresAt.timeIntervalSince(now).rounded(.down)))
     }
 
-    /// One credential: from memory on the event loop when fresh, else through the engine.
+    /// One credential: from memory on the event loop when fresh, else through the service.
     private func read(
         account: AccountName, kind: CredentialKind, minValid: TimeInterval, peer: Peer,
         encode: @escaping @Sendable (ServedCredential, Date) -> APIResponse
     ) -> Routed {
         let started = DispatchTime.now().uptimeNanoseconds
-        switch engine.cachedRead(account: account, kind: kind, minValid: minValid) {
+        switch service.cachedRead(account: account, kind: kind, minValid: minValid) {
         case .fresh(let served):
             servedFromCache(account: account, kind: kind, peer: peer, started: started)
-            return .now(encode(served, engine.now()))
+            return .now(encode(served, service.now()))
         case .notFound:
             return .now(.error(BrokerError(.notFound, "no account named \(account)", hint: "tokenctl accounts lists them")))
         case .unavailable(let error):
             return .now(.error(error))
         case .needsReauth, .stale:
-            let engine = self.engine
+            let service = self.service
             return .later {
                 do {
-                    let served = try await engine.read(account: account, kind: kind, minValid: minValid)
-                    engine.recordRead("refreshed", nanoseconds: DispatchTime.now().uptimeNanoseconds - started)
-                    return encode(served, engine.now())
+                    let served = try await service.read(account: account, kind: kind, minValid: minValid)
+                    service.recordRead(.refreshed, nanoseconds: DispatchTime.now().uptimeNanoseconds - started)
+                    return encode(served, service.now())
                 } catch {
-                    engine.recordRead("error", nanoseconds: DispatchTime.now().uptimeNanoseconds - started)
+                    service.recordRead(.error, nanoseconds: DispatchTime.now().uptimeNanoseconds - started)
                     return .error(Router.brokerError(error))
                 }
             }
@@ -264,30 +262,15 @@ final class Router: Sendable {
         let tridValue = trid
         let site = request.query["site"] ?? ATHPayload.defaultSite
         guard !site.isEmpty, site.count <= 253 else { return .now(.error(BrokerError(.badRequest, "invalid site"))) }
-        let engine = self.engine
+        let service = self.service
         return .later {
             do {
-                var expiries: [Date] = []
-                var ticket: String?
-                var uic: String?
-                if method == .webCompactTicket {
-                    expiries.append(try await engine.read(account: account, kind: .cookies, minValid: minValid).credential.expiresAt)
-                }
-                if method.needsTicket {
-                    let result = try await engine.ticket(account: account, minValid: minValid)
-                    ticket = result.ticket
-                    expiries.append(result.served.credential.expiresAt)
-                }
-                if method.needsUIC {
-                    let served = try await engine.read(account: account, kind: .uic, minValid: minValid)
-                    uic = served.credential.value.exposed
-                    expiries.append(served.credential.expiresAt)
-                }
-                let payload = ATHPayload.render(method: method, ticket: ticket, uic: uic, site: site, trid: tridValue)
-                let expires = expiries.min() ?? engine.now()
+                guard case .ath(let payload, let expires) = try await service.perform(
+                    .ath(account: account, method: method, site: site, trid: tridValue, minValid: minValid))
+                else { return .error(Router.unexpectedAnswer) }
                 return .json(ATHResult(
                     method: method.rawValue, body: payload.body, length: payload.length, wire: payload.wire,
-                    expiresAt: BrokerJSON.formatDate(expires), expiresIn: max(0, Int(expires.timeIntervalSince(engine.now()).rounded(.down)))))
+                    expiresAt: BrokerJSON.formatDate(expires), expiresIn: max(0, Int(expires.timeIntervalSince(service.now()).rounded(.down)))))
             } catch {
                 return .error(Router.brokerError(error))
             }
@@ -309,26 +292,40 @@ final class Router: Sendable {
             bytes.append(byte)
         }
         do {
-            let result = try engine.rekey(keyBytes: bytes)
+            let result = try service.rekey(to: bytes)
             return .json(RekeyResult(keyID: result.keyID, resealed: result.resealed, keyFile: result.keyFileReplaced))
         } catch {
             return .error(error)
         }
     }
 
-    /// `POST /v1/challenge`: a pure computation, open to any peer.
-    private func challenge(_ request: APIRequest) -> APIResponse {
+    /// `POST /v1/challenge`: a computation that needs no account, open to any peer.
+    private func challenge(_ request: APIRequest) -> Routed {
         let body: ChallengeRequest
         do {
             body = try BrokerJSON.decode(ChallengeRequest.self, from: request.body)
         } catch {
-            return .error(BrokerError(.badRequest, "invalid challenge request: \(BrokerJSON.describe(decodingError: error))"))
+            return .now(.error(BrokerError(.badRequest, "invalid challenge request: \(BrokerJSON.describe(decodingError: error))")))
         }
-        guard !body.nonce.isEmpty, body.nonce.utf8.count <= 256 else { return .error(BrokerError(.badRequest, "nonce must be 1-256 bytes")) }
+        guard !body.nonce.isEmpty, body.nonce.utf8.count <= 256 else { return .now(.error(BrokerError(.badRequest, "nonce must be 1-256 bytes"))) }
         let productID = body.productID ?? Challenge.defaultProductID
         let productKey = body.productKey ?? Challenge.defaultProductKey
-        return .json(ChallengeResult(response: Challenge.answer(nonce: body.nonce, productID: productID, productKey: productKey), productID: productID))
+        let service = self.service
+        let nonce = body.nonce
+        return .later {
+            do {
+                guard case .challenge(let response) = try await service.perform(
+                    .challenge(nonce: nonce, productID: productID, productKey: productKey))
+                else { return .error(Router.unexpectedAnswer) }
+                return .json(ChallengeResult(response: response, productID: productID))
+            } catch {
+                return .error(Router.brokerError(error))
+            }
+        }
     }
+
+    /// A service answered a request with the answer to another.
+    static let unexpectedAnswer = BrokerError(.internalError, "internal error: the service answered another request")
 
     private func enroll(_ request: APIRequest) -> Routed {
         let body: EnrollRequest
@@ -362,10 +359,10 @@ final class Router: Sendable {
         let command = EnrollCommand(
             login: body.login, name: name, realm: body.realm, credential: credential, cookies: body.cookies.map(Secret.init),
             ticketMethod: ticketMethod)
-        let engine = self.engine
+        let service = self.service
         return .later {
             do {
-                return .json(try await engine.enroll(command).detail, status: .created)
+                return .json(try await service.enroll(command).detail, status: .created)
             } catch {
                 return .error(Router.brokerError(error))
             }
@@ -386,9 +383,9 @@ extension Router {
         guard let (name, scope, minValid) = target.withUTF8({ Self.tokenTarget($0) }) else { return false }
         guard policyBox.withLockedValue({ $0.mayRead(peer, account: name) }) else { return false }
         let started = DispatchTime.now().uptimeNanoseconds
-        guard case .fresh(let served) = engine.cachedRead(account: name, kind: .scope(scope), minValid: minValid) else { return false }
+        guard case .fresh(let served) = service.cachedRead(account: name, kind: .scope(scope), minValid: minValid) else { return false }
         servedFromCache(account: name, kind: .scope(scope), peer: peer, started: started)
-        APIResponse.writeToken(served, now: engine.now(), keepAlive: keepAlive, omitBody: omitBody, into: &out)
+        APIResponse.writeToken(served, now: service.now(), keepAlive: keepAlive, omitBody: omitBody, into: &out)
         return true
     }
 

@@ -1,5 +1,4 @@
 import BrokerCore
-import BrokerEngine
 import CShims
 import Foundation
 import Logging
@@ -27,11 +26,11 @@ public final class SocketServer: Service, Sendable {
     private let loop = NIOLockedValueBox<ServerLoop?>(nil)
 
     public init(
-        source: SocketSource, engine: BrokerEngine, policy: AccessPolicy, limits: ServerLimits = ServerLimits(),
+        source: SocketSource, service: any CredentialService, policy: AccessPolicy, limits: ServerLimits = ServerLimits(),
         logger: Logger, metrics: (@Sendable () -> [UInt8])? = nil
     ) {
         self.source = source
-        self.router = Router(engine: engine, policy: policy, logger: logger, metrics: metrics)
+        self.router = Router(service: service, policy: policy, logger: logger, metrics: metrics)
         self.limits = limits
         self.logger = logger
     }

@@ -105,7 +105,7 @@ extension CredentialStore {
             }
         } catch {
             let mapped = storeError(error, action)
-            throw BrokerError(.temporarilyUnavailable, mapped.message)
+            throw BrokerError(.temporarilyUnavailable, mapped.message, cause: mapped.cause)
         }
     }
 }

@@ -156,7 +156,7 @@ public final class CredentialStore: Sendable {
                 at: directory, withIntermediateDirectories: true,
                 attributes: [.posixPermissions: 0o700])
         } catch {
-            throw BrokerError(.internalError, "cannot create state directory \(directory.path)")
+            throw BrokerError(.internalError, "cannot create state directory \(directory.path)", cause: error)
         }
     }
 

@@ -56,7 +56,7 @@ public enum KeyFile {
         do {
             bytes = Array(try Data(contentsOf: url))
         } catch {
-            throw BrokerError(.internalError, "cannot read key file \(path)")
+            throw BrokerError(.internalError, "cannot read key file \(path)", cause: error)
         }
         if let key = parse(bytes) { return key }
         throw BrokerError(

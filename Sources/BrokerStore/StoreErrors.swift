@@ -18,14 +18,14 @@ func storeError(_ error: any Error, _ action: String) -> BrokerError {
         }
         switch error.resultCode {
         case .SQLITE_BUSY, .SQLITE_LOCKED:
-            return BrokerError(.temporarilyUnavailable, text)
+            return BrokerError(.temporarilyUnavailable, text, cause: error)
         default:
-            return BrokerError(.internalError, text)
+            return BrokerError(.internalError, text, cause: error)
         }
     case is CryptoKitError:
-        return BrokerError(.internalError, "\(action): a cryptographic operation failed")
+        return BrokerError(.internalError, "\(action): a cryptographic operation failed", cause: error)
     default:
         // Other GRDB errors (row decoding, ...) describe row values: name only the type.
-        return BrokerError(.internalError, "\(action): \(String(reflecting: type(of: error)))")
+        return BrokerError(.internalError, "\(action): \(String(reflecting: type(of: error)))", cause: error)
     }
 }

@@ -24,23 +24,7 @@ public enum FormEncoding {
     }
 
     /// Percent-encodes everything except `A-Z a-z 0-9 - . _ ~`, with upper-case hex.
-    public static func percentEncode(_ s: String) -> String {
-        let hex = Array("0123456789ABCDEF".utf8)
-        var out: [UInt8] = []
-        out.reserveCapacity(s.utf8.count)
-        for c in s.utf8 {
-            switch c {
-            case .ascii("A")...UInt8.ascii("Z"), .ascii("a")...UInt8.ascii("z"), .ascii("0")...UInt8.ascii("9"),
-                .ascii("-"), .ascii("."), .ascii("_"), .ascii("~"):
-                out.append(c)
-            default:
-                out.append(.ascii("%"))
-                out.append(hex[Int(c >> 4)])
-                out.append(hex[Int(c & 0x0F)])
-            }
-        }
-        return String(utf8Bytes: out)
-    }
+    public static func percentEncode(_ s: String) -> String { URLEncoding.percentEncode(s) }
 }
 
 /// The body of a refresh at oauth20_token.srf.
@@ -74,41 +58,5 @@ public enum LoginForm {
             ("type", "11"),
             ("LoginOptions", "3"),
         ])
-    }
-}
-
-/// The URLs of the browserless sign-in. The base is per realm: revival and test servers stand
-/// in for login.live.com.
-public enum AuthorizeURL {
-    /// `{base}/oauth20_authorize.srf?client_id=...&scope=...&response_type=token&redirect_uri=...`
-    public static func make(
-        base: String, clientID: String = messengerClientID, scope: String,
-        redirectURI: String = defaultDesktopRedirect
-    ) -> String {
-        "\(trimmed(base))/oauth20_authorize.srf?\(query(clientID: clientID, scope: scope, redirectURI: redirectURI))"
-    }
-
-    /// The seed's post target, `{base}/ppsecure/post.srf` with the authorize query, for pages
-    /// that carry no `urlPost`.
-    public static func fallbackPost(
-        base: String, clientID: String = messengerClientID, scope: String,
-        redirectURI: String = defaultDesktopRedirect
-    ) -> String {
-        "\(trimmed(base))/ppsecure/post.srf?\(query(clientID: clientID, scope: scope, redirectURI: redirectURI))"
-    }
-
-    private static func query(clientID: String, scope: String, redirectURI: String) -> String {
-        FormEncoding.encode([
-            ("client_id", clientID),
-            ("scope", scope),
-            ("response_type", "token"),
-            ("redirect_uri", redirectURI),
-        ])
-    }
-
-    private static func trimmed(_ base: String) -> Substring {
-        var b = Substring(base)
-        while b.hasSuffix("/") { b = b.dropLast() }
-        return b
     }
 }

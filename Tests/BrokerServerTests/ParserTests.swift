@@ -1,5 +1,4 @@
 import BrokerCore
-import BrokerEngine
 import Foundation
 import Testing
 

@@ -1,6 +1,6 @@
 // libFuzzer entry point: bytes from a client, through the daemon's real connection state
 // machine (`HTTPConnection`: the request parser, limits, timers, pipelining and keep-alive), the
-// Router and the real access policy, against a stub engine. The socket around it
+// Router and the real access policy, against a stub credential service (StubService.swift). The socket around it
 // (`ServerLoop`) is left out: it only moves bytes between the socket and this type.
 //
 // Input format: the bytes a client sends on one connection, with three additions:
@@ -20,14 +20,13 @@
 // FUZZ_PRINT=1 prints the answers: `FUZZ_PRINT=1 .build-fuzz/release/fuzz-http Fuzz/corpus/token`.
 
 import BrokerCore
-import BrokerEngine
 @testable import BrokerServer
 import Dispatch
 import Foundation
 import Logging
 
 let router = Router(
-    engine: BrokerEngine(),
+    service: StubService(),
     policy: AccessPolicy(adminGroups: [4242], rules: [AccessRule(accounts: ["alice", "carol", "dave", "erin"], uids: [1000])]),
     logger: Logger(label: "fuzz", factory: { _ in SwiftLogNoOpLogHandler() }))
 
@@ -108,8 +107,8 @@ public func fuzzHTTP(_ data: UnsafePointer<UInt8>, _ size: Int) -> CInt {
     if !output.isEmpty, !output.starts(with: Array("HTTP/1.1 ".utf8)) {
         fatalError("an answer that is not HTTP/1.1: \(String(decoding: output.prefix(80), as: UTF8.self))")
     }
-    if !root, output.count >= BrokerEngine.bobSecret.utf8.count,
-        String(decoding: output, as: UTF8.self).contains(BrokerEngine.bobSecret)
+    if !root, output.count >= StubService.bobSecret.utf8.count,
+        String(decoding: output, as: UTF8.self).contains(StubService.bobSecret)
     {
         fatalError("uid 1000 was served one of bob's values:\n\(String(decoding: output, as: UTF8.self))")
     }

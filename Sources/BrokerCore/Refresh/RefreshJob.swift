@@ -185,9 +185,3 @@ public enum Effect: Sendable {
     case count(RefreshResult)
     case log(LogEvent)
 }
-
-extension BrokerError: Equatable {
-    public static func == (lhs: BrokerError, rhs: BrokerError) -> Bool {
-        lhs.code == rhs.code && lhs.message == rhs.message && lhs.hint == rhs.hint
-    }
-}

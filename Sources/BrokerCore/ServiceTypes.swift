@@ -1,5 +1,8 @@
-import BrokerCore
+#if canImport(FoundationEssentials)
+import FoundationEssentials
+#else
 import Foundation
+#endif
 
 /// The engine's configuration; a reload replaces it whole.
 public struct EngineConfiguration: Sendable {
@@ -59,6 +62,19 @@ public enum CachedRead: Sendable {
     case unavailable(BrokerError)
 }
 
+/// How a read on the socket ended, for the `tokenbroker_reads_total` counter (the raw values
+/// are its `result` labels).
+public enum ReadOutcome: String, Sendable, CaseIterable {
+    /// Answered from memory.
+    case fresh
+    /// Answered after a refresh (or a wait for one).
+    case refreshed
+    /// Refused by the access policy.
+    case denied
+    /// Failed.
+    case error
+}
+
 /// How an account is enrolled.
 public enum EnrollCredential: Sendable {
     case password(Secret, store: Bool)
@@ -96,6 +112,19 @@ public struct CredentialReport: Sendable {
     public var backoffUntil: Date?
     public var failures: Int
     public var lastError: BrokerError?
+
+    public init(
+        kind: CredentialKind, expiresAt: Date?, lastRefresh: Date?, nextRefresh: Date?, backoffUntil: Date?, failures: Int,
+        lastError: BrokerError?
+    ) {
+        self.kind = kind
+        self.expiresAt = expiresAt
+        self.lastRefresh = lastRefresh
+        self.nextRefresh = nextRefresh
+        self.backoffUntil = backoffUntil
+        self.failures = failures
+        self.lastError = lastError
+    }
 }
 
 public struct AccountReport: Sendable {
@@ -106,5 +135,34 @@ public struct AccountReport: Sendable {
     public var stateReason: String?
     public var ticketMethod: TicketMethod
     public var credentials: [CredentialReport]
+
+    public init(
+        name: AccountName, realm: String, login: String, state: AccountState, stateReason: String?, ticketMethod: TicketMethod,
+        credentials: [CredentialReport]
+    ) {
+        self.name = name
+        self.realm = realm
+        self.login = login
+        self.state = state
+        self.stateReason = stateReason
+        self.ticketMethod = ticketMethod
+        self.credentials = credentials
+    }
 }
 
+/// What a rekey of the credential store did.
+public struct RekeyReport: Sendable, Equatable {
+    /// The id of the new key (16 hex digits).
+    public var keyID: String
+    /// How many sealed values were re-sealed.
+    public var resealed: Int
+    /// The key file now holding the new key; nil when the key came from elsewhere (a systemd
+    /// credential), which the operator must replace.
+    public var keyFileReplaced: String?
+
+    public init(keyID: String, resealed: Int, keyFileReplaced: String?) {
+        self.keyID = keyID
+        self.resealed = resealed
+        self.keyFileReplaced = keyFileReplaced
+    }
+}

@@ -1,0 +1,137 @@
+#if canImport(FoundationEssentials)
+import FoundationEssentials
+#else
+import Foundation
+#endif
+
+/// What the socket server asks of the daemon's credential engine, and all it may ask: the server
+/// depends on this protocol, not on the engine, so that it builds (and is fuzzed) without the
+/// store and the HTTPS client.
+///
+/// The surface grows by adding cases, not members: a new on-demand computation is a new
+/// `ServiceRequest` case (with its `ServiceAnswer`), a new kind of notification a new
+/// `ServiceEvent` case.
+public protocol CredentialService: Sendable {
+    // MARK: Configuration and clock
+
+    /// The configuration in force: realms, the scopes kept fresh, the refresh policy.
+    var configuration: EngineConfiguration { get }
+
+    /// The wall clock credentials are dated with; `expires_in` counts from it.
+    func now() -> Date
+
+    // MARK: Credentials
+
+    /// A credential from memory, without waiting. Called on the server's event loop for every
+    /// read, so it must neither block (beyond a short lock) nor suspend: the hot path.
+    func cachedRead(account: AccountName, kind: CredentialKind, minValid: TimeInterval) -> CachedRead
+
+    /// A credential valid for at least `minValid` seconds, refreshed first when needed
+    /// (concurrent reads of one credential share one refresh).
+    func read(account: AccountName, kind: CredentialKind, minValid: TimeInterval) async throws(BrokerError) -> ServedCredential
+
+    /// The account's Passport ticket, by its ticket method, and the credential it came from.
+    func ticket(account: AccountName, minValid: TimeInterval) async throws(BrokerError) -> (
+        ticket: String, method: TicketMethod, served: ServedCredential
+    )
+
+    /// Computes something on demand (see `ServiceRequest`).
+    func perform(_ request: ServiceRequest) async throws(BrokerError) -> ServiceAnswer
+
+    // MARK: Accounts
+
+    /// Every enrolled account, sorted.
+    func accountNames() -> [AccountName]
+
+    /// One account's state and credentials; nil when no account has that name.
+    func status(_ name: AccountName) -> AccountReport?
+
+    /// How many accounts are enrolled, and how many of them need a new sign-in.
+    func counts() -> (accounts: Int, needsReauth: Int)
+
+    /// Signs in (or redeems a redirect, or imports a refresh token), stores the grant and
+    /// schedules the account's credentials.
+    func enroll(_ command: EnrollCommand) async throws(BrokerError) -> AccountReport
+
+    /// Removes an account and everything stored for it.
+    func logout(_ name: AccountName) throws(BrokerError)
+
+    /// Re-seals the credential store under a new 32-byte key.
+    func rekey(to keyBytes: [UInt8]) throws(BrokerError) -> RekeyReport
+
+    // MARK: Health and metrics
+
+    /// Why writes to the store fail, while they do: the daemon is degraded but serving.
+    var degraded: String? { get }
+
+    /// Counts a read on the socket, with its duration when it was served.
+    func recordRead(_ outcome: ReadOutcome, nanoseconds: UInt64?)
+
+    /// Brings the gauges up to date, just before the metrics are scraped.
+    func updateGauges()
+
+    // MARK: Events
+
+    /// State changes, as they happen, for as long as the caller listens. The default
+    /// implementation (below) publishes nothing: its stream finishes at once.
+    func events() -> AsyncStream<ServiceEvent>
+}
+
+/// An on-demand computation: answered when asked, never kept or scheduled.
+public enum ServiceRequest: Sendable {
+    /// The answer to a notification server's `QRY` challenge (`Challenge.answer`). Needs no
+    /// account.
+    case challenge(nonce: String, productID: String, productKey: String)
+    /// The `<user>` payload of an MSNP `ATH`, from the account's credentials, each valid for at
+    /// least `minValid` seconds (refreshed first when needed). `trid` nil leaves a placeholder.
+    case ath(account: AccountName, method: ATHMethod, site: String, trid: Int?, minValid: TimeInterval)
+}
+
+/// What a `ServiceRequest` computed; one case per request.
+public enum ServiceAnswer: Sendable {
+    case challenge(response: String)
+    /// The payload, and when the first of the credentials in it expires.
+    case ath(ATHPayload, expiresAt: Date)
+}
+
+/// A change of state a service announces through `events()`.
+public enum ServiceEvent: Sendable, Equatable {
+    /// An account was enrolled or removed, or its state changed (active, needs a new sign-in).
+    case accountChanged(AccountName)
+    /// Store writes began failing (the reason) or succeed again (nil).
+    case degradedChanged(String?)
+}
+
+extension CredentialService {
+    /// No events: the stream finishes at once. A service that publishes its state changes
+    /// implements `events()` itself.
+    public func events() -> AsyncStream<ServiceEvent> {
+        AsyncStream { $0.finish() }
+    }
+
+    /// Answers `ServiceRequest.ath` from `read` and `ticket`: the session cookies for
+    /// `web-compact-ticket`, the ticket for the SSL methods, and the UIC for the method that
+    /// carries it.
+    public func athAnswer(
+        account: AccountName, method: ATHMethod, site: String, trid: Int?, minValid: TimeInterval
+    ) async throws(BrokerError) -> ServiceAnswer {
+        var expiries: [Date] = []
+        var ticketValue: String?
+        var uic: String?
+        if method == .webCompactTicket {
+            expiries.append(try await read(account: account, kind: .cookies, minValid: minValid).credential.expiresAt)
+        }
+        if method.needsTicket {
+            let result = try await ticket(account: account, minValid: minValid)
+            ticketValue = result.ticket
+            expiries.append(result.served.credential.expiresAt)
+        }
+        if method.needsUIC {
+            let served = try await read(account: account, kind: .uic, minValid: minValid)
+            uic = served.credential.value.exposed
+            expiries.append(served.credential.expiresAt)
+        }
+        let payload = ATHPayload.render(method: method, ticket: ticketValue, uic: uic, site: site, trid: trid)
+        return .ath(payload, expiresAt: expiries.min() ?? now())
+    }
+}

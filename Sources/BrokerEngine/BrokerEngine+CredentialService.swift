@@ -1,0 +1,20 @@
+import BrokerCore
+import BrokerStore
+
+/// The engine serves the socket through `CredentialService`. Most requirements are the engine's
+/// own public methods; the rest adapt them here.
+extension BrokerEngine: CredentialService {
+    public func perform(_ request: ServiceRequest) async throws(BrokerError) -> ServiceAnswer {
+        switch request {
+        case .challenge(let nonce, let productID, let productKey):
+            return .challenge(response: Challenge.answer(nonce: nonce, productID: productID, productKey: productKey))
+        case .ath(let account, let method, let site, let trid, let minValid):
+            return try await athAnswer(account: account, method: method, site: site, trid: trid, minValid: minValid)
+        }
+    }
+
+    public func rekey(to keyBytes: [UInt8]) throws(BrokerError) -> RekeyReport {
+        let result: CredentialStore.RekeyResult = try rekey(keyBytes: keyBytes)
+        return RekeyReport(keyID: result.keyID, resealed: result.resealed, keyFileReplaced: result.keyFileReplaced)
+    }
+}
