@@ -171,7 +171,12 @@ let package = Package(
         .testTarget(name: "BrokerCoreTests", dependencies: ["BrokerCore"]),
         .testTarget(name: "LiveProtocolTests", dependencies: ["LiveProtocol"], resources: [.copy("Fixtures")]),
         // BrokerCore only to cross-check livesim's challenge with the client's implementation.
-        .testTarget(name: "LiveSimTests", dependencies: ["LiveSim", "TestSupport", "BrokerCore"]),
+        .testTarget(
+            name: "LiveSimTests",
+            dependencies: [
+                "LiveSim", "TestSupport", "BrokerCore", .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
+            ]),
         .testTarget(
             name: "BrokerStoreTests",
             dependencies: [
@@ -182,16 +187,22 @@ let package = Package(
         .testTarget(name: "BrokerAPITests", dependencies: ["BrokerAPI"]),
         .testTarget(name: "TokenctlKitTests", dependencies: ["TokenctlKit", "BrokerAPI"]),
         // The request parser and the hot path's encoder, without a socket.
-        .testTarget(name: "BrokerServerTests", dependencies: ["BrokerServer", "BrokerCore"]),
+        .testTarget(
+            name: "BrokerServerTests", dependencies: ["BrokerServer", "BrokerCore", .product(name: "NIOHTTP1", package: "swift-nio")]),
         .testTarget(
             name: "SystemdSupportTests",
             dependencies: ["SystemdSupport", "CSystemd", .product(name: "Logging", package: "swift-log")]),
         .testTarget(name: "BrokerConfigTests", dependencies: ["BrokerConfig", "BrokerCore"]),
         .testTarget(
             name: "IntegrationTests",
-            dependencies: ["TestSupport", "BrokerAPI", "LiveSim", "BrokerCore"]),
+            dependencies: ["TestSupport", "BrokerAPI", "LiveSim", "BrokerCore", .product(name: "NIOHTTP1", package: "swift-nio")]),
         .testTarget(
             name: "BrokerEngineTests",
             dependencies: ["TestSupport", "BrokerEngine", "BrokerStore", "LiveClient", "BrokerCore", "LiveSim"]),
     ]
 )
+
+// Every Swift target: a module may use only the modules it imports (and declares).
+for target in package.targets where target.type != .system && !["CShims", "CEpoll"].contains(target.name) {
+    target.swiftSettings = (target.swiftSettings ?? []) + [.enableUpcomingFeature("MemberImportVisibility")]
+}

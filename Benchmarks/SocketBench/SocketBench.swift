@@ -1,3 +1,4 @@
+import CEpoll
 import ArgumentParser
 import Foundation
 import Synchronization

@@ -1,6 +1,8 @@
 import BrokerCore
 import BrokerStore
 import Foundation
+import Logging
+import Synchronization
 
 extension BrokerEngine {
     public func accountNames() -> [AccountName] { locked.withLock { Array($0.machine.accounts.keys) }.sorted() }

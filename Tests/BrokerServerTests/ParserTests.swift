@@ -3,6 +3,7 @@ import Foundation
 import Testing
 
 @testable import BrokerServer
+import NIOHTTP1
 
 private func head(_ text: String) -> RequestHead.Parsed {
     let bytes = Array(text.utf8)

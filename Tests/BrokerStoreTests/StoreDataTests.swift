@@ -4,6 +4,7 @@ import Foundation
 import Testing
 
 @testable import BrokerStore
+import GRDB
 
 @Suite("Accounts and credentials")
 struct StoreDataTests {

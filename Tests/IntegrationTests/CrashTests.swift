@@ -2,6 +2,7 @@ import Foundation
 import LiveSim
 import Testing
 import TestSupport
+import NIOHTTP1
 
 /// A small deterministic generator, so a failing run can be replayed from its printed seed.
 struct SeededGenerator: RandomNumberGenerator {

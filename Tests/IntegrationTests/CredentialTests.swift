@@ -3,6 +3,7 @@ import Foundation
 import LiveSim
 import Testing
 import TestSupport
+import NIOHTTP1
 
 @Suite("Every MSNP24 credential, fresh against livesim")
 struct CredentialTests {

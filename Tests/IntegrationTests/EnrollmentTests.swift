@@ -2,6 +2,7 @@ import Foundation
 import LiveSim
 import Testing
 import TestSupport
+import NIOHTTP1
 
 @Suite("Enrollment through tokenctl against livesim")
 struct EnrollmentTests {

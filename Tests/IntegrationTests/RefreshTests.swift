@@ -2,6 +2,7 @@ import Foundation
 import LiveSim
 import Testing
 import TestSupport
+import NIOHTTP1
 
 @Suite("Refresh engine against livesim, in real time")
 struct RefreshTests {

@@ -5,6 +5,7 @@ import TestSupport
 
 #if canImport(Glibc)
 import Glibc
+import NIOHTTP1
 #endif
 
 /// Sends raw bytes on the socket and reads until the server closes or `timeout` passes.

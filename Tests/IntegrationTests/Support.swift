@@ -1,6 +1,7 @@
 import Foundation
 import LiveSim
 import TestSupport
+import NIOHTTP1
 
 let scopeAliases = ["skype", "ssl", "login-skype", "contacts", "hotmail"]
 let fullScopes = [

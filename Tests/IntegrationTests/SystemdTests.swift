@@ -6,6 +6,7 @@ import TestSupport
 
 #if canImport(Glibc)
 import Glibc
+import NIOHTTP1
 #endif
 
 /// A NOTIFY_SOCKET as systemd has one: an AF_UNIX datagram socket that collects sd_notify messages.

@@ -3,6 +3,8 @@ import Foundation
 import LiveSim
 import Testing
 import TestSupport
+import NIOCore
+import NIOHTTP1
 
 @Suite("Injected faults happen exactly as configured, then stop")
 struct FaultTests {

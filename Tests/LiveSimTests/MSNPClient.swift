@@ -3,6 +3,8 @@ import Foundation
 import NIOCore
 import NIOPosix
 import TestSupport
+import LiveSim
+import NIOHTTP1
 
 /// One command as the tests read it (their own reader: livesim's parser is not used here).
 struct MSNPReply: CustomStringConvertible, Sendable {

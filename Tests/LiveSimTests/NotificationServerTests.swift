@@ -3,6 +3,7 @@ import Foundation
 @testable import LiveSim
 import Testing
 import TestSupport
+import NIOHTTP1
 
 private let chatservice = "chatservice.live.com"
 private let sslScope = "service::ssl.live.com::MBI_SSL"

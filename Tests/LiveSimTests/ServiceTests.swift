@@ -2,6 +2,7 @@ import Foundation
 import LiveSim
 import Testing
 import TestSupport
+import NIOHTTP1
 
 func rstEnvelope(username: String, password: String, sites: [String] = ["chatservice.live.com"]) -> String {
     let tokens = sites.enumerated().map { index, site in

@@ -2,6 +2,7 @@ import Foundation
 import LiveSim
 import Testing
 import TestSupport
+import NIOHTTP1
 
 @Suite("Sign-in: oauth20_authorize.srf and post.srf")
 struct SignInTests {

@@ -2,6 +2,7 @@ import Foundation
 import LiveSim
 import Testing
 import TestSupport
+import NIOHTTP1
 
 @Suite("oauth20_token.srf: refresh and rotation")
 struct TokenTests {

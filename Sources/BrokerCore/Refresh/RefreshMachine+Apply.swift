@@ -53,7 +53,7 @@ extension RefreshMachine {
     private mutating func persisted(_ name: AccountName, failure: String?, now: Date, random: () -> Double) -> [Effect] {
         guard var account = accounts[name] else { return finish(name) }
         var effects = storage(failure, account: name)
-        if let failure {
+        if failure != nil {
             // Keep it in memory, keep serving, and try again in a second.
             account.unsaved = account.committing?.write ?? account.unsaved
             account.retrySaveAt = now.addingTimeInterval(1)
