@@ -8,30 +8,30 @@ import Glibc
 
 /// The daemon's configuration, read from TOML and resolved: group names to gids, scope aliases to
 /// scopes, relative defaults filled in. `config/tokenbroker.toml` documents every key.
-public struct DaemonConfiguration: Sendable {
-    public static let defaultPath = "/etc/tokenbroker/tokenbroker.toml"
+package struct DaemonConfiguration: Sendable {
+    package static let defaultPath = "/etc/tokenbroker/tokenbroker.toml"
 
-    public var socketPath = "/run/tokenbroker/tokenbroker.sock"
-    public var socketMode: mode_t = 0o660
-    public var socketGroup: gid_t?
-    public var stateDirectory = "/var/lib/tokenbroker"
-    public var keyFile: String?
-    public var realms: [Realm] = [Realm(name: "live")]
-    public var scopes: [Scope] = Scope.allCases
-    public var policy = RefreshPolicy()
-    public var access = AccessPolicy()
-    public var idleTimeout: TimeInterval = 10
-    public var maxHeaderBytes = 8 * 1024
-    public var maxBodyBytes = 64 * 1024
+    package var socketPath = "/run/tokenbroker/tokenbroker.sock"
+    package var socketMode: mode_t = 0o660
+    package var socketGroup: gid_t?
+    package var stateDirectory = "/var/lib/tokenbroker"
+    package var keyFile: String?
+    package var realms: [Realm] = [Realm(name: "live")]
+    package var scopes: [Scope] = Scope.allCases
+    package var policy = RefreshPolicy()
+    package var access = AccessPolicy()
+    package var idleTimeout: TimeInterval = 10
+    package var maxHeaderBytes = 8 * 1024
+    package var maxBodyBytes = 64 * 1024
     /// Seconds from a request's first byte to its last; a slower request closes its connection.
-    public var requestTimeout: TimeInterval = 5
+    package var requestTimeout: TimeInterval = 5
     /// Connections served at once; one more is answered 503 and closed.
-    public var maxConnections = 16384
-    public var logLevel = "info"
-    public var logTarget = LogTarget.auto
+    package var maxConnections = 16384
+    package var logLevel = "info"
+    package var logTarget = LogTarget.auto
 
     /// Where log records go.
-    public enum LogTarget: String, Sendable, CaseIterable {
+    package enum LogTarget: String, Sendable, CaseIterable {
         /// The journal when standard error is connected to it (`JOURNAL_STREAM`), else standard error.
         case auto
         /// Native journal entries with fields, through libsystemd.
@@ -40,14 +40,14 @@ public struct DaemonConfiguration: Sendable {
         case stderr
     }
 
-    public init() {}
+    package init() {}
 
     /// The key file: the configured one, or `key` in the state directory.
-    public var resolvedKeyFile: String { keyFile ?? (stateDirectory + "/key") }
+    package var resolvedKeyFile: String { keyFile ?? (stateDirectory + "/key") }
 
     /// `environment` supplies `STATE_DIRECTORY` (systemd's StateDirectory=), the state directory
     /// when the file sets none.
-    public static func load(
+    package static func load(
         path: String, environment: [String: String] = ProcessInfo.processInfo.environment
     ) throws(BrokerError) -> DaemonConfiguration {
         let text: String
@@ -59,7 +59,7 @@ public struct DaemonConfiguration: Sendable {
         return try parse(text, source: path, environment: environment)
     }
 
-    public static func parse(
+    package static func parse(
         _ text: String, source: String = "configuration", environment: [String: String] = [:]
     ) throws(BrokerError) -> DaemonConfiguration {
         let file: ConfigFile

@@ -8,10 +8,10 @@ import Glibc
 
 /// Process hygiene for a daemon that holds secrets: no core dumps, no ptrace by peers of the
 /// same uid, and no files that others could change under it.
-public enum Hygiene {
+package enum Hygiene {
     /// PR_SET_DUMPABLE off (no core dumps, /proc/PID/mem closed to same-uid processes), a zero
     /// core-size limit, and umask 077.
-    public static func harden() {
+    package static func harden() {
         _ = tokenbroker_set_dumpable(0)
         var none = rlimit(rlim_cur: 0, rlim_max: 0)
         _ = setrlimit(__rlimit_resource_t(RLIMIT_CORE.rawValue), &none)
@@ -19,11 +19,11 @@ public enum Hygiene {
     }
 
     /// Whether the process is dumpable (for tests and diagnostics).
-    public static var isDumpable: Bool { tokenbroker_get_dumpable() != 0 }
+    package static var isDumpable: Bool { tokenbroker_get_dumpable() != 0 }
 
     /// Refuses paths that exist and that users other than the owner (or root) could write:
     /// group- or world-writable, or owned by another non-root user. Missing paths are fine.
-    public static func refuseWritableByOthers(_ paths: [String]) throws(BrokerError) {
+    package static func refuseWritableByOthers(_ paths: [String]) throws(BrokerError) {
         let me = geteuid()
         for path in paths {
             var info = stat()

@@ -1,5 +1,5 @@
 /// The `<user>` payloads of `ATH n CON\USER`, rendered compact as clients send them.
-public enum ATHMethod: String, Sendable, CaseIterable {
+package enum ATHMethod: String, Sendable, CaseIterable {
     /// `<user><web-compact-ticket /></user>`, for the HTTPS gateway with the session cookies.
     case webCompactTicket = "web-compact-ticket"
     /// `<ssl-compact-ticket>` with `<ssl-site-name>`.
@@ -8,22 +8,22 @@ public enum ATHMethod: String, Sendable, CaseIterable {
     case sslCompactTicketUIC = "ssl-compact-ticket-uic"
 
     /// What the method needs besides the payload itself.
-    public var needsTicket: Bool { self != .webCompactTicket }
-    public var needsUIC: Bool { self == .sslCompactTicketUIC }
+    package var needsTicket: Bool { self != .webCompactTicket }
+    package var needsUIC: Bool { self == .sslCompactTicketUIC }
 }
 
 /// A rendered ATH: the body, the MSNP payload length, and the whole command.
-public struct ATHPayload: Sendable, Equatable {
-    public var body: String
+package struct ATHPayload: Sendable, Equatable {
+    package var body: String
     /// Header block (empty) + blank line + body, in bytes: 2 + the body's UTF-8 length.
-    public var length: Int
-    public var wire: String
+    package var length: Int
+    package var wire: String
 
     /// The TrID stands here in `wire` when the caller gave none.
-    public static let tridPlaceholder = "{trid}"
-    public static let defaultSite = "chatservice.live.com"
+    package static let tridPlaceholder = "{trid}"
+    package static let defaultSite = "chatservice.live.com"
 
-    public static func render(
+    package static func render(
         method: ATHMethod, ticket: String? = nil, uic: String? = nil, site: String = defaultSite, trid: Int? = nil
     ) -> ATHPayload {
         var body = "<user>"

@@ -1,12 +1,12 @@
 /// The credentials of a process on the other end of the socket (SO_PEERCRED, SO_PEERGROUPS).
-public struct Peer: Sendable, Equatable {
-    public var pid: Int32
-    public var uid: UInt32
-    public var gid: UInt32
-    public var groups: [UInt32]
-    public var command: String?
+package struct Peer: Sendable, Equatable {
+    package var pid: Int32
+    package var uid: UInt32
+    package var gid: UInt32
+    package var groups: [UInt32]
+    package var command: String?
 
-    public init(pid: Int32, uid: UInt32, gid: UInt32, groups: [UInt32] = [], command: String? = nil) {
+    package init(pid: Int32, uid: UInt32, gid: UInt32, groups: [UInt32] = [], command: String? = nil) {
         self.pid = pid
         self.uid = uid
         self.gid = gid
@@ -15,16 +15,16 @@ public struct Peer: Sendable, Equatable {
     }
 
     /// The primary group or a supplementary group.
-    public func isMember(of group: UInt32) -> Bool { gid == group || groups.contains(group) }
+    package func isMember(of group: UInt32) -> Bool { gid == group || groups.contains(group) }
 }
 
 /// One `[[access]]` entry: these uids and groups may read these accounts (`*` for all).
-public struct AccessRule: Sendable, Equatable {
-    public var accounts: [String]
-    public var uids: [UInt32]
-    public var groups: [UInt32]
+package struct AccessRule: Sendable, Equatable {
+    package var accounts: [String]
+    package var uids: [UInt32]
+    package var groups: [UInt32]
 
-    public init(accounts: [String], uids: [UInt32] = [], groups: [UInt32] = []) {
+    package init(accounts: [String], uids: [UInt32] = [], groups: [UInt32] = []) {
         self.accounts = accounts
         self.uids = uids
         self.groups = groups
@@ -37,13 +37,13 @@ public struct AccessRule: Sendable, Equatable {
 
 /// Who may do what on the socket. Root and members of an admin group may do everything;
 /// token reads follow the access rules.
-public struct AccessPolicy: Sendable, Equatable {
-    public var adminGroups: [UInt32]
-    public var rules: [AccessRule]
+package struct AccessPolicy: Sendable, Equatable {
+    package var adminGroups: [UInt32]
+    package var rules: [AccessRule]
     /// Uids besides root and the admin groups that may read `/metrics`.
-    public var metricsUIDs: [UInt32]
+    package var metricsUIDs: [UInt32]
 
-    public init(adminGroups: [UInt32] = [], rules: [AccessRule] = [], metricsUIDs: [UInt32] = []) {
+    package init(adminGroups: [UInt32] = [], rules: [AccessRule] = [], metricsUIDs: [UInt32] = []) {
         self.adminGroups = adminGroups
         self.rules = rules
         self.metricsUIDs = metricsUIDs
@@ -51,18 +51,18 @@ public struct AccessPolicy: Sendable, Equatable {
 
     /// Whether any decision looks at supplementary groups; when none does, the server need not
     /// read them for each connection.
-    public var usesGroups: Bool { !adminGroups.isEmpty || rules.contains { !$0.groups.isEmpty } }
+    package var usesGroups: Bool { !adminGroups.isEmpty || rules.contains { !$0.groups.isEmpty } }
 
-    public func mayReadMetrics(_ peer: Peer) -> Bool { isAdmin(peer) || metricsUIDs.contains(peer.uid) }
+    package func mayReadMetrics(_ peer: Peer) -> Bool { isAdmin(peer) || metricsUIDs.contains(peer.uid) }
 
-    public func isAdmin(_ peer: Peer) -> Bool { peer.uid == 0 || adminGroups.contains(where: peer.isMember(of:)) }
+    package func isAdmin(_ peer: Peer) -> Bool { peer.uid == 0 || adminGroups.contains(where: peer.isMember(of:)) }
 
-    public func mayRead(_ peer: Peer, account: AccountName) -> Bool {
+    package func mayRead(_ peer: Peer, account: AccountName) -> Bool {
         isAdmin(peer) || rules.contains { $0.covers(account) && $0.admits(peer) }
     }
 
     /// The uids and groups that may read an account, for status.
-    public func readers(of account: AccountName) -> (uids: [UInt32], groups: [UInt32]) {
+    package func readers(of account: AccountName) -> (uids: [UInt32], groups: [UInt32]) {
         let matching = rules.filter { $0.covers(account) }
         return (Array(Set(matching.flatMap(\.uids))).sorted(), Array(Set(matching.flatMap(\.groups) + adminGroups)).sorted())
     }

@@ -5,12 +5,12 @@ import Foundation
 #endif
 
 /// The daemon-wide unique name of an enrolled account (by default its login).
-public struct AccountName: RawRepresentable, Hashable, Sendable, Codable, Comparable, CustomStringConvertible {
-    public let rawValue: String
+package struct AccountName: RawRepresentable, Hashable, Sendable, Codable, Comparable, CustomStringConvertible {
+    package let rawValue: String
 
     /// Names are 1-128 characters of letters, digits and `@._+-`, so they are safe in URLs,
     /// file names and journal fields.
-    public init?(rawValue: String) {
+    package init?(rawValue: String) {
         guard (1...128).contains(rawValue.utf8.count),
             rawValue.utf8.allSatisfy({ AccountName.allowed($0) })
         else { return nil }
@@ -27,43 +27,43 @@ public struct AccountName: RawRepresentable, Hashable, Sendable, Codable, Compar
         }
     }
 
-    public var description: String { rawValue }
-    public static func < (lhs: AccountName, rhs: AccountName) -> Bool { lhs.rawValue < rhs.rawValue }
+    package var description: String { rawValue }
+    package static func < (lhs: AccountName, rhs: AccountName) -> Bool { lhs.rawValue < rhs.rawValue }
 }
 
 /// Whether an account can be refreshed without a person.
-public enum AccountState: String, Sendable, Codable, Hashable {
+package enum AccountState: String, Sendable, Codable, Hashable {
     case active
     /// The grant was revoked or expired: only a new sign-in helps.
     case needsReauth = "needs_reauth"
 }
 
 /// An access token for one scope, as served to clients.
-public struct AccessToken: Sendable, Hashable {
-    public var value: Secret
-    public var scope: Scope
+package struct AccessToken: Sendable, Hashable {
+    package var value: Secret
+    package var scope: Scope
     /// Wall-clock time the token was obtained.
-    public var obtainedAt: Date
+    package var obtainedAt: Date
     /// Wall-clock expiry, from the server's `expires_in`.
-    public var expiresAt: Date
+    package var expiresAt: Date
 
-    public init(value: Secret, scope: Scope, obtainedAt: Date, expiresAt: Date) {
+    package init(value: Secret, scope: Scope, obtainedAt: Date, expiresAt: Date) {
         self.value = value
         self.scope = scope
         self.obtainedAt = obtainedAt
         self.expiresAt = expiresAt
     }
 
-    public var lifetime: TimeInterval { expiresAt.timeIntervalSince(obtainedAt) }
+    package var lifetime: TimeInterval { expiresAt.timeIntervalSince(obtainedAt) }
 }
 
 /// What a refresh or a sign-in returns: a token, and possibly a rotated refresh token.
-public struct TokenGrant: Sendable, Hashable {
-    public var accessToken: AccessToken
-    public var refreshToken: Secret?
-    public var userID: String?
+package struct TokenGrant: Sendable, Hashable {
+    package var accessToken: AccessToken
+    package var refreshToken: Secret?
+    package var userID: String?
 
-    public init(accessToken: AccessToken, refreshToken: Secret?, userID: String?) {
+    package init(accessToken: AccessToken, refreshToken: Secret?, userID: String?) {
         self.accessToken = accessToken
         self.refreshToken = refreshToken
         self.userID = userID

@@ -1,8 +1,8 @@
 /// The URLs of the browserless sign-in. The base is per realm: revival and test servers stand
 /// in for login.live.com.
-public enum AuthorizeURL {
+package enum AuthorizeURL {
     /// `{base}/oauth20_authorize.srf?client_id=...&scope=...&response_type=token&redirect_uri=...`
-    public static func make(
+    package static func make(
         base: String, clientID: String = messengerClientID, scope: String,
         redirectURI: String = defaultDesktopRedirect
     ) -> String {
@@ -11,7 +11,7 @@ public enum AuthorizeURL {
 
     /// The seed's post target, `{base}/ppsecure/post.srf` with the authorize query, for pages
     /// that carry no `urlPost`.
-    public static func fallbackPost(
+    package static func fallbackPost(
         base: String, clientID: String = messengerClientID, scope: String,
         redirectURI: String = defaultDesktopRedirect
     ) -> String {
@@ -31,11 +31,11 @@ public enum AuthorizeURL {
 }
 
 /// Strict percent-encoding for queries and form bodies.
-public enum URLEncoding {
+package enum URLEncoding {
     /// Percent-encodes everything except the RFC 3986 unreserved characters
     /// `A-Z a-z 0-9 - . _ ~`, with upper-case hex: a password or token can never change the shape
     /// of a body or query.
-    public static func percentEncode(_ s: String) -> String {
+    package static func percentEncode(_ s: String) -> String {
         let hex = Array("0123456789ABCDEF".utf8)
         var out: [UInt8] = []
         out.reserveCapacity(s.utf8.count)

@@ -1,5 +1,5 @@
 /// The stable error codes of the socket API. Their spelling is part of the contract.
-public enum ErrorCode: String, Sendable, Codable, CaseIterable {
+package enum ErrorCode: String, Sendable, Codable, CaseIterable {
     case badRequest = "bad_request"
     case notFound = "not_found"
     case unknownScope = "unknown_scope"
@@ -21,41 +21,41 @@ public enum ErrorCode: String, Sendable, Codable, CaseIterable {
 }
 
 /// The one error type that crosses boundaries. Messages never contain token material.
-public struct BrokerError: Error, Sendable, CustomStringConvertible {
-    public var code: ErrorCode
-    public var message: String
+package struct BrokerError: Error, Sendable, CustomStringConvertible {
+    package var code: ErrorCode
+    package var message: String
     /// A command or action that fixes it, when there is one.
-    public var hint: String?
+    package var hint: String?
 
     /// The lower-level error this one wraps (a storage or I/O failure), for the code that
     /// handles it. It may hold anything, token material and SQL included: it is not part of
     /// `description`, never encoded on the wire, and never logged as it is. A log names only
     /// its type (`causeTypeName`); a mirror (`dump`) shows no more.
-    public var cause: (any Error & Sendable)?
+    package var cause: (any Error & Sendable)?
 
-    public init(_ code: ErrorCode, _ message: String, hint: String? = nil, cause: (any Error & Sendable)? = nil) {
+    package init(_ code: ErrorCode, _ message: String, hint: String? = nil, cause: (any Error & Sendable)? = nil) {
         self.code = code
         self.message = message
         self.hint = hint
         self.cause = cause
     }
 
-    public var description: String { "\(code.rawValue): \(message)" }
+    package var description: String { "\(code.rawValue): \(message)" }
 
     /// The type of `cause`, the only part of it fit for a log.
-    public var causeTypeName: String? { cause.map { String(reflecting: type(of: $0)) } }
+    package var causeTypeName: String? { cause.map { String(reflecting: type(of: $0)) } }
 }
 
 extension BrokerError: CustomReflectable {
     /// Shows the cause's type only, so that `dump` and reflection reveal nothing the log would not.
-    public var customMirror: Mirror {
+    package var customMirror: Mirror {
         Mirror(self, children: ["code": code, "message": message, "hint": hint as Any, "cause": causeTypeName as Any])
     }
 }
 
 /// Two errors are equal when they say the same to a client; the cause is not compared.
 extension BrokerError: Equatable {
-    public static func == (lhs: BrokerError, rhs: BrokerError) -> Bool {
+    package static func == (lhs: BrokerError, rhs: BrokerError) -> Bool {
         lhs.code == rhs.code && lhs.message == rhs.message && lhs.hint == rhs.hint
     }
 }

@@ -8,13 +8,13 @@ import Glibc
 #endif
 
 /// The MSNP11 challenge answer (`PUT MSGR\CHALLENGE`), as pidgin, Miranda and pyskype compute it.
-public enum Challenge {
+package enum Challenge {
     /// The seed's pair.
-    public static let defaultProductID = "PROD0090YUAUV{2B"
-    public static let defaultProductKey = "YMM8C_H7KCQ2S_KL"
+    package static let defaultProductID = "PROD0090YUAUV{2B"
+    package static let defaultProductKey = "YMM8C_H7KCQ2S_KL"
 
     /// The 32 lowercase hex characters that answer `nonce`.
-    public static func answer(nonce: String, productID: String = defaultProductID, productKey: String = defaultProductKey) -> String {
+    package static func answer(nonce: String, productID: String = defaultProductID, productKey: String = defaultProductKey) -> String {
         let digest = MD5.hash(Array((nonce + productKey).utf8))
         var h = [UInt32](repeating: 0, count: 4)
         for i in 0..<4 {

@@ -6,7 +6,7 @@ import Foundation
 
 /// Everything the engine keeps fresh for an account: one access token per OAuth scope, and the
 /// credentials built on them or on the session cookies.
-public enum CredentialKind: Hashable, Sendable, Comparable, CustomStringConvertible {
+package enum CredentialKind: Hashable, Sendable, Comparable, CustomStringConvertible {
     case scope(Scope)
     /// From the skype.com access token, at rps/skypetoken.
     case skypetoken
@@ -17,7 +17,7 @@ public enum CredentialKind: Hashable, Sendable, Comparable, CustomStringConverti
     /// The MSPAuth/MSPProf/WLSSC session cookies (the web-compact-ticket).
     case cookies
 
-    public var name: String {
+    package var name: String {
         switch self {
         case .scope(let scope): scope.alias
         case .skypetoken: "skypetoken"
@@ -27,7 +27,7 @@ public enum CredentialKind: Hashable, Sendable, Comparable, CustomStringConverti
         }
     }
 
-    public var description: String { name }
+    package var description: String { name }
 
     var order: Int {
         switch self {
@@ -39,21 +39,21 @@ public enum CredentialKind: Hashable, Sendable, Comparable, CustomStringConverti
         }
     }
 
-    public static func < (lhs: CredentialKind, rhs: CredentialKind) -> Bool { lhs.order < rhs.order }
+    package static func < (lhs: CredentialKind, rhs: CredentialKind) -> Bool { lhs.order < rhs.order }
 }
 
 /// One credential value with its validity.
-public struct Credential: Sendable, Hashable {
-    public var value: Secret
-    public var obtainedAt: Date
-    public var expiresAt: Date
+package struct Credential: Sendable, Hashable {
+    package var value: Secret
+    package var obtainedAt: Date
+    package var expiresAt: Date
     /// A refresh deadline the server set apart from expiry (the UIC's registrationTTLRefreshSeconds).
-    public var refreshBy: Date?
+    package var refreshBy: Date?
     /// When the server says it issued the credential, where that differs from when it was
     /// fetched (the UIC's St): the refresh point is taken from issue to expiry as well.
-    public var issuedAt: Date?
+    package var issuedAt: Date?
 
-    public init(value: Secret, obtainedAt: Date, expiresAt: Date, refreshBy: Date? = nil, issuedAt: Date? = nil) {
+    package init(value: Secret, obtainedAt: Date, expiresAt: Date, refreshBy: Date? = nil, issuedAt: Date? = nil) {
         self.value = value
         self.obtainedAt = obtainedAt
         self.expiresAt = expiresAt
@@ -61,17 +61,17 @@ public struct Credential: Sendable, Hashable {
         self.issuedAt = issuedAt
     }
 
-    public init(_ token: AccessToken) {
+    package init(_ token: AccessToken) {
         self.init(value: token.value, obtainedAt: token.obtainedAt, expiresAt: token.expiresAt)
     }
 
-    public func accessToken(scope: Scope) -> AccessToken {
+    package func accessToken(scope: Scope) -> AccessToken {
         AccessToken(value: value, scope: scope, obtainedAt: obtainedAt, expiresAt: expiresAt)
     }
 }
 
 /// How an account's ssl-compact-ticket is obtained.
-public enum TicketMethod: String, Sendable, Codable, CaseIterable {
+package enum TicketMethod: String, Sendable, Codable, CaseIterable {
     /// The `service::ssl.live.com::MBI_SSL` access token, as `t=...`.
     case oauth
     /// RST.srf for chatservice.live.com / MBI_SSL, with the stored password.

@@ -11,7 +11,7 @@ import Foundation
 /// The surface grows by adding cases, not members: a new on-demand computation is a new
 /// `ServiceRequest` case (with its `ServiceAnswer`), a new kind of notification a new
 /// `ServiceEvent` case.
-public protocol CredentialService: Sendable {
+package protocol CredentialService: Sendable {
     // MARK: Configuration and clock
 
     /// The configuration in force: realms, the scopes kept fresh, the refresh policy.
@@ -78,7 +78,7 @@ public protocol CredentialService: Sendable {
 }
 
 /// An on-demand computation: answered when asked, never kept or scheduled.
-public enum ServiceRequest: Sendable {
+package enum ServiceRequest: Sendable {
     /// The answer to a notification server's `QRY` challenge (`Challenge.answer`). Needs no
     /// account.
     case challenge(nonce: String, productID: String, productKey: String)
@@ -88,14 +88,14 @@ public enum ServiceRequest: Sendable {
 }
 
 /// What a `ServiceRequest` computed; one case per request.
-public enum ServiceAnswer: Sendable {
+package enum ServiceAnswer: Sendable {
     case challenge(response: String)
     /// The payload, and when the first of the credentials in it expires.
     case ath(ATHPayload, expiresAt: Date)
 }
 
 /// A change of state a service announces through `events()`.
-public enum ServiceEvent: Sendable, Equatable {
+package enum ServiceEvent: Sendable, Equatable {
     /// An account was enrolled or removed, or its state changed (active, needs a new sign-in).
     case accountChanged(AccountName)
     /// Store writes began failing (the reason) or succeed again (nil).
@@ -105,14 +105,14 @@ public enum ServiceEvent: Sendable, Equatable {
 extension CredentialService {
     /// No events: the stream finishes at once. A service that publishes its state changes
     /// implements `events()` itself.
-    public func events() -> AsyncStream<ServiceEvent> {
+    package func events() -> AsyncStream<ServiceEvent> {
         AsyncStream { $0.finish() }
     }
 
     /// Answers `ServiceRequest.ath` from `read` and `ticket`: the session cookies for
     /// `web-compact-ticket`, the ticket for the SSL methods, and the UIC for the method that
     /// carries it.
-    public func athAnswer(
+    package func athAnswer(
         account: AccountName, method: ATHMethod, site: String, trid: Int?, minValid: TimeInterval
     ) async throws(BrokerError) -> ServiceAnswer {
         var expiries: [Date] = []

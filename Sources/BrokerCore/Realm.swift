@@ -5,21 +5,21 @@ import Foundation
 #endif
 
 /// One identity provider: the Microsoft hosts by default, or a revival or private server.
-public struct Realm: Sendable, Equatable {
-    public var name: String
+package struct Realm: Sendable, Equatable {
+    package var name: String
     /// Base URLs (scheme, host, optional port) of each service.
-    public var loginBase: String
-    public var tokenBase: String
-    public var rstBase: String
-    public var userInitializationBase: String
-    public var skypetokenBase: String
-    public var clientID: String
-    public var redirectURI: String
+    package var loginBase: String
+    package var tokenBase: String
+    package var rstBase: String
+    package var userInitializationBase: String
+    package var skypetokenBase: String
+    package var clientID: String
+    package var redirectURI: String
     /// A PEM file of CA certificates to trust in addition to the system's.
-    public var caFile: String?
-    public var allowInsecureHTTP: Bool
+    package var caFile: String?
+    package var allowInsecureHTTP: Bool
 
-    public init(
+    package init(
         name: String, loginBase: String = "https://login.live.com", tokenBase: String? = nil, rstBase: String? = nil,
         userInitializationBase: String = "https://skypewebexperience.live.com", skypetokenBase: String = "https://api.skype.com",
         clientID: String = messengerClientID, redirectURI: String = defaultDesktopRedirect, caFile: String? = nil,
@@ -43,19 +43,19 @@ public struct Realm: Sendable, Equatable {
         return base
     }
 
-    public var authorizeEndpoint: String { loginBase + "/oauth20_authorize.srf" }
-    public var tokenEndpoint: String { tokenBase + "/oauth20_token.srf" }
-    public var rstEndpoint: String { rstBase + "/RST.srf" }
-    public var userInitializationEndpoint: String { userInitializationBase + "/v1/User/Initialization" }
-    public var skypetokenEndpoint: String { skypetokenBase + "/rps/skypetoken" }
+    package var authorizeEndpoint: String { loginBase + "/oauth20_authorize.srf" }
+    package var tokenEndpoint: String { tokenBase + "/oauth20_token.srf" }
+    package var rstEndpoint: String { rstBase + "/RST.srf" }
+    package var userInitializationEndpoint: String { userInitializationBase + "/v1/User/Initialization" }
+    package var skypetokenEndpoint: String { skypetokenBase + "/rps/skypetoken" }
 
     /// `scheme://host[:port]`, lowercased, for every configured service.
-    public var origins: Set<String> {
+    package var origins: Set<String> {
         Set([loginBase, tokenBase, rstBase, userInitializationBase, skypetokenBase].compactMap(Self.origin(of:)))
     }
 
     /// The origin of a URL, or nil when it is not an absolute http(s) URL.
-    public static func origin(of url: String) -> String? {
+    package static func origin(of url: String) -> String? {
         guard let components = URLComponents(string: url), let scheme = components.scheme?.lowercased(),
             scheme == "https" || scheme == "http", let host = components.host?.lowercased(), !host.isEmpty
         else { return nil }
@@ -67,13 +67,13 @@ public struct Realm: Sendable, Equatable {
 
     /// Sign-in follows a URL the server sent only to the realm's own origins, and only over HTTPS
     /// unless the realm allows plain HTTP.
-    public func mayFollow(_ url: String) -> Bool {
+    package func mayFollow(_ url: String) -> Bool {
         guard let origin = Self.origin(of: url), origins.contains(origin) else { return false }
         return origin.hasPrefix("https://") || allowInsecureHTTP
     }
 
     /// Checks the configured URLs: absolute, and https unless plain HTTP is allowed.
-    public func validate() throws(BrokerError) {
+    package func validate() throws(BrokerError) {
         for (key, base) in [
             ("login_url", loginBase), ("token_url", tokenBase), ("rst_url", rstBase),
             ("user_initialization_url", userInitializationBase), ("skypetoken_url", skypetokenBase),

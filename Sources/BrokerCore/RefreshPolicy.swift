@@ -11,32 +11,32 @@ import Glibc
 ///
 /// Pure decisions: every function takes the current wall-clock time and, where it jitters,
 /// a random sample in 0..<1, so tests can call it with fixed values.
-public struct RefreshPolicy: Sendable, Equatable {
+package struct RefreshPolicy: Sendable, Equatable {
     /// Fraction of a token's lifetime after which it is refreshed.
-    public var refreshPoint = 0.75
+    package var refreshPoint = 0.75
     /// Plus or minus this fraction of the lifetime is added to the refresh point, to spread refreshes.
-    public var jitter = 0.05
+    package var jitter = 0.05
     /// A token with less than this left is not served from the cache without trying a refresh first.
-    public var safetyMargin: TimeInterval = 60
+    package var safetyMargin: TimeInterval = 60
     /// First retry delay after a transient failure; doubles with each failure.
-    public var backoffStart: TimeInterval = 1
-    public var backoffCap: TimeInterval = 300
+    package var backoffStart: TimeInterval = 1
+    package var backoffCap: TimeInterval = 300
     /// How long a read waits for a refresh it triggered.
-    public var readWait: TimeInterval = 5
+    package var readWait: TimeInterval = 5
     /// How long a 429 without Retry-After rests the endpoint.
-    public var rateLimitRest: TimeInterval = 300
+    package var rateLimitRest: TimeInterval = 300
     /// At most this many refreshes run at once, across accounts.
-    public var maxConcurrentRefreshes = 8
+    package var maxConcurrentRefreshes = 8
     /// The scheduler re-reads the wall clock at least this often, so a suspend or a clock jump
     /// is noticed within this bound.
-    public var wakeInterval: TimeInterval = 30
+    package var wakeInterval: TimeInterval = 30
     /// While reads wait on a scope with no valid token, retries come at least this often.
-    public var urgentRetryInterval: TimeInterval = 0.5
+    package var urgentRetryInterval: TimeInterval = 0.5
 
-    public init() {}
+    package init() {}
 
     /// When a token obtained at `obtainedAt` and expiring at `expiresAt` is refreshed next.
-    public func nextRefresh(obtainedAt: Date, expiresAt: Date, random: Double) -> Date {
+    package func nextRefresh(obtainedAt: Date, expiresAt: Date, random: Double) -> Date {
         let lifetime = max(0, expiresAt.timeIntervalSince(obtainedAt))
         let point = refreshPoint + jitter * (2 * random - 1)
         let planned = obtainedAt.addingTimeInterval(lifetime * min(max(point, 0.05), 0.99))
@@ -47,7 +47,7 @@ public struct RefreshPolicy: Sendable, Equatable {
 
     /// Exponential backoff with jitter (50-100% of the step), capped, and never past expiry:
     /// while a token is still valid, the next try comes before it runs out.
-    public func retryAfterFailure(failures: Int, now: Date, expiresAt: Date?, random: Double) -> Date {
+    package func retryAfterFailure(failures: Int, now: Date, expiresAt: Date?, random: Double) -> Date {
         let step = min(backoffCap, backoffStart * pow(2, Double(max(0, failures - 1))))
         var delay = step * (0.5 + 0.5 * random)
         if let expiresAt {
@@ -58,25 +58,25 @@ public struct RefreshPolicy: Sendable, Equatable {
     }
 
     /// How long a 429 rests the endpoint: Retry-After when given, else the default.
-    public func rateLimitRest(retryAfter: TimeInterval?, now: Date) -> Date {
+    package func rateLimitRest(retryAfter: TimeInterval?, now: Date) -> Date {
         now.addingTimeInterval(max(0, retryAfter ?? rateLimitRest))
     }
 
     /// A cached token can be served without a refresh.
-    public func isFresh(_ token: AccessToken, now: Date, minValid: TimeInterval) -> Bool {
+    package func isFresh(_ token: AccessToken, now: Date, minValid: TimeInterval) -> Bool {
         token.expiresAt.timeIntervalSince(now) >= max(safetyMargin, minValid)
     }
 
     /// A token that may still be served after a refresh attempt failed: not expired, and with
     /// at least what the client asked for left.
-    public func isServable(_ token: AccessToken, now: Date, minValid: TimeInterval) -> Bool {
+    package func isServable(_ token: AccessToken, now: Date, minValid: TimeInterval) -> Bool {
         let left = token.expiresAt.timeIntervalSince(now)
         return left > 0 && left >= minValid
     }
 }
 
 /// Why a refresh did not produce a token, as far as the policy needs to know.
-public enum RefreshFailure: Error, Sendable, Equatable {
+package enum RefreshFailure: Error, Sendable, Equatable {
     /// `invalid_grant`: only a new sign-in helps.
     case grantRevoked(String)
     /// HTTP 429: rest the endpoint, for every account of the realm.
@@ -87,7 +87,7 @@ public enum RefreshFailure: Error, Sendable, Equatable {
     case rejected(code: String, description: String)
 
     /// The message for status and errors. Never holds token material.
-    public var message: String {
+    package var message: String {
         switch self {
         case .grantRevoked(let description): "the grant was revoked or has expired: \(description)"
         case .rateLimited(let retryAfter): "rate limited by the server" + (retryAfter.map { " (Retry-After \(Int($0)) s)" } ?? "")
@@ -96,7 +96,7 @@ public enum RefreshFailure: Error, Sendable, Equatable {
         }
     }
 
-    public var brokerError: BrokerError {
+    package var brokerError: BrokerError {
         switch self {
         case .grantRevoked: BrokerError(.needsReauth, message, hint: "sign in again with tokenctl login")
         case .rateLimited: BrokerError(.rateLimited, message)

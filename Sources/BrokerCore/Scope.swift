@@ -1,5 +1,5 @@
 /// The five OAuth scopes of the MSNP24 flows, with the short aliases the socket API accepts.
-public enum Scope: String, CaseIterable, Sendable, Codable, Hashable, Comparable {
+package enum Scope: String, CaseIterable, Sendable, Codable, Hashable, Comparable {
     case skype = "service::skype.com::MBI_SSL"
     case ssl = "service::ssl.live.com::MBI_SSL"
     case loginSkype = "service::login.skype.com::MBI_SSL"
@@ -7,7 +7,7 @@ public enum Scope: String, CaseIterable, Sendable, Codable, Hashable, Comparable
     case hotmail = "service::m.hotmail.com::MBI_SSL"
 
     /// The short name used on the command line and in the socket API.
-    public var alias: String {
+    package var alias: String {
         switch self {
         case .skype: "skype"
         case .ssl: "ssl"
@@ -18,7 +18,7 @@ public enum Scope: String, CaseIterable, Sendable, Codable, Hashable, Comparable
     }
 
     /// Accepts the full scope name or its alias.
-    public init?(nameOrAlias: String) {
+    package init?(nameOrAlias: String) {
         if let full = Scope(rawValue: nameOrAlias) {
             self = full
             return
@@ -27,11 +27,11 @@ public enum Scope: String, CaseIterable, Sendable, Codable, Hashable, Comparable
         self = match
     }
 
-    public static func < (lhs: Scope, rhs: Scope) -> Bool { lhs.rawValue < rhs.rawValue }
+    package static func < (lhs: Scope, rhs: Scope) -> Bool { lhs.rawValue < rhs.rawValue }
 }
 
 /// The only client id the identity provider lets use the MBI_SSL scopes.
-public let messengerClientID = "00000000480BC46C"
+package let messengerClientID = "00000000480BC46C"
 
 /// The desktop redirect the client id is registered for.
-public let defaultDesktopRedirect = "https://login.live.com/oauth20_desktop.srf"
+package let defaultDesktopRedirect = "https://login.live.com/oauth20_desktop.srf"

@@ -2,20 +2,20 @@
 ///
 /// Its description is redacted so that a secret cannot reach a log line, an error message or a
 /// crash report by string interpolation.
-public struct Secret: Sendable, Hashable, Codable, CustomStringConvertible, CustomDebugStringConvertible {
+package struct Secret: Sendable, Hashable, Codable, CustomStringConvertible, CustomDebugStringConvertible {
     /// The raw value. Read it only where it leaves the process on purpose.
-    public let exposed: String
+    package let exposed: String
 
-    public init(_ value: String) { self.exposed = value }
+    package init(_ value: String) { self.exposed = value }
 
-    public var description: String { "<redacted \(exposed.utf8.count) bytes>" }
-    public var debugDescription: String { description }
+    package var description: String { "<redacted \(exposed.utf8.count) bytes>" }
+    package var debugDescription: String { description }
 
-    public init(from decoder: any Decoder) throws {
+    package init(from decoder: any Decoder) throws {
         self.exposed = try decoder.singleValueContainer().decode(String.self)
     }
 
-    public func encode(to encoder: any Encoder) throws {
+    package func encode(to encoder: any Encoder) throws {
         var container = encoder.singleValueContainer()
         try container.encode(exposed)
     }
@@ -23,7 +23,7 @@ public struct Secret: Sendable, Hashable, Codable, CustomStringConvertible, Cust
 
 /// The kinds of secret the store seals. The kind is part of the additional authenticated data,
 /// so a sealed value cannot be moved to another column.
-public enum SecretKind: String, Sendable, CaseIterable, Codable {
+package enum SecretKind: String, Sendable, CaseIterable, Codable {
     case refreshToken = "refresh_token"
     case accessToken = "access_token"
     case password

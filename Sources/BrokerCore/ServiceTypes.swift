@@ -5,21 +5,21 @@ import Foundation
 #endif
 
 /// The engine's configuration; a reload replaces it whole.
-public struct EngineConfiguration: Sendable {
-    public var realms: [Realm]
+package struct EngineConfiguration: Sendable {
+    package var realms: [Realm]
     /// The scopes kept fresh for every account.
-    public var scopes: [Scope]
-    public var policy: RefreshPolicy
+    package var scopes: [Scope]
+    package var policy: RefreshPolicy
 
-    public init(realms: [Realm], scopes: [Scope] = Scope.allCases, policy: RefreshPolicy = RefreshPolicy()) {
+    package init(realms: [Realm], scopes: [Scope] = Scope.allCases, policy: RefreshPolicy = RefreshPolicy()) {
         self.realms = realms
         self.scopes = scopes
         self.policy = policy
     }
 
-    public var defaultRealm: Realm? { realms.count == 1 ? realms[0] : nil }
+    package var defaultRealm: Realm? { realms.count == 1 ? realms[0] : nil }
 
-    public func realm(named name: String?) throws(BrokerError) -> Realm {
+    package func realm(named name: String?) throws(BrokerError) -> Realm {
         if let name {
             guard let realm = realms.first(where: { $0.name == name }) else {
                 throw BrokerError(.badRequest, "no realm named \(name) is configured")
@@ -34,26 +34,26 @@ public struct EngineConfiguration: Sendable {
 }
 
 /// A credential as the server hands it out.
-public struct ServedCredential: Sendable {
-    public var kind: CredentialKind
-    public var credential: Credential
+package struct ServedCredential: Sendable {
+    package var kind: CredentialKind
+    package var credential: Credential
     /// RFC 3339, formatted once when the credential was obtained.
-    public var expiresAtText: String
+    package var expiresAtText: String
 
-    public init(kind: CredentialKind, credential: Credential, expiresAtText: String) {
+    package init(kind: CredentialKind, credential: Credential, expiresAtText: String) {
         self.kind = kind
         self.credential = credential
         self.expiresAtText = expiresAtText
     }
 
-    public var token: AccessToken {
+    package var token: AccessToken {
         if case .scope(let scope) = kind { return credential.accessToken(scope: scope) }
         return credential.accessToken(scope: .skype)
     }
 }
 
 /// What a cache lookup found.
-public enum CachedRead: Sendable {
+package enum CachedRead: Sendable {
     case fresh(ServedCredential)
     /// Missing or inside the safety margin: a refresh is needed first.
     case stale
@@ -64,7 +64,7 @@ public enum CachedRead: Sendable {
 
 /// How a read on the socket ended, for the `tokenbroker_reads_total` counter (the raw values
 /// are its `result` labels).
-public enum ReadOutcome: String, Sendable, CaseIterable {
+package enum ReadOutcome: String, Sendable, CaseIterable {
     /// Answered from memory.
     case fresh
     /// Answered after a refresh (or a wait for one).
@@ -76,21 +76,21 @@ public enum ReadOutcome: String, Sendable, CaseIterable {
 }
 
 /// How an account is enrolled.
-public enum EnrollCredential: Sendable {
+package enum EnrollCredential: Sendable {
     case password(Secret, store: Bool)
     case redirectURL(String)
     case refreshToken(Secret)
 }
 
-public struct EnrollCommand: Sendable {
-    public var login: String
-    public var name: AccountName?
-    public var realm: String?
-    public var credential: EnrollCredential
-    public var cookies: Secret?
-    public var ticketMethod: TicketMethod
+package struct EnrollCommand: Sendable {
+    package var login: String
+    package var name: AccountName?
+    package var realm: String?
+    package var credential: EnrollCredential
+    package var cookies: Secret?
+    package var ticketMethod: TicketMethod
 
-    public init(
+    package init(
         login: String, name: AccountName?, realm: String?, credential: EnrollCredential, cookies: Secret?,
         ticketMethod: TicketMethod = .oauth
     ) {
@@ -104,16 +104,16 @@ public struct EnrollCommand: Sendable {
 }
 
 /// Status of one credential, for the API and tokenctl.
-public struct CredentialReport: Sendable {
-    public var kind: CredentialKind
-    public var expiresAt: Date?
-    public var lastRefresh: Date?
-    public var nextRefresh: Date?
-    public var backoffUntil: Date?
-    public var failures: Int
-    public var lastError: BrokerError?
+package struct CredentialReport: Sendable {
+    package var kind: CredentialKind
+    package var expiresAt: Date?
+    package var lastRefresh: Date?
+    package var nextRefresh: Date?
+    package var backoffUntil: Date?
+    package var failures: Int
+    package var lastError: BrokerError?
 
-    public init(
+    package init(
         kind: CredentialKind, expiresAt: Date?, lastRefresh: Date?, nextRefresh: Date?, backoffUntil: Date?, failures: Int,
         lastError: BrokerError?
     ) {
@@ -127,16 +127,16 @@ public struct CredentialReport: Sendable {
     }
 }
 
-public struct AccountReport: Sendable {
-    public var name: AccountName
-    public var realm: String
-    public var login: String
-    public var state: AccountState
-    public var stateReason: String?
-    public var ticketMethod: TicketMethod
-    public var credentials: [CredentialReport]
+package struct AccountReport: Sendable {
+    package var name: AccountName
+    package var realm: String
+    package var login: String
+    package var state: AccountState
+    package var stateReason: String?
+    package var ticketMethod: TicketMethod
+    package var credentials: [CredentialReport]
 
-    public init(
+    package init(
         name: AccountName, realm: String, login: String, state: AccountState, stateReason: String?, ticketMethod: TicketMethod,
         credentials: [CredentialReport]
     ) {
@@ -151,16 +151,16 @@ public struct AccountReport: Sendable {
 }
 
 /// What a rekey of the credential store did.
-public struct RekeyReport: Sendable, Equatable {
+package struct RekeyReport: Sendable, Equatable {
     /// The id of the new key (16 hex digits).
-    public var keyID: String
+    package var keyID: String
     /// How many sealed values were re-sealed.
-    public var resealed: Int
+    package var resealed: Int
     /// The key file now holding the new key; nil when the key came from elsewhere (a systemd
     /// credential), which the operator must replace.
-    public var keyFileReplaced: String?
+    package var keyFileReplaced: String?
 
-    public init(keyID: String, resealed: Int, keyFileReplaced: String?) {
+    package init(keyID: String, resealed: Int, keyFileReplaced: String?) {
         self.keyID = keyID
         self.resealed = resealed
         self.keyFileReplaced = keyFileReplaced

@@ -4,7 +4,7 @@
 ///
 /// The one escaper of the client side: the ATH payloads and the RST.srf request use it. (livesim
 /// keeps its own, since it shares no code with the client.)
-public func xmlEscape(_ text: String) -> String {
+package func xmlEscape(_ text: String) -> String {
     var out = ""
     out.reserveCapacity(text.utf8.count)
     for scalar in text.unicodeScalars {

@@ -10,25 +10,25 @@ import Glibc
 
 /// A start that ended in a way the daemon already reported (on standard error or in its log):
 /// the process exits with `status` and prints nothing more.
-public struct DaemonExit: Error, Sendable {
-    public var status: Int32
+package struct DaemonExit: Error, Sendable {
+    package var status: Int32
 
-    public init(status: Int32) { self.status = status }
+    package init(status: Int32) { self.status = status }
 
     /// The configuration does not load (EX_CONFIG).
-    public static let invalidConfiguration = DaemonExit(status: 78)
+    package static let invalidConfiguration = DaemonExit(status: 78)
     /// The daemon could not start.
-    public static let startFailed = DaemonExit(status: 1)
+    package static let startFailed = DaemonExit(status: 1)
 }
 
 /// From a parsed command line to a running daemon: reads the configuration, sets up logging,
 /// and runs the daemon until it stops.
-public enum DaemonLaunch {
+package enum DaemonLaunch {
     /// Clears the inherited signal mask. Call it first, on the main thread before any other thread
     /// exists (threads inherit it). systemd does so for its services; a launcher that blocks
     /// SIGTERM or SIGHUP (systemd-socket-activate does) would otherwise leave the daemon deaf to
     /// stop and reload.
-    public static func clearSignalMask() {
+    package static func clearSignalMask() {
         var empty = sigset_t()
         sigemptyset(&empty)
         sigprocmask(SIG_SETMASK, &empty, nil)
@@ -40,7 +40,7 @@ public enum DaemonLaunch {
     /// Throws `DaemonExit.invalidConfiguration` for a configuration that does not load (the reason
     /// is on standard error) and `DaemonExit.startFailed` for a start that failed (the reason is in
     /// the log). Other errors pass through.
-    public static func run(configurationPath: String, checkOnly: Bool) async throws {
+    package static func run(configurationPath: String, checkOnly: Bool) async throws {
         let configuration: DaemonConfiguration
         do {
             configuration = try DaemonConfiguration.load(path: configurationPath)
@@ -68,10 +68,10 @@ public enum DaemonLaunch {
 }
 
 /// What this build is.
-public enum BuildInfo {
+package enum BuildInfo {
     #if TOKENBROKER_TESTING
-    public static let version = "\(BrokerDefaults.version) (testing build: fault switches compiled in; not for production)"
+    package static let version = "\(BrokerDefaults.version) (testing build: fault switches compiled in; not for production)"
     #else
-    public static let version = BrokerDefaults.version
+    package static let version = BrokerDefaults.version
     #endif
 }

@@ -2,9 +2,9 @@ import BrokerCore
 import BrokerStore
 
 /// The engine serves the socket through `CredentialService`. Most requirements are the engine's
-/// own public methods; the rest adapt them here.
+/// own methods; the rest adapt them here.
 extension BrokerEngine: CredentialService {
-    public func perform(_ request: ServiceRequest) async throws(BrokerError) -> ServiceAnswer {
+    package func perform(_ request: ServiceRequest) async throws(BrokerError) -> ServiceAnswer {
         switch request {
         case .challenge(let nonce, let productID, let productKey):
             return .challenge(response: Challenge.answer(nonce: nonce, productID: productID, productKey: productKey))
@@ -13,7 +13,7 @@ extension BrokerEngine: CredentialService {
         }
     }
 
-    public func rekey(to keyBytes: [UInt8]) throws(BrokerError) -> RekeyReport {
+    package func rekey(to keyBytes: [UInt8]) throws(BrokerError) -> RekeyReport {
         let result: CredentialStore.RekeyResult = try rekey(keyBytes: keyBytes)
         return RekeyReport(keyID: result.keyID, resealed: result.resealed, keyFileReplaced: result.keyFileReplaced)
     }

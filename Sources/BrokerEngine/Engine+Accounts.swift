@@ -5,9 +5,9 @@ import Logging
 import Synchronization
 
 extension BrokerEngine {
-    public func accountNames() -> [AccountName] { locked.withLock { Array($0.machine.accounts.keys) }.sorted() }
+    package func accountNames() -> [AccountName] { locked.withLock { Array($0.machine.accounts.keys) }.sorted() }
 
-    public func status(_ name: AccountName) -> AccountReport? {
+    package func status(_ name: AccountName) -> AccountReport? {
         locked.withLock { locked in
             let machine = locked.machine
             guard let account = machine.accounts[name] else { return nil }
@@ -27,26 +27,26 @@ extension BrokerEngine {
     }
 
     /// Counts a read on the socket: `fresh`, `refreshed`, `denied` or `error`, with its duration.
-    public func recordRead(_ outcome: ReadOutcome, nanoseconds: UInt64? = nil) { metrics.read(outcome, nanoseconds: nanoseconds) }
+    package func recordRead(_ outcome: ReadOutcome, nanoseconds: UInt64? = nil) { metrics.read(outcome, nanoseconds: nanoseconds) }
 
     /// Brings the gauges up to date, just before they are scraped.
-    public func updateGauges() {
+    package func updateGauges() {
         let (accounts, needsReauth) = counts()
         metrics.accounts(active: accounts - needsReauth, needsReauth: needsReauth)
     }
 
-    public func counts() -> (accounts: Int, needsReauth: Int) {
+    package func counts() -> (accounts: Int, needsReauth: Int) {
         locked.withLock { locked in
             (locked.machine.accounts.count, locked.machine.accounts.values.filter { $0.state == .needsReauth }.count)
         }
     }
 
     /// The earliest scheduled refresh, for status lines.
-    public func nextRefresh() -> Date? { locked.withLock { $0.machine.nextRefresh() } }
+    package func nextRefresh() -> Date? { locked.withLock { $0.machine.nextRefresh() } }
 
     /// Signs in (or redeems a redirect, or imports a refresh token), stores the grant, and
     /// schedules every credential. Signing in again to an existing account replaces its grant.
-    public func enroll(_ command: EnrollCommand) async throws(BrokerError) -> AccountReport {
+    package func enroll(_ command: EnrollCommand) async throws(BrokerError) -> AccountReport {
         let configuration = self.configuration
         let realm = try configuration.realm(named: command.realm)
         let login = command.login.trimmingCharacters(in: .whitespaces)
@@ -101,7 +101,7 @@ extension BrokerEngine {
     }
 
     /// Re-seals every stored secret under a new key while serving goes on.
-    public func rekey(keyBytes: [UInt8]) throws(BrokerError) -> CredentialStore.RekeyResult {
+    package func rekey(keyBytes: [UInt8]) throws(BrokerError) -> CredentialStore.RekeyResult {
         do {
             let result = try persistence.rekey(to: keyBytes)
             logger.notice("store re-sealed under a new key", metadata: ["broker.event": "rekeyed", "broker.key_id": "\(result.keyID)"])
@@ -112,7 +112,7 @@ extension BrokerEngine {
     }
 
     /// Forgets every secret of the account.
-    public func logout(_ name: AccountName) throws(BrokerError) {
+    package func logout(_ name: AccountName) throws(BrokerError) {
         let removed: Bool
         do { removed = try persistence.deleteAccount(name) } catch { throw Self.brokerError(error) }
         let known = !update { $0.remove(name) }.isEmpty || locked.withLock { $0.machine.accounts[name] != nil }

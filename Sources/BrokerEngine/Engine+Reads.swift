@@ -5,15 +5,15 @@ import Synchronization
 extension BrokerEngine {
     /// The cache lookup: a memory read, no I/O, and not the machine's lock. Safe to call from an
     /// event loop.
-    public func cachedRead(account: AccountName, kind: CredentialKind, minValid: TimeInterval) -> CachedRead {
+    package func cachedRead(account: AccountName, kind: CredentialKind, minValid: TimeInterval) -> CachedRead {
         cache.lookup(CredentialKey(account: account, kind: kind), minValid: minValid, now: wallClock())
     }
 
-    public func cachedRead(account: AccountName, scope: Scope, minValid: TimeInterval) -> CachedRead {
+    package func cachedRead(account: AccountName, scope: Scope, minValid: TimeInterval) -> CachedRead {
         cachedRead(account: account, kind: .scope(scope), minValid: minValid)
     }
 
-    public func token(account: AccountName, scope: Scope, minValid: TimeInterval = 0) async throws(BrokerError) -> ServedCredential {
+    package func token(account: AccountName, scope: Scope, minValid: TimeInterval = 0) async throws(BrokerError) -> ServedCredential {
         try await read(account: account, kind: .scope(scope), minValid: minValid)
     }
 
@@ -21,7 +21,7 @@ extension BrokerEngine {
     /// the read waits for the attempt the machine runs at once (concurrent reads share it), up to
     /// `read_wait`, and is handed that attempt's result. After a failed attempt a credential that
     /// is still valid is served with its true expiry. An expired credential is never served.
-    public func read(account: AccountName, kind: CredentialKind, minValid: TimeInterval = 0) async throws(BrokerError) -> ServedCredential {
+    package func read(account: AccountName, kind: CredentialKind, minValid: TimeInterval = 0) async throws(BrokerError) -> ServedCredential {
         let key = CredentialKey(account: account, kind: kind)
         switch cache.lookup(key, minValid: minValid, now: wallClock()) {
         case .fresh(let served): return served
@@ -104,7 +104,7 @@ extension BrokerEngine {
 
     /// The ssl-compact-ticket: `t=...` from the ssl.live.com token, or `t=...&p=` from RST.srf,
     /// whichever the account chose.
-    public func ticket(account: AccountName, minValid: TimeInterval = 0) async throws(BrokerError) -> (ticket: String, method: TicketMethod, served: ServedCredential) {
+    package func ticket(account: AccountName, minValid: TimeInterval = 0) async throws(BrokerError) -> (ticket: String, method: TicketMethod, served: ServedCredential) {
         let method = locked.withLock { $0.machine.accounts[account]?.ticketMethod } ?? .oauth
         switch method {
         case .oauth:

@@ -11,7 +11,7 @@ import Synchronization
 ///
 /// Deadlines are wall-clock times from the server's answers; the scheduler sleeps on an injected
 /// monotonic clock for at most `wakeInterval`, so a suspend or a clock jump is noticed.
-public final class BrokerEngine: Service, Sendable {
+package final class BrokerEngine: Service, Sendable {
     let persistence: any CredentialPersisting
     let identity: any IdentityProviding
     let clock: MonotonicClock
@@ -32,7 +32,7 @@ public final class BrokerEngine: Service, Sendable {
         var waiters = WaiterTable()
     }
 
-    public convenience init(
+    package convenience init(
         configuration: EngineConfiguration, store: any CredentialPersisting, identity: any IdentityProviding,
         clock: MonotonicClock = .continuous, wallClock: @escaping @Sendable () -> Date = { Date() }, logger: Logger
     ) throws(BrokerError) {
@@ -41,7 +41,7 @@ public final class BrokerEngine: Service, Sendable {
             random: { Double.random(in: 0..<1) }, logger: logger)
     }
 
-    public init(
+    package init(
         configuration: EngineConfiguration, store: any CredentialPersisting, identity: any IdentityProviding,
         cache: any CredentialCache, clock: MonotonicClock, wallClock: @escaping @Sendable () -> Date,
         random: @escaping @Sendable () -> Double, logger: Logger
@@ -64,21 +64,21 @@ public final class BrokerEngine: Service, Sendable {
         logger.info("accounts loaded", metadata: ["broker.accounts": "\(seeds.count)"])
     }
 
-    public var configuration: EngineConfiguration { configurationBox.withLock { $0 } }
+    package var configuration: EngineConfiguration { configurationBox.withLock { $0 } }
 
     /// Why writes to the store fail, while they do (a full disk, a read-only file system).
-    public var degraded: String? { locked.withLock { $0.machine.storageFailure } }
+    package var degraded: String? { locked.withLock { $0.machine.storageFailure } }
 
     /// When the scheduler last went round its loop, on the monotonic clock: a health signal.
-    public var lastSchedulerPass: Duration { heartbeat.withLock { $0 } }
+    package var lastSchedulerPass: Duration { heartbeat.withLock { $0 } }
 
     /// The monotonic clock's reading now, to compare with `lastSchedulerPass`.
-    public var monotonicNow: Duration { clock.now }
+    package var monotonicNow: Duration { clock.now }
 
-    public func now() -> Date { wallClock() }
+    package func now() -> Date { wallClock() }
 
     /// Replaces realms, scopes and policy; stored tokens and connections are untouched.
-    public func reconfigure(_ configuration: EngineConfiguration) {
+    package func reconfigure(_ configuration: EngineConfiguration) {
         configurationBox.withLock { $0 = configuration }
         cache.update(.safetyMargin(configuration.policy.safetyMargin))
         let now = wallClock()
@@ -91,7 +91,7 @@ public final class BrokerEngine: Service, Sendable {
 
     // MARK: - Service
 
-    public func run() async throws {
+    package func run() async throws {
         try await withGracefulShutdownHandler {
             await self.schedule()
         } onGracefulShutdown: {
@@ -100,7 +100,7 @@ public final class BrokerEngine: Service, Sendable {
     }
 
     /// Stops scheduling; running refreshes get a bounded time to finish and commit.
-    public func stop() {
+    package func stop() {
         locked.withLock { $0.machine.stop() }
         wakeup.signal()
     }

@@ -6,7 +6,7 @@ import LiveClient
 /// The calls the engine makes to an identity provider: one per step of the refresh machine,
 /// plus the sign-ins of an enrollment. `LiveIdentityClient` is the real one; tests may pass a
 /// fake to drive the engine without a network.
-public protocol IdentityProviding: Sendable {
+package protocol IdentityProviding: Sendable {
     func refresh(realm: Realm, refreshToken: Secret, scope: Scope, now: Date) async throws(RefreshFailure) -> TokenGrant
     func signIn(realm: Realm, login: String, password: Secret, now: Date) async throws(BrokerError) -> SignInGrant
     func redeem(_ redirectURL: String, now: Date) throws(BrokerError) -> TokenGrant
@@ -18,7 +18,7 @@ public protocol IdentityProviding: Sendable {
 }
 
 /// What the engine writes: `CredentialStore` is the real one (SQLite); tests may pass a fake.
-public protocol CredentialPersisting: Sendable {
+package protocol CredentialPersisting: Sendable {
     func loadAccounts() throws -> [AccountSeed]
     /// One transaction: the access token, a rotated refresh token, new cookies.
     func commit(_ write: PendingWrite, account: AccountName, now: Date) throws
@@ -30,28 +30,28 @@ public protocol CredentialPersisting: Sendable {
 }
 
 extension LiveIdentityClient: IdentityProviding {
-    public func signIn(realm: Realm, login: String, password: Secret, now: Date) async throws(BrokerError) -> SignInGrant {
+    package func signIn(realm: Realm, login: String, password: Secret, now: Date) async throws(BrokerError) -> SignInGrant {
         let result: SignInResult = try await signIn(realm: realm, login: login, password: password, now: now)
         return SignInGrant(grant: result.grant, cookies: result.cookies, cookiesExpireAt: result.cookiesExpireAt)
     }
 
-    public func redeem(_ redirectURL: String, now: Date) throws(BrokerError) -> TokenGrant {
+    package func redeem(_ redirectURL: String, now: Date) throws(BrokerError) -> TokenGrant {
         try Self.redeem(redirectURL, now: now).grant
     }
 
-    public func silentSignIn(realm: Realm, cookies: Secret, now: Date) async throws(RefreshFailure) -> SignInGrant {
+    package func silentSignIn(realm: Realm, cookies: Secret, now: Date) async throws(RefreshFailure) -> SignInGrant {
         let result: SignInResult = try await silentSignIn(realm: realm, cookies: cookies, now: now)
         return SignInGrant(grant: result.grant, cookies: result.cookies, cookiesExpireAt: result.cookiesExpireAt)
     }
 
-    public func passwordSignIn(realm: Realm, login: String, password: Secret, now: Date) async throws(RefreshFailure) -> SignInGrant {
+    package func passwordSignIn(realm: Realm, login: String, password: Secret, now: Date) async throws(RefreshFailure) -> SignInGrant {
         let result: SignInResult = try await passwordSignIn(realm: realm, login: login, password: password, now: now)
         return SignInGrant(grant: result.grant, cookies: result.cookies, cookiesExpireAt: result.cookiesExpireAt)
     }
 }
 
 extension CredentialStore: CredentialPersisting {
-    public func loadAccounts() throws -> [AccountSeed] {
+    package func loadAccounts() throws -> [AccountSeed] {
         try loadAll().map { account, credentials in
             AccountSeed(
                 name: account.name, realm: account.realm, login: account.login, state: account.state, stateReason: account.stateReason,
@@ -61,13 +61,13 @@ extension CredentialStore: CredentialPersisting {
         }
     }
 
-    public func commit(_ write: PendingWrite, account: AccountName, now: Date) throws {
+    package func commit(_ write: PendingWrite, account: AccountName, now: Date) throws {
         try commitRefresh(
             account: account, accessToken: write.accessToken, rotatedRefreshToken: write.rotatedRefreshToken, cookies: write.cookies,
             now: now)
     }
 
-    public func saveEnrollment(_ seed: AccountSeed, exists: Bool, now: Date) throws {
+    package func saveEnrollment(_ seed: AccountSeed, exists: Bool, now: Date) throws {
         guard let refreshToken = seed.refreshToken else { throw BrokerError(.internalError, "an enrollment without a refresh token") }
         if exists {
             try replaceGrant(account: seed.name, refreshToken: refreshToken, accessTokens: seed.accessTokens, cookies: seed.cookies?.value, now: now)

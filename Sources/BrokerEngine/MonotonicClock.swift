@@ -1,19 +1,19 @@
 /// A type-erased monotonic clock: elapsed time since an origin, and sleep. The engine takes one
 /// so tests can drive time without real sleeps.
-public struct MonotonicClock: Sendable {
+package struct MonotonicClock: Sendable {
     private let elapsed: @Sendable () -> Duration
     private let sleeper: @Sendable (Duration) async throws -> Void
 
-    public init<C: Clock>(_ clock: C) where C.Duration == Duration, C: Sendable {
+    package init<C: Clock>(_ clock: C) where C.Duration == Duration, C: Sendable {
         let origin = clock.now
         elapsed = { origin.duration(to: clock.now) }
         sleeper = { try await clock.sleep(for: $0) }
     }
 
-    public static var continuous: MonotonicClock { MonotonicClock(ContinuousClock()) }
+    package static var continuous: MonotonicClock { MonotonicClock(ContinuousClock()) }
 
     /// Time since the clock was wrapped.
-    public var now: Duration { elapsed() }
+    package var now: Duration { elapsed() }
 
-    public func sleep(for duration: Duration) async throws { try await sleeper(duration) }
+    package func sleep(for duration: Duration) async throws { try await sleeper(duration) }
 }

@@ -5,21 +5,21 @@ import Synchronization
 
 /// What reads are served from: the credentials the refresh machine published, formatted once,
 /// behind a lock of their own. The cached read path takes only this lock, never the machine's.
-public protocol CredentialCache: Sendable {
+package protocol CredentialCache: Sendable {
     /// One lookup: the credential if it has `max(safetyMargin, minValid)` left at `now`.
     func lookup(_ key: CredentialKey, minValid: TimeInterval, now: Date) -> CachedRead
     /// Carries out the machine's `publish` and `publishAccount` effects, and a new safety margin.
     func update(_ change: CacheChange)
 }
 
-public enum CacheChange: Sendable {
+package enum CacheChange: Sendable {
     case credential(CredentialKey, ServedCredential?)
     case account(AccountName, AccountView?)
     case safetyMargin(TimeInterval)
 }
 
 /// The daemon's cache: a dictionary by account under one mutex.
-public final class ServedCache: CredentialCache {
+package final class ServedCache: CredentialCache {
     private struct Entry {
         var view: AccountView
         var served: [CredentialKind: ServedCredential] = [:]
@@ -32,9 +32,9 @@ public final class ServedCache: CredentialCache {
 
     private let contents = Mutex(Contents())
 
-    public init() {}
+    package init() {}
 
-    public func lookup(_ key: CredentialKey, minValid: TimeInterval, now: Date) -> CachedRead {
+    package func lookup(_ key: CredentialKey, minValid: TimeInterval, now: Date) -> CachedRead {
         contents.withLock { contents in
             guard let entry = contents.accounts[key.account] else { return .notFound }
             if entry.view.state == .needsReauth { return .needsReauth(entry.view.reason ?? "sign-in required") }
@@ -48,7 +48,7 @@ public final class ServedCache: CredentialCache {
         }
     }
 
-    public func update(_ change: CacheChange) {
+    package func update(_ change: CacheChange) {
         contents.withLock { contents in
             switch change {
             case .credential(let key, let served):

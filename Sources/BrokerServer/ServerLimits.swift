@@ -1,18 +1,18 @@
 /// Limits on what a client may send.
-public struct ServerLimits: Sendable {
-    public var maxHeaderBytes = 8 * 1024
-    public var maxBodyBytes = 64 * 1024
+package struct ServerLimits: Sendable {
+    package var maxHeaderBytes = 8 * 1024
+    package var maxBodyBytes = 64 * 1024
     /// A connection that sends nothing for this long is closed.
-    public var idleTimeout: Duration = .seconds(10)
+    package var idleTimeout: Duration = .seconds(10)
     /// A request must arrive whole, head and body, within this long of its first byte; else the
     /// connection is closed. The idle timeout restarts on every byte, so without this a client
     /// sending a byte now and then could hold a connection for ever.
-    public var requestTimeout: Duration = .seconds(5)
+    package var requestTimeout: Duration = .seconds(5)
     /// Connections open at once. One more is answered 503 `temporarily_unavailable` and closed at
     /// once, so that the daemon's memory and descriptors stay bounded.
-    public var maxConnections = 16384
+    package var maxConnections = 16384
 
-    public init() {}
+    package init() {}
 }
 
 extension Duration {

@@ -10,7 +10,7 @@ import Glibc
 #endif
 
 /// Where the socket comes from: a path to bind, or a descriptor handed over by systemd.
-public enum SocketSource: Sendable {
+package enum SocketSource: Sendable {
     case path(String, mode: mode_t, group: gid_t?)
     case inherited(CInt)
 }
@@ -18,14 +18,14 @@ public enum SocketSource: Sendable {
 /// HTTP/1.1 over the Unix socket, as a service: binds (without a window in which others could
 /// connect), serves on its own event loop (`ServerLoop`) until graceful shutdown, then stops
 /// accepting, lets in-flight requests finish and closes idle connections.
-public final class SocketServer: Service, Sendable {
+package final class SocketServer: Service, Sendable {
     private let source: SocketSource
     private let router: Router
     private let limits: ServerLimits
     private let logger: Logger
     private let loop = NIOLockedValueBox<ServerLoop?>(nil)
 
-    public init(
+    package init(
         source: SocketSource, service: any CredentialService, policy: AccessPolicy, limits: ServerLimits = ServerLimits(),
         logger: Logger, metrics: (@Sendable () -> [UInt8])? = nil
     ) {
@@ -36,17 +36,17 @@ public final class SocketServer: Service, Sendable {
     }
 
     /// Applies a reloaded access policy to the next request.
-    public func update(policy: AccessPolicy) { router.policy = policy }
+    package func update(policy: AccessPolicy) { router.policy = policy }
 
     /// Runs `work` on the server's event loop thread (health checks: a task round trip). Does
     /// nothing before `bind()`.
-    public func execute(_ work: @escaping @Sendable () -> Void) {
+    package func execute(_ work: @escaping @Sendable () -> Void) {
         loop.withLockedValue { $0 }?.post(.execute(work))
     }
 
     /// Binds (or adopts) the socket and starts serving; call before `run()` so that start-up can
     /// report readiness.
-    public func bind() async throws {
+    package func bind() async throws {
         guard loop.withLockedValue({ $0 }) == nil else { return }
         let fd: Int32
         switch source {
@@ -128,7 +128,7 @@ public final class SocketServer: Service, Sendable {
     static let reservedDescriptors: UInt64 = 128
 
     /// The process's descriptor limit (RLIMIT_NOFILE).
-    public static func fileLimit() -> (soft: UInt64, hard: UInt64)? {
+    package static func fileLimit() -> (soft: UInt64, hard: UInt64)? {
         var limit = rlimit()
         guard getrlimit(__rlimit_resource_t(RLIMIT_NOFILE.rawValue), &limit) == 0 else { return nil }
         return (UInt64(limit.rlim_cur), UInt64(limit.rlim_max))
@@ -139,7 +139,7 @@ public final class SocketServer: Service, Sendable {
     /// (systemd gives services 1024:524288). Call once at start, before serving. Returns the limit
     /// now in force. Nothing here uses select(2), so descriptors above 1024 are safe.
     @discardableResult
-    public static func raiseFileLimit() -> (soft: UInt64, hard: UInt64)? {
+    package static func raiseFileLimit() -> (soft: UInt64, hard: UInt64)? {
         var limit = rlimit()
         guard getrlimit(__rlimit_resource_t(RLIMIT_NOFILE.rawValue), &limit) == 0 else { return nil }
         var target = limit.rlim_max
@@ -180,7 +180,7 @@ public final class SocketServer: Service, Sendable {
         }
     }
 
-    public func run() async throws {
+    package func run() async throws {
         if loop.withLockedValue({ $0 }) == nil { try await bind() }
         guard let serverLoop = loop.withLockedValue({ $0 }) else { return }
         // Stop accepting, let open connections finish what they are doing (up to 5 s), close.

@@ -11,7 +11,7 @@ extension CredentialStore {
     /// Throws `.conflict` if `name` exists, or if `login` (case-insensitively) is already
     /// enrolled in `realm` under any name; nothing is written then. A later access token for
     /// the same scope replaces an earlier one.
-    public func createAccount(
+    package func createAccount(
         name: AccountName, realm: String, login: String, refreshToken: Secret?,
         accessTokens: [AccessToken], password: Secret?, cookies: Secret?, ticketMethod: TicketMethod = .oauth, now: Date = Date()
     ) throws {
@@ -51,7 +51,7 @@ extension CredentialStore {
     }
 
     /// Sets how the account's ssl-compact-ticket is obtained.
-    public func setTicketMethod(_ method: TicketMethod, for name: AccountName) throws {
+    package func setTicketMethod(_ method: TicketMethod, for name: AccountName) throws {
         try write("cannot set the ticket method of \(name)") { db in
             try db.execute(sql: "UPDATE accounts SET ticket_method = ? WHERE id = ?", arguments: [method.rawValue, try Self.requireAccountID(db, name, self.sealer)])
             guard db.changesCount > 0 else { throw Self.notFound(name) }
@@ -59,7 +59,7 @@ extension CredentialStore {
     }
 
     /// Sets the state of an account and why. Throws `.notFound` if there is no such account.
-    public func setState(_ state: AccountState, reason: String?, for name: AccountName) throws {
+    package func setState(_ state: AccountState, reason: String?, for name: AccountName) throws {
         try write("cannot set the state of \(name)") { db in
             try db.execute(
                 sql: "UPDATE accounts SET state = ?, state_reason = ? WHERE id = ?",
@@ -70,7 +70,7 @@ extension CredentialStore {
 
     /// Stores (or with nil, deletes) the password, cookies or refresh token of an account.
     /// Throws `.badRequest` for other kinds and `.notFound` if there is no such account.
-    public func setSecret(_ secret: Secret?, kind: SecretKind, account name: AccountName, now: Date = Date()) throws {
+    package func setSecret(_ secret: Secret?, kind: SecretKind, account name: AccountName, now: Date = Date()) throws {
         guard Self.accountSecretKinds.contains(kind) else {
             throw BrokerError(.badRequest, "\(kind.rawValue) is not stored with setSecret")
         }
@@ -86,7 +86,7 @@ extension CredentialStore {
     ///
     /// If the log cannot be truncated (another process holds a read on it), the account is
     /// deleted all the same and this throws `.temporarilyUnavailable`.
-    public func deleteAccount(_ name: AccountName) throws -> Bool {
+    package func deleteAccount(_ name: AccountName) throws -> Bool {
         let deleted = try write("cannot delete account \(name)") { db in
             try db.execute(sql: "DELETE FROM accounts WHERE id = ?", arguments: [try Self.accountID(db, name, self.sealer)])
             return db.changesCount > 0

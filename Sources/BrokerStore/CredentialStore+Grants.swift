@@ -9,7 +9,7 @@ extension CredentialStore {
     /// the token or forgetting the old refresh token. With `rotatedRefreshToken` nil the stored
     /// refresh token is kept. Throws `.notFound` if there is no such account.
     /// `now` is when the secrets were obtained, from the caller's clock.
-    public func commitRefresh(
+    package func commitRefresh(
         account name: AccountName, accessToken: AccessToken, rotatedRefreshToken: Secret?, cookies: Secret? = nil, now: Date = Date()
     ) throws {
         try write("cannot store the refreshed token of \(name)") { db in
@@ -28,7 +28,7 @@ extension CredentialStore {
     /// access token (those not in `accessTokens` are deleted) and the cookies (nil deletes
     /// them), and sets the state to `active` with no reason, in one transaction. The password
     /// is kept. Throws `.notFound` if there is no such account.
-    public func replaceGrant(
+    package func replaceGrant(
         account name: AccountName, refreshToken: Secret?, accessTokens: [AccessToken], cookies: Secret?, now: Date = Date()
     ) throws {
         try write("cannot store the new sign-in of \(name)") { db in

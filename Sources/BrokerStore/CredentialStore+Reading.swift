@@ -5,21 +5,21 @@ import GRDB
 /// Reading accounts and their secrets.
 extension CredentialStore {
     /// Every account, by name.
-    public func accounts() throws -> [StoredAccount] {
+    package func accounts() throws -> [StoredAccount] {
         try read("cannot list accounts") { db in
             try self.fetchAccounts(db, name: nil).map(\.account)
         }
     }
 
     /// The account named `name`, or nil.
-    public func account(named name: AccountName) throws -> StoredAccount? {
+    package func account(named name: AccountName) throws -> StoredAccount? {
         try read("cannot read account \(name)") { db in
             try self.fetchAccounts(db, name: name).first?.account
         }
     }
 
     /// The name of the account enrolled with `login` (compared case-insensitively) in `realm`.
-    public func accountName(login: String, realm: String) throws -> AccountName? {
+    package func accountName(login: String, realm: String) throws -> AccountName? {
         let macs = sealer.loginMACs(login: login, realm: realm)
         return try read("cannot look up a login") { db in
             try self.accountName(db, loginMACs: macs)
@@ -27,7 +27,7 @@ extension CredentialStore {
     }
 
     /// The secrets of `name`. Throws `.notFound` if there is no such account.
-    public func credentials(for name: AccountName) throws -> StoredCredentials {
+    package func credentials(for name: AccountName) throws -> StoredCredentials {
         try read("cannot read the credentials of \(name)") { db in
             let id = try Self.requireAccountID(db, name, self.sealer)
             return try self.fetchCredentials(db, accountID: id, name: name)
@@ -35,7 +35,7 @@ extension CredentialStore {
     }
 
     /// Every account with its secrets, by name, read in one transaction (for start-up).
-    public func loadAll() throws -> [(StoredAccount, StoredCredentials)] {
+    package func loadAll() throws -> [(StoredAccount, StoredCredentials)] {
         try read("cannot load the accounts") { db in
             try self.fetchAccounts(db, name: nil).map { row in
                 (row.account, try self.fetchCredentials(db, accountID: row.id, name: row.account.name))

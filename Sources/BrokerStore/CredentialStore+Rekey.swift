@@ -7,20 +7,20 @@ import Synchronization
 /// Re-sealing the whole store under a new key.
 extension CredentialStore {
     /// What a rekey did.
-    public struct RekeyResult: Sendable {
+    package struct RekeyResult: Sendable {
         /// The id of the new key (16 hex digits).
-        public var keyID: String
+        package var keyID: String
         /// How many sealed values were re-sealed.
-        public var resealed: Int
+        package var resealed: Int
         /// The key file now holding the new key, when the store could replace it; nil when the
         /// key came from elsewhere (a systemd credential), which the operator must replace.
-        public var keyFileReplaced: String?
+        package var keyFileReplaced: String?
     }
 
     /// Re-seals every sealed value and lookup column under a new 32-byte key, in one
     /// transaction, while reads and writes go on: from the start, values open under either key.
     /// Then, when the key came from a key file, the file is replaced (atomically, mode 0600).
-    public func rekey(to keyBytes: [UInt8]) throws -> RekeyResult {
+    package func rekey(to keyBytes: [UInt8]) throws -> RekeyResult {
         guard keyBytes.count == StoreKey.byteCount else {
             throw BrokerError(.badRequest, "a key is exactly 32 bytes (64 hex characters)")
         }

@@ -20,12 +20,12 @@ import Synchronization
 ///
 /// Safe to use from many tasks at once. The methods block on the database: writes wait for
 /// the disk (`fsync`), so call them off latency-critical threads.
-public final class CredentialStore: Sendable {
+package final class CredentialStore: Sendable {
     /// The database file's name in the state directory.
-    public static let databaseFileName = "tokenbroker.sqlite"
+    package static let databaseFileName = "tokenbroker.sqlite"
 
     /// The path of the database file.
-    public let databasePath: String
+    package let databasePath: String
 
     let pool: DatabasePool
     let sealerState: Mutex<Sealer>
@@ -37,7 +37,7 @@ public final class CredentialStore: Sendable {
     var sealer: Sealer { sealerState.withLock { $0 } }
 
     /// The id of the key that seals new values (16 hex digits), for diagnostics.
-    public var currentKeyID: String { sealer.current.idHex }
+    package var currentKeyID: String { sealer.current.idHex }
 
     // MARK: - Opening
 
@@ -52,7 +52,7 @@ public final class CredentialStore: Sendable {
     ///
     /// The key file holds exactly 32 raw bytes, or 64 hex characters and an optional newline
     /// (see ``KeyFile``).
-    public static func open(directory: URL, keyFile: URL, credentialsDirectory: String? = nil) throws -> CredentialStore {
+    package static func open(directory: URL, keyFile: URL, credentialsDirectory: String? = nil) throws -> CredentialStore {
         try ensureDirectory(directory)
         let databasePath = directory.appendingPathComponent(databaseFileName).path
         // A systemd credential (LoadCredential/LoadCredentialEncrypted) wins over the key file.
@@ -78,7 +78,7 @@ public final class CredentialStore: Sendable {
     }
 
     /// The name of the systemd credential that holds the key.
-    public static let credentialName = "tokenbroker.key"
+    package static let credentialName = "tokenbroker.key"
 
     /// Opens (or creates) the database at `databasePath` with the given master keys: 32 bytes
     /// each; the first seals new values, all of them can open. Use this when the key does not
@@ -86,7 +86,7 @@ public final class CredentialStore: Sendable {
     ///
     /// Throws if the database was created with a key that is not among `keys`, or by a newer
     /// version of the schema.
-    public convenience init(databasePath: String, keys: [SymmetricKey]) throws {
+    package convenience init(databasePath: String, keys: [SymmetricKey]) throws {
         try self.init(databasePath: databasePath, keys: keys, keyFile: nil)
     }
 
@@ -219,7 +219,7 @@ public final class CredentialStore: Sendable {
 
     /// Truncates the write-ahead log and closes every connection. Later calls throw. Calling
     /// it again does nothing.
-    public func close() throws {
+    package func close() throws {
         let wasClosed = closed.withLock { closed in
             defer { closed = true }
             return closed

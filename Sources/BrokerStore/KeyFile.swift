@@ -15,11 +15,11 @@ import Darwin
 /// Accepted contents: exactly 32 raw bytes, or 64 hexadecimal characters (either case),
 /// optionally followed by one newline (so `openssl rand -hex 32 > key` works). Anything else
 /// is refused. A generated key file holds 32 raw bytes and has mode 0600.
-public enum KeyFile {
+package enum KeyFile {
     /// Reads the key from `url`. Throws `BrokerError(.internalError)` when the file cannot be
     /// read or does not hold a key in one of the accepted forms.
     /// Writes a new key over `url` atomically (a temporary file, mode 0600, then rename).
-    public static func replace(at url: URL, with bytes: [UInt8]) throws {
+    package static func replace(at url: URL, with bytes: [UInt8]) throws {
         let temporary = url.path + ".new"
         unlink(temporary)
         let fd = open(temporary, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0o600)
@@ -33,7 +33,7 @@ public enum KeyFile {
         }
     }
 
-    public static func read(_ url: URL) throws -> SymmetricKey {
+    package static func read(_ url: URL) throws -> SymmetricKey {
         let path = url.path
         var info = stat()
         guard stat(path, &info) == 0 else {
@@ -99,7 +99,7 @@ public enum KeyFile {
     /// `fchmod` so the umask plays no part), synced, then linked to its final name, which fails
     /// if that name exists; the directory is synced afterwards. A crash therefore never leaves a
     /// short key file behind.
-    public static func generate(at url: URL) throws -> SymmetricKey {
+    package static func generate(at url: URL) throws -> SymmetricKey {
         let key = SymmetricKey(size: .bits256)
         let bytes = key.withUnsafeBytes { Array($0) }
         let path = url.path

@@ -2,23 +2,23 @@ import BrokerCore
 import Foundation
 
 /// An enrolled account as the store keeps it, without its secrets.
-public struct StoredAccount: Sendable, Hashable {
-    public var name: AccountName
+package struct StoredAccount: Sendable, Hashable {
+    package var name: AccountName
     /// The configured identity-provider realm the account signs in at.
-    public var realm: String
+    package var realm: String
     /// The login (e-mail address) as enrolled. Stored sealed.
-    public var login: String
-    public var state: AccountState
+    package var login: String
+    package var state: AccountState
     /// Why the account is in its state (for `needs_reauth`: what the server said).
-    public var stateReason: String?
-    public var createdAt: Date
-    public var hasRefreshToken: Bool
-    public var hasPassword: Bool
-    public var hasCookies: Bool
+    package var stateReason: String?
+    package var createdAt: Date
+    package var hasRefreshToken: Bool
+    package var hasPassword: Bool
+    package var hasCookies: Bool
     /// How the ssl-compact-ticket is obtained.
-    public var ticketMethod: TicketMethod
+    package var ticketMethod: TicketMethod
 
-    public init(
+    package init(
         name: AccountName, realm: String, login: String, state: AccountState, stateReason: String?,
         createdAt: Date, hasRefreshToken: Bool, hasPassword: Bool, hasCookies: Bool, ticketMethod: TicketMethod = .oauth
     ) {
@@ -36,15 +36,15 @@ public struct StoredAccount: Sendable, Hashable {
 }
 
 /// The secrets of one account. Its description and mirror are redacted.
-public struct StoredCredentials: Sendable, Hashable, CustomStringConvertible,
+package struct StoredCredentials: Sendable, Hashable, CustomStringConvertible,
     CustomDebugStringConvertible, CustomReflectable
 {
-    public var refreshToken: Secret?
-    public var accessTokens: [Scope: AccessToken]
-    public var password: Secret?
-    public var cookies: Secret?
+    package var refreshToken: Secret?
+    package var accessTokens: [Scope: AccessToken]
+    package var password: Secret?
+    package var cookies: Secret?
 
-    public init(
+    package init(
         refreshToken: Secret? = nil, accessTokens: [Scope: AccessToken] = [:], password: Secret? = nil,
         cookies: Secret? = nil
     ) {
@@ -54,17 +54,17 @@ public struct StoredCredentials: Sendable, Hashable, CustomStringConvertible,
         self.cookies = cookies
     }
 
-    public var description: String {
+    package var description: String {
         let scopes = accessTokens.keys.sorted().map(\.alias).joined(separator: ",")
         return "StoredCredentials(refreshToken: \(refreshToken.map { "\($0)" } ?? "none"), "
             + "accessTokens: [\(scopes)], password: \(password.map { "\($0)" } ?? "none"), "
             + "cookies: \(cookies.map { "\($0)" } ?? "none"))"
     }
 
-    public var debugDescription: String { description }
+    package var debugDescription: String { description }
 
     /// `dump` and `Mirror` see only the redacted description.
-    public var customMirror: Mirror {
+    package var customMirror: Mirror {
         Mirror(self, children: ["redacted": description], displayStyle: .struct)
     }
 }

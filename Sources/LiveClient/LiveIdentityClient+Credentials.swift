@@ -9,7 +9,7 @@ import NIOHTTP1
 extension LiveIdentityClient {
     /// A skypetoken for a skype.com access token, sending the parameters both as headers (the
     /// seed) and as a form body (what worked in practice).
-    public func skypetoken(realm: Realm, accessToken: Secret, now: Date) async throws(RefreshFailure) -> Credential {
+    package func skypetoken(realm: Realm, accessToken: Secret, now: Date) async throws(RefreshFailure) -> Credential {
         let parameters = SkypeTokenRequest(accessToken: accessToken)
         var request = HTTPClientRequest(url: realm.skypetokenEndpoint)
         request.method = .POST
@@ -29,7 +29,7 @@ extension LiveIdentityClient {
     }
 
     /// The UIC from User/Initialization with the session cookies.
-    public func userInitialization(realm: Realm, cookies: Secret, now: Date) async throws(RefreshFailure) -> Credential {
+    package func userInitialization(realm: Realm, cookies: Secret, now: Date) async throws(RefreshFailure) -> Credential {
         var request = HTTPClientRequest(url: realm.userInitializationEndpoint)
         request.method = .POST
         request.headers.add(name: "Content-Type", value: UserInitialization.contentType)
@@ -49,7 +49,7 @@ extension LiveIdentityClient {
 
     /// A silent sign-in with the session cookies: the authorize URL answers straight with the
     /// desktop redirect, fresh tokens (a new grant family) and fresh cookies.
-    public func silentSignIn(realm: Realm, cookies: Secret, now: Date) async throws(RefreshFailure) -> SignInResult {
+    package func silentSignIn(realm: Realm, cookies: Secret, now: Date) async throws(RefreshFailure) -> SignInResult {
         let url = AuthorizeURL.make(base: realm.loginBase, clientID: realm.clientID, scope: Scope.skype.rawValue, redirectURI: realm.redirectURI)
         var request = HTTPClientRequest(url: url)
         request.headers.add(name: "Cookie", value: cookies.exposed)
@@ -74,7 +74,7 @@ extension LiveIdentityClient {
     }
 
     /// A password sign-in for the cookies, for accounts that stored their password.
-    public func passwordSignIn(realm: Realm, login: String, password: Secret, now: Date) async throws(RefreshFailure) -> SignInResult {
+    package func passwordSignIn(realm: Realm, login: String, password: Secret, now: Date) async throws(RefreshFailure) -> SignInResult {
         do {
             return try await signIn(realm: realm, login: login, password: password, now: now)
         } catch {
@@ -88,7 +88,7 @@ extension LiveIdentityClient {
 
     /// An ssl-compact-ticket from RST.srf for chatservice.live.com / MBI_SSL. Follows
     /// psf:Redirect only to the realm's origins, at most three times.
-    public func rstTicket(realm: Realm, login: String, password: Secret, now: Date) async throws(RefreshFailure) -> Credential {
+    package func rstTicket(realm: Realm, login: String, password: Secret, now: Date) async throws(RefreshFailure) -> Credential {
         var url = realm.rstEndpoint
         let envelope = RSTRequest.render(username: login, password: password, sites: [.chatService])
         for _ in 0...Self.maxHops {

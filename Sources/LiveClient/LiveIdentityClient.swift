@@ -10,13 +10,13 @@ import Synchronization
 
 /// What a completed sign-in yields: the tokens from the desktop redirect, and the session
 /// cookies (MSPAuth, MSPProf, WLSSC) when the server set them.
-public struct SignInResult: Sendable {
-    public var grant: TokenGrant
-    public var cookies: Secret?
+package struct SignInResult: Sendable {
+    package var grant: TokenGrant
+    package var cookies: Secret?
     /// From the cookies' Max-Age, when the server set one.
-    public var cookiesExpireAt: Date?
+    package var cookiesExpireAt: Date?
 
-    public init(grant: TokenGrant, cookies: Secret?, cookiesExpireAt: Date? = nil) {
+    package init(grant: TokenGrant, cookies: Secret?, cookiesExpireAt: Date? = nil) {
         self.grant = grant
         self.cookies = cookies
         self.cookiesExpireAt = cookiesExpireAt
@@ -25,9 +25,9 @@ public struct SignInResult: Sendable {
 
 /// The sign-in and refresh flows over HTTPS (AsyncHTTPClient), with one client per realm so that
 /// each trusts its own CA file.
-public final class LiveIdentityClient: Sendable {
+package final class LiveIdentityClient: Sendable {
     /// Every request gets at most this long, so no refresh is ever stuck.
-    public static let requestTimeout: TimeAmount = .seconds(20)
+    package static let requestTimeout: TimeAmount = .seconds(20)
     static let maxBody = 1 << 20
     /// Redirects followed during sign-in, at most.
     static let maxHops = 3
@@ -37,14 +37,14 @@ public final class LiveIdentityClient: Sendable {
     private let clients: Mutex<(current: [String: HTTPClient], retired: [HTTPClient])>
     private let logger: Logger
 
-    public init(realms: [Realm], logger: Logger) throws(BrokerError) {
+    package init(realms: [Realm], logger: Logger) throws(BrokerError) {
         self.clients = Mutex((current: Self.makeClients(try Self.tlsConfigurations(realms)), retired: []))
         self.logger = logger
     }
 
     /// Takes a reloaded set of realms: every realm gets a new client (its `ca_file` read again);
     /// requests in flight finish on the old ones. Nothing changes if a `ca_file` cannot be read.
-    public func update(realms: [Realm]) throws(BrokerError) {
+    package func update(realms: [Realm]) throws(BrokerError) {
         let fresh = Self.makeClients(try Self.tlsConfigurations(realms))
         clients.withLock { clients in
             clients.retired += clients.current.values
@@ -81,7 +81,7 @@ public final class LiveIdentityClient: Sendable {
         }
     }
 
-    public func shutdown() async throws {
+    package func shutdown() async throws {
         let all = clients.withLock { clients in
             defer { clients = (current: [:], retired: []) }
             return Array(clients.current.values) + clients.retired
@@ -99,7 +99,7 @@ public final class LiveIdentityClient: Sendable {
 
     // MARK: - Refresh
 
-    public func refresh(realm: Realm, refreshToken: Secret, scope: Scope, now: Date) async throws(RefreshFailure) -> TokenGrant {
+    package func refresh(realm: Realm, refreshToken: Secret, scope: Scope, now: Date) async throws(RefreshFailure) -> TokenGrant {
         guard let client = client(for: realm) else { throw .rejected(code: "unknown_realm", description: "realm \(realm.name) is not configured") }
         var request = HTTPClientRequest(url: realm.tokenEndpoint)
         request.method = .POST
@@ -144,7 +144,7 @@ public final class LiveIdentityClient: Sendable {
 
     // MARK: - Password sign-in
 
-    public func signIn(realm: Realm, login: String, password: Secret, now: Date) async throws(BrokerError) -> SignInResult {
+    package func signIn(realm: Realm, login: String, password: Secret, now: Date) async throws(BrokerError) -> SignInResult {
         guard let client = client(for: realm) else { throw BrokerError(.badRequest, "realm \(realm.name) is not configured") }
         var jar: [String: String] = [:]
         let authorize = AuthorizeURL.make(
@@ -224,7 +224,7 @@ public final class LiveIdentityClient: Sendable {
     }
 
     /// Tokens from the final desktop redirect's fragment. It is never fetched.
-    public static func redeem(_ location: String, cookies: [String: String] = [:], now: Date) throws(BrokerError) -> SignInResult {
+    package static func redeem(_ location: String, cookies: [String: String] = [:], now: Date) throws(BrokerError) -> SignInResult {
         let parsed: DesktopRedirect
         do {
             parsed = try DesktopRedirect.parse(location)

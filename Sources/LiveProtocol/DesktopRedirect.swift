@@ -2,13 +2,13 @@ import BrokerCore
 
 /// The `Location` of the final redirect to oauth20_desktop.srf: tokens or an OAuth error, both
 /// in the fragment.
-public enum DesktopRedirect: Sendable, Hashable {
+package enum DesktopRedirect: Sendable, Hashable {
     case tokens(access: Secret, expiresIn: Int, scope: String, refreshToken: Secret?, userID: String?)
     case error(code: String, description: String)
 
     /// Values are percent-decoded only (`+` is kept: tokens are base64). `token_type` and
     /// `state` are ignored. An error in the query (no fragment) is accepted too.
-    public static func parse(_ location: String) throws(BrokerError) -> DesktopRedirect {
+    package static func parse(_ location: String) throws(BrokerError) -> DesktopRedirect {
         let fragment: Substring?
         let beforeFragment: Substring
         if let hash = location.firstIndex(of: "#") {

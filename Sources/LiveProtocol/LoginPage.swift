@@ -1,19 +1,19 @@
 /// What the sign-in flow needs from a login.live.com page: the authorize page (PPFT, where to
 /// post) and the page answering the credentials POST when it is not a redirect (error text, or a
 /// request for more interaction).
-public struct LoginPage: Sendable, Hashable {
+package struct LoginPage: Sendable, Hashable {
     /// The flow token from the hidden `PPFT` input, to post back with the credentials.
-    public var ppft: String?
+    package var ppft: String?
     /// The POST target from `urlPost` (or `urlPostMsa`), preferred over a hard-coded post.srf.
-    public var urlPost: String?
+    package var urlPost: String?
     /// The page's `sErrTxt`, unescaped. Nil when absent or empty: normal pages carry `sErrTxt:''`.
     /// It may contain HTML (links); see `errorPlainText`.
-    public var errorText: String?
+    package var errorText: String?
     /// True when the page asks for more than a password (proofs, "account action required",
     /// identity confirmation, captcha). Meaningful on the answer to the credentials POST.
-    public var hasInteractiveForm: Bool
+    package var hasInteractiveForm: Bool
 
-    public init(ppft: String?, urlPost: String?, errorText: String?, hasInteractiveForm: Bool) {
+    package init(ppft: String?, urlPost: String?, errorText: String?, hasInteractiveForm: Bool) {
         self.ppft = ppft
         self.urlPost = urlPost
         self.errorText = errorText
@@ -22,14 +22,14 @@ public struct LoginPage: Sendable, Hashable {
 
     /// `errorText` with tags removed, character references decoded and whitespace collapsed,
     /// fit for a log line or a CLI message.
-    public var errorPlainText: String? {
+    package var errorPlainText: String? {
         guard let errorText else { return nil }
         let text = HTMLText.plainText(errorText)
         return text.isEmpty ? nil : text
     }
 
     /// Never fails: a page with none of the markers yields a value with every field empty.
-    public static func parse(_ html: String) -> LoginPage {
+    package static func parse(_ html: String) -> LoginPage {
         let page = html.bytes
         let urlPost = [
             JavaScriptScanning.stringValues(forKey: "urlPost", in: page),

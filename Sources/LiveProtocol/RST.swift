@@ -2,26 +2,26 @@ import BrokerCore
 import Foundation
 
 /// One site to ask RST.srf for a ticket: `wsa:Address` and the `wsse:PolicyReference` URI.
-public struct RSTSite: Sendable, Hashable {
-    public var address: String
+package struct RSTSite: Sendable, Hashable {
+    package var address: String
     /// Empty for sites requested without a policy (such as `http://Passport.NET/tb`).
-    public var policy: String
+    package var policy: String
 
-    public init(address: String, policy: String) {
+    package init(address: String, policy: String) {
         self.address = address
         self.policy = policy
     }
 
     /// The ticket for `ATH CON\USER` with `<ssl-site-name>chatservice.live.com</ssl-site-name>`.
-    public static let chatService = RSTSite(address: "chatservice.live.com", policy: "MBI_SSL")
+    package static let chatService = RSTSite(address: "chatservice.live.com", policy: "MBI_SSL")
 }
 
 /// The SOAP `RequestMultipleSecurityTokens` envelope of the seed (MSNP15 SSO style).
-public enum RSTRequest {
-    public static let contentType = "text/xml; charset=utf-8"
+package enum RSTRequest {
+    package static let contentType = "text/xml; charset=utf-8"
 
     /// Tokens get Ids `RST0`, `RST1`, ... in order. Every value is XML-escaped.
-    public static func render(username: String, password: Secret, sites: [RSTSite]) -> String {
+    package static func render(username: String, password: Secret, sites: [RSTSite]) -> String {
         var lines = [
             #"<Envelope xmlns="http://schemas.xmlsoap.org/soap/envelope/""#,
             #"   xmlns:wsse="http://schemas.xmlsoap.org/ws/2003/06/secext""#,
@@ -66,19 +66,19 @@ public enum RSTRequest {
 }
 
 /// One issued ticket, identified by the site it applies to.
-public struct RSTToken: Sendable, Hashable {
+package struct RSTToken: Sendable, Hashable {
     /// The `wsa:Address` it was issued for.
-    public var address: String
+    package var address: String
     /// The `BinarySecurityToken` Id (`Compact2`...). Not a key: servers count differently.
-    public var id: String
+    package var id: String
     /// The compact ticket, XML-unescaped (`t=...&p=`).
-    public var ticket: Secret
-    public var created: Date?
-    public var expires: Date?
+    package var ticket: Secret
+    package var created: Date?
+    package var expires: Date?
     /// The proof key (`wst:BinarySecret`), sent only for some sites (messengerclear.live.com).
-    public var binarySecret: Secret?
+    package var binarySecret: Secret?
 
-    public init(address: String, id: String, ticket: Secret, created: Date?, expires: Date?, binarySecret: Secret?) {
+    package init(address: String, id: String, ticket: Secret, created: Date?, expires: Date?, binarySecret: Secret?) {
         self.address = address
         self.id = id
         self.ticket = ticket
@@ -89,8 +89,8 @@ public struct RSTToken: Sendable, Hashable {
 }
 
 /// A SOAP fault from RST.srf, in either SOAP 1.1 (`faultcode`) or SOAP 1.2 (`Code/Value`) form.
-public struct RSTFault: Sendable, Hashable {
-    public enum Kind: Sendable, Hashable {
+package struct RSTFault: Sendable, Hashable {
+    package enum Kind: Sendable, Hashable {
         /// `psf:Redirect`: send the same request to this URL.
         case redirect(String)
         /// Wrong login or password.
@@ -101,17 +101,17 @@ public struct RSTFault: Sendable, Hashable {
     }
 
     /// e.g. `wsse:FailedAuthentication`, `psf:Redirect` (SOAP 1.2: the innermost Subcode value).
-    public var faultcode: String?
-    public var faultstring: String?
+    package var faultcode: String?
+    package var faultstring: String?
     /// `psf:reqstatus`, e.g. `0x80048823`.
-    public var reqstatus: String?
+    package var reqstatus: String?
     /// `psf:error/psf:value`, e.g. `0x80048821`.
-    public var errorValue: String?
+    package var errorValue: String?
     /// `psf:error/psf:internalerror/psf:text`, the server's detailed reason.
-    public var internalErrorText: String?
-    public var redirectURL: String?
+    package var internalErrorText: String?
+    package var redirectURL: String?
 
-    public init(
+    package init(
         faultcode: String?, faultstring: String?, reqstatus: String?, errorValue: String?,
         internalErrorText: String? = nil, redirectURL: String?
     ) {
@@ -123,7 +123,7 @@ public struct RSTFault: Sendable, Hashable {
         self.redirectURL = redirectURL
     }
 
-    public var kind: Kind {
+    package var kind: Kind {
         let code = faultcode.map { $0.split(separator: ":").last.map(String.init) ?? $0 }?.lowercased()
         if let redirectURL, !redirectURL.isEmpty, code == "redirect" || code == nil || code == "" {
             return .redirect(redirectURL)
@@ -144,12 +144,12 @@ public struct RSTFault: Sendable, Hashable {
 }
 
 /// The answer of RST.srf or RST2.srf.
-public enum RSTResponse: Sendable, Hashable {
+package enum RSTResponse: Sendable, Hashable {
     case tokens([RSTToken])
     case fault(RSTFault)
 
     /// The token issued for `address` (case-insensitive), when the answer has one.
-    public func token(for address: String) -> RSTToken? {
+    package func token(for address: String) -> RSTToken? {
         guard case .tokens(let tokens) = self else { return nil }
         return tokens.first { $0.address.lowercased() == address.lowercased() }
     }
@@ -158,7 +158,7 @@ public enum RSTResponse: Sendable, Hashable {
     /// `BinarySecurityToken`; the encrypted legacy token of `http://Passport.NET/tb` has none
     /// and is skipped. Throws `.upstreamError` for anything that is not a SOAP envelope with
     /// either a fault or a token collection.
-    public static func parse(_ xml: String) throws(BrokerError) -> RSTResponse {
+    package static func parse(_ xml: String) throws(BrokerError) -> RSTResponse {
         let root: MiniXML.Element
         do {
             root = try MiniXML.parse(xml)

@@ -3,14 +3,14 @@ import Foundation
 
 /// The request to api.skype.com/rps/skypetoken. The seed sends the fields as headers, a client
 /// that worked in 2017 as a form body; sending both satisfies either kind of server.
-public struct SkypeTokenRequest: Sendable {
-    public static let defaultClientVersion = "0/7.4.85.102/259/"
+package struct SkypeTokenRequest: Sendable {
+    package static let defaultClientVersion = "0/7.4.85.102/259/"
 
-    public var accessToken: Secret
-    public var clientVersion: String
+    package var accessToken: Secret
+    package var clientVersion: String
 
     /// `accessToken` is the `service::skype.com::MBI_SSL` OAuth token.
-    public init(accessToken: Secret, clientVersion: String = SkypeTokenRequest.defaultClientVersion) {
+    package init(accessToken: Secret, clientVersion: String = SkypeTokenRequest.defaultClientVersion) {
         self.accessToken = accessToken
         self.clientVersion = clientVersion
     }
@@ -24,26 +24,26 @@ public struct SkypeTokenRequest: Sendable {
         ]
     }
 
-    public var headers: [(name: String, value: String)] { fields.map { (name: $0.0, value: $0.1) } }
+    package var headers: [(name: String, value: String)] { fields.map { (name: $0.0, value: $0.1) } }
 
     /// The same four fields, `application/x-www-form-urlencoded`.
-    public var formBody: String { FormEncoding.encode(fields) }
-    public static let contentType = FormEncoding.contentType
+    package var formBody: String { FormEncoding.encode(fields) }
+    package static let contentType = FormEncoding.contentType
 }
 
 /// The answer of rps/skypetoken.
-public enum SkypeTokenResponse: Sendable, Hashable {
+package enum SkypeTokenResponse: Sendable, Hashable {
     case success(token: Secret, expiresIn: Int)
     /// `{"status":{"code":40120,"text":"Authentication failed. ..."}}`.
     case failure(code: Int, text: String)
 
-    public static func parse(status: Int, body: [UInt8]) throws(BrokerError) -> SkypeTokenResponse {
+    package static func parse(status: Int, body: [UInt8]) throws(BrokerError) -> SkypeTokenResponse {
         try parse(status: status, body: Data(body))
     }
 
     /// Throws `.upstreamError` for a body that is neither a token nor a status, and
     /// `.temporarilyUnavailable` for such a body with a 5xx. Messages never quote the body.
-    public static func parse(status: Int, body: Data) throws(BrokerError) -> SkypeTokenResponse {
+    package static func parse(status: Int, body: Data) throws(BrokerError) -> SkypeTokenResponse {
         let json = JSONValue.object(from: body)
         if let statusObject = json?["status"]?.objectValue, let code = statusObject["code"]?.int {
             return .failure(code: code, text: statusObject["text"]?.string ?? "")

@@ -2,7 +2,7 @@ import BrokerCore
 import Foundation
 
 /// The answer of oauth20_token.srf to a refresh.
-public enum TokenResponse: Sendable, Hashable {
+package enum TokenResponse: Sendable, Hashable {
     /// `refreshToken` is the rotated refresh token when the server sent one: store it.
     case success(access: Secret, expiresIn: Int, refreshToken: Secret?, scope: String, userID: String?)
     /// An OAuth error (`invalid_grant`, `invalid_scope`, ...), whatever the HTTP status.
@@ -12,11 +12,11 @@ public enum TokenResponse: Sendable, Hashable {
 
     /// Throws `.upstreamError` for a body that is neither tokens nor an error, and
     /// `.temporarilyUnavailable` for a 5xx without an OAuth error. Messages never quote the body.
-    public static func parse(status: Int, body: [UInt8]) throws(BrokerError) -> TokenResponse {
+    package static func parse(status: Int, body: [UInt8]) throws(BrokerError) -> TokenResponse {
         try parse(status: status, body: Data(body))
     }
 
-    public static func parse(status: Int, body: Data) throws(BrokerError) -> TokenResponse {
+    package static func parse(status: Int, body: Data) throws(BrokerError) -> TokenResponse {
         let json = JSONValue.object(from: body)
         if status == 429 || json?["errorCode"]?.int == 803 {
             let message = json?.nonEmptyString("message") ?? json?.nonEmptyString("error_description")

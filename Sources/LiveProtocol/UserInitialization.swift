@@ -2,18 +2,18 @@ import BrokerCore
 import Foundation
 
 /// skypewebexperience.live.com/v1/User/Initialization: the UIC for a Microsoft account.
-public struct UserInitialization: Sendable, Hashable {
+package struct UserInitialization: Sendable, Hashable {
     /// The UIC (`MappingContainer`), percent-decoded when the server URL-encoded it.
-    public var uic: Secret
+    package var uic: Secret
     /// `TPC.St`: start of the mapping's validity.
-    public var issuedAt: Date
+    package var issuedAt: Date
     /// `TPC.Se`: end of the mapping's validity.
-    public var expiresAt: Date
-    public var registrationTTLRefreshSeconds: Int?
+    package var expiresAt: Date
+    package var registrationTTLRefreshSeconds: Int?
     /// `MappingSkypeName`, the Skype name the account is linked to.
-    public var skypeName: String?
+    package var skypeName: String?
 
-    public init(uic: Secret, issuedAt: Date, expiresAt: Date, registrationTTLRefreshSeconds: Int?, skypeName: String?) {
+    package init(uic: Secret, issuedAt: Date, expiresAt: Date, registrationTTLRefreshSeconds: Int?, skypeName: String?) {
         self.uic = uic
         self.issuedAt = issuedAt
         self.expiresAt = expiresAt
@@ -22,15 +22,15 @@ public struct UserInitialization: Sendable, Hashable {
     }
 
     /// The POST body (sent as `application/json` with the MSPAuth, MSPProf and WLSSC cookies).
-    public static let requestBody = #"{"trouterurl":"https://","connectionid":"a"}"#
-    public static let contentType = "application/json"
+    package static let requestBody = #"{"trouterurl":"https://","connectionid":"a"}"#
+    package static let contentType = "application/json"
 
-    public static func parse(_ body: [UInt8]) throws(BrokerError) -> UserInitialization {
+    package static func parse(_ body: [UInt8]) throws(BrokerError) -> UserInitialization {
         try parse(Data(body))
     }
 
     /// `St`/`Se` are milliseconds since the epoch, as strings (the seed) or numbers.
-    public static func parse(_ body: Data) throws(BrokerError) -> UserInitialization {
+    package static func parse(_ body: Data) throws(BrokerError) -> UserInitialization {
         guard let json = JSONValue.object(from: body) else {
             throw BrokerError(.upstreamError, "malformed User/Initialization response: not a JSON object")
         }

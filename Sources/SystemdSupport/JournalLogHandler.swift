@@ -10,25 +10,25 @@ import Glibc
 /// metadata key (see `JournalFields`), so that `journalctl -u tokenbrokerd TOKEN_EVENT=needs_reauth`
 /// or `ACCOUNT=alice@example.com` finds entries. Should journald not take an entry, it is written
 /// to standard error instead.
-public struct JournalLogHandler: LogHandler {
-    public var metadata: Logger.Metadata = [:]
-    public var metadataProvider: Logger.MetadataProvider?
-    public var logLevel: Logger.Level = .info
-    public let label: String
-    public let identifier: String
+package struct JournalLogHandler: LogHandler {
+    package var metadata: Logger.Metadata = [:]
+    package var metadataProvider: Logger.MetadataProvider?
+    package var logLevel: Logger.Level = .info
+    package let label: String
+    package let identifier: String
 
-    public init(label: String, identifier: String, metadataProvider: Logger.MetadataProvider? = nil) {
+    package init(label: String, identifier: String, metadataProvider: Logger.MetadataProvider? = nil) {
         self.label = label
         self.identifier = identifier
         self.metadataProvider = metadataProvider
     }
 
-    public subscript(metadataKey key: String) -> Logger.Metadata.Value? {
+    package subscript(metadataKey key: String) -> Logger.Metadata.Value? {
         get { metadata[key] }
         set { metadata[key] = newValue }
     }
 
-    public func log(event: LogEvent) {
+    package func log(event: LogEvent) {
         var merged = metadata
         if let provided = metadataProvider?.get() { merged.merge(provided) { _, new in new } }
         if let extra = event.metadata { merged.merge(extra) { _, new in new } }
@@ -44,10 +44,10 @@ public struct JournalLogHandler: LogHandler {
 }
 
 /// How log records become journal fields.
-public enum JournalFields {
+package enum JournalFields {
     /// The broker's metadata keys and their journal fields. A failure is logged with
     /// `broker.error` (its code) and `broker.reason` (what happened, in words).
-    public static let known: [String: String] = [
+    package static let known: [String: String] = [
         "broker.account": "ACCOUNT",
         "broker.scope": "SCOPE",
         "broker.event": "TOKEN_EVENT",
@@ -77,7 +77,7 @@ public enum JournalFields {
     /// `broker.` dropped and every character outside `[A-Z0-9_]` turned into `_`. A name must start
     /// with a letter, be at most 64 characters, and not be one of the reserved fields (those get
     /// a `META_` prefix).
-    public static func name(for key: String) -> String {
+    package static func name(for key: String) -> String {
         if let known = known[key] { return known }
         var base = key.hasPrefix("broker.") ? String(key.dropFirst("broker.".count)) : key
         if base.isEmpty { base = "KEY" }
@@ -93,7 +93,7 @@ public enum JournalFields {
     }
 
     /// syslog priorities, as journald stores them.
-    public static func priority(_ level: Logger.Level) -> Int {
+    package static func priority(_ level: Logger.Level) -> Int {
         switch level {
         case .trace, .debug: 7
         case .info: 6
@@ -111,7 +111,7 @@ public enum JournalFields {
 
     /// The `KEY=value` assignments of one entry. MESSAGE also carries the fields in short form,
     /// so the default `journalctl` output shows them.
-    public static func entry(
+    package static func entry(
         message: String, level: Logger.Level, metadata: Logger.Metadata, identifier: String,
         file: String, line: UInt, function: String
     ) -> [String] {
@@ -140,7 +140,7 @@ public enum JournalFields {
 
     /// `sd_journal_sendv` over the assignments; values may hold newlines and any bytes.
     @discardableResult
-    public static func send(_ assignments: [String]) -> Int32 {
+    package static func send(_ assignments: [String]) -> Int32 {
         let buffers = assignments.map { Array($0.utf8) }
         return withIOVecs(buffers) { iovecs in
             iovecs.withUnsafeBufferPointer { sd_journal_sendv($0.baseAddress, Int32($0.count)) }
@@ -168,7 +168,7 @@ public enum JournalFields {
 
     /// Whether standard error is connected to the journal: `JOURNAL_STREAM` ("device:inode", set
     /// by systemd for StandardError=journal) names the file standard error is open on.
-    public static func standardErrorIsJournal() -> Bool {
+    package static func standardErrorIsJournal() -> Bool {
         guard let raw = getenv("JOURNAL_STREAM") else { return false }
         let parts = String(cString: raw).split(separator: ":")
         guard parts.count == 2, let device = UInt64(parts[0]), let inode = UInt64(parts[1]) else { return false }

@@ -5,19 +5,19 @@ import Glibc
 #endif
 
 /// A listening socket handed over by the service manager (`LISTEN_FDS`, `LISTEN_FDNAMES`).
-public struct ActivatedSocket: Sendable, Equatable {
+package struct ActivatedSocket: Sendable, Equatable {
     /// The descriptor, 3 onwards.
-    public var fd: CInt
+    package var fd: CInt
     /// `FileDescriptorName=` of the socket unit; the unit's name when not set.
-    public var name: String
+    package var name: String
 }
 
 /// Socket activation through `sd_listen_fds_with_names(3)`.
-public enum SocketActivation {
+package enum SocketActivation {
     /// The sockets passed to this process, in order. The `LISTEN_*` variables are removed from
     /// the environment (so children do not take them for theirs), and the descriptors are marked
     /// close-on-exec. Empty when the process was not socket-activated.
-    public static func takeListeningSockets() -> [ActivatedSocket] {
+    package static func takeListeningSockets() -> [ActivatedSocket] {
         var names: UnsafeMutablePointer<UnsafeMutablePointer<CChar>?>?
         let count = sd_listen_fds_with_names(1, &names)
         defer {
@@ -40,12 +40,12 @@ public enum SocketActivation {
     }
 
     /// Whether the descriptor is a listening AF_UNIX stream socket (`sd_is_socket_unix`).
-    public static func isListeningUnixStream(_ fd: CInt) -> Bool {
+    package static func isListeningUnixStream(_ fd: CInt) -> Bool {
         sd_is_socket_unix(fd, CInt(SOCK_STREAM.rawValue), 1, nil, 0) > 0
     }
 
     /// The path a Unix socket is bound to, for logs; nil for an abstract or unnamed socket.
-    public static func boundPath(_ fd: CInt) -> String? {
+    package static func boundPath(_ fd: CInt) -> String? {
         var address = sockaddr_un()
         var length = socklen_t(MemoryLayout<sockaddr_un>.size)
         let result = withUnsafeMutablePointer(to: &address) {

@@ -1,12 +1,12 @@
 import BrokerAPI
 
 /// The text of `tokenctl accounts`.
-public enum AccountList {
+package enum AccountList {
     /// On standard error when there is no account.
-    public static let noneEnrolled = "no accounts are enrolled (tokenctl login LOGIN)\n"
+    package static let noneEnrolled = "no accounts are enrolled (tokenctl login LOGIN)\n"
 
     /// One line per account: name, realm, login, state, in aligned columns.
-    public static func table(_ accounts: [AccountSummary]) -> String {
+    package static func table(_ accounts: [AccountSummary]) -> String {
         Format.table(accounts.map { [$0.name, $0.realm, $0.login, $0.state] })
     }
 }

@@ -1,9 +1,9 @@
 import BrokerAPI
 
 /// What `tokenctl login`, `import` and `logout` decide and print, apart from talking to the daemon.
-public enum Enrollment {
+package enum Enrollment {
     /// The realm named by --realm, else the daemon's default realm (else its first).
-    public static func chooseRealm(named name: String?, from realms: [RealmInfo]) throws(Failure) -> RealmInfo {
+    package static func chooseRealm(named name: String?, from realms: [RealmInfo]) throws(Failure) -> RealmInfo {
         if let name {
             guard let match = realms.first(where: { $0.name == name }) else {
                 throw Failure(
@@ -19,7 +19,7 @@ public enum Enrollment {
     }
 
     /// "enrolled alice (alice@example.com, realm live): active", then the scopes when there are any.
-    public static func enrolled(_ account: AccountDetail) -> String {
+    package static func enrolled(_ account: AccountDetail) -> String {
         var line = "enrolled \(account.name) (\(account.login), realm \(account.realm)): \(account.state)"
         if let reason = account.stateReason { line += " (\(reason))" }
         guard !account.scopes.isEmpty else { return line }
@@ -27,7 +27,7 @@ public enum Enrollment {
     }
 
     /// What a browser sign-in asks of the person, on standard error.
-    public static func browserInstructions(login: String, authorizeURL: String, cookies: Bool) -> String {
+    package static func browserInstructions(login: String, authorizeURL: String, cookies: Bool) -> String {
         let redirect = redirectPrefix(of: authorizeURL)
         var instructions = """
             To enroll \(login), open this address in a browser and sign in:
@@ -46,7 +46,7 @@ public enum Enrollment {
 
     /// The `redirect_uri` of an authorize address (where the browser ends), else the
     /// desktop redirect of login.live.com.
-    public static func redirectPrefix(of authorizeURL: String) -> String {
+    package static func redirectPrefix(of authorizeURL: String) -> String {
         let query = authorizeURL.split(separator: "?", maxSplits: 1).dropFirst().first ?? ""
         for pair in query.split(separator: "&") {
             let parts = pair.split(separator: "=", maxSplits: 1)
@@ -74,7 +74,7 @@ public enum Enrollment {
     }
 
     /// `tokenctl logout`.
-    public static func loggedOut(_ answer: DeleteResponse) -> String {
+    package static func loggedOut(_ answer: DeleteResponse) -> String {
         "logged out \(answer.deleted): its tokens, refresh token and password are forgotten"
     }
 }

@@ -1,18 +1,18 @@
 import BrokerAPI
 
 /// tokenctl's exit statuses (listed in `tokenctl --help` and docs/API.md).
-public enum ExitStatus {
-    public static let success: Int32 = 0
-    public static let failure: Int32 = 1
-    public static let notEnrolled: Int32 = 3
-    public static let needsSignIn: Int32 = 4
-    public static let temporarilyUnavailable: Int32 = 5
-    public static let usage: Int32 = 64  // EX_USAGE, as ArgumentParser's own validation errors
-    public static let unreachable: Int32 = 69  // EX_UNAVAILABLE
-    public static let forbidden: Int32 = 77  // EX_NOPERM
+package enum ExitStatus {
+    package static let success: Int32 = 0
+    package static let failure: Int32 = 1
+    package static let notEnrolled: Int32 = 3
+    package static let needsSignIn: Int32 = 4
+    package static let temporarilyUnavailable: Int32 = 5
+    package static let usage: Int32 = 64  // EX_USAGE, as ArgumentParser's own validation errors
+    package static let unreachable: Int32 = 69  // EX_UNAVAILABLE
+    package static let forbidden: Int32 = 77  // EX_NOPERM
 
     /// The status for an API error code.
-    public static func forCode(_ code: String) -> Int32 {
+    package static func forCode(_ code: String) -> Int32 {
         switch code {
         case "not_found": notEnrolled
         case "needs_reauth", "invalid_credentials", "interaction_required", "account_locked": needsSignIn
@@ -25,18 +25,18 @@ public enum ExitStatus {
 }
 
 /// An error tokenctl reports itself: `tokenctl: <message>` and the hint on stderr, then exit.
-public struct Failure: Error, Sendable, Hashable {
-    public var message: String
-    public var hint: String?
-    public var exitStatus: Int32
+package struct Failure: Error, Sendable, Hashable {
+    package var message: String
+    package var hint: String?
+    package var exitStatus: Int32
 
-    public init(_ message: String, hint: String? = nil, exitStatus: Int32 = ExitStatus.failure) {
+    package init(_ message: String, hint: String? = nil, exitStatus: Int32 = ExitStatus.failure) {
         self.message = message
         self.hint = hint
         self.exitStatus = exitStatus
     }
 
-    public init(_ error: BrokerClientError) {
+    package init(_ error: BrokerClientError) {
         switch error {
         case .unreachable(_, let reason):
             let hint =
@@ -54,7 +54,7 @@ public struct Failure: Error, Sendable, Hashable {
     /// How tokenctl reports an error from a command's work: a `BrokerClientError` or a `Failure`.
     /// nil for any other error (ArgumentParser's own, such as a validation error: 64), which
     /// passes through.
-    public init?(reporting error: any Error) {
+    package init?(reporting error: any Error) {
         switch error {
         case let error as BrokerClientError: self.init(error)
         case let failure as Failure: self = failure
@@ -63,7 +63,7 @@ public struct Failure: Error, Sendable, Hashable {
     }
 
     /// What goes to standard error: `tokenctl: <message>`, then the hint on its own line.
-    public var report: String {
+    package var report: String {
         var text = "tokenctl: \(message)\n"
         if let hint { text += "\(hint)\n" }
         return text

@@ -6,9 +6,9 @@ import Foundation
 import BrokerAPI
 
 /// Text layout for people: aligned columns and times relative to now.
-public enum Format {
+package enum Format {
     /// Left-aligned columns two spaces apart; the last column is not padded.
-    public static func table(_ rows: [[String]], indent: String = "") -> String {
+    package static func table(_ rows: [[String]], indent: String = "") -> String {
         guard let columns = rows.map(\.count).max(), columns > 0 else { return "" }
         var widths = [Int](repeating: 0, count: columns)
         for row in rows {
@@ -28,7 +28,7 @@ public enum Format {
 
     /// "in 59m (14:00:00Z)", "3m ago (13:57:00Z)"; the date is shown when it is not today (UTC).
     /// "-" for nil; the text itself when it is not RFC 3339.
-    public static func time(_ text: String?, now: Date = Date()) -> String {
+    package static func time(_ text: String?, now: Date = Date()) -> String {
         guard let text else { return "-" }
         guard let date = BrokerJSON.parseDate(text) else { return text }
         let seconds = Int(date.timeIntervalSince(now).rounded())
@@ -37,7 +37,7 @@ public enum Format {
     }
 
     /// "14:00:00Z", or "2026-11-28 14:00:00Z" when not today (UTC).
-    public static func clock(_ text: String, now: Date = Date()) -> String {
+    package static func clock(_ text: String, now: Date = Date()) -> String {
         guard let date = BrokerJSON.parseDate(text) else { return text }
         let absolute = BrokerJSON.formatDate(date)  // 2026-11-27T14:00:00Z
         let sameDay = absolute.prefix(10) == BrokerJSON.formatDate(now).prefix(10)
@@ -45,7 +45,7 @@ public enum Format {
     }
 
     /// "45s", "59m", "2h 5m", "3d 4h".
-    public static func duration(_ seconds: Int) -> String {
+    package static func duration(_ seconds: Int) -> String {
         switch seconds {
         case ..<60: "\(seconds)s"
         case ..<3600: "\(seconds / 60)m"
@@ -54,7 +54,7 @@ public enum Format {
         }
     }
 
-    public static func plural(_ count: Int, _ singular: String, _ plural: String) -> String {
+    package static func plural(_ count: Int, _ singular: String, _ plural: String) -> String {
         "\(count) \(count == 1 ? singular : plural)"
     }
 }

@@ -5,19 +5,19 @@ import Darwin
 #endif
 
 /// Reading secrets: lines of standard input, and a password from the terminal without echo.
-public enum Input {
+package enum Input {
     /// Whether standard input is a terminal (a person types rather than a pipe).
-    public static var standardInputIsTerminal: Bool { isatty(0) == 1 }
+    package static var standardInputIsTerminal: Bool { isatty(0) == 1 }
 
     /// The next line of standard input, without its line ending and surrounding blanks.
     /// - Parameter what: names the missing value in the error, e.g. "the refresh token".
-    public static func line(_ what: String) throws(Failure) -> String {
+    package static func line(_ what: String) throws(Failure) -> String {
         try value(readLine(strippingNewline: true), what)
     }
 
     /// A line read for `what` (nil: input ended), without its surrounding blanks; a missing or
     /// blank line is a usage error.
-    public static func value(_ line: String?, _ what: String) throws(Failure) -> String {
+    package static func value(_ line: String?, _ what: String) throws(Failure) -> String {
         guard let line else {
             throw Failure("standard input ended before \(what)", exitStatus: ExitStatus.usage)
         }
@@ -28,7 +28,7 @@ public enum Input {
         return trimmed
     }
 
-    public static func trimmed(_ text: String) -> String {
+    package static func trimmed(_ text: String) -> String {
         let blank: (Character) -> Bool = { $0 == " " || $0 == "\t" || $0 == "\r" || $0 == "\n" }
         guard let first = text.firstIndex(where: { !blank($0) }),
             let last = text.lastIndex(where: { !blank($0) })
@@ -39,7 +39,7 @@ public enum Input {
     /// Asks for a password on /dev/tty with echo off, like readpassphrase(3). The terminal
     /// is restored before this returns or the process dies of a signal; Ctrl-Z suspends with
     /// echo on and asks again on resume.
-    public static func password(prompt: String) throws(Failure) -> String {
+    package static func password(prompt: String) throws(Failure) -> String {
         let tty = open("/dev/tty", O_RDWR | O_CLOEXEC)
         guard tty >= 0 else {
             throw Failure(

@@ -1,9 +1,9 @@
 import BrokerAPI
 
 /// What `tokenctl rekey` reads and prints.
-public enum RekeyReport {
+package enum RekeyReport {
     /// The new key from its line of input: blanks anywhere are dropped; 64 hex characters.
-    public static func key(from line: String) throws(Failure) -> String {
+    package static func key(from line: String) throws(Failure) -> String {
         let key = String(line.filter { !$0.isWhitespace })
         guard key.utf8.count == 64, key.allSatisfy(\.isHexDigit) else {
             throw Failure("the new key must be 64 hex characters (32 bytes)", exitStatus: ExitStatus.usage)
@@ -12,7 +12,7 @@ public enum RekeyReport {
     }
 
     /// How many values were re-sealed, and where the new key must go.
-    public static func result(_ result: RekeyResult) -> String {
+    package static func result(_ result: RekeyResult) -> String {
         var text = "re-sealed \(result.resealed) values under key \(result.keyID)\n"
         if let file = result.keyFile {
             text += "the key file \(file) now holds the new key"

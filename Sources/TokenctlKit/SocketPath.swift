@@ -7,11 +7,11 @@ import Darwin
 #endif
 
 /// Which socket tokenctl talks to.
-public enum SocketPath {
+package enum SocketPath {
     /// --socket, else $TOKENBROKER_SOCKET, else the system daemon's socket, else (when only that
     /// exists) the socket of a `systemd --user` daemon in $XDG_RUNTIME_DIR. Empty variables count
     /// as unset.
-    public static func resolve(
+    package static func resolve(
         option: String?,
         environment: (String) -> String? = SocketPath.environmentValue,
         exists: (String) -> Bool = SocketPath.exists
@@ -28,12 +28,12 @@ public enum SocketPath {
     }
 
     /// The process environment's value of `name`.
-    public static func environmentValue(_ name: String) -> String? {
+    package static func environmentValue(_ name: String) -> String? {
         getenv(name).map { String(cString: $0) }
     }
 
     /// Whether something exists at `path`.
-    public static func exists(_ path: String) -> Bool {
+    package static func exists(_ path: String) -> Bool {
         access(path, F_OK) == 0
     }
 }

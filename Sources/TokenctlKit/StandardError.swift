@@ -5,7 +5,7 @@ import Darwin
 #endif
 
 /// Writes to fd 2 directly (no shared stdio state).
-public func writeStandardError(_ text: String) {
+package func writeStandardError(_ text: String) {
     let bytes = Array(text.utf8)
     var offset = 0
     while offset < bytes.count {

@@ -6,10 +6,10 @@ import Foundation
 import BrokerAPI
 
 /// The text of `tokenctl status`: the daemon's health, then a block per account.
-public enum StatusReport {
+package enum StatusReport {
     /// "tokenbrokerd 0.1.0: ok, 2 accounts, 1 needs sign-in", and a line about failing storage
     /// writes when there are any.
-    public static func health(_ health: HealthResponse) -> String {
+    package static func health(_ health: HealthResponse) -> String {
         "tokenbrokerd \(health.version): \(health.status), "
             + "\(Format.plural(health.accounts, "account", "accounts")), "
             + "\(health.needsReauth) \(health.needsReauth == 1 ? "needs" : "need") sign-in"
@@ -17,7 +17,7 @@ public enum StatusReport {
     }
 
     /// An account's state, readers and a table of its scopes; times relative to `now`.
-    public static func account(_ account: AccountDetail, now: Date = Date()) -> String {
+    package static func account(_ account: AccountDetail, now: Date = Date()) -> String {
         var state = account.state
         if let reason = account.stateReason { state += " (\(reason))" }
         var text = "\(account.name)  \(account.login)  realm \(account.realm)  \(state)"
@@ -46,7 +46,7 @@ public enum StatusReport {
     }
 
     /// In place of an account that was listed but is gone when its details are asked for.
-    public static func loggedOutMeanwhile(_ name: String) -> String {
+    package static func loggedOutMeanwhile(_ name: String) -> String {
         "\(name): logged out meanwhile"
     }
 }

@@ -5,35 +5,35 @@ import Foundation
 #endif
 
 /// What the machine knows of one credential of one account.
-public struct CredentialSchedule: Sendable, Equatable {
-    public var credential: Credential?
+package struct CredentialSchedule: Sendable, Equatable {
+    package var credential: Credential?
     /// When it is next refreshed (or retried).
-    public var dueAt: Date
-    public var lastRefresh: Date?
-    public var lastAttempt: Date?
-    public var failures = 0
-    public var lastError: BrokerError?
-    public var backoffUntil: Date?
+    package var dueAt: Date
+    package var lastRefresh: Date?
+    package var lastAttempt: Date?
+    package var failures = 0
+    package var lastError: BrokerError?
+    package var backoffUntil: Date?
 
-    public init(dueAt: Date) { self.dueAt = dueAt }
+    package init(dueAt: Date) { self.dueAt = dueAt }
 }
 
 /// What an account brings when it is added to the machine: from the store at start, or from an
 /// enrollment.
-public struct AccountSeed: Sendable {
-    public var name: AccountName
-    public var realm: String
-    public var login: String
-    public var state: AccountState
-    public var stateReason: String?
-    public var refreshToken: Secret?
-    public var password: Secret?
-    public var ticketMethod: TicketMethod
-    public var accessTokens: [AccessToken]
+package struct AccountSeed: Sendable {
+    package var name: AccountName
+    package var realm: String
+    package var login: String
+    package var state: AccountState
+    package var stateReason: String?
+    package var refreshToken: Secret?
+    package var password: Secret?
+    package var ticketMethod: TicketMethod
+    package var accessTokens: [AccessToken]
     /// Session cookies, with their expiry when known (the store does not keep it).
-    public var cookies: (value: Secret, expiresAt: Date?)?
+    package var cookies: (value: Secret, expiresAt: Date?)?
 
-    public init(
+    package init(
         name: AccountName, realm: String, login: String, state: AccountState = .active, stateReason: String? = nil,
         refreshToken: Secret?, password: Secret? = nil, ticketMethod: TicketMethod = .oauth, accessTokens: [AccessToken] = [],
         cookies: (value: Secret, expiresAt: Date?)? = nil
@@ -53,31 +53,31 @@ public struct AccountSeed: Sendable {
 
 /// What the machine knows of one account. The refresh token, password and cookies are the only
 /// copies besides the store's.
-public struct AccountSchedule: Sendable {
-    public var realm: String
-    public var login: String
-    public var state: AccountState
-    public var stateReason: String?
-    public var refreshToken: Secret?
-    public var password: Secret?
-    public var ticketMethod: TicketMethod
-    public var credentials: [CredentialKind: CredentialSchedule] = [:]
+package struct AccountSchedule: Sendable {
+    package var realm: String
+    package var login: String
+    package var state: AccountState
+    package var stateReason: String?
+    package var refreshToken: Secret?
+    package var password: Secret?
+    package var ticketMethod: TicketMethod
+    package var credentials: [CredentialKind: CredentialSchedule] = [:]
     /// Why the cookie-based credentials cannot be had, once silent sign-in stopped working.
-    public var cookiesLost: String?
+    package var cookiesLost: String?
     /// Secrets the store has not accepted yet (for example, a full disk). They are written before
     /// this account refreshes again.
-    public var unsaved: PendingWrite?
+    package var unsaved: PendingWrite?
     /// When to try writing `unsaved` again.
-    public var retrySaveAt: Date = .distantPast
+    package var retrySaveAt: Date = .distantPast
     /// A write in flight: what to install once the store has answered.
     var committing: Commit?
 
-    public var cookies: Credential? { credentials[.cookies]?.credential }
+    package var cookies: Credential? { credentials[.cookies]?.credential }
 
     /// The kinds this account keeps fresh, given the configured scopes. The dependencies:
     /// the skypetoken is made from the skype scope's token, the cookies and the UIC need cookies
     /// or a password, and the RST ticket needs the `rst` method and a password.
-    public func kinds(scopes: [Scope]) -> [CredentialKind] {
+    package func kinds(scopes: [Scope]) -> [CredentialKind] {
         var kinds = scopes.map(CredentialKind.scope)
         if scopes.contains(.skype) { kinds.append(.skypetoken) }
         if (cookies != nil || password != nil) && cookiesLost == nil { kinds += [.cookies, .uic] }
@@ -86,7 +86,7 @@ public struct AccountSchedule: Sendable {
     }
 
     /// Why this account cannot have a credential of this kind, with the command that fixes it.
-    public func unavailable(_ kind: CredentialKind, scopes: [Scope]) -> BrokerError? {
+    package func unavailable(_ kind: CredentialKind, scopes: [Scope]) -> BrokerError? {
         switch kind {
         case .scope(let scope):
             return scopes.contains(scope) ? nil : BrokerError(.unknownScope, "scope \(scope.alias) is not kept fresh by this daemon")

@@ -5,20 +5,20 @@ import Foundation
 #endif
 
 /// An (account, credential kind) pair: the unit the refresh machine schedules.
-public struct CredentialKey: Hashable, Sendable, CustomStringConvertible {
-    public var account: AccountName
-    public var kind: CredentialKind
+package struct CredentialKey: Hashable, Sendable, CustomStringConvertible {
+    package var account: AccountName
+    package var kind: CredentialKind
 
-    public init(account: AccountName, kind: CredentialKind) {
+    package init(account: AccountName, kind: CredentialKind) {
         self.account = account
         self.kind = kind
     }
 
-    public var description: String { "\(account)/\(kind.name)" }
+    package var description: String { "\(account)/\(kind.name)" }
 }
 
 /// The provider endpoint a step calls. A 429 rests one endpoint of one realm.
-public enum Endpoint: String, Hashable, Sendable, CaseIterable {
+package enum Endpoint: String, Hashable, Sendable, CaseIterable {
     /// oauth20_token.srf: every OAuth scope.
     case token
     /// rps/skypetoken.
@@ -33,7 +33,7 @@ public enum Endpoint: String, Hashable, Sendable, CaseIterable {
 
 /// One call to the provider, with everything it needs: the executor reads nothing back from
 /// the machine while it runs a step.
-public enum Step: Sendable, Equatable {
+package enum Step: Sendable, Equatable {
     /// The token endpoint with the refresh token, for one scope.
     case refreshScope(Scope, refreshToken: Secret)
     /// rps/skypetoken with the skype.com access token.
@@ -51,7 +51,7 @@ public enum Step: Sendable, Equatable {
     /// Nothing can be called: the step fails at once with this.
     case impossible(RefreshFailure)
 
-    public var endpoint: Endpoint? {
+    package var endpoint: Endpoint? {
         switch self {
         case .refreshScope: .token
         case .skypetoken: .skypetoken
@@ -65,17 +65,17 @@ public enum Step: Sendable, Equatable {
 
 /// Work for the executor: one step towards a fresh credential of one account. An account has at
 /// most one job running; a job may continue with further steps (`Effect.run`) in the same slot.
-public struct Job: Sendable, Equatable {
+package struct Job: Sendable, Equatable {
     /// The credential this job is for; a failure of any of its steps is that credential's failure.
-    public var key: CredentialKey
-    public var realm: String
-    public var step: Step
+    package var key: CredentialKey
+    package var realm: String
+    package var step: Step
     /// When the credential was due: the executor measures how late it started.
-    public var dueAt: Date
+    package var dueAt: Date
     /// A retry after a refusal already happened in this job: it is not retried again.
-    public var retried: Bool
+    package var retried: Bool
 
-    public init(key: CredentialKey, realm: String, step: Step, dueAt: Date, retried: Bool = false) {
+    package init(key: CredentialKey, realm: String, step: Step, dueAt: Date, retried: Bool = false) {
         self.key = key
         self.realm = realm
         self.step = step
@@ -85,12 +85,12 @@ public struct Job: Sendable, Equatable {
 }
 
 /// What a sign-in step returns: a grant from a new family, and the session cookies it set.
-public struct SignInGrant: Sendable, Equatable {
-    public var grant: TokenGrant
-    public var cookies: Secret?
-    public var cookiesExpireAt: Date?
+package struct SignInGrant: Sendable, Equatable {
+    package var grant: TokenGrant
+    package var cookies: Secret?
+    package var cookiesExpireAt: Date?
 
-    public init(grant: TokenGrant, cookies: Secret?, cookiesExpireAt: Date?) {
+    package init(grant: TokenGrant, cookies: Secret?, cookiesExpireAt: Date?) {
         self.grant = grant
         self.cookies = cookies
         self.cookiesExpireAt = cookiesExpireAt
@@ -98,12 +98,12 @@ public struct SignInGrant: Sendable, Equatable {
 }
 
 /// Secrets that must reach the store: an access token, a rotated refresh token, new cookies.
-public struct PendingWrite: Sendable, Equatable {
-    public var accessToken: AccessToken
-    public var rotatedRefreshToken: Secret?
-    public var cookies: Secret?
+package struct PendingWrite: Sendable, Equatable {
+    package var accessToken: AccessToken
+    package var rotatedRefreshToken: Secret?
+    package var cookies: Secret?
 
-    public init(accessToken: AccessToken, rotatedRefreshToken: Secret?, cookies: Secret?) {
+    package init(accessToken: AccessToken, rotatedRefreshToken: Secret?, cookies: Secret?) {
         self.accessToken = accessToken
         self.rotatedRefreshToken = rotatedRefreshToken
         self.cookies = cookies
@@ -111,7 +111,7 @@ public struct PendingWrite: Sendable, Equatable {
 }
 
 /// What the executor reports back to the machine.
-public enum Outcome: Sendable {
+package enum Outcome: Sendable {
     /// `refreshScope` succeeded.
     case granted(Job, TokenGrant)
     /// `silentSignIn` or `passwordSignIn` succeeded.
@@ -124,7 +124,7 @@ public enum Outcome: Sendable {
 }
 
 /// What a waiting read is handed when an attempt for its credential ends.
-public enum AttemptResult: Sendable, Equatable {
+package enum AttemptResult: Sendable, Equatable {
     /// A new credential.
     case refreshed(Credential)
     /// The attempt failed. `current` is the credential still held (maybe expired); `final` says
@@ -133,7 +133,7 @@ public enum AttemptResult: Sendable, Equatable {
 }
 
 /// How a finished refresh is counted.
-public enum RefreshResult: String, Sendable, CaseIterable {
+package enum RefreshResult: String, Sendable, CaseIterable {
     case ok
     case failed
     case needsReauth = "needs_reauth"
@@ -141,13 +141,13 @@ public enum RefreshResult: String, Sendable, CaseIterable {
 }
 
 /// A journal event the machine asks for. Metadata holds names, codes and numbers, never secrets.
-public struct LogEvent: Sendable, Equatable {
-    public enum Level: Sendable, Equatable { case info, notice, warning, error }
-    public var level: Level
-    public var message: String
-    public var metadata: [String: String]
+package struct LogEvent: Sendable, Equatable {
+    package enum Level: Sendable, Equatable { case info, notice, warning, error }
+    package var level: Level
+    package var message: String
+    package var metadata: [String: String]
 
-    public init(_ level: Level, _ message: String, _ metadata: [String: String] = [:]) {
+    package init(_ level: Level, _ message: String, _ metadata: [String: String] = [:]) {
         self.level = level
         self.message = message
         self.metadata = metadata
@@ -155,12 +155,12 @@ public struct LogEvent: Sendable, Equatable {
 }
 
 /// How an account looks to a read: its state, and why a credential kind cannot be had.
-public struct AccountView: Sendable, Equatable {
-    public var state: AccountState
-    public var reason: String?
-    public var unavailable: [CredentialKind: BrokerError]
+package struct AccountView: Sendable, Equatable {
+    package var state: AccountState
+    package var reason: String?
+    package var unavailable: [CredentialKind: BrokerError]
 
-    public init(state: AccountState, reason: String?, unavailable: [CredentialKind: BrokerError]) {
+    package init(state: AccountState, reason: String?, unavailable: [CredentialKind: BrokerError]) {
         self.state = state
         self.reason = reason
         self.unavailable = unavailable
@@ -168,7 +168,7 @@ public struct AccountView: Sendable, Equatable {
 }
 
 /// What the machine asks its executor to do.
-public enum Effect: Sendable {
+package enum Effect: Sendable {
     /// Write these secrets, then report `Outcome.persisted`. Nothing of the write is served
     /// before the store has answered.
     case persist(AccountName, PendingWrite)

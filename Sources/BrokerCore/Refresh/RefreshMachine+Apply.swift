@@ -9,7 +9,7 @@ import Foundation
 /// hands it to waiting reads, and continues the job. A write the store refuses is kept in
 /// memory, served, and written again before the account refreshes again.
 extension RefreshMachine {
-    public mutating func apply(_ outcome: Outcome, now: Date, random: () -> Double) -> [Effect] {
+    package mutating func apply(_ outcome: Outcome, now: Date, random: () -> Double) -> [Effect] {
         switch outcome {
         case .granted(let job, let grant):
             return granted(job, grant, now: now)

@@ -22,7 +22,7 @@ extension RefreshMachine {
 
     /// The jobs to run now: at most `maxConcurrentRefreshes` running in all, one per account,
     /// the earliest due first, none for an endpoint that rests. Sets `nextWake`.
-    public mutating func due(now: Date, random: () -> Double) -> [Job] {
+    package mutating func due(now: Date, random: () -> Double) -> [Job] {
         var wake = now.addingTimeInterval(policy.wakeInterval)
         defer { nextWake = wake }
         guard !stopping else { return [] }
@@ -85,7 +85,7 @@ extension RefreshMachine {
     /// The first call towards a fresh credential, following its dependencies: the skypetoken
     /// needs a fresh skype.com token, the UIC needs unexpired cookies, the cookies need valid
     /// cookies (silent sign-in) or the password.
-    public func firstStep(_ key: CredentialKey, _ account: AccountSchedule, now: Date) -> Step {
+    package func firstStep(_ key: CredentialKey, _ account: AccountSchedule, now: Date) -> Step {
         guard realms.contains(account.realm) else {
             return .impossible(.rejected(code: "unknown_realm", description: "realm \(account.realm) is not configured"))
         }

@@ -12,25 +12,25 @@ import Foundation
 /// a source of random samples in 0..<1 to every call, runs the `Job`s it hands out, reports each
 /// `Outcome`, and carries out the `Effect`s it gets back, in order. docs/ARCHITECTURE.md describes
 /// the states, jobs and effects, and how to add a credential kind.
-public struct RefreshMachine: Sendable {
-    public internal(set) var policy: RefreshPolicy
+package struct RefreshMachine: Sendable {
+    package internal(set) var policy: RefreshPolicy
     /// The scopes kept fresh for every account.
-    public internal(set) var scopes: [Scope]
+    package internal(set) var scopes: [Scope]
     /// The configured realms: an account of another realm fails its refreshes.
-    public internal(set) var realms: Set<String>
-    public internal(set) var accounts: [AccountName: AccountSchedule] = [:]
+    package internal(set) var realms: Set<String>
+    package internal(set) var accounts: [AccountName: AccountSchedule] = [:]
     /// Endpoints resting after a 429, until when.
-    public internal(set) var rests: [RestKey: Date] = [:]
+    package internal(set) var rests: [RestKey: Date] = [:]
     /// Accounts with a job running: the work of one account is serialized.
-    public internal(set) var running: Set<AccountName> = []
+    package internal(set) var running: Set<AccountName> = []
     /// Credentials a read waits for, with how many reads wait.
-    public internal(set) var waiting: [CredentialKey: Int] = [:]
+    package internal(set) var waiting: [CredentialKey: Int] = [:]
     /// Why writes to the store fail, while they do: the daemon is degraded but serving.
-    public internal(set) var storageFailure: String?
-    public internal(set) var stopping = false
+    package internal(set) var storageFailure: String?
+    package internal(set) var stopping = false
     /// When `due` next has something to hand out (at the latest `policy.wakeInterval` after the
     /// last call), so that the executor can sleep until then.
-    public internal(set) var nextWake: Date = .distantPast
+    package internal(set) var nextWake: Date = .distantPast
 
     /// The backlog: work due before `nextScan`, by due time. See RefreshMachine+Backlog.swift.
     var backlog: [Due] = []
@@ -39,12 +39,12 @@ public struct RefreshMachine: Sendable {
     var scanNeeded = true
     var dirty: Set<AccountName> = []
 
-    public struct RestKey: Hashable, Sendable {
-        public var realm: String
-        public var endpoint: Endpoint
+    package struct RestKey: Hashable, Sendable {
+        package var realm: String
+        package var endpoint: Endpoint
     }
 
-    public init(policy: RefreshPolicy = RefreshPolicy(), scopes: [Scope] = Scope.allCases, realms: Set<String>) {
+    package init(policy: RefreshPolicy = RefreshPolicy(), scopes: [Scope] = Scope.allCases, realms: Set<String>) {
         self.policy = policy
         self.scopes = scopes
         self.realms = realms
@@ -55,7 +55,7 @@ public struct RefreshMachine: Sendable {
     /// Adds an account (loaded at start, or lazily later), or replaces it after a new sign-in:
     /// every credential it keeps is scheduled, the tokens it brings are served until their
     /// refresh point.
-    public mutating func add(_ seed: AccountSeed, now: Date, random: () -> Double) -> [Effect] {
+    package mutating func add(_ seed: AccountSeed, now: Date, random: () -> Double) -> [Effect] {
         var account = AccountSchedule(
             realm: seed.realm, login: seed.login, state: seed.state, stateReason: seed.stateReason, refreshToken: seed.refreshToken,
             password: seed.password, ticketMethod: seed.ticketMethod)
@@ -84,7 +84,7 @@ public struct RefreshMachine: Sendable {
     }
 
     /// Forgets an account. Reads waiting on it are told it is gone.
-    public mutating func remove(_ name: AccountName) -> [Effect] {
+    package mutating func remove(_ name: AccountName) -> [Effect] {
         guard accounts.removeValue(forKey: name) != nil else { return [] }
         var effects: [Effect] = [.publishAccount(name, nil)]
         for key in waiting.keys where key.account == name {
@@ -95,7 +95,7 @@ public struct RefreshMachine: Sendable {
     }
 
     /// Replaces realms, scopes and policy; credentials already held are kept, new kinds are due now.
-    public mutating func reconfigure(policy: RefreshPolicy, scopes: [Scope], realms: Set<String>, now: Date) -> [Effect] {
+    package mutating func reconfigure(policy: RefreshPolicy, scopes: [Scope], realms: Set<String>, now: Date) -> [Effect] {
         self.policy = policy
         self.scopes = scopes
         self.realms = realms
@@ -113,17 +113,17 @@ public struct RefreshMachine: Sendable {
     }
 
     /// Stops handing out jobs; those running may still report.
-    public mutating func stop() { stopping = true }
+    package mutating func stop() { stopping = true }
 
     // MARK: - Reads
 
     /// The credential held now, served or not (maybe expired).
-    public func credential(_ key: CredentialKey) -> Credential? { accounts[key.account]?.credentials[key.kind]?.credential }
+    package func credential(_ key: CredentialKey) -> Credential? { accounts[key.account]?.credentials[key.kind]?.credential }
 
     /// A read waits for the next attempt on `key`: the credential becomes urgent. When the
     /// answer is already known (the credential was refreshed since the read looked, or cannot be
     /// had at all), it comes back at once and nothing waits.
-    public mutating func wait(for key: CredentialKey, minValid: TimeInterval, now: Date) -> AttemptResult? {
+    package mutating func wait(for key: CredentialKey, minValid: TimeInterval, now: Date) -> AttemptResult? {
         guard let account = accounts[key.account] else {
             return .failed(BrokerError(.notFound, "no account named \(key.account)", hint: "tokenctl accounts lists them"), current: nil, final: true)
         }
@@ -142,7 +142,7 @@ public struct RefreshMachine: Sendable {
     }
 
     /// A read stopped waiting (its time ran out, or it was cancelled).
-    public mutating func stopWaiting(for key: CredentialKey) {
+    package mutating func stopWaiting(for key: CredentialKey) {
         if let count = waiting[key] { waiting[key] = count > 1 ? count - 1 : nil }
     }
 
@@ -151,7 +151,7 @@ public struct RefreshMachine: Sendable {
     }
 
     /// The rest of the endpoint a credential's refresh calls, if it is resting.
-    public func rest(realm: String, kind: CredentialKind) -> Date? { rests[RestKey(realm: realm, endpoint: Self.endpoint(of: kind))] }
+    package func rest(realm: String, kind: CredentialKind) -> Date? { rests[RestKey(realm: realm, endpoint: Self.endpoint(of: kind))] }
 
     static func endpoint(of kind: CredentialKind) -> Endpoint {
         switch kind {
@@ -164,7 +164,7 @@ public struct RefreshMachine: Sendable {
     }
 
     /// The earliest scheduled refresh of an active account.
-    public func nextRefresh() -> Date? {
+    package func nextRefresh() -> Date? {
         accounts.values.filter { $0.state == .active }.flatMap { $0.credentials.values.map(\.dueAt) }.min()
     }
 
