@@ -108,7 +108,8 @@ let package = Package(
         .target(
             name: "BrokerDaemon",
             dependencies: [
-                "BrokerCore", "BrokerConfig", "BrokerStore", "LiveClient", "BrokerEngine", "BrokerServer", "BrokerAPI", "SystemdSupport",
+                "BrokerCore", "BrokerConfig", "BrokerStore", "LiveClient", "BrokerEngine", "BrokerServer", "BrokerAPI",
+                "SystemdSupport",
                 "CShims",
                 .product(name: "CoreMetrics", package: "swift-metrics"),
                 .product(name: "Prometheus", package: "swift-prometheus"),
@@ -157,7 +158,9 @@ let package = Package(
         // Writes a daemon database with many accounts, for the scale scenario of scripts/bench.sh.
         .executableTarget(
             name: "bench-seed",
-            dependencies: ["BrokerCore", "BrokerStore", .product(name: "ArgumentParser", package: "swift-argument-parser")],
+            dependencies: [
+                "BrokerCore", "BrokerStore", .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            ],
             path: "Benchmarks/BenchSeed"),
         // Shared test support: temporary directories, a livesim fixture, an HTTPS client.
         .target(
@@ -188,14 +191,17 @@ let package = Package(
         .testTarget(name: "TokenctlKitTests", dependencies: ["TokenctlKit", "BrokerAPI"]),
         // The request parser and the hot path's encoder, without a socket.
         .testTarget(
-            name: "BrokerServerTests", dependencies: ["BrokerServer", "BrokerCore", .product(name: "NIOHTTP1", package: "swift-nio")]),
+            name: "BrokerServerTests",
+            dependencies: ["BrokerServer", "BrokerCore", .product(name: "NIOHTTP1", package: "swift-nio")]),
         .testTarget(
             name: "SystemdSupportTests",
             dependencies: ["SystemdSupport", "CSystemd", .product(name: "Logging", package: "swift-log")]),
         .testTarget(name: "BrokerConfigTests", dependencies: ["BrokerConfig", "BrokerCore"]),
         .testTarget(
             name: "IntegrationTests",
-            dependencies: ["TestSupport", "BrokerAPI", "LiveSim", "BrokerCore", .product(name: "NIOHTTP1", package: "swift-nio")]),
+            dependencies: [
+                "TestSupport", "BrokerAPI", "LiveSim", "BrokerCore", .product(name: "NIOHTTP1", package: "swift-nio"),
+            ]),
         .testTarget(
             name: "BrokerEngineTests",
             dependencies: ["TestSupport", "BrokerEngine", "BrokerStore", "LiveClient", "BrokerCore", "LiveSim"]),

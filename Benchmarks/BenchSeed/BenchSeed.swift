@@ -33,12 +33,15 @@ struct BenchSeed: ParsableCommand {
     @Option(help: "The tokens were obtained this many seconds ago (all at the same moment, unless --spread).")
     var obtainedAgo = 0.0
 
-    @Option(help: "Account N of M obtained its tokens a further N/M × this many seconds earlier, to spread refreshes evenly.")
+    @Option(
+        help:
+            "Account N of M obtained its tokens a further N/M × this many seconds earlier, to spread refreshes evenly.")
     var spread = 0.0
 
     func run() throws {
         let directory = URL(fileURLWithPath: state)
-        try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o700])
+        try FileManager.default.createDirectory(
+            at: directory, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o700])
         let store = try CredentialStore.open(directory: directory, keyFile: directory.appendingPathComponent("key"))
         let lines = try String(contentsOfFile: grants, encoding: .utf8).split(separator: "\n")
         let now = Date()
@@ -53,7 +56,8 @@ struct BenchSeed: ParsableCommand {
             }
             let tokens = Scope.allCases.map { scope in
                 AccessToken(
-                    value: Secret(scope == .skype ? fields[2] : Self.randomToken(length: fields[2].utf8.count)), scope: scope,
+                    value: Secret(scope == .skype ? fields[2] : Self.randomToken(length: fields[2].utf8.count)),
+                    scope: scope,
                     obtainedAt: obtained, expiresAt: expires)
             }
             try store.createAccount(
@@ -62,7 +66,9 @@ struct BenchSeed: ParsableCommand {
             count += 1
         }
         try store.close()
-        print("bench-seed: \(count) accounts × \(Scope.allCases.count) scopes written to \(state) in \(String(format: "%.1f", Date().timeIntervalSince(started))) s")
+        print(
+            "bench-seed: \(count) accounts × \(Scope.allCases.count) scopes written to \(state) in \(String(format: "%.1f", Date().timeIntervalSince(started))) s"
+        )
     }
 
     static func randomToken(length: Int) -> String {

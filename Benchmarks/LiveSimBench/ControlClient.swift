@@ -118,11 +118,17 @@ private final class OneResponseHandler: ChannelInboundHandler {
     }
 
     func errorCaught(context: ChannelHandlerContext, error: any Error) {
-        if !done { done = true; promise.fail(error) }
+        if !done {
+            done = true
+            promise.fail(error)
+        }
         context.close(promise: nil)
     }
 
     func channelInactive(context: ChannelHandlerContext) {
-        if !done { done = true; promise.fail(BenchError("control connection closed before a response")) }
+        if !done {
+            done = true
+            promise.fail(BenchError("control connection closed before a response"))
+        }
     }
 }

@@ -87,14 +87,15 @@ struct LiveSimBench: AsyncParsableCommand {
         let sslContext = try NIOSSLContext(configuration: tls)
         let serverName: String? = isIPAddress(base.host) ? nil : base.host
 
-        let start = nowNanos() + 200_000_000  // time to finish connecting before the clock starts
+        let start = nowNanos() + 200_000_000 // time to finish connecting before the clock starts
         let measureStart = start + UInt64(warmup * 1e9)
         let measureEnd = measureStart + UInt64(duration * 1e9)
         let plan = RefreshPlan(
             host: base.authority,
-            formPrefix: Array((FormEncoding.encode([
-                ("client_id", clientID), ("scope", scope), ("grant_type", "refresh_token"),
-            ]) + "&refresh_token=").utf8),
+            formPrefix: Array(
+                (FormEncoding.encode([
+                    ("client_id", clientID), ("scope", scope), ("grant_type", "refresh_token"),
+                ]) + "&refresh_token=").utf8),
             measureStart: measureStart, measureEnd: measureEnd,
             expectedPerConnection: Int(duration * 2_000))
 
@@ -204,7 +205,8 @@ struct CPUSample {
     init(serverPID: Int32?) {
         var usage = rusage()
         getrusage(RUSAGE_SELF.rawValue, &usage)
-        client = Double(usage.ru_utime.tv_sec) + Double(usage.ru_utime.tv_usec) / 1e6
+        client =
+            Double(usage.ru_utime.tv_sec) + Double(usage.ru_utime.tv_usec) / 1e6
             + Double(usage.ru_stime.tv_sec) + Double(usage.ru_stime.tv_usec) / 1e6
         let ticks = Double(sysconf(Int32(_SC_CLK_TCK)))
         server = serverPID.flatMap { pid in
@@ -267,10 +269,16 @@ struct Report {
         let (a, b) = cpu
         let wall = Double(b.wall - a.wall) / 1e9
         var lines: [String] = []
-        lines.append("livesim-bench: \(url) POST /oauth20_token.srf, \(connections) connections, \(threads) client thread(s), \(f(warmup, 1)) s warm-up, \(f(seconds, 1)) s measured")
-        lines.append("refreshes: \(successes) ok, \(failures) failed, \(connectionErrors) connection errors (\(warmupRequests) warm-up requests not counted)")
+        lines.append(
+            "livesim-bench: \(url) POST /oauth20_token.srf, \(connections) connections, \(threads) client thread(s), \(f(warmup, 1)) s warm-up, \(f(seconds, 1)) s measured"
+        )
+        lines.append(
+            "refreshes: \(successes) ok, \(failures) failed, \(connectionErrors) connection errors (\(warmupRequests) warm-up requests not counted)"
+        )
         lines.append("throughput: \(f(rate, 0)) refreshes/s")
-        lines.append("latency ms: p50 \(f(percentile(0.5), 3))  p99 \(f(percentile(0.99), 3))  p99.9 \(f(percentile(0.999), 3))  max \(f(percentile(1), 3))")
+        lines.append(
+            "latency ms: p50 \(f(percentile(0.5), 3))  p99 \(f(percentile(0.99), 3))  p99.9 \(f(percentile(0.999), 3))  max \(f(percentile(1), 3))"
+        )
         if let lo = perConnection.min(), let hi = perConnection.max() {
             lines.append("per connection: min \(lo)  max \(hi) successes")
         }
@@ -287,17 +295,26 @@ struct Report {
             let busy = (b.machineBusy - a.machineBusy) / total
             cpuLine += ", machine busy \(f(100 * busy, 0))% of \(Int(cores)) cores"
             // Anything else running skews the figure; say how much there was.
-            if a.server != nil { cpuLine += " (other processes \(f(max(0, busy * cores - clientCores - serverCores))))" }
+            if a.server != nil {
+                cpuLine += " (other processes \(f(max(0, busy * cores - clientCores - serverCores))))"
+            }
         }
         lines.append(cpuLine)
-        lines.append("livesim counters during the run: " + serverDelta.map { "\($0.0) \($0.1)" }.joined(separator: ", "))
+        lines.append(
+            "livesim counters during the run: " + serverDelta.map { "\($0.0) \($0.1)" }.joined(separator: ", "))
         if !failuresByStatus.isEmpty {
-            lines.append("failures by status: " + failuresByStatus.sorted { $0.key < $1.key }.map { "\($0.key == 0 ? "200 without refresh_token" : String($0.key)): \($0.value)" }.joined(separator: ", "))
+            lines.append(
+                "failures by status: "
+                    + failuresByStatus.sorted { $0.key < $1.key }.map {
+                        "\($0.key == 0 ? "200 without refresh_token" : String($0.key)): \($0.value)"
+                    }.joined(separator: ", "))
         }
         if let firstFailure { lines.append("first failure body: \(firstFailure)") }
         for error in Set(errors) { lines.append("connection error: \(error)") }
         if let target { lines.append("target \(f(target, 0))/s: \(rate >= target ? "met" : "NOT met")") }
-        lines.append("RESULT rps=\(f(rate, 0)) ok=\(successes) failed=\(failures + connectionErrors) p50_ms=\(f(percentile(0.5), 3)) p99_ms=\(f(percentile(0.99), 3)) p999_ms=\(f(percentile(0.999), 3))")
+        lines.append(
+            "RESULT rps=\(f(rate, 0)) ok=\(successes) failed=\(failures + connectionErrors) p50_ms=\(f(percentile(0.5), 3)) p99_ms=\(f(percentile(0.99), 3)) p999_ms=\(f(percentile(0.999), 3))"
+        )
         return lines.joined(separator: "\n")
     }
 }

@@ -2,9 +2,9 @@ import NIOCore
 import NIOHTTP1
 
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #elseif canImport(Darwin)
-import Darwin
+    import Darwin
 #endif
 
 /// Monotonic nanoseconds; the same clock NIO uses for deadlines.
@@ -115,7 +115,9 @@ final class RefreshLoopHandler: ChannelInboundHandler {
                 } else {
                     result.failures += 1
                     result.failuresByStatus[status == 200 ? 0 : status, default: 0] += 1
-                    if result.firstFailure == nil { result.firstFailure = body.getString(at: body.readerIndex, length: min(300, body.readableBytes)) }
+                    if result.firstFailure == nil {
+                        result.firstFailure = body.getString(at: body.readerIndex, length: min(300, body.readableBytes))
+                    }
                 }
             }
             if finishedAt >= plan.measureEnd {

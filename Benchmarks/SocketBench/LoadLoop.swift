@@ -1,7 +1,7 @@
 import CEpoll
 
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #endif
 
 /// Monotonic nanoseconds (CLOCK_MONOTONIC).
@@ -114,7 +114,7 @@ final class LoadWorker {
             if !pending.isEmpty {
                 let again = pending
                 pending.removeAll(keepingCapacity: true)
-                if result.errors > 10_000 { usleep(1000) }  // a dead server: do not spin
+                if result.errors > 10_000 { usleep(1000) } // a dead server: do not spin
                 for i in again where monoNanos() < plan.measureEnd { connectAndSend(i) }
             }
         }
@@ -132,7 +132,9 @@ final class LoadWorker {
         if fds[i] < 0 {
             var attempts = 0
             while true {
-                let fd = socket(AF_UNIX, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_NONBLOCK.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0)
+                let fd = socket(
+                    AF_UNIX, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_NONBLOCK.rawValue) | Int32(SOCK_CLOEXEC.rawValue),
+                    0)
                 if fd < 0 {
                     fail(nil, "socket: \(String(cString: strerror(errno)))")
                     return
@@ -212,7 +214,10 @@ final class LoadWorker {
             }
             if headerEnd[i] < 0 { return }
             guard parseHead(base, headerEnd[i], i) else {
-                fail(i, "malformed response head: " + String(decoding: UnsafeBufferPointer(start: base, count: min(200, filled[i])), as: UTF8.self))
+                fail(
+                    i,
+                    "malformed response head: "
+                        + String(decoding: UnsafeBufferPointer(start: base, count: min(200, filled[i])), as: UTF8.self))
                 return
             }
         }
@@ -237,7 +242,10 @@ final class LoadWorker {
             for (k, c) in name.enumerated() {
                 var b = base[line + k]
                 if b >= 65 && b <= 90 { b += 32 }
-                if b != c { match = false; break }
+                if b != c {
+                    match = false
+                    break
+                }
             }
             if match {
                 var p = line + name.count
@@ -269,13 +277,14 @@ final class LoadWorker {
                 result.statuses[status[i], default: 0] += 1
                 if result.firstBadResponse == nil {
                     let base = buffers + i * bufferSize
-                    result.firstBadResponse = String(decoding: UnsafeBufferPointer(start: base, count: min(400, filled[i])), as: UTF8.self)
+                    result.firstBadResponse = String(
+                        decoding: UnsafeBufferPointer(start: base, count: min(400, filled[i])), as: UTF8.self)
                 }
             }
         }
         if finishedAt >= plan.measureEnd { return }
         if plan.newConnection {
-            close(fds[i])  // also removes it from the epoll set
+            close(fds[i]) // also removes it from the epoll set
             fds[i] = -1
         }
         connectAndSend(i)

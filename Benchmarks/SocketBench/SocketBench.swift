@@ -1,10 +1,10 @@
-import CEpoll
 import ArgumentParser
+import CEpoll
 import Foundation
 import Synchronization
 
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #endif
 
 /// `socket-bench`: an HTTP/1.1 load generator for Unix-domain sockets (`load`), and a start-up
@@ -50,7 +50,8 @@ struct Load: ParsableCommand {
     @Option(help: "The status that counts as a success.")
     var expectStatus = 200
 
-    @Option(help: "A server process id whose CPU use over the window is reported (repeatable: nginx master and worker).")
+    @Option(
+        help: "A server process id whose CPU use over the window is reported (repeatable: nginx master and worker).")
     var serverPID: [Int32] = []
 
     @Option(help: "A label for the RESULT line.")
@@ -96,7 +97,10 @@ struct Load: ParsableCommand {
         done.wait()
 
         let report = LoadReport(results.all, seconds: Double(measureEnd - measureStart) / 1e9, cpu: (before, after))
-        print(report.text(label: label, socket: socket, path: path, connections: connections, newConnection: newConnection, threads: threads, warmup: warmup))
+        print(
+            report.text(
+                label: label, socket: socket, path: path, connections: connections, newConnection: newConnection,
+                threads: threads, warmup: warmup))
         if report.ok == 0 { throw ExitCode(1) }
     }
 }
@@ -123,7 +127,8 @@ struct CPUSample {
     init(serverPIDs: [Int32]) {
         var usage = rusage()
         getrusage(RUSAGE_SELF.rawValue, &usage)
-        client = Double(usage.ru_utime.tv_sec) + Double(usage.ru_utime.tv_usec) / 1e6
+        client =
+            Double(usage.ru_utime.tv_sec) + Double(usage.ru_utime.tv_usec) / 1e6
             + Double(usage.ru_stime.tv_sec) + Double(usage.ru_stime.tv_usec) / 1e6
         server = serverPIDs.isEmpty ? nil : serverPIDs.compactMap(Self.processCPU).reduce(0, +)
     }
@@ -181,26 +186,41 @@ struct LoadReport {
 
     var rate: Double { Double(ok) / seconds }
 
-    func text(label: String, socket: String, path: String, connections: Int, newConnection: Bool, threads: Int, warmup: Double) -> String {
+    func text(
+        label: String, socket: String, path: String, connections: Int, newConnection: Bool, threads: Int, warmup: Double
+    ) -> String {
         func f(_ v: Double, _ digits: Int = 1) -> String { String(format: "%.\(digits)f", v) }
         let (a, b) = cpu
         let wall = Double(b.wall - a.wall) / 1e9
         let clientCPU = (b.client - a.client) / wall
         let serverCPU = a.server.flatMap { s0 in b.server.map { ($0 - s0) / wall } }
         var lines: [String] = []
-        lines.append("socket-bench [\(label)]: GET \(path) on \(socket), \(connections) connection(s), \(newConnection ? "new connection per request" : "keep-alive"), \(threads) thread(s), \(f(warmup)) s warm-up, \(f(seconds)) s measured")
-        lines.append("  \(f(rate, 0)) requests/s; \(ok) ok, \(bad) other status, \(errors) connection errors, \(connectRetries) connect retries (backlog full), \(warmupRequests) warm-up requests; body \(bodyBytes) bytes")
-        lines.append("  latency us: p50 \(f(percentile(0.5)))  p99 \(f(percentile(0.99)))  p99.9 \(f(percentile(0.999)))  max \(f(percentile(1)))")
+        lines.append(
+            "socket-bench [\(label)]: GET \(path) on \(socket), \(connections) connection(s), \(newConnection ? "new connection per request" : "keep-alive"), \(threads) thread(s), \(f(warmup)) s warm-up, \(f(seconds)) s measured"
+        )
+        lines.append(
+            "  \(f(rate, 0)) requests/s; \(ok) ok, \(bad) other status, \(errors) connection errors, \(connectRetries) connect retries (backlog full), \(warmupRequests) warm-up requests; body \(bodyBytes) bytes"
+        )
+        lines.append(
+            "  latency us: p50 \(f(percentile(0.5)))  p99 \(f(percentile(0.99)))  p99.9 \(f(percentile(0.999)))  max \(f(percentile(1)))"
+        )
         var cpuLine = "  cpu (cores): client \(f(clientCPU, 2))"
         if let serverCPU { cpuLine += ", server \(f(serverCPU, 2))" }
         lines.append(cpuLine)
         if !statuses.isEmpty {
-            lines.append("  other statuses: " + statuses.sorted { $0.key < $1.key }.map { "\($0.key): \($0.value)" }.joined(separator: ", "))
+            lines.append(
+                "  other statuses: "
+                    + statuses.sorted { $0.key < $1.key }.map { "\($0.key): \($0.value)" }.joined(separator: ", "))
         }
-        if let firstBad { lines.append("  first other response: \(firstBad.prefix(300).replacingOccurrences(of: "\r\n", with: " | "))") }
+        if let firstBad {
+            lines.append(
+                "  first other response: \(firstBad.prefix(300).replacingOccurrences(of: "\r\n", with: " | "))")
+        }
         if let firstError { lines.append("  first error: \(firstError)") }
-        var result = "RESULT label=\(label) rps=\(f(rate, 0)) p50_us=\(f(percentile(0.5))) p99_us=\(f(percentile(0.99))) p999_us=\(f(percentile(0.999)))"
-        result += " max_us=\(f(percentile(1))) ok=\(ok) bad=\(bad) errors=\(errors) bytes=\(bodyBytes) client_cpu=\(f(clientCPU, 2))"
+        var result =
+            "RESULT label=\(label) rps=\(f(rate, 0)) p50_us=\(f(percentile(0.5))) p99_us=\(f(percentile(0.99))) p999_us=\(f(percentile(0.999)))"
+        result +=
+            " max_us=\(f(percentile(1))) ok=\(ok) bad=\(bad) errors=\(errors) bytes=\(bodyBytes) client_cpu=\(f(clientCPU, 2))"
         if let serverCPU { result += " server_cpu=\(f(serverCPU, 2))" }
         lines.append(result)
         return lines.joined(separator: "\n")

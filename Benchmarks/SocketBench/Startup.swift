@@ -2,7 +2,7 @@ import ArgumentParser
 import Foundation
 
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #endif
 
 /// `socket-bench startup -- COMMAND...`: starts a daemon and times it from exec to readiness,
@@ -79,7 +79,9 @@ struct Startup: ParsableCommand {
         }
         func ms(_ t: UInt64) -> String { String(format: "%.1f", Double(t - started) / 1e6) }
         let rss = Self.status(pid, "VmRSS")
-        print("startup: exec → log line \"\(readyText)\" \(ms(readyAt!)) ms; exec → first 200 on \(probePath) \(ms(answeredAt!)) ms; RSS \(rss / 1024) MB")
+        print(
+            "startup: exec → log line \"\(readyText)\" \(ms(readyAt!)) ms; exec → first 200 on \(probePath) \(ms(answeredAt!)) ms; RSS \(rss / 1024) MB"
+        )
         print("RESULT label=startup pid=\(pid) ready_ms=\(ms(readyAt!)) health_ms=\(ms(answeredAt!)) rss_kb=\(rss)")
     }
 
@@ -99,10 +101,13 @@ struct Startup: ParsableCommand {
             raw[min(bytes.count, raw.count - 1)] = 0
         }
         let connected = withUnsafePointer(to: &address) {
-            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(fd, $0, socklen_t(MemoryLayout<sockaddr_un>.size)) }
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) {
+                connect(fd, $0, socklen_t(MemoryLayout<sockaddr_un>.size))
+            }
         }
         guard connected == 0 else { return nil }
-        guard request.withUnsafeBytes({ send(fd, $0.baseAddress, $0.count, Int32(MSG_NOSIGNAL)) }) == request.count else { return nil }
+        guard request.withUnsafeBytes({ send(fd, $0.baseAddress, $0.count, Int32(MSG_NOSIGNAL)) }) == request.count
+        else { return nil }
         var head = [UInt8](repeating: 0, count: 16)
         let n = head.withUnsafeMutableBytes { recv(fd, $0.baseAddress, 16, Int32(MSG_WAITALL)) }
         guard n >= 12 else { return nil }

@@ -65,7 +65,9 @@ public struct BrokerClient: Sendable {
     }
 
     /// `GET /v1/accounts/{name}/ath?method=...[&trid=N]`.
-    public func ath(account: String, method: String, trid: Int? = nil, minValid: Int? = nil) throws(BrokerClientError) -> ATHResult {
+    public func ath(account: String, method: String, trid: Int? = nil, minValid: Int? = nil) throws(BrokerClientError)
+        -> ATHResult
+    {
         var path = Self.accountPath(account) + "/ath?method=" + PercentEncoding.queryValue(method)
         if let trid { path += "&trid=\(trid)" }
         if let minValid { path += "&min_valid=\(minValid)" }
@@ -75,14 +77,18 @@ public struct BrokerClient: Sendable {
     /// `POST /v1/admin/rekey` (admin only).
     public func rekey(hexKey: String) throws(BrokerClientError) -> RekeyResult {
         let body: [UInt8]
-        do { body = try BrokerJSON.encode(RekeyRequest(key: hexKey)) } catch { throw .protocolError("cannot encode the rekey request") }
+        do { body = try BrokerJSON.encode(RekeyRequest(key: hexKey)) } catch {
+            throw .protocolError("cannot encode the rekey request")
+        }
         return try call("POST", "/v1/admin/rekey", body: body)
     }
 
     /// `POST /v1/challenge`.
     public func challenge(_ request: ChallengeRequest) throws(BrokerClientError) -> ChallengeResult {
         let body: [UInt8]
-        do { body = try BrokerJSON.encode(request) } catch { throw .protocolError("cannot encode the challenge request") }
+        do { body = try BrokerJSON.encode(request) } catch {
+            throw .protocolError("cannot encode the challenge request")
+        }
         return try call("POST", "/v1/challenge", body: body)
     }
 
@@ -239,13 +245,17 @@ enum PercentEncoding {
     static func pathSegment(_ text: String) -> String {
         // "." and ".." would be read as dot-segments.
         if text == "." || text == ".." { return String(repeating: "%2E", count: text.count) }
-        return encode(text) { isUnreserved($0) || $0 == UInt8(ascii: "@") || $0 == UInt8(ascii: ":") || $0 == UInt8(ascii: "+") }
+        return encode(text) {
+            isUnreserved($0) || $0 == UInt8(ascii: "@") || $0 == UInt8(ascii: ":") || $0 == UInt8(ascii: "+")
+        }
     }
 
     /// Keeps unreserved characters and `@ : /`; encodes `+ & = #` and the rest, so form
     /// decoders read the value back unchanged.
     static func queryValue(_ text: String) -> String {
-        encode(text) { isUnreserved($0) || $0 == UInt8(ascii: "@") || $0 == UInt8(ascii: ":") || $0 == UInt8(ascii: "/") }
+        encode(text) {
+            isUnreserved($0) || $0 == UInt8(ascii: "@") || $0 == UInt8(ascii: ":") || $0 == UInt8(ascii: "/")
+        }
     }
 
     private static func isUnreserved(_ byte: UInt8) -> Bool {

@@ -175,7 +175,7 @@ enum HTTPResponseParser {
             var sizeLine = bytes[index..<newline]
             if sizeLine.last == cr { sizeLine = sizeLine.dropLast() }
             if let semicolon = sizeLine.firstIndex(of: UInt8(ascii: ";")) {
-                sizeLine = sizeLine[..<semicolon]  // chunk extensions are ignored
+                sizeLine = sizeLine[..<semicolon] // chunk extensions are ignored
             }
             let sizeText = trim(sizeLine)
             guard !sizeText.isEmpty, sizeText.count <= 15, let size = Int(sizeText, radix: 16) else {

@@ -1,9 +1,9 @@
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #elseif canImport(Musl)
-import Musl
+    import Musl
 #elseif canImport(Darwin)
-import Darwin
+    import Darwin
 #endif
 
 /// A connected AF_UNIX stream socket with blocking I/O bounded by one deadline; closed when
@@ -41,9 +41,9 @@ struct UnixSocket: ~Copyable {
         }
 
         #if canImport(Darwin)
-        let fd = socket(AF_UNIX, SOCK_STREAM, 0)
+            let fd = socket(AF_UNIX, SOCK_STREAM, 0)
         #else
-        let fd = socket(AF_UNIX, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0)
+            let fd = socket(AF_UNIX, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0)
         #endif
         guard fd >= 0 else {
             throw .unreachable(path: path, reason: "socket(): \(errorText(errno))")
@@ -54,8 +54,8 @@ struct UnixSocket: ~Copyable {
         var remaining = timeoutValue(until: deadline)
         _ = setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &remaining, socklen_t(MemoryLayout<timeval>.size))
         #if canImport(Darwin)
-        var one: Int32 = 1
-        _ = setsockopt(fd, SOL_SOCKET, SO_NOSIGPIPE, &one, socklen_t(MemoryLayout<Int32>.size))
+            var one: Int32 = 1
+            _ = setsockopt(fd, SOL_SOCKET, SO_NOSIGPIPE, &one, socklen_t(MemoryLayout<Int32>.size))
         #endif
 
         let length = socklen_t(MemoryLayout<sockaddr_un>.size)
@@ -142,9 +142,9 @@ struct UnixSocket: ~Copyable {
     // MARK: - Helpers
 
     #if canImport(Darwin)
-    private static let sendFlags: Int32 = 0
+        private static let sendFlags: Int32 = 0
     #else
-    private static let sendFlags = Int32(MSG_NOSIGNAL)
+        private static let sendFlags = Int32(MSG_NOSIGNAL)
     #endif
 
     static func errorText(_ code: Int32) -> String {
@@ -163,17 +163,17 @@ struct UnixSocket: ~Copyable {
     static func timeoutValue(until deadline: ContinuousClock.Instant) -> timeval {
         let milliseconds = max(1, milliseconds(until: deadline))
         #if canImport(Darwin)
-        return Darwin.timeval(tv_sec: Int(milliseconds / 1000), tv_usec: Int32(milliseconds % 1000) * 1000)
+            return Darwin.timeval(tv_sec: Int(milliseconds / 1000), tv_usec: Int32(milliseconds % 1000) * 1000)
         #else
-        return Glibc.timeval(tv_sec: Int(milliseconds / 1000), tv_usec: Int(milliseconds % 1000) * 1000)
+            return Glibc.timeval(tv_sec: Int(milliseconds / 1000), tv_usec: Int(milliseconds % 1000) * 1000)
         #endif
     }
 }
 
 private func closeFD(_ fd: Int32) -> Int32 {
     #if canImport(Darwin)
-    Darwin.close(fd)
+        Darwin.close(fd)
     #else
-    Glibc.close(fd)
+        Glibc.close(fd)
     #endif
 }

@@ -3,7 +3,7 @@ import Foundation
 import TOMLKit
 
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #endif
 
 /// The daemon's configuration, read from TOML and resolved: group names to gids, scope aliases to
@@ -206,10 +206,14 @@ struct ConfigFile: Decodable {
         if let scopes {
             var resolved: [Scope] = []
             for name in scopes {
-                guard let scope = Scope(nameOrAlias: name) else { throw BrokerError(.badRequest, "\(source): unknown scope \(name)") }
+                guard let scope = Scope(nameOrAlias: name) else {
+                    throw BrokerError(.badRequest, "\(source): unknown scope \(name)")
+                }
                 if !resolved.contains(scope) { resolved.append(scope) }
             }
-            guard !resolved.isEmpty else { throw BrokerError(.badRequest, "\(source): scopes must name at least one scope") }
+            guard !resolved.isEmpty else {
+                throw BrokerError(.badRequest, "\(source): scopes must name at least one scope")
+            }
             c.scopes = resolved
         }
         if let r = refresh {
@@ -221,8 +225,12 @@ struct ConfigFile: Decodable {
             if let v = r.read_wait?.value { c.policy.readWait = v }
             if let v = r.max_concurrent { c.policy.maxConcurrentRefreshes = v }
             if let v = r.wake_interval?.value { c.policy.wakeInterval = v }
-            guard (0.1...0.95).contains(c.policy.refreshPoint) else { throw BrokerError(.badRequest, "\(source): refresh.refresh_point must be 0.1-0.95") }
-            guard (0...0.2).contains(c.policy.jitter) else { throw BrokerError(.badRequest, "\(source): refresh.jitter must be 0-0.2") }
+            guard (0.1...0.95).contains(c.policy.refreshPoint) else {
+                throw BrokerError(.badRequest, "\(source): refresh.refresh_point must be 0.1-0.95")
+            }
+            guard (0...0.2).contains(c.policy.jitter) else {
+                throw BrokerError(.badRequest, "\(source): refresh.jitter must be 0-0.2")
+            }
             guard c.policy.safetyMargin >= 0, c.policy.backoffStart > 0, c.policy.backoffCap >= c.policy.backoffStart,
                 c.policy.readWait > 0, c.policy.maxConcurrentRefreshes > 0, (1...60).contains(c.policy.wakeInterval)
             else { throw BrokerError(.badRequest, "\(source): refresh values out of range") }
@@ -233,14 +241,18 @@ struct ConfigFile: Decodable {
             if let v = server.max_body_bytes { c.maxBodyBytes = v }
             if let v = server.request_timeout?.value { c.requestTimeout = v }
             if let v = server.max_connections { c.maxConnections = v }
-            guard c.idleTimeout > 0 else { throw BrokerError(.badRequest, "\(source): server.idle_timeout must be more than 0") }
+            guard c.idleTimeout > 0 else {
+                throw BrokerError(.badRequest, "\(source): server.idle_timeout must be more than 0")
+            }
             guard (1024...65536).contains(c.maxHeaderBytes) else {
                 throw BrokerError(.badRequest, "\(source): server.max_header_bytes must be 1024-65536")
             }
             guard (1024...(16 << 20)).contains(c.maxBodyBytes) else {
                 throw BrokerError(.badRequest, "\(source): server.max_body_bytes must be 1024-16777216")
             }
-            guard c.requestTimeout > 0 else { throw BrokerError(.badRequest, "\(source): server.request_timeout must be more than 0") }
+            guard c.requestTimeout > 0 else {
+                throw BrokerError(.badRequest, "\(source): server.request_timeout must be more than 0")
+            }
             guard (1...1_048_576).contains(c.maxConnections) else {
                 throw BrokerError(.badRequest, "\(source): server.max_connections must be 1-1048576")
             }
@@ -251,23 +263,36 @@ struct ConfigFile: Decodable {
                 let realm = Realm(
                     name: name, loginBase: login, tokenBase: r.token_url ?? login, rstBase: r.rst_url ?? login,
                     userInitializationBase: r.user_initialization_url ?? "https://skypewebexperience.live.com",
-                    skypetokenBase: r.skypetoken_url ?? "https://api.skype.com", clientID: r.client_id ?? messengerClientID,
-                    redirectURI: r.redirect_uri ?? defaultDesktopRedirect, caFile: r.ca_file, allowInsecureHTTP: r.allow_insecure_http ?? false)
-                do { try realm.validate() } catch { throw BrokerError(.badRequest, "\(source): \((error as? BrokerError)?.message ?? "\(error)")") }
+                    skypetokenBase: r.skypetoken_url ?? "https://api.skype.com",
+                    clientID: r.client_id ?? messengerClientID,
+                    redirectURI: r.redirect_uri ?? defaultDesktopRedirect, caFile: r.ca_file,
+                    allowInsecureHTTP: r.allow_insecure_http ?? false)
+                do { try realm.validate() } catch {
+                    throw BrokerError(.badRequest, "\(source): \((error as? BrokerError)?.message ?? "\(error)")")
+                }
                 return realm
             }
         }
-        c.access.metricsUIDs = try (metrics_uids ?? []).map { name throws(BrokerError) in try DaemonConfiguration.uid(name, source: source) }
-        c.access.adminGroups = try (admin_groups ?? []).map { name throws(BrokerError) in try DaemonConfiguration.gid(name, source: source) }
+        c.access.metricsUIDs = try (metrics_uids ?? []).map { name throws(BrokerError) in
+            try DaemonConfiguration.uid(name, source: source)
+        }
+        c.access.adminGroups = try (admin_groups ?? []).map { name throws(BrokerError) in
+            try DaemonConfiguration.gid(name, source: source)
+        }
         c.access.rules = try (access ?? []).map { rule throws(BrokerError) in
             AccessRule(
                 accounts: rule.accounts,
-                uids: try (rule.uids ?? []).map { name throws(BrokerError) in try DaemonConfiguration.uid(name, source: source) },
-                groups: try (rule.groups ?? []).map { name throws(BrokerError) in try DaemonConfiguration.gid(name, source: source) })
+                uids: try (rule.uids ?? []).map { name throws(BrokerError) in
+                    try DaemonConfiguration.uid(name, source: source)
+                },
+                groups: try (rule.groups ?? []).map { name throws(BrokerError) in
+                    try DaemonConfiguration.gid(name, source: source)
+                })
         }
         if let level = log?.level {
             guard ["trace", "debug", "info", "notice", "warning", "error", "critical"].contains(level) else {
-                throw BrokerError(.badRequest, "\(source): log.level must be trace, debug, info, notice, warning, error or critical")
+                throw BrokerError(
+                    .badRequest, "\(source): log.level must be trace, debug, info, notice, warning, error or critical")
             }
             c.logLevel = level
         }

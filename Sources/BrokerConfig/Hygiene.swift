@@ -3,7 +3,7 @@ import CShims
 import Foundation
 
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #endif
 
 /// Process hygiene for a daemon that holds secrets: no core dumps, no ptrace by peers of the
@@ -39,7 +39,8 @@ package enum Hygiene {
             }
             if info.st_uid != me && info.st_uid != 0 {
                 throw BrokerError(
-                    .internalError, "\(path) belongs to uid \(info.st_uid), not to this daemon's uid \(me) or root; refusing to start")
+                    .internalError,
+                    "\(path) belongs to uid \(info.st_uid), not to this daemon's uid \(me) or root; refusing to start")
             }
         }
     }

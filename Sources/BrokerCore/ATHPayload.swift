@@ -33,7 +33,8 @@ package struct ATHPayload: Sendable, Equatable {
         case .sslCompactTicket:
             body += element("ssl-compact-ticket", ticket ?? "") + element("ssl-site-name", site)
         case .sslCompactTicketUIC:
-            body += element("ssl-compact-ticket", ticket ?? "") + element("uic", uic ?? "") + element("ssl-site-name", site)
+            body +=
+                element("ssl-compact-ticket", ticket ?? "") + element("uic", uic ?? "") + element("ssl-site-name", site)
         }
         body += "</user>"
         let length = 2 + body.utf8.count

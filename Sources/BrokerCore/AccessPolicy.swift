@@ -64,6 +64,8 @@ package struct AccessPolicy: Sendable, Equatable {
     /// The uids and groups that may read an account, for status.
     package func readers(of account: AccountName) -> (uids: [UInt32], groups: [UInt32]) {
         let matching = rules.filter { $0.covers(account) }
-        return (Array(Set(matching.flatMap(\.uids))).sorted(), Array(Set(matching.flatMap(\.groups) + adminGroups)).sorted())
+        return (
+            Array(Set(matching.flatMap(\.uids))).sorted(), Array(Set(matching.flatMap(\.groups) + adminGroups)).sorted()
+        )
     }
 }

@@ -1,10 +1,10 @@
 #if canImport(FoundationEssentials)
-import FoundationEssentials
+    import FoundationEssentials
 #else
-import Foundation
+    import Foundation
 #endif
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #endif
 
 /// The MSNP11 challenge answer (`PUT MSGR\CHALLENGE`), as pidgin, Miranda and pyskype compute it.
@@ -14,11 +14,15 @@ package enum Challenge {
     package static let defaultProductKey = "YMM8C_H7KCQ2S_KL"
 
     /// The 32 lowercase hex characters that answer `nonce`.
-    package static func answer(nonce: String, productID: String = defaultProductID, productKey: String = defaultProductKey) -> String {
+    package static func answer(
+        nonce: String, productID: String = defaultProductID, productKey: String = defaultProductKey
+    ) -> String {
         let digest = MD5.hash(Array((nonce + productKey).utf8))
         var h = [UInt32](repeating: 0, count: 4)
         for i in 0..<4 {
-            h[i] = UInt32(digest[4 * i]) | UInt32(digest[4 * i + 1]) << 8 | UInt32(digest[4 * i + 2]) << 16 | UInt32(digest[4 * i + 3]) << 24
+            h[i] =
+                UInt32(digest[4 * i]) | UInt32(digest[4 * i + 1]) << 8 | UInt32(digest[4 * i + 2]) << 16 | UInt32(
+                    digest[4 * i + 3]) << 24
         }
         let m = h.map { UInt64($0 & 0x7FFF_FFFF) }
 
@@ -41,8 +45,10 @@ package enum Challenge {
         high = (high + m[1]) % modulus
         low = (low + m[3]) % modulus
 
-        let words = [h[0] ^ UInt32(truncatingIfNeeded: high), h[1] ^ UInt32(truncatingIfNeeded: low),
-                     h[2] ^ UInt32(truncatingIfNeeded: high), h[3] ^ UInt32(truncatingIfNeeded: low)]
+        let words = [
+            h[0] ^ UInt32(truncatingIfNeeded: high), h[1] ^ UInt32(truncatingIfNeeded: low),
+            h[2] ^ UInt32(truncatingIfNeeded: high), h[3] ^ UInt32(truncatingIfNeeded: low),
+        ]
         var out = ""
         for word in words {
             for shift in stride(from: 0, to: 32, by: 8) {
@@ -56,11 +62,15 @@ package enum Challenge {
 
 /// MD5 (RFC 1321), here because the challenge needs it and the core depends on nothing.
 enum MD5 {
-    static let shifts: [UInt32] = [7, 12, 17, 22, 7, 12, 17, 22, 7, 12, 17, 22, 7, 12, 17, 22,
-                                   5, 9, 14, 20, 5, 9, 14, 20, 5, 9, 14, 20, 5, 9, 14, 20,
-                                   4, 11, 16, 23, 4, 11, 16, 23, 4, 11, 16, 23, 4, 11, 16, 23,
-                                   6, 10, 15, 21, 6, 10, 15, 21, 6, 10, 15, 21, 6, 10, 15, 21]
-    static let table: [UInt32] = (0..<64).map { UInt32(truncatingIfNeeded: Int64(abs(sin(Double($0 + 1))) * 4_294_967_296)) }
+    static let shifts: [UInt32] = [
+        7, 12, 17, 22, 7, 12, 17, 22, 7, 12, 17, 22, 7, 12, 17, 22,
+        5, 9, 14, 20, 5, 9, 14, 20, 5, 9, 14, 20, 5, 9, 14, 20,
+        4, 11, 16, 23, 4, 11, 16, 23, 4, 11, 16, 23, 4, 11, 16, 23,
+        6, 10, 15, 21, 6, 10, 15, 21, 6, 10, 15, 21, 6, 10, 15, 21,
+    ]
+    static let table: [UInt32] = (0..<64).map {
+        UInt32(truncatingIfNeeded: Int64(abs(sin(Double($0 + 1))) * 4_294_967_296))
+    }
 
     static func hash(_ message: [UInt8]) -> [UInt8] {
         var bytes = message
@@ -77,17 +87,30 @@ enum MD5 {
             var w = [UInt32](repeating: 0, count: 16)
             for i in 0..<16 {
                 let j = chunk + 4 * i
-                w[i] = UInt32(bytes[j]) | UInt32(bytes[j + 1]) << 8 | UInt32(bytes[j + 2]) << 16 | UInt32(bytes[j + 3]) << 24
+                w[i] =
+                    UInt32(bytes[j]) | UInt32(bytes[j + 1]) << 8 | UInt32(bytes[j + 2]) << 16 | UInt32(bytes[j + 3])
+                    << 24
             }
-            var a = a0, b = b0, c = c0, d = d0
+            var a = a0
+            var b = b0
+            var c = c0
+            var d = d0
             for i in 0..<64 {
                 var f: UInt32
                 let g: Int
                 switch i {
-                case 0..<16: f = (b & c) | (~b & d); g = i
-                case 16..<32: f = (d & b) | (~d & c); g = (5 * i + 1) % 16
-                case 32..<48: f = b ^ c ^ d; g = (3 * i + 5) % 16
-                default: f = c ^ (b | ~d); g = (7 * i) % 16
+                case 0..<16:
+                    f = (b & c) | (~b & d)
+                    g = i
+                case 16..<32:
+                    f = (d & b) | (~d & c)
+                    g = (5 * i + 1) % 16
+                case 32..<48:
+                    f = b ^ c ^ d
+                    g = (3 * i + 5) % 16
+                default:
+                    f = c ^ (b | ~d)
+                    g = (7 * i) % 16
                 }
                 f = f &+ a &+ table[i] &+ w[g]
                 a = d

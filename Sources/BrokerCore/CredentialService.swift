@@ -1,7 +1,7 @@
 #if canImport(FoundationEssentials)
-import FoundationEssentials
+    import FoundationEssentials
 #else
-import Foundation
+    import Foundation
 #endif
 
 /// What the socket server asks of the daemon's credential engine, and all it may ask: the server
@@ -28,7 +28,8 @@ package protocol CredentialService: Sendable {
 
     /// A credential valid for at least `minValid` seconds, refreshed first when needed
     /// (concurrent reads of one credential share one refresh).
-    func read(account: AccountName, kind: CredentialKind, minValid: TimeInterval) async throws(BrokerError) -> ServedCredential
+    func read(account: AccountName, kind: CredentialKind, minValid: TimeInterval) async throws(BrokerError)
+        -> ServedCredential
 
     /// The account's Passport ticket, by its ticket method, and the credential it came from.
     func ticket(account: AccountName, minValid: TimeInterval) async throws(BrokerError) -> (

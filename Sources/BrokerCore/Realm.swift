@@ -1,7 +1,7 @@
 #if canImport(FoundationEssentials)
-import FoundationEssentials
+    import FoundationEssentials
 #else
-import Foundation
+    import Foundation
 #endif
 
 /// One identity provider: the Microsoft hosts by default, or a revival or private server.
@@ -21,7 +21,8 @@ package struct Realm: Sendable, Equatable {
 
     package init(
         name: String, loginBase: String = "https://login.live.com", tokenBase: String? = nil, rstBase: String? = nil,
-        userInitializationBase: String = "https://skypewebexperience.live.com", skypetokenBase: String = "https://api.skype.com",
+        userInitializationBase: String = "https://skypewebexperience.live.com",
+        skypetokenBase: String = "https://api.skype.com",
         clientID: String = messengerClientID, redirectURI: String = defaultDesktopRedirect, caFile: String? = nil,
         allowInsecureHTTP: Bool = false
     ) {
@@ -82,7 +83,8 @@ package struct Realm: Sendable, Equatable {
                 throw BrokerError(.badRequest, "realm \(name): \(key) is not an absolute http(s) URL")
             }
             if origin.hasPrefix("http://") && !allowInsecureHTTP {
-                throw BrokerError(.badRequest, "realm \(name): \(key) uses http://, which needs allow_insecure_http = true")
+                throw BrokerError(
+                    .badRequest, "realm \(name): \(key) uses http://, which needs allow_insecure_http = true")
             }
         }
         if name.isEmpty { throw BrokerError(.badRequest, "a realm needs a name") }

@@ -1,10 +1,10 @@
 #if canImport(FoundationEssentials)
-import FoundationEssentials
+    import FoundationEssentials
 #else
-import Foundation
+    import Foundation
 #endif
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #endif
 
 /// When to refresh, how long to wait after failures, and what a read may be served.
@@ -90,7 +90,8 @@ package enum RefreshFailure: Error, Sendable, Equatable {
     package var message: String {
         switch self {
         case .grantRevoked(let description): "the grant was revoked or has expired: \(description)"
-        case .rateLimited(let retryAfter): "rate limited by the server" + (retryAfter.map { " (Retry-After \(Int($0)) s)" } ?? "")
+        case .rateLimited(let retryAfter):
+            "rate limited by the server" + (retryAfter.map { " (Retry-After \(Int($0)) s)" } ?? "")
         case .transient(let description): description
         case .rejected(let code, let description): "\(code): \(description)"
         }

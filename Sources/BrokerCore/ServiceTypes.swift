@@ -1,7 +1,7 @@
 #if canImport(FoundationEssentials)
-import FoundationEssentials
+    import FoundationEssentials
 #else
-import Foundation
+    import Foundation
 #endif
 
 /// The engine's configuration; a reload replaces it whole.
@@ -114,7 +114,8 @@ package struct CredentialReport: Sendable {
     package var lastError: BrokerError?
 
     package init(
-        kind: CredentialKind, expiresAt: Date?, lastRefresh: Date?, nextRefresh: Date?, backoffUntil: Date?, failures: Int,
+        kind: CredentialKind, expiresAt: Date?, lastRefresh: Date?, nextRefresh: Date?, backoffUntil: Date?,
+        failures: Int,
         lastError: BrokerError?
     ) {
         self.kind = kind
@@ -137,7 +138,8 @@ package struct AccountReport: Sendable {
     package var credentials: [CredentialReport]
 
     package init(
-        name: AccountName, realm: String, login: String, state: AccountState, stateReason: String?, ticketMethod: TicketMethod,
+        name: AccountName, realm: String, login: String, state: AccountState, stateReason: String?,
+        ticketMethod: TicketMethod,
         credentials: [CredentialReport]
     ) {
         self.name = name

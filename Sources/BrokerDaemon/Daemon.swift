@@ -4,17 +4,17 @@ import BrokerEngine
 import BrokerServer
 import BrokerStore
 import CShims
+import CoreMetrics
 import Foundation
 import LiveClient
 import Logging
-import CoreMetrics
 import Prometheus
 import ServiceLifecycle
 import SystemdSupport
 import UnixSignals
 
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #endif
 
 /// The wiring, in dependency order: store, identity client, engine, server; then readiness and
@@ -30,9 +30,12 @@ struct Daemon {
         let reloadSignals = await UnixSignalsSequence(trapping: .sighup)
         do {
             try FileManager.default.createDirectory(
-                atPath: configuration.stateDirectory, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o700])
+                atPath: configuration.stateDirectory, withIntermediateDirectories: true,
+                attributes: [.posixPermissions: 0o700])
         } catch {
-            throw BrokerError(.internalError, "cannot create the state directory \(configuration.stateDirectory): \(error.localizedDescription)")
+            throw BrokerError(
+                .internalError,
+                "cannot create the state directory \(configuration.stateDirectory): \(error.localizedDescription)")
         }
         Hygiene.harden()
         // Few malloc arenas: with one per thread, memory freed after a refresh burst stays
@@ -43,13 +46,15 @@ struct Daemon {
         MetricsSystem.bootstrap(PrometheusMetricsFactory(registry: registry))
         _ = SocketServer.raiseFileLimit()
         try Hygiene.refuseWritableByOthers([
-            configurationPath, configuration.stateDirectory, configuration.stateDirectory + "/" + CredentialStore.databaseFileName,
+            configurationPath, configuration.stateDirectory,
+            configuration.stateDirectory + "/" + CredentialStore.databaseFileName,
             configuration.resolvedKeyFile,
         ])
         let store: CredentialStore
         do {
             store = try CredentialStore.open(
-                directory: URL(fileURLWithPath: configuration.stateDirectory), keyFile: URL(fileURLWithPath: configuration.resolvedKeyFile),
+                directory: URL(fileURLWithPath: configuration.stateDirectory),
+                keyFile: URL(fileURLWithPath: configuration.resolvedKeyFile),
                 credentialsDirectory: ProcessInfo.processInfo.environment["CREDENTIALS_DIRECTORY"])
         } catch {
             throw error as? BrokerError ?? BrokerError(.internalError, "cannot open the credential store: \(error)")
@@ -58,14 +63,16 @@ struct Daemon {
         let engine: BrokerEngine
         do {
             engine = try BrokerEngine(
-                configuration: EngineConfiguration(realms: configuration.realms, scopes: configuration.scopes, policy: configuration.policy),
+                configuration: EngineConfiguration(
+                    realms: configuration.realms, scopes: configuration.scopes, policy: configuration.policy),
                 store: store, identity: identity, logger: logger)
         } catch {
             try? await identity.shutdown()
             throw error
         }
         let server = SocketServer(
-            source: socketSource(), service: engine, policy: configuration.access, limits: Self.limits(configuration), logger: logger,
+            source: socketSource(), service: engine, policy: configuration.access, limits: Self.limits(configuration),
+            logger: logger,
             metrics: {
                 Self.recordHeap()
                 return registry.emitToBuffer()
@@ -109,7 +116,9 @@ struct Daemon {
         } catch {
             // A refresh the engine's bounded drain abandoned was still in flight. Nothing is lost:
             // a rotated refresh token is committed before it is used. Not a failed stop.
-            logger.warning("the identity provider's connections closed with a request in flight", metadata: ["broker.reason": "\(type(of: error))"])
+            logger.warning(
+                "the identity provider's connections closed with a request in flight",
+                metadata: ["broker.reason": "\(type(of: error))"])
         }
         logger.debug("closing the credential store")
         try store.close()
@@ -124,9 +133,11 @@ struct Daemon {
         }
         let usable = activated.filter { SocketActivation.isListeningUnixStream($0.fd) }
         for other in activated where !usable.contains(other) {
-            logger.warning("ignoring a passed descriptor that is not a listening Unix stream socket", metadata: [
-                "broker.fd": "\(other.fd)", "broker.fd_name": "\(other.name)",
-            ])
+            logger.warning(
+                "ignoring a passed descriptor that is not a listening Unix stream socket",
+                metadata: [
+                    "broker.fd": "\(other.fd)", "broker.fd_name": "\(other.name)",
+                ])
             close(other.fd)
         }
         guard let chosen = usable.first(where: { $0.name == "tokenbroker" }) ?? usable.first else {
@@ -134,15 +145,21 @@ struct Daemon {
             return .path(configuration.socketPath, mode: configuration.socketMode, group: configuration.socketGroup)
         }
         for extra in usable where extra != chosen {
-            logger.warning("ignoring an extra passed socket", metadata: ["broker.fd": "\(extra.fd)", "broker.fd_name": "\(extra.name)"])
+            logger.warning(
+                "ignoring an extra passed socket",
+                metadata: ["broker.fd": "\(extra.fd)", "broker.fd_name": "\(extra.name)"])
             close(extra.fd)
         }
         let path = SocketActivation.boundPath(chosen.fd) ?? "?"
-        logger.info("using the socket passed by systemd", metadata: [
-            "broker.fd": "\(chosen.fd)", "broker.fd_name": "\(chosen.name)", "broker.socket": "\(path)",
-        ])
+        logger.info(
+            "using the socket passed by systemd",
+            metadata: [
+                "broker.fd": "\(chosen.fd)", "broker.fd_name": "\(chosen.name)", "broker.socket": "\(path)",
+            ])
         if path != configuration.socketPath {
-            logger.notice("the passed socket is \(path), not socket.path \(configuration.socketPath); socket.path, mode and group apply only when not socket-activated")
+            logger.notice(
+                "the passed socket is \(path), not socket.path \(configuration.socketPath); socket.path, mode and group apply only when not socket-activated"
+            )
         }
         return .inherited(chosen.fd)
     }

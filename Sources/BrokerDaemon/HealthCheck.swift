@@ -30,7 +30,9 @@ final class HealthCheck: Sendable {
     }
 
     /// A task round trip through the loop, bounded by `timeout` without depending on the loop.
-    private func probe(_ loop: @Sendable (@escaping @Sendable () -> Void) -> Void, index: Int, timeout: Duration) async -> Bool {
+    private func probe(_ loop: @Sendable (@escaping @Sendable () -> Void) -> Void, index: Int, timeout: Duration) async
+        -> Bool
+    {
         if pending.withLockedValue({ $0.contains(index) }) { return false }
         pending.withLockedValue { _ = $0.insert(index) }
         let slot = NIOLockedValueBox<CheckedContinuation<Bool, Never>?>(nil)
@@ -39,11 +41,17 @@ final class HealthCheck: Sendable {
             slot.withLockedValue { $0 = continuation }
             loop {
                 pending.withLockedValue { _ = $0.remove(index) }
-                slot.withLockedValue { taken in defer { taken = nil }; return taken }?.resume(returning: true)
+                slot.withLockedValue { taken in
+                    defer { taken = nil }
+                    return taken
+                }?.resume(returning: true)
             }
             Task {
                 try? await Task.sleep(for: timeout)
-                slot.withLockedValue { taken in defer { taken = nil }; return taken }?.resume(returning: false)
+                slot.withLockedValue { taken in
+                    defer { taken = nil }
+                    return taken
+                }?.resume(returning: false)
             }
         }
         return answered

@@ -5,7 +5,7 @@ import Foundation
 import Logging
 
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #endif
 
 /// A start that ended in a way the daemon already reported (on standard error or in its log):
@@ -70,8 +70,9 @@ package enum DaemonLaunch {
 /// What this build is.
 package enum BuildInfo {
     #if TOKENBROKER_TESTING
-    package static let version = "\(BrokerDefaults.version) (testing build: fault switches compiled in; not for production)"
+        package static let version =
+            "\(BrokerDefaults.version) (testing build: fault switches compiled in; not for production)"
     #else
-    package static let version = BrokerDefaults.version
+        package static let version = BrokerDefaults.version
     #endif
 }

@@ -5,7 +5,7 @@ import NIOConcurrencyHelpers
 import SystemdSupport
 
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #endif
 
 /// Chooses the log handler once per process, and keeps the level changeable by a reload.

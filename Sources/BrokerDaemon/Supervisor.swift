@@ -39,7 +39,10 @@ final class Supervisor: Service, Sendable {
         self.reloadSignals = reloadSignals
         self.logger = logger
         self.health = HealthCheck(
-            loops: [{ server.execute($0) }] + MultiThreadedEventLoopGroup.singleton.makeIterator().map { loop in { @Sendable work in loop.execute(work) } },
+            loops: [{ server.execute($0) }]
+                + MultiThreadedEventLoopGroup.singleton.makeIterator().map { loop in
+                    { @Sendable work in loop.execute(work) }
+                },
             engine: engine)
     }
 
@@ -49,7 +52,7 @@ final class Supervisor: Service, Sendable {
             group.addTask { await self.watchdogLoop() }
             group.addTask { await self.reloadLoop() }
             #if TOKENBROKER_TESTING
-            group.addTask { await TestFaults.arm(server: self.server, logger: self.logger) }
+                group.addTask { await TestFaults.arm(server: self.server, logger: self.logger) }
             #endif
             // Runs until the group shuts down.
             try? await gracefulShutdown()
@@ -116,14 +119,23 @@ final class Supervisor: Service, Sendable {
         guard let interval = SystemdNotifier.watchdogInterval() else { return }
         let period = interval / 2
         let timeout = min(interval / 4, .seconds(5))
-        logger.info("watchdog enabled", metadata: ["broker.watchdog_usec": "\(interval.components.seconds * 1_000_000 + interval.components.attoseconds / 1_000_000_000_000)"])
+        logger.info(
+            "watchdog enabled",
+            metadata: [
+                "broker.watchdog_usec":
+                    "\(interval.components.seconds * 1_000_000 + interval.components.attoseconds / 1_000_000_000_000)"
+            ])
         var failing = false
         while !Task.isCancelled {
             let started = ContinuousClock.now
             let wakeInterval = current.withLockedValue { $0.policy.wakeInterval }
-            if let problem = await health.check(timeout: timeout, schedulerWindow: .seconds(wakeInterval) + .seconds(15)) {
+            if let problem = await health.check(
+                timeout: timeout, schedulerWindow: .seconds(wakeInterval) + .seconds(15))
+            {
                 if !failing {
-                    logger.error("health check failed; withholding the watchdog ping: \(problem)", metadata: ["broker.event": "unhealthy"])
+                    logger.error(
+                        "health check failed; withholding the watchdog ping: \(problem)",
+                        metadata: ["broker.event": "unhealthy"])
                 }
                 failing = true
             } else {
@@ -161,16 +173,22 @@ final class Supervisor: Service, Sendable {
             }
             let ignored = Self.restartOnly(old: old, new: new)
             if !ignored.isEmpty {
-                logger.warning("these settings changed but apply only after a restart: \(ignored.joined(separator: ", "))")
+                logger.warning(
+                    "these settings changed but apply only after a restart: \(ignored.joined(separator: ", "))")
             }
-            logger.notice("configuration reloaded", metadata: [
-                "broker.config": "\(configurationPath)", "broker.realms": "\(new.realms.map(\.name).joined(separator: ","))",
-                "broker.access_rules": "\(new.access.rules.count)",
-            ])
+            logger.notice(
+                "configuration reloaded",
+                metadata: [
+                    "broker.config": "\(configurationPath)",
+                    "broker.realms": "\(new.realms.map(\.name).joined(separator: ","))",
+                    "broker.access_rules": "\(new.access.rules.count)",
+                ])
         } catch {
-            logger.error("configuration reload refused; the previous configuration stays in force: \(error.message)", metadata: [
-                "broker.config": "\(configurationPath)", "broker.error": "invalid_configuration",
-            ])
+            logger.error(
+                "configuration reload refused; the previous configuration stays in force: \(error.message)",
+                metadata: [
+                    "broker.config": "\(configurationPath)", "broker.error": "invalid_configuration",
+                ])
         }
         SystemdNotifier.ready(status: statusLine())
         lastStatus.withLockedValue { $0 = "" }

@@ -12,12 +12,15 @@ extension BrokerEngine {
             let machine = locked.machine
             guard let account = machine.accounts[name] else { return nil }
             return AccountReport(
-                name: name, realm: account.realm, login: account.login, state: account.state, stateReason: account.stateReason,
+                name: name, realm: account.realm, login: account.login, state: account.state,
+                stateReason: account.stateReason,
                 ticketMethod: account.ticketMethod,
                 credentials: account.kinds(scopes: machine.scopes).sorted().compactMap { kind in
                     guard let schedule = account.credentials[kind] else { return nil }
                     var backoff = schedule.backoffUntil
-                    if let rest = machine.rest(realm: account.realm, kind: kind), rest > (backoff ?? .distantPast) { backoff = rest }
+                    if let rest = machine.rest(realm: account.realm, kind: kind), rest > (backoff ?? .distantPast) {
+                        backoff = rest
+                    }
                     return CredentialReport(
                         kind: kind, expiresAt: schedule.credential?.expiresAt, lastRefresh: schedule.lastRefresh,
                         nextRefresh: account.state == .active ? schedule.dueAt : nil, backoffUntil: backoff,
@@ -27,7 +30,9 @@ extension BrokerEngine {
     }
 
     /// Counts a read on the socket: `fresh`, `refreshed`, `denied` or `error`, with its duration.
-    package func recordRead(_ outcome: ReadOutcome, nanoseconds: UInt64? = nil) { metrics.read(outcome, nanoseconds: nanoseconds) }
+    package func recordRead(_ outcome: ReadOutcome, nanoseconds: UInt64? = nil) {
+        metrics.read(outcome, nanoseconds: nanoseconds)
+    }
 
     /// Brings the gauges up to date, just before they are scraped.
     package func updateGauges() {
@@ -54,7 +59,9 @@ extension BrokerEngine {
         guard let name = command.name ?? AccountName(rawValue: login) else {
             throw BrokerError(.badRequest, "the login is not a valid account name; choose one with name")
         }
-        let existing = locked.withLock { $0.machine.accounts[name] }.map { (login: $0.login, realm: $0.realm, password: $0.password) }
+        let existing = locked.withLock { $0.machine.accounts[name] }.map {
+            (login: $0.login, realm: $0.realm, password: $0.password)
+        }
         if let existing, existing.login.lowercased() != login.lowercased() || existing.realm != realm.name {
             throw BrokerError(.conflict, "account \(name) is already enrolled for another login or realm")
         }
@@ -83,9 +90,13 @@ extension BrokerEngine {
                     : error.brokerError
             }
         }
-        guard let refreshToken = grant.refreshToken else { throw BrokerError(.signInFailed, "sign-in returned no refresh token") }
+        guard let refreshToken = grant.refreshToken else {
+            throw BrokerError(.signInFailed, "sign-in returned no refresh token")
+        }
         if command.ticketMethod == .rst && password == nil && existing?.password == nil {
-            throw BrokerError(.badRequest, "the rst ticket method needs the password stored: enroll with a password and store_password")
+            throw BrokerError(
+                .badRequest,
+                "the rst ticket method needs the password stored: enroll with a password and store_password")
         }
         var seed = AccountSeed(
             name: name, realm: realm.name, login: login, refreshToken: refreshToken, password: password,
@@ -96,7 +107,9 @@ extension BrokerEngine {
         let random = self.random
         carryOut(update { $0.add(seed, now: now, random: random) })
         wakeup.signal()
-        logger.info("account enrolled", metadata: ["broker.account": "\(name)", "broker.realm": "\(realm.name)", "broker.event": "enrolled"])
+        logger.info(
+            "account enrolled",
+            metadata: ["broker.account": "\(name)", "broker.realm": "\(realm.name)", "broker.event": "enrolled"])
         return status(name)!
     }
 
@@ -104,7 +117,9 @@ extension BrokerEngine {
     package func rekey(keyBytes: [UInt8]) throws(BrokerError) -> CredentialStore.RekeyResult {
         do {
             let result = try persistence.rekey(to: keyBytes)
-            logger.notice("store re-sealed under a new key", metadata: ["broker.event": "rekeyed", "broker.key_id": "\(result.keyID)"])
+            logger.notice(
+                "store re-sealed under a new key",
+                metadata: ["broker.event": "rekeyed", "broker.key_id": "\(result.keyID)"])
             return result
         } catch {
             throw Self.brokerError(error)

@@ -13,7 +13,9 @@ extension BrokerEngine {
         cachedRead(account: account, kind: .scope(scope), minValid: minValid)
     }
 
-    package func token(account: AccountName, scope: Scope, minValid: TimeInterval = 0) async throws(BrokerError) -> ServedCredential {
+    package func token(account: AccountName, scope: Scope, minValid: TimeInterval = 0) async throws(BrokerError)
+        -> ServedCredential
+    {
         try await read(account: account, kind: .scope(scope), minValid: minValid)
     }
 
@@ -21,11 +23,14 @@ extension BrokerEngine {
     /// the read waits for the attempt the machine runs at once (concurrent reads share it), up to
     /// `read_wait`, and is handed that attempt's result. After a failed attempt a credential that
     /// is still valid is served with its true expiry. An expired credential is never served.
-    package func read(account: AccountName, kind: CredentialKind, minValid: TimeInterval = 0) async throws(BrokerError) -> ServedCredential {
+    package func read(account: AccountName, kind: CredentialKind, minValid: TimeInterval = 0) async throws(BrokerError)
+        -> ServedCredential
+    {
         let key = CredentialKey(account: account, kind: kind)
         switch cache.lookup(key, minValid: minValid, now: wallClock()) {
         case .fresh(let served): return served
-        case .notFound: throw BrokerError(.notFound, "no account named \(account)", hint: "tokenctl accounts lists them")
+        case .notFound:
+            throw BrokerError(.notFound, "no account named \(account)", hint: "tokenctl accounts lists them")
         case .needsReauth(let reason):
             throw BrokerError(.needsReauth, "account \(account) needs a new sign-in: \(reason)", hint: "tokenctl login")
         case .unavailable(let error): throw error
@@ -35,24 +40,33 @@ extension BrokerEngine {
         let deadline = clock.now + .milliseconds(Int64(policy.readWait * 1000))
         while true {
             let remaining = deadline - clock.now
-            guard remaining > .zero, let result = await waitForAttempt(key, minValid: minValid, timeout: remaining) else { break }
+            guard remaining > .zero, let result = await waitForAttempt(key, minValid: minValid, timeout: remaining)
+            else { break }
             switch result {
             case .refreshed(let credential):
                 let left = credential.expiresAt.timeIntervalSince(wallClock())
                 if left >= max(minValid, policy.safetyMargin) { return ServedCredential(key, credential) }
                 // Refreshed just now and still short: the provider's lifetime is too short.
-                throw BrokerError(.temporarilyUnavailable,
-                    "the provider issues \(kind.name) credentials valid for \(Int(credential.expiresAt.timeIntervalSince(credential.obtainedAt))) s, less than the \(Int(max(minValid, policy.safetyMargin))) s asked for")
+                throw BrokerError(
+                    .temporarilyUnavailable,
+                    "the provider issues \(kind.name) credentials valid for \(Int(credential.expiresAt.timeIntervalSince(credential.obtainedAt))) s, less than the \(Int(max(minValid, policy.safetyMargin))) s asked for"
+                )
             case .failed(let error, let current, let final):
-                if let current, Self.servable(current, minValid: minValid, now: wallClock()) { return ServedCredential(key, current) }
+                if let current, Self.servable(current, minValid: minValid, now: wallClock()) {
+                    return ServedCredential(key, current)
+                }
                 if final { throw error }
             }
         }
         let (current, lastError) = locked.withLock { locked in
             (locked.machine.credential(key), locked.machine.accounts[account]?.credentials[kind]?.lastError)
         }
-        if let current, Self.servable(current, minValid: minValid, now: wallClock()) { return ServedCredential(key, current) }
-        throw BrokerError(.temporarilyUnavailable, "no valid \(kind.name) for \(account) yet" + (lastError.map { ": \($0.message)" } ?? ""))
+        if let current, Self.servable(current, minValid: minValid, now: wallClock()) {
+            return ServedCredential(key, current)
+        }
+        throw BrokerError(
+            .temporarilyUnavailable,
+            "no valid \(kind.name) for \(account) yet" + (lastError.map { ": \($0.message)" } ?? ""))
     }
 
     /// Not expired, and with at least what the client asked for left.
@@ -63,7 +77,8 @@ extension BrokerEngine {
 
     /// Registers the read with the machine (the credential becomes urgent) and waits for the
     /// result of its next attempt; nil when the time runs out first.
-    private func waitForAttempt(_ key: CredentialKey, minValid: TimeInterval, timeout: Duration) async -> AttemptResult? {
+    private func waitForAttempt(_ key: CredentialKey, minValid: TimeInterval, timeout: Duration) async -> AttemptResult?
+    {
         let id = locked.withLock { $0.waiters.makeID() }
         let now = wallClock()
         let result = await withTaskGroup(of: AttemptResult?.self) { group -> AttemptResult? in
@@ -76,7 +91,9 @@ extension BrokerEngine {
                     await withCheckedContinuation { (continuation: CheckedContinuation<AttemptResult?, Never>) in
                         let immediate = self.locked.withLock { locked -> AttemptResult?? in
                             if Task.isCancelled { return .some(nil) }
-                            if let answer = locked.machine.wait(for: key, minValid: minValid, now: now) { return .some(answer) }
+                            if let answer = locked.machine.wait(for: key, minValid: minValid, now: now) {
+                                return .some(answer)
+                            }
                             locked.waiters.add(key, id: id, continuation)
                             return nil
                         }
@@ -104,7 +121,9 @@ extension BrokerEngine {
 
     /// The ssl-compact-ticket: `t=...` from the ssl.live.com token, or `t=...&p=` from RST.srf,
     /// whichever the account chose.
-    package func ticket(account: AccountName, minValid: TimeInterval = 0) async throws(BrokerError) -> (ticket: String, method: TicketMethod, served: ServedCredential) {
+    package func ticket(account: AccountName, minValid: TimeInterval = 0) async throws(BrokerError) -> (
+        ticket: String, method: TicketMethod, served: ServedCredential
+    ) {
         let method = locked.withLock { $0.machine.accounts[account]?.ticketMethod } ?? .oauth
         switch method {
         case .oauth:

@@ -37,7 +37,8 @@ package final class BrokerEngine: Service, Sendable {
         clock: MonotonicClock = .continuous, wallClock: @escaping @Sendable () -> Date = { Date() }, logger: Logger
     ) throws(BrokerError) {
         try self.init(
-            configuration: configuration, store: store, identity: identity, cache: ServedCache(), clock: clock, wallClock: wallClock,
+            configuration: configuration, store: store, identity: identity, cache: ServedCache(), clock: clock,
+            wallClock: wallClock,
             random: { Double.random(in: 0..<1) }, logger: logger)
     }
 
@@ -54,8 +55,11 @@ package final class BrokerEngine: Service, Sendable {
         self.wallClock = wallClock
         self.random = random
         self.logger = logger
-        self.locked = Mutex(Locked(machine: RefreshMachine(
-            policy: configuration.policy, scopes: configuration.scopes, realms: Set(configuration.realms.map(\.name)))))
+        self.locked = Mutex(
+            Locked(
+                machine: RefreshMachine(
+                    policy: configuration.policy, scopes: configuration.scopes,
+                    realms: Set(configuration.realms.map(\.name)))))
         cache.update(.safetyMargin(configuration.policy.safetyMargin))
         let seeds: [AccountSeed]
         do { seeds = try store.loadAccounts() } catch { throw Self.brokerError(error) }
@@ -82,10 +86,12 @@ package final class BrokerEngine: Service, Sendable {
         configurationBox.withLock { $0 = configuration }
         cache.update(.safetyMargin(configuration.policy.safetyMargin))
         let now = wallClock()
-        carryOut(update {
-            $0.reconfigure(
-                policy: configuration.policy, scopes: configuration.scopes, realms: Set(configuration.realms.map(\.name)), now: now)
-        })
+        carryOut(
+            update {
+                $0.reconfigure(
+                    policy: configuration.policy, scopes: configuration.scopes,
+                    realms: Set(configuration.realms.map(\.name)), now: now)
+            })
         wakeup.signal()
     }
 
@@ -173,17 +179,20 @@ package final class BrokerEngine: Service, Sendable {
         do throws(RefreshFailure) {
             switch job.step {
             case .refreshScope(let scope, let refreshToken):
-                return .granted(job, try await identity.refresh(realm: realm, refreshToken: refreshToken, scope: scope, now: now))
+                return .granted(
+                    job, try await identity.refresh(realm: realm, refreshToken: refreshToken, scope: scope, now: now))
             case .skypetoken(let accessToken):
                 return .obtained(job, try await identity.skypetoken(realm: realm, accessToken: accessToken, now: now))
             case .silentSignIn(let cookies):
                 return .signedIn(job, try await identity.silentSignIn(realm: realm, cookies: cookies, now: now))
             case .passwordSignIn(let login, let password):
-                return .signedIn(job, try await identity.passwordSignIn(realm: realm, login: login, password: password, now: now))
+                return .signedIn(
+                    job, try await identity.passwordSignIn(realm: realm, login: login, password: password, now: now))
             case .userInitialization(let cookies):
                 return .obtained(job, try await identity.userInitialization(realm: realm, cookies: cookies, now: now))
             case .rstTicket(let login, let password):
-                return .obtained(job, try await identity.rstTicket(realm: realm, login: login, password: password, now: now))
+                return .obtained(
+                    job, try await identity.rstTicket(realm: realm, login: login, password: password, now: now))
             case .impossible(let failure):
                 throw failure
             case .persist:

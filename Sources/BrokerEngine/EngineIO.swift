@@ -13,7 +13,8 @@ package protocol IdentityProviding: Sendable {
     func skypetoken(realm: Realm, accessToken: Secret, now: Date) async throws(RefreshFailure) -> Credential
     func userInitialization(realm: Realm, cookies: Secret, now: Date) async throws(RefreshFailure) -> Credential
     func silentSignIn(realm: Realm, cookies: Secret, now: Date) async throws(RefreshFailure) -> SignInGrant
-    func passwordSignIn(realm: Realm, login: String, password: Secret, now: Date) async throws(RefreshFailure) -> SignInGrant
+    func passwordSignIn(realm: Realm, login: String, password: Secret, now: Date) async throws(RefreshFailure)
+        -> SignInGrant
     func rstTicket(realm: Realm, login: String, password: Secret, now: Date) async throws(RefreshFailure) -> Credential
 }
 
@@ -30,7 +31,9 @@ package protocol CredentialPersisting: Sendable {
 }
 
 extension LiveIdentityClient: IdentityProviding {
-    package func signIn(realm: Realm, login: String, password: Secret, now: Date) async throws(BrokerError) -> SignInGrant {
+    package func signIn(realm: Realm, login: String, password: Secret, now: Date) async throws(BrokerError)
+        -> SignInGrant
+    {
         let result: SignInResult = try await signIn(realm: realm, login: login, password: password, now: now)
         return SignInGrant(grant: result.grant, cookies: result.cookies, cookiesExpireAt: result.cookiesExpireAt)
     }
@@ -44,7 +47,9 @@ extension LiveIdentityClient: IdentityProviding {
         return SignInGrant(grant: result.grant, cookies: result.cookies, cookiesExpireAt: result.cookiesExpireAt)
     }
 
-    package func passwordSignIn(realm: Realm, login: String, password: Secret, now: Date) async throws(RefreshFailure) -> SignInGrant {
+    package func passwordSignIn(realm: Realm, login: String, password: Secret, now: Date) async throws(RefreshFailure)
+        -> SignInGrant
+    {
         let result: SignInResult = try await passwordSignIn(realm: realm, login: login, password: password, now: now)
         return SignInGrant(grant: result.grant, cookies: result.cookies, cookiesExpireAt: result.cookiesExpireAt)
     }
@@ -54,7 +59,8 @@ extension CredentialStore: CredentialPersisting {
     package func loadAccounts() throws -> [AccountSeed] {
         try loadAll().map { account, credentials in
             AccountSeed(
-                name: account.name, realm: account.realm, login: account.login, state: account.state, stateReason: account.stateReason,
+                name: account.name, realm: account.realm, login: account.login, state: account.state,
+                stateReason: account.stateReason,
                 refreshToken: credentials.refreshToken, password: credentials.password,
                 ticketMethod: account.ticketMethod, accessTokens: Array(credentials.accessTokens.values),
                 cookies: credentials.cookies.map { (value: $0, expiresAt: nil) })
@@ -63,19 +69,25 @@ extension CredentialStore: CredentialPersisting {
 
     package func commit(_ write: PendingWrite, account: AccountName, now: Date) throws {
         try commitRefresh(
-            account: account, accessToken: write.accessToken, rotatedRefreshToken: write.rotatedRefreshToken, cookies: write.cookies,
+            account: account, accessToken: write.accessToken, rotatedRefreshToken: write.rotatedRefreshToken,
+            cookies: write.cookies,
             now: now)
     }
 
     package func saveEnrollment(_ seed: AccountSeed, exists: Bool, now: Date) throws {
-        guard let refreshToken = seed.refreshToken else { throw BrokerError(.internalError, "an enrollment without a refresh token") }
+        guard let refreshToken = seed.refreshToken else {
+            throw BrokerError(.internalError, "an enrollment without a refresh token")
+        }
         if exists {
-            try replaceGrant(account: seed.name, refreshToken: refreshToken, accessTokens: seed.accessTokens, cookies: seed.cookies?.value, now: now)
+            try replaceGrant(
+                account: seed.name, refreshToken: refreshToken, accessTokens: seed.accessTokens,
+                cookies: seed.cookies?.value, now: now)
             if let password = seed.password { try setSecret(password, kind: .password, account: seed.name, now: now) }
             try setTicketMethod(seed.ticketMethod, for: seed.name)
         } else {
             try createAccount(
-                name: seed.name, realm: seed.realm, login: seed.login, refreshToken: refreshToken, accessTokens: seed.accessTokens,
+                name: seed.name, realm: seed.realm, login: seed.login, refreshToken: refreshToken,
+                accessTokens: seed.accessTokens,
                 password: seed.password, cookies: seed.cookies?.value, ticketMethod: seed.ticketMethod, now: now)
         }
     }

@@ -12,17 +12,20 @@ final class EngineMetrics: Sendable {
     private let accounts: [String: Gauge]
 
     init() {
-        refreshes = Dictionary(uniqueKeysWithValues: RefreshResult.allCases.map {
-            ($0, Counter(label: "tokenbroker_refreshes_total", dimensions: [("result", $0.rawValue)]))
-        })
-        reads = Dictionary(uniqueKeysWithValues: ReadOutcome.allCases.map {
-            ($0, Counter(label: "tokenbroker_reads_total", dimensions: [("result", $0.rawValue)]))
-        })
+        refreshes = Dictionary(
+            uniqueKeysWithValues: RefreshResult.allCases.map {
+                ($0, Counter(label: "tokenbroker_refreshes_total", dimensions: [("result", $0.rawValue)]))
+            })
+        reads = Dictionary(
+            uniqueKeysWithValues: ReadOutcome.allCases.map {
+                ($0, Counter(label: "tokenbroker_reads_total", dimensions: [("result", $0.rawValue)]))
+            })
         readLatency = CoreMetrics.Timer(label: "tokenbroker_read_duration_seconds", preferredDisplayUnit: .seconds)
         lateness = CoreMetrics.Timer(label: "tokenbroker_refresh_lateness_seconds", preferredDisplayUnit: .seconds)
-        accounts = Dictionary(uniqueKeysWithValues: ["active", "needs_reauth"].map {
-            ($0, Gauge(label: "tokenbroker_accounts", dimensions: [("state", $0)]))
-        })
+        accounts = Dictionary(
+            uniqueKeysWithValues: ["active", "needs_reauth"].map {
+                ($0, Gauge(label: "tokenbroker_accounts", dimensions: [("state", $0)]))
+            })
     }
 
     func refreshed(_ result: RefreshResult) { refreshes[result]?.increment() }

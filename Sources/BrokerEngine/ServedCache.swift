@@ -38,7 +38,9 @@ package final class ServedCache: CredentialCache {
         contents.withLock { contents in
             guard let entry = contents.accounts[key.account] else { return .notFound }
             if entry.view.state == .needsReauth { return .needsReauth(entry.view.reason ?? "sign-in required") }
-            if !entry.view.unavailable.isEmpty, let error = entry.view.unavailable[key.kind] { return .unavailable(error) }
+            if !entry.view.unavailable.isEmpty, let error = entry.view.unavailable[key.kind] {
+                return .unavailable(error)
+            }
             if let served = entry.served[key.kind],
                 served.credential.expiresAt.timeIntervalSince(now) >= max(contents.safetyMargin, minValid)
             {

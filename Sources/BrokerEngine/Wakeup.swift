@@ -24,7 +24,12 @@ final class Wakeup: Sendable {
 
     /// Returns after a signal, after `seconds` on `clock`, or on cancellation.
     func wait(seconds: Double, clock: MonotonicClock) async {
-        if state.withLock({ state in defer { state.pending = false }; return state.pending }) { return }
+        if state.withLock({ state in
+            defer { state.pending = false }
+            return state.pending
+        }) {
+            return
+        }
         await withTaskGroup(of: Void.self) { group in
             group.addTask { try? await clock.sleep(for: .milliseconds(Int64(max(0, seconds) * 1000))) }
             group.addTask { await self.waitForSignal() }

@@ -26,7 +26,8 @@ struct ChunkedBody {
             switch phase {
             case .size:
                 guard let end = lineEnd(bytes) else {
-                    return bytes.count - position > 1024 ? .failure(.error(BrokerError(.badRequest, "malformed chunk size"), close: true)) : .incomplete
+                    return bytes.count - position > 1024
+                        ? .failure(.error(BrokerError(.badRequest, "malformed chunk size"), close: true)) : .incomplete
                 }
                 var size = 0
                 var digits = 0
@@ -35,7 +36,13 @@ struct ChunkedBody {
                     size = size * 16 + digit
                     digits += 1
                     i += 1
-                    if digits > 8 { return .failure(.error(BrokerError(.payloadTooLarge, "request body is larger than \(limits.maxBodyBytes) bytes"), close: true)) }
+                    if digits > 8 {
+                        return .failure(
+                            .error(
+                                BrokerError(
+                                    .payloadTooLarge, "request body is larger than \(limits.maxBodyBytes) bytes"),
+                                close: true))
+                    }
                 }
                 // Chunk extensions (`;name=value`) are allowed and ignored.
                 while i < end.content, bytes[i] == 0x20 || bytes[i] == 0x09 { i += 1 }
@@ -43,7 +50,10 @@ struct ChunkedBody {
                     return .failure(.error(BrokerError(.badRequest, "malformed chunk size"), close: true))
                 }
                 if body.count + size > limits.maxBodyBytes {
-                    return .failure(.error(BrokerError(.payloadTooLarge, "request body is larger than \(limits.maxBodyBytes) bytes"), close: true))
+                    return .failure(
+                        .error(
+                            BrokerError(.payloadTooLarge, "request body is larger than \(limits.maxBodyBytes) bytes"),
+                            close: true))
                 }
                 position = end.next
                 phase = size == 0 ? .trailers : .data(remaining: size)
@@ -54,13 +64,20 @@ struct ChunkedBody {
                 position += available
                 phase = remaining == available ? .dataEnd : .data(remaining: remaining - available)
             case .dataEnd:
-                guard let end = lineEnd(bytes) else { return bytes.count - position >= 2 ? .failure(.error(BrokerError(.badRequest, "malformed chunk"), close: true)) : .incomplete }
-                guard end.content == position else { return .failure(.error(BrokerError(.badRequest, "malformed chunk"), close: true)) }
+                guard let end = lineEnd(bytes) else {
+                    return bytes.count - position >= 2
+                        ? .failure(.error(BrokerError(.badRequest, "malformed chunk"), close: true)) : .incomplete
+                }
+                guard end.content == position else {
+                    return .failure(.error(BrokerError(.badRequest, "malformed chunk"), close: true))
+                }
                 position = end.next
                 phase = .size
             case .trailers:
                 guard let end = lineEnd(bytes) else {
-                    return bytes.count - position > limits.maxHeaderBytes ? .failure(.error(BrokerError(.badRequest, "trailer fields are too large"), close: true)) : .incomplete
+                    return bytes.count - position > limits.maxHeaderBytes
+                        ? .failure(.error(BrokerError(.badRequest, "trailer fields are too large"), close: true))
+                        : .incomplete
                 }
                 let empty = end.content == position
                 position = end.next

@@ -183,7 +183,9 @@ final class HTTPConnection {
             return .close
         }
         let isHEAD = request.method == .HEAD
-        if router.serveCachedToken(request, peer: peer, keepAlive: request.keepAlive && !quiescing, omitBody: isHEAD, into: &out) {
+        if router.serveCachedToken(
+            request, peer: peer, keepAlive: request.keepAlive && !quiescing, omitBody: isHEAD, into: &out)
+        {
             if !request.keepAlive || quiescing {
                 closing = true
                 return .close
@@ -231,7 +233,10 @@ final class HTTPConnection {
                 return .reject(.error(BrokerError(.badRequest, message), close: true))
             case .success(let parsed):
                 if parsed.contentLength > limits.maxBodyBytes {
-                    return .reject(.error(BrokerError(.payloadTooLarge, "request body is larger than \(limits.maxBodyBytes) bytes"), close: true))
+                    return .reject(
+                        .error(
+                            BrokerError(.payloadTooLarge, "request body is larger than \(limits.maxBodyBytes) bytes"),
+                            close: true))
                 }
                 head = parsed
             }
@@ -240,7 +245,10 @@ final class HTTPConnection {
         if head.chunked {
             // Chunk framing and trailers may add to the body, but not without bound.
             if bytes.count - head.length > 2 * limits.maxBodyBytes + limits.maxHeaderBytes {
-                return .reject(.error(BrokerError(.payloadTooLarge, "request body is larger than \(limits.maxBodyBytes) bytes"), close: true))
+                return .reject(
+                    .error(
+                        BrokerError(.payloadTooLarge, "request body is larger than \(limits.maxBodyBytes) bytes"),
+                        close: true))
             }
             if chunked == nil { chunked = ChunkedBody(position: head.length) }
             switch chunked!.advance(bytes, limits: limits) {
@@ -250,7 +258,9 @@ final class HTTPConnection {
                 return .reject(response)
             case .done(let length):
                 return .request(
-                    ParsedRequest(method: head.method, target: head.target, keepAlive: head.keepAlive, body: chunked!.body), length: length)
+                    ParsedRequest(
+                        method: head.method, target: head.target, keepAlive: head.keepAlive, body: chunked!.body),
+                    length: length)
             }
         }
         let total = head.length + head.contentLength
@@ -259,13 +269,16 @@ final class HTTPConnection {
         }
         let body = head.contentLength == 0 ? [] : Array(bytes[head.length..<total])
         return .request(
-            ParsedRequest(method: head.method, target: head.target, keepAlive: head.keepAlive, body: body), length: total)
+            ParsedRequest(method: head.method, target: head.target, keepAlive: head.keepAlive, body: body),
+            length: total)
     }
 
     private func tooLargeHead() -> APIResponse {
         APIResponse(
             status: .requestHeaderFieldsTooLarge,
-            body: APIResponse.error(BrokerError(.badRequest, "request headers are larger than \(limits.maxHeaderBytes) bytes")).body,
+            body: APIResponse.error(
+                BrokerError(.badRequest, "request headers are larger than \(limits.maxHeaderBytes) bytes")
+            ).body,
             close: true)
     }
 

@@ -2,7 +2,7 @@ import BrokerCore
 import Foundation
 
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #endif
 
 /// `struct ucred`, which Glibc's Swift module does not export.
@@ -14,9 +14,14 @@ struct UCred {
 
 /// Room for the peer's supplementary groups (SO_PEERGROUPS); the kernel sorts them.
 struct PeerGroups {
-    var gids: (UInt64, UInt64, UInt64, UInt64, UInt64, UInt64, UInt64, UInt64, UInt64, UInt64, UInt64, UInt64, UInt64, UInt64, UInt64, UInt64,
-        UInt64, UInt64, UInt64, UInt64, UInt64, UInt64, UInt64, UInt64, UInt64, UInt64, UInt64, UInt64, UInt64, UInt64, UInt64, UInt64) =
-        (0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0)
+    var gids:
+        (
+            UInt64, UInt64, UInt64, UInt64, UInt64, UInt64, UInt64, UInt64, UInt64, UInt64, UInt64, UInt64, UInt64,
+            UInt64, UInt64, UInt64,
+            UInt64, UInt64, UInt64, UInt64, UInt64, UInt64, UInt64, UInt64, UInt64, UInt64, UInt64, UInt64, UInt64,
+            UInt64, UInt64, UInt64
+        ) =
+            (0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0)
 }
 
 enum PeerCredentials {
@@ -35,7 +40,9 @@ enum PeerCredentials {
             // past the first slot is padding. A leading 0 is ambiguous (root's group or nothing)
             // and is dropped: membership of group 0 is never granted through a supplementary group.
             let count = Int(groupsLength) / MemoryLayout<UInt32>.size
-            groups = withUnsafeBytes(of: raw.gids) { Array($0.bindMemory(to: UInt32.self).prefix(count)) }.filter { $0 != 0 }
+            groups = withUnsafeBytes(of: raw.gids) { Array($0.bindMemory(to: UInt32.self).prefix(count)) }.filter {
+                $0 != 0
+            }
         }
         // The command name is read from /proc only when a denial is logged, not per connection.
         return Peer(pid: cred.pid, uid: cred.uid, gid: cred.gid, groups: groups)

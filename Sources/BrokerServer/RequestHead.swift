@@ -58,14 +58,18 @@ struct RequestHead {
         var chunked = false
         while let line = lines.next() {
             if line.isEmpty { break }
-            guard let colon = line.firstIndex(of: 0x3A), colon > line.startIndex else { return .failure("malformed header field") }
+            guard let colon = line.firstIndex(of: 0x3A), colon > line.startIndex else {
+                return .failure("malformed header field")
+            }
             let name = line[line.startIndex..<colon]
             // Also refuses folded lines (leading whitespace) and whitespace before the colon.
             guard name.allSatisfy({ isToken($0) }) else { return .failure("malformed header field") }
             var value = line[(colon + 1)...]
             while let first = value.first, first == 0x20 || first == 0x09 { value = value.dropFirst() }
             while let last = value.last, last == 0x20 || last == 0x09 { value = value.dropLast() }
-            guard value.allSatisfy({ $0 >= 0x20 && $0 != 0x7F || $0 == 0x09 }) else { return .failure("malformed header field") }
+            guard value.allSatisfy({ $0 >= 0x20 && $0 != 0x7F || $0 == 0x09 }) else {
+                return .failure("malformed header field")
+            }
             switch name.count {
             case 14 where equalsLowercase(name, "content-length"):
                 guard !value.isEmpty, value.count <= 15, value.allSatisfy({ $0 >= 0x30 && $0 <= 0x39 }) else {
@@ -97,9 +101,12 @@ struct RequestHead {
         // Both framings at once is how requests are smuggled past a proxy.
         if chunked && contentLength != nil { return .failure("both Content-Length and Transfer-Encoding") }
         let method = String(decoding: methodBytes, as: UTF8.self)
-        return .success(RequestHead(
-            method: HTTPMethod(rawValue: method), target: String(decoding: targetBytes, as: UTF8.self), keepAlive: keepAlive,
-            contentLength: contentLength ?? 0, chunked: chunked, expectContinue: expectContinue, length: head.count))
+        return .success(
+            RequestHead(
+                method: HTTPMethod(rawValue: method), target: String(decoding: targetBytes, as: UTF8.self),
+                keepAlive: keepAlive,
+                contentLength: contentLength ?? 0, chunked: chunked, expectContinue: expectContinue, length: head.count)
+        )
     }
 
     private static let http11Bytes = Array("HTTP/1.1".utf8)

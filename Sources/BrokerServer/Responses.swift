@@ -18,7 +18,8 @@ struct APIResponse {
     static func error(_ error: BrokerError, close: Bool = false) -> APIResponse {
         APIResponse(
             status: HTTPResponseStatus(statusCode: error.code.httpStatus),
-            body: (try? BrokerJSON.encode(ErrorResponse(code: error.code.rawValue, message: error.message, hint: error.hint))) ?? [],
+            body: (try? BrokerJSON.encode(
+                ErrorResponse(code: error.code.rawValue, message: error.message, hint: error.hint))) ?? [],
             close: close)
     }
 }
@@ -35,7 +36,9 @@ extension APIResponse {
 
     /// The token answer, head and body, written straight into the output: the hot path. The same
     /// bytes as `token(_:now:)` gives with `serialize`.
-    static func writeToken(_ served: ServedCredential, now: Date, keepAlive: Bool, omitBody: Bool, into out: inout [UInt8]) {
+    static func writeToken(
+        _ served: ServedCredential, now: Date, keepAlive: Bool, omitBody: Bool, into out: inout [UInt8]
+    ) {
         let (expiresIn, length) = tokenLength(served, now: now)
         out.append(contentsOf: okJSONHead)
         appendDecimal(length, to: &out)
@@ -52,7 +55,8 @@ extension APIResponse {
             n /= 10
             digits += 1
         }
-        let length = tokenParts.fixedLength + served.credential.value.exposed.utf8.count + served.token.scope.rawValue.utf8.count
+        let length =
+            tokenParts.fixedLength + served.credential.value.exposed.utf8.count + served.token.scope.rawValue.utf8.count
             + served.expiresAtText.utf8.count + digits
         return (expiresIn, length)
     }
@@ -77,7 +81,8 @@ extension APIResponse {
     static let tokenParts = (
         open: Array(#"{"access_token":""#.utf8), scope: Array(#"","token_type":"bearer","scope":""#.utf8),
         expiresAt: Array(#"","expires_at":""#.utf8), expiresIn: Array(#"","expires_in":"#.utf8),
-        fixedLength: #"{"access_token":""#.utf8.count + #"","token_type":"bearer","scope":""#.utf8.count + #"","expires_at":""#.utf8.count
+        fixedLength: #"{"access_token":""#.utf8.count + #"","token_type":"bearer","scope":""#.utf8.count
+            + #"","expires_at":""#.utf8.count
             + #"","expires_in":"#.utf8.count + 1
     )
 
@@ -103,8 +108,12 @@ extension APIResponse {
     /// A non-negative number in decimal, without making a String.
     static func appendDecimal(_ value: Int, to out: inout [UInt8]) {
         precondition(value >= 0)
-        var digits: (UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8) =
-            (0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0)
+        var digits:
+            (
+                UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8,
+                UInt8, UInt8, UInt8, UInt8, UInt8
+            ) =
+                (0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0)
         withUnsafeMutableBytes(of: &digits) { buffer in
             var n = value
             var i = buffer.count
@@ -151,10 +160,14 @@ extension AccountReport {
             name: name.rawValue, realm: realm, login: login, state: state.rawValue, stateReason: stateReason,
             scopes: credentials.map { scope in
                 BrokerAPI.ScopeStatus(
-                    scope: scope.kind.fullName, alias: scope.kind.name, expiresAt: scope.expiresAt.map(BrokerJSON.formatDate),
-                    lastRefresh: scope.lastRefresh.map(BrokerJSON.formatDate), nextRefresh: scope.nextRefresh.map(BrokerJSON.formatDate),
+                    scope: scope.kind.fullName, alias: scope.kind.name,
+                    expiresAt: scope.expiresAt.map(BrokerJSON.formatDate),
+                    lastRefresh: scope.lastRefresh.map(BrokerJSON.formatDate),
+                    nextRefresh: scope.nextRefresh.map(BrokerJSON.formatDate),
                     backoffUntil: scope.backoffUntil.map(BrokerJSON.formatDate), failures: scope.failures,
-                    lastError: scope.lastError.map { APIErrorInfo(code: $0.code.rawValue, message: $0.message, hint: $0.hint) })
+                    lastError: scope.lastError.map {
+                        APIErrorInfo(code: $0.code.rawValue, message: $0.message, hint: $0.hint)
+                    })
             })
     }
 }

@@ -29,7 +29,9 @@ final class Router: Sendable {
     /// The Prometheus text of the metrics, when the daemon exposes them.
     let metrics: (@Sendable () -> [UInt8])?
 
-    init(service: any CredentialService, policy: AccessPolicy, logger: Logger, metrics: (@Sendable () -> [UInt8])? = nil) {
+    init(
+        service: any CredentialService, policy: AccessPolicy, logger: Logger, metrics: (@Sendable () -> [UInt8])? = nil
+    ) {
         self.metrics = metrics
         self.service = service
         self.policyBox = NIOLockedValueBox(policy)
@@ -75,24 +77,33 @@ final class Router: Sendable {
             guard policy.mayReadMetrics(peer) else { return .now(deny(peer, "read metrics")) }
             guard let metrics else { return .now(.error(BrokerError(.notFound, "metrics are not enabled"))) }
             service.updateGauges()
-            return .now(APIResponse(status: .ok, body: metrics(), contentType: "text/plain; version=0.0.4; charset=utf-8"))
+            return .now(
+                APIResponse(status: .ok, body: metrics(), contentType: "text/plain; version=0.0.4; charset=utf-8"))
         }
         guard s.first == "v1" else { return .now(.error(BrokerError(.notFound, "no such endpoint"))) }
         switch (request.method, s.count, s.count > 1 ? s[1] : "") {
         case (.GET, 2, "health"):
             let (accounts, needsReauth) = service.counts()
             let degraded = service.degraded
-            return .now(.json(HealthResponse(
-                status: degraded == nil ? "ok" : "degraded", version: BrokerDefaults.version, accounts: accounts, needsReauth: needsReauth,
-                storageError: degraded)))
+            return .now(
+                .json(
+                    HealthResponse(
+                        status: degraded == nil ? "ok" : "degraded", version: BrokerDefaults.version,
+                        accounts: accounts, needsReauth: needsReauth,
+                        storageError: degraded)))
         case (.GET, 2, "realms"):
             let realms = service.configuration.realms
-            return .now(.json(RealmsResponse(realms: realms.map { realm in
-                RealmInfo(
-                    name: realm.name,
-                    authorizeURL: AuthorizeURL.make(base: realm.loginBase, clientID: realm.clientID, scope: Scope.skype.rawValue, redirectURI: realm.redirectURI),
-                    isDefault: realms.count == 1)
-            })))
+            return .now(
+                .json(
+                    RealmsResponse(
+                        realms: realms.map { realm in
+                            RealmInfo(
+                                name: realm.name,
+                                authorizeURL: AuthorizeURL.make(
+                                    base: realm.loginBase, clientID: realm.clientID, scope: Scope.skype.rawValue,
+                                    redirectURI: realm.redirectURI),
+                                isDefault: realms.count == 1)
+                        })))
         case (.GET, 2, "accounts"):
             let policy = self.policy
             let visible = service.accountNames().filter { policy.mayRead(peer, account: $0) }
@@ -111,7 +122,9 @@ final class Router: Sendable {
             }
             if request.method == .GET {
                 guard policy.mayRead(peer, account: name) else { return .now(deny(peer, "read", account: name)) }
-                guard let report = service.status(name) else { return .now(.error(BrokerError(.notFound, "no account named \(name)"))) }
+                guard let report = service.status(name) else {
+                    return .now(.error(BrokerError(.notFound, "no account named \(name)")))
+                }
                 var detail = report.detail
                 let readers = policy.readers(of: name)
                 detail.readers = AccountDetail.Readers(uids: readers.uids, groups: readers.groups)
@@ -132,7 +145,8 @@ final class Router: Sendable {
             return credential(s[3], request, account: name, peer: peer)
         case (_, 4, "accounts") where !Self.credentialEndpoints.contains(s[3]):
             return .now(.error(BrokerError(.notFound, "no such endpoint")))
-        case (_, 2, "health"), (_, 2, "realms"), (_, 2, "accounts"), (_, 3, "accounts"), (_, 4, "accounts"), (_, 2, "challenge"):
+        case (_, 2, "health"), (_, 2, "realms"), (_, 2, "accounts"), (_, 3, "accounts"), (_, 4, "accounts"),
+            (_, 2, "challenge"):
             return .now(.error(BrokerError(.methodNotAllowed, "\(request.method.rawValue) is not allowed here")))
         default:
             return .now(.error(BrokerError(.notFound, "no such endpoint")))
@@ -147,11 +161,13 @@ final class Router: Sendable {
         if action == "read" { service.recordRead(.denied, nanoseconds: nil) }
         var metadata: Logger.Metadata = [
             "broker.event": "denied", "broker.action": "\(action)", "broker.peer.uid": "\(peer.uid)",
-            "broker.peer.pid": "\(peer.pid)", "broker.peer.comm": "\(peer.command ?? PeerCredentials.command(of: peer.pid) ?? "?")",
+            "broker.peer.pid": "\(peer.pid)",
+            "broker.peer.comm": "\(peer.command ?? PeerCredentials.command(of: peer.pid) ?? "?")",
         ]
         if let account { metadata["broker.account"] = "\(account)" }
         logger.warning("request denied", metadata: metadata)
-        return .error(BrokerError(.forbidden, "uid \(peer.uid) may not \(action)" + (account.map { " account \($0)" } ?? "")))
+        return .error(
+            BrokerError(.forbidden, "uid \(peer.uid) may not \(action)" + (account.map { " account \($0)" } ?? "")))
     }
 
     static let credentialEndpoints: Set<String> = ["token", "skypetoken", "uic", "ticket", "web-ticket", "ath"]
@@ -171,34 +187,54 @@ final class Router: Sendable {
         switch endpoint {
         case "token":
             guard let scopeName = request.query["scope"], !scopeName.isEmpty else {
-                return .now(.error(BrokerError(.badRequest, "the scope parameter is required (skype, ssl, login-skype, contacts, hotmail)")))
+                return .now(
+                    .error(
+                        BrokerError(
+                            .badRequest, "the scope parameter is required (skype, ssl, login-skype, contacts, hotmail)")
+                    ))
             }
             guard let scope = Scope(nameOrAlias: scopeName), service.configuration.scopes.contains(scope) else {
-                return .now(.error(BrokerError(.unknownScope, "unknown scope \(scopeName.prefix(80))", hint: "use skype, ssl, login-skype, contacts or hotmail")))
+                return .now(
+                    .error(
+                        BrokerError(
+                            .unknownScope, "unknown scope \(scopeName.prefix(80))",
+                            hint: "use skype, ssl, login-skype, contacts or hotmail")))
             }
-            return read(account: account, kind: .scope(scope), minValid: minValid, peer: peer) { APIResponse.token($0, now: $1) }
+            return read(account: account, kind: .scope(scope), minValid: minValid, peer: peer) {
+                APIResponse.token($0, now: $1)
+            }
         case "skypetoken":
             return read(account: account, kind: .skypetoken, minValid: minValid, peer: peer) { served, now in
-                .json(SkypetokenResult(skypetoken: served.credential.value.exposed, expiresAt: served.expiresAtText, expiresIn: Self.left(served, now)))
+                .json(
+                    SkypetokenResult(
+                        skypetoken: served.credential.value.exposed, expiresAt: served.expiresAtText,
+                        expiresIn: Self.left(served, now)))
             }
         case "uic":
             return read(account: account, kind: .uic, minValid: minValid, peer: peer) { served, now in
-                .json(UICResult(uic: served.credential.value.exposed, expiresAt: served.expiresAtText, expiresIn: Self.left(served, now)))
+                .json(
+                    UICResult(
+                        uic: served.credential.value.exposed, expiresAt: served.expiresAtText,
+                        expiresIn: Self.left(served, now)))
             }
         case "web-ticket":
             return read(account: account, kind: .cookies, minValid: minValid, peer: peer) { served, now in
                 let cookies = served.credential.value.exposed
-                return .json(WebTicketResult(
-                    cookies: cookies, headers: ["X-MSN-Auth": "Use-Cookie", "Cookie": cookies], expiresAt: served.expiresAtText,
-                    expiresIn: Self.left(served, now)))
+                return .json(
+                    WebTicketResult(
+                        cookies: cookies, headers: ["X-MSN-Auth": "Use-Cookie", "Cookie": cookies],
+                        expiresAt: served.expiresAtText,
+                        expiresIn: Self.left(served, now)))
             }
         case "ticket":
             return .later {
                 do {
                     let (ticket, method, served) = try await service.ticket(account: account, minValid: wanted)
-                    return .json(TicketResult(
-                        ticket: ticket, method: method.rawValue, site: ATHPayload.defaultSite, expiresAt: served.expiresAtText,
-                        expiresIn: Self.left(served, service.now())))
+                    return .json(
+                        TicketResult(
+                            ticket: ticket, method: method.rawValue, site: ATHPayload.defaultSite,
+                            expiresAt: served.expiresAtText,
+                            expiresIn: Self.left(served, service.now())))
                 } catch {
                     return .error(Router.brokerError(error))
                 }
@@ -211,9 +247,12 @@ final class Router: Sendable {
     /// A read answered from memory: counted, timed and logged (at debug) the same on both paths.
     private func servedFromCache(account: AccountName, kind: CredentialKind, peer: Peer, started: UInt64) {
         service.recordRead(.fresh, nanoseconds: DispatchTime.now().uptimeNanoseconds - started)
-        logger.debug("credential served", metadata: [
-            "broker.account": "\(account)", "broker.credential": "\(kind.name)", "broker.event": "served", "broker.peer.uid": "\(peer.uid)",
-        ])
+        logger.debug(
+            "credential served",
+            metadata: [
+                "broker.account": "\(account)", "broker.credential": "\(kind.name)", "broker.event": "served",
+                "broker.peer.uid": "\(peer.uid)",
+            ])
     }
 
     static func left(_ served: ServedCredential, _ now: Date) -> Int {
@@ -231,7 +270,8 @@ final class Router: Sendable {
             servedFromCache(account: account, kind: kind, peer: peer, started: started)
             return .now(encode(served, service.now()))
         case .notFound:
-            return .now(.error(BrokerError(.notFound, "no account named \(account)", hint: "tokenctl accounts lists them")))
+            return .now(
+                .error(BrokerError(.notFound, "no account named \(account)", hint: "tokenctl accounts lists them")))
         case .unavailable(let error):
             return .now(.error(error))
         case .needsReauth, .stale:
@@ -252,11 +292,17 @@ final class Router: Sendable {
     /// `ath?method=...[&trid=N][&site=...]`: the ATH payload from the account's fresh credentials.
     private func ath(_ request: APIRequest, account: AccountName, minValid: TimeInterval) -> Routed {
         guard let raw = request.query["method"], let method = ATHMethod(rawValue: raw) else {
-            return .now(.error(BrokerError(.badRequest, "method must be one of \(ATHMethod.allCases.map(\.rawValue).joined(separator: ", "))")))
+            return .now(
+                .error(
+                    BrokerError(
+                        .badRequest,
+                        "method must be one of \(ATHMethod.allCases.map(\.rawValue).joined(separator: ", "))")))
         }
         var trid: Int?
         if let value = request.query["trid"] {
-            guard let number = Int(value), number >= 0 else { return .now(.error(BrokerError(.badRequest, "trid must be a number"))) }
+            guard let number = Int(value), number >= 0 else {
+                return .now(.error(BrokerError(.badRequest, "trid must be a number")))
+            }
             trid = number
         }
         let tridValue = trid
@@ -265,12 +311,15 @@ final class Router: Sendable {
         let service = self.service
         return .later {
             do {
-                guard case .ath(let payload, let expires) = try await service.perform(
-                    .ath(account: account, method: method, site: site, trid: tridValue, minValid: minValid))
+                guard
+                    case .ath(let payload, let expires) = try await service.perform(
+                        .ath(account: account, method: method, site: site, trid: tridValue, minValid: minValid))
                 else { return .error(Router.unexpectedAnswer) }
-                return .json(ATHResult(
-                    method: method.rawValue, body: payload.body, length: payload.length, wire: payload.wire,
-                    expiresAt: BrokerJSON.formatDate(expires), expiresIn: max(0, Int(expires.timeIntervalSince(service.now()).rounded(.down)))))
+                return .json(
+                    ATHResult(
+                        method: method.rawValue, body: payload.body, length: payload.length, wire: payload.wire,
+                        expiresAt: BrokerJSON.formatDate(expires),
+                        expiresIn: max(0, Int(expires.timeIntervalSince(service.now()).rounded(.down)))))
             } catch {
                 return .error(Router.brokerError(error))
             }
@@ -283,7 +332,9 @@ final class Router: Sendable {
             return .error(BrokerError(.badRequest, "expected {\"key\": \"64 hex characters\"}"))
         }
         let hex = Array(body.key.utf8)
-        guard hex.count == 64 else { return .error(BrokerError(.badRequest, "the key must be 64 hex characters (32 bytes)")) }
+        guard hex.count == 64 else {
+            return .error(BrokerError(.badRequest, "the key must be 64 hex characters (32 bytes)"))
+        }
         var bytes: [UInt8] = []
         for i in stride(from: 0, to: 64, by: 2) {
             guard let byte = UInt8(String(decoding: hex[i..<i + 2], as: UTF8.self), radix: 16) else {
@@ -305,17 +356,23 @@ final class Router: Sendable {
         do {
             body = try BrokerJSON.decode(ChallengeRequest.self, from: request.body)
         } catch {
-            return .now(.error(BrokerError(.badRequest, "invalid challenge request: \(BrokerJSON.describe(decodingError: error))")))
+            return .now(
+                .error(
+                    BrokerError(.badRequest, "invalid challenge request: \(BrokerJSON.describe(decodingError: error))"))
+            )
         }
-        guard !body.nonce.isEmpty, body.nonce.utf8.count <= 256 else { return .now(.error(BrokerError(.badRequest, "nonce must be 1-256 bytes"))) }
+        guard !body.nonce.isEmpty, body.nonce.utf8.count <= 256 else {
+            return .now(.error(BrokerError(.badRequest, "nonce must be 1-256 bytes")))
+        }
         let productID = body.productID ?? Challenge.defaultProductID
         let productKey = body.productKey ?? Challenge.defaultProductKey
         let service = self.service
         let nonce = body.nonce
         return .later {
             do {
-                guard case .challenge(let response) = try await service.perform(
-                    .challenge(nonce: nonce, productID: productID, productKey: productKey))
+                guard
+                    case .challenge(let response) = try await service.perform(
+                        .challenge(nonce: nonce, productID: productID, productKey: productKey))
                 else { return .error(Router.unexpectedAnswer) }
                 return .json(ChallengeResult(response: response, productID: productID))
             } catch {
@@ -332,7 +389,10 @@ final class Router: Sendable {
         do {
             body = try BrokerJSON.decode(EnrollRequest.self, from: request.body)
         } catch {
-            return .now(.error(BrokerError(.badRequest, "invalid enrollment request: \(BrokerJSON.describe(decodingError: error))")))
+            return .now(
+                .error(
+                    BrokerError(.badRequest, "invalid enrollment request: \(BrokerJSON.describe(decodingError: error))")
+                ))
         }
         var name: AccountName?
         if let raw = body.name {
@@ -344,20 +404,27 @@ final class Router: Sendable {
         let credential: EnrollCredential
         switch body.method {
         case .password:
-            guard let password = body.password, !password.isEmpty else { return .now(.error(BrokerError(.badRequest, "password is required"))) }
+            guard let password = body.password, !password.isEmpty else {
+                return .now(.error(BrokerError(.badRequest, "password is required")))
+            }
             credential = .password(Secret(password), store: body.storePassword ?? false)
         case .redirectURL:
-            guard let url = body.redirectURL else { return .now(.error(BrokerError(.badRequest, "redirect_url is required"))) }
+            guard let url = body.redirectURL else {
+                return .now(.error(BrokerError(.badRequest, "redirect_url is required")))
+            }
             credential = .redirectURL(url)
         case .refreshToken:
-            guard let token = body.refreshToken, !token.isEmpty else { return .now(.error(BrokerError(.badRequest, "refresh_token is required"))) }
+            guard let token = body.refreshToken, !token.isEmpty else {
+                return .now(.error(BrokerError(.badRequest, "refresh_token is required")))
+            }
             credential = .refreshToken(Secret(token))
         }
         guard let ticketMethod = TicketMethod(rawValue: body.ticketMethod ?? "oauth") else {
             return .now(.error(BrokerError(.badRequest, "ticket_method must be oauth or rst")))
         }
         let command = EnrollCommand(
-            login: body.login, name: name, realm: body.realm, credential: credential, cookies: body.cookies.map(Secret.init),
+            login: body.login, name: name, realm: body.realm, credential: credential,
+            cookies: body.cookies.map(Secret.init),
             ticketMethod: ticketMethod)
         let service = self.service
         return .later {
@@ -377,13 +444,16 @@ extension Router {
     /// written straight into `out`, without building the generic request or an intermediate body.
     /// Returns false for anything else (another endpoint, an escaped character, an unknown query
     /// key, a denial, a token to refresh); the generic route then answers, with the same checks.
-    func serveCachedToken(_ request: ParsedRequest, peer: Peer, keepAlive: Bool, omitBody: Bool, into out: inout [UInt8]) -> Bool {
+    func serveCachedToken(
+        _ request: ParsedRequest, peer: Peer, keepAlive: Bool, omitBody: Bool, into out: inout [UInt8]
+    ) -> Bool {
         guard request.method == .GET, request.body.isEmpty else { return false }
         var target = request.target
         guard let (name, scope, minValid) = target.withUTF8({ Self.tokenTarget($0) }) else { return false }
         guard policyBox.withLockedValue({ $0.mayRead(peer, account: name) }) else { return false }
         let started = DispatchTime.now().uptimeNanoseconds
-        guard case .fresh(let served) = service.cachedRead(account: name, kind: .scope(scope), minValid: minValid) else { return false }
+        guard case .fresh(let served) = service.cachedRead(account: name, kind: .scope(scope), minValid: minValid)
+        else { return false }
         servedFromCache(account: name, kind: .scope(scope), peer: peer, started: started)
         APIResponse.writeToken(served, now: service.now(), keepAlive: keepAlive, omitBody: omitBody, into: &out)
         return true
@@ -393,7 +463,9 @@ extension Router {
     private static let tokenSuffix = Array("/token?".utf8)
     private static let scopeKey = Array("scope".utf8)
     private static let minValidKey = Array("min_valid".utf8)
-    private static let scopeNames: [([UInt8], Scope)] = Scope.allCases.flatMap { [(Array($0.alias.utf8), $0), (Array($0.rawValue.utf8), $0)] }
+    private static let scopeNames: [([UInt8], Scope)] = Scope.allCases.flatMap {
+        [(Array($0.alias.utf8), $0), (Array($0.rawValue.utf8), $0)]
+    }
 
     /// The account, scope and min_valid of a plain token target; nil for anything the generic
     /// parser should see (escapes, other keys, repeated keys, bad values).
@@ -403,7 +475,9 @@ extension Router {
         let nameStart = i
         while i < bytes.count, bytes[i] != 0x2F { i += 1 }
         let nameEnd = i
-        guard nameEnd > nameStart, UnsafeBufferPointer(rebasing: bytes[i...]).starts(with: tokenSuffix) else { return nil }
+        guard nameEnd > nameStart, UnsafeBufferPointer(rebasing: bytes[i...]).starts(with: tokenSuffix) else {
+            return nil
+        }
         i += tokenSuffix.count
         var scope: Scope?
         var minValid: Int?
@@ -418,7 +492,9 @@ extension Router {
                 guard let match = scopeNames.first(where: { value.elementsEqual($0.0) }) else { return nil }
                 scope = match.1
             } else if key.elementsEqual(minValidKey), minValid == nil {
-                guard !value.isEmpty, value.count <= 8, value.allSatisfy({ $0 >= 0x30 && $0 <= 0x39 }) else { return nil }
+                guard !value.isEmpty, value.count <= 8, value.allSatisfy({ $0 >= 0x30 && $0 <= 0x39 }) else {
+                    return nil
+                }
                 let number = value.reduce(0) { $0 * 10 + Int($1 - 0x30) }
                 guard number <= 366 * 86_400 else { return nil }
                 minValid = number
@@ -427,7 +503,8 @@ extension Router {
             }
             i = end + 1
         }
-        guard let scope, let name = AccountName(rawValue: String(decoding: bytes[nameStart..<nameEnd], as: UTF8.self)) else { return nil }
+        guard let scope, let name = AccountName(rawValue: String(decoding: bytes[nameStart..<nameEnd], as: UTF8.self))
+        else { return nil }
         return (name, scope, TimeInterval(minValid ?? 0))
     }
 }

@@ -5,7 +5,7 @@ import Logging
 import Synchronization
 
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #endif
 
 /// The server's event loop: one thread, one epoll set, the listening socket and every
@@ -68,7 +68,9 @@ final class ServerLoop: @unchecked Sendable {
         wake = eventfd(0, Int32(EFD_NONBLOCK | EFD_CLOEXEC))
         readBuffer = .allocate(byteCount: 64 * 1024, alignment: 16)
         out.reserveCapacity(64 * 1024)
-        guard epoll >= 0, wake >= 0 else { throw BrokerError(.internalError, "cannot create the event loop: \(Self.errorText())") }
+        guard epoll >= 0, wake >= 0 else {
+            throw BrokerError(.internalError, "cannot create the event loop: \(Self.errorText())")
+        }
         guard tokenbroker_epoll_ctl(epoll, EPOLL_CTL_ADD, wake, UInt32(EPOLLIN.rawValue)) == 0,
             tokenbroker_epoll_ctl(epoll, EPOLL_CTL_ADD, listener, UInt32(EPOLLIN.rawValue)) == 0
         else { throw BrokerError(.internalError, "cannot watch the socket: \(Self.errorText())") }
@@ -132,7 +134,8 @@ final class ServerLoop: @unchecked Sendable {
             let count = epoll_wait(epoll, events, Int32(capacity), timeout)
             if count < 0 {
                 if errno == EINTR { continue }
-                logger.critical("epoll_wait failed; the server stops", metadata: ["broker.reason": "\(Self.errorText())"])
+                logger.critical(
+                    "epoll_wait failed; the server stops", metadata: ["broker.reason": "\(Self.errorText())"])
                 break
             }
             let after = Self.monotonicNow()
@@ -145,7 +148,9 @@ final class ServerLoop: @unchecked Sendable {
                     accept(now: after)
                 } else if let slot = slot(fd) {
                     if flags & UInt32(EPOLLOUT.rawValue) != 0 { writable(slot, now: after) }
-                    if flags & UInt32(EPOLLIN.rawValue | EPOLLHUP.rawValue | EPOLLERR.rawValue) != 0, slots[Int(fd)] === slot {
+                    if flags & UInt32(EPOLLIN.rawValue | EPOLLHUP.rawValue | EPOLLERR.rawValue) != 0,
+                        slots[Int(fd)] === slot
+                    {
                         readable(slot, now: after)
                     }
                 }
@@ -231,7 +236,9 @@ final class ServerLoop: @unchecked Sendable {
                 case EMFILE, ENFILE, ENOBUFS, ENOMEM:
                     // Out of descriptors: stop accepting for a moment instead of spinning; the
                     // waiting clients stay in the backlog.
-                    logger.warning("cannot accept a connection; pausing accepts", metadata: ["broker.reason": "\(Self.errorText())"])
+                    logger.warning(
+                        "cannot accept a connection; pausing accepts",
+                        metadata: ["broker.reason": "\(Self.errorText())"])
                     _ = tokenbroker_epoll_ctl(epoll, EPOLL_CTL_DEL, listener, 0)
                     acceptPausedUntil = now + 100_000_000
                     return
@@ -256,7 +263,8 @@ final class ServerLoop: @unchecked Sendable {
                 continue
             }
             serial &+= 1
-            let slot = Slot(fd: fd, serial: serial, http: HTTPConnection(router: router, limits: limits, peer: peer, now: now))
+            let slot = Slot(
+                fd: fd, serial: serial, http: HTTPConnection(router: router, limits: limits, peer: peer, now: now))
             if Int(fd) >= slots.count { slots += Array(repeating: nil, count: Int(fd) + 1 - slots.count + 64) }
             slots[Int(fd)] = slot
             open += 1
@@ -278,7 +286,9 @@ final class ServerLoop: @unchecked Sendable {
     private func refuse(_ fd: Int32, now: UInt64) {
         out.removeAll(keepingCapacity: true)
         APIResponse.error(
-            BrokerError(.temporarilyUnavailable, "the daemon is serving \(limits.maxConnections) connections, its limit", hint: "try again shortly"),
+            BrokerError(
+                .temporarilyUnavailable, "the daemon is serving \(limits.maxConnections) connections, its limit",
+                hint: "try again shortly"),
             close: true
         ).serialize(into: &out, keepAlive: false, omitBody: false)
         _ = out.withUnsafeBytes { send(fd, $0.baseAddress, $0.count, Int32(MSG_NOSIGNAL)) }
@@ -288,7 +298,8 @@ final class ServerLoop: @unchecked Sendable {
         logger.warning(
             "connection refused: server.max_connections reached",
             metadata: [
-                "broker.event": "connection_refused", "broker.max_connections": "\(limits.maxConnections)", "broker.refused": "\(refusals.count)",
+                "broker.event": "connection_refused", "broker.max_connections": "\(limits.maxConnections)",
+                "broker.refused": "\(refusals.count)",
             ])
         refusals = (0, now)
     }

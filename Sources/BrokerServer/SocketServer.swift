@@ -6,7 +6,7 @@ import NIOConcurrencyHelpers
 import ServiceLifecycle
 
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #endif
 
 /// Where the socket comes from: a path to bind, or a descriptor handed over by systemd.
@@ -26,7 +26,8 @@ package final class SocketServer: Service, Sendable {
     private let loop = NIOLockedValueBox<ServerLoop?>(nil)
 
     package init(
-        source: SocketSource, service: any CredentialService, policy: AccessPolicy, limits: ServerLimits = ServerLimits(),
+        source: SocketSource, service: any CredentialService, policy: AccessPolicy,
+        limits: ServerLimits = ServerLimits(),
         logger: Logger, metrics: (@Sendable () -> [UInt8])? = nil
     ) {
         self.source = source
@@ -80,14 +81,18 @@ package final class SocketServer: Service, Sendable {
         }
         loop.withLockedValue { $0 = serverLoop }
         serverLoop.start()
-        var metadata: Logger.Metadata = ["broker.socket": "\(sourceDescription)", "broker.max_connections": "\(limits.maxConnections)"]
+        var metadata: Logger.Metadata = [
+            "broker.socket": "\(sourceDescription)", "broker.max_connections": "\(limits.maxConnections)",
+        ]
         if let files = Self.fileLimit() {
             metadata["broker.file_limit"] = "\(files.soft)"
             // Each connection holds a descriptor; the store, the journal and the HTTPS client need some too.
             if UInt64(limits.maxConnections) + Self.reservedDescriptors > files.soft {
                 logger.warning(
                     "server.max_connections is above what the descriptor limit allows; accepting will pause when descriptors run out",
-                    metadata: ["broker.max_connections": "\(limits.maxConnections)", "broker.file_limit": "\(files.soft)"])
+                    metadata: [
+                        "broker.max_connections": "\(limits.maxConnections)", "broker.file_limit": "\(files.soft)",
+                    ])
             }
         }
         logger.info("listening", metadata: metadata)
@@ -112,7 +117,9 @@ package final class SocketServer: Service, Sendable {
         if lstat(path, &status) == 0, status.st_mode & S_IFMT == S_IFSOCK { unlink(path) }
         let old = umask(0o177)
         let bound = withUnsafePointer(to: &address) {
-            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { Glibc.bind(fd, $0, socklen_t(MemoryLayout<sockaddr_un>.size)) }
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) {
+                Glibc.bind(fd, $0, socklen_t(MemoryLayout<sockaddr_un>.size))
+            }
         }
         umask(old)
         guard bound == 0, Glibc.listen(fd, 512) == 0 else {
@@ -169,7 +176,9 @@ package final class SocketServer: Service, Sendable {
             for (i, byte) in bytes.enumerated() { raw[i] = byte }
         }
         return withUnsafePointer(to: &address) {
-            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(fd, $0, socklen_t(MemoryLayout<sockaddr_un>.size)) == 0 }
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) {
+                connect(fd, $0, socklen_t(MemoryLayout<sockaddr_un>.size)) == 0
+            }
         }
     }
 

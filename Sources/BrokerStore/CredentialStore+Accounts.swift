@@ -13,7 +13,8 @@ extension CredentialStore {
     /// the same scope replaces an earlier one.
     package func createAccount(
         name: AccountName, realm: String, login: String, refreshToken: Secret?,
-        accessTokens: [AccessToken], password: Secret?, cookies: Secret?, ticketMethod: TicketMethod = .oauth, now: Date = Date()
+        accessTokens: [AccessToken], password: Secret?, cookies: Secret?, ticketMethod: TicketMethod = .oauth,
+        now: Date = Date()
     ) throws {
         guard !realm.isEmpty else { throw BrokerError(.badRequest, "the realm name is empty") }
         guard !login.isEmpty else { throw BrokerError(.badRequest, "the login is empty") }
@@ -32,7 +33,8 @@ extension CredentialStore {
                     VALUES (?, ?, x'', ?, ?, NULL, ?, ?)
                     """,
                 arguments: [
-                    self.sealer.nameMACs(name.rawValue)[0], realm, macs[0], AccountState.active.rawValue, now.timeIntervalSince1970, ticketMethod.rawValue,
+                    self.sealer.nameMACs(name.rawValue)[0], realm, macs[0], AccountState.active.rawValue,
+                    now.timeIntervalSince1970, ticketMethod.rawValue,
                 ])
             let id = db.lastInsertedRowID
             try db.execute(
@@ -53,7 +55,9 @@ extension CredentialStore {
     /// Sets how the account's ssl-compact-ticket is obtained.
     package func setTicketMethod(_ method: TicketMethod, for name: AccountName) throws {
         try write("cannot set the ticket method of \(name)") { db in
-            try db.execute(sql: "UPDATE accounts SET ticket_method = ? WHERE id = ?", arguments: [method.rawValue, try Self.requireAccountID(db, name, self.sealer)])
+            try db.execute(
+                sql: "UPDATE accounts SET ticket_method = ? WHERE id = ?",
+                arguments: [method.rawValue, try Self.requireAccountID(db, name, self.sealer)])
             guard db.changesCount > 0 else { throw Self.notFound(name) }
         }
     }
@@ -88,7 +92,8 @@ extension CredentialStore {
     /// deleted all the same and this throws `.temporarilyUnavailable`.
     package func deleteAccount(_ name: AccountName) throws -> Bool {
         let deleted = try write("cannot delete account \(name)") { db in
-            try db.execute(sql: "DELETE FROM accounts WHERE id = ?", arguments: [try Self.accountID(db, name, self.sealer)])
+            try db.execute(
+                sql: "DELETE FROM accounts WHERE id = ?", arguments: [try Self.accountID(db, name, self.sealer)])
             return db.changesCount > 0
         }
         guard deleted else { return false }

@@ -10,7 +10,8 @@ extension CredentialStore {
     /// refresh token is kept. Throws `.notFound` if there is no such account.
     /// `now` is when the secrets were obtained, from the caller's clock.
     package func commitRefresh(
-        account name: AccountName, accessToken: AccessToken, rotatedRefreshToken: Secret?, cookies: Secret? = nil, now: Date = Date()
+        account name: AccountName, accessToken: AccessToken, rotatedRefreshToken: Secret?, cookies: Secret? = nil,
+        now: Date = Date()
     ) throws {
         try write("cannot store the refreshed token of \(name)") { db in
             let id = try Self.requireAccountID(db, name, self.sealer)
@@ -29,7 +30,8 @@ extension CredentialStore {
     /// them), and sets the state to `active` with no reason, in one transaction. The password
     /// is kept. Throws `.notFound` if there is no such account.
     package func replaceGrant(
-        account name: AccountName, refreshToken: Secret?, accessTokens: [AccessToken], cookies: Secret?, now: Date = Date()
+        account name: AccountName, refreshToken: Secret?, accessTokens: [AccessToken], cookies: Secret?,
+        now: Date = Date()
     ) throws {
         try write("cannot store the new sign-in of \(name)") { db in
             let id = try Self.requireAccountID(db, name, self.sealer)

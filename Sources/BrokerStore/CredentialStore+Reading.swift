@@ -64,7 +64,8 @@ extension CredentialStore {
         }
         return try Row.fetchAll(db, sql: sql, arguments: arguments).map { row in
             let id: Int64 = row["id"]
-            let rawName = try open(row["name_sealed"], SealContext(accountID: id, kind: .accountName), account: "row \(id)")
+            let rawName = try open(
+                row["name_sealed"], SealContext(accountID: id, kind: .accountName), account: "row \(id)")
             guard let name = AccountName(rawValue: rawName) else {
                 throw BrokerError(.internalError, "account row \(id) has an invalid name")
             }

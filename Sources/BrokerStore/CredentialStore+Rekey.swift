@@ -55,14 +55,18 @@ extension CredentialStore {
                 for row in try Row.fetchAll(db, sql: "SELECT id, realm, login_sealed, name_sealed FROM accounts") {
                     let id: Int64 = row["id"]
                     let realm: String = row["realm"]
-                    let login = try self.open(row["login_sealed"], SealContext(accountID: id, kind: .login), account: "row \(id)")
-                    let name = try self.open(row["name_sealed"], SealContext(accountID: id, kind: .accountName), account: "row \(id)")
+                    let login = try self.open(
+                        row["login_sealed"], SealContext(accountID: id, kind: .login), account: "row \(id)")
+                    let name = try self.open(
+                        row["name_sealed"], SealContext(accountID: id, kind: .accountName), account: "row \(id)")
                     try db.execute(
-                        sql: "UPDATE accounts SET login_sealed = ?, login_mac = ?, name_sealed = ?, name = ? WHERE id = ?",
+                        sql:
+                            "UPDATE accounts SET login_sealed = ?, login_mac = ?, name_sealed = ?, name = ? WHERE id = ?",
                         arguments: [
                             try next.seal(login, SealContext(accountID: id, kind: .login)),
                             next.currentLoginMAC(login: login, realm: realm),
-                            try next.seal(name, SealContext(accountID: id, kind: .accountName)), next.nameMACs(name)[0], id,
+                            try next.seal(name, SealContext(accountID: id, kind: .accountName)), next.nameMACs(name)[0],
+                            id,
                         ])
                     count += 2
                 }

@@ -52,14 +52,17 @@ package final class CredentialStore: Sendable {
     ///
     /// The key file holds exactly 32 raw bytes, or 64 hex characters and an optional newline
     /// (see ``KeyFile``).
-    package static func open(directory: URL, keyFile: URL, credentialsDirectory: String? = nil) throws -> CredentialStore {
+    package static func open(directory: URL, keyFile: URL, credentialsDirectory: String? = nil) throws
+        -> CredentialStore
+    {
         try ensureDirectory(directory)
         let databasePath = directory.appendingPathComponent(databaseFileName).path
         // A systemd credential (LoadCredential/LoadCredentialEncrypted) wins over the key file.
         if let credentialsDirectory {
             let credential = URL(fileURLWithPath: credentialsDirectory).appendingPathComponent(credentialName)
             if FileManager.default.fileExists(atPath: credential.path) {
-                return try CredentialStore(databasePath: databasePath, keys: [try KeyFile.read(credential)], keyFile: nil)
+                return try CredentialStore(
+                    databasePath: databasePath, keys: [try KeyFile.read(credential)], keyFile: nil)
             }
         }
         let key: SymmetricKey
@@ -70,7 +73,9 @@ package final class CredentialStore: Sendable {
                 throw BrokerError(
                     .internalError,
                     "database exists but its key file \(keyFile.path) is missing; refusing to start",
-                    hint: "restore the key file; to start over instead, move \(databasePath) aside (every enrolled account is lost)")
+                    hint:
+                        "restore the key file; to start over instead, move \(databasePath) aside (every enrolled account is lost)"
+                )
             }
             key = try KeyFile.generate(at: keyFile)
         }
@@ -211,7 +216,8 @@ package final class CredentialStore: Sendable {
         } catch {
             throw BrokerError(
                 .internalError,
-                "the database's key check value does not open with key \(given); the key or the database is corrupt; refusing to start")
+                "the database's key check value does not open with key \(given); the key or the database is corrupt; refusing to start"
+            )
         }
     }
 
@@ -266,7 +272,8 @@ package final class CredentialStore: Sendable {
     static func accountID(_ db: Database, _ name: AccountName, _ sealer: Sealer) throws -> Int64? {
         let macs = sealer.nameMACs(name.rawValue)
         let placeholders = Array(repeating: "?", count: macs.count).joined(separator: ", ")
-        return try Int64.fetchOne(db, sql: "SELECT id FROM accounts WHERE name IN (\(placeholders))", arguments: StatementArguments(macs))
+        return try Int64.fetchOne(
+            db, sql: "SELECT id FROM accounts WHERE name IN (\(placeholders))", arguments: StatementArguments(macs))
     }
 
     static func requireAccountID(_ db: Database, _ name: AccountName, _ sealer: Sealer) throws -> Int64 {
@@ -282,7 +289,9 @@ package final class CredentialStore: Sendable {
                 arguments: StatementArguments(loginMACs))
         else { return nil }
         let id: Int64 = row["id"]
-        return AccountName(rawValue: try open(row["name_sealed"], SealContext(accountID: id, kind: .accountName), account: "row \(id)"))
+        return AccountName(
+            rawValue: try open(row["name_sealed"], SealContext(accountID: id, kind: .accountName), account: "row \(id)")
+        )
     }
 
     func open(_ sealed: Data, _ context: SealContext, account: String) throws -> String {
@@ -298,7 +307,8 @@ package final class CredentialStore: Sendable {
         } catch .notAuthentic {
             throw BrokerError(
                 .internalError,
-                "the stored \(context.label) of account \(account) failed authentication: the database was modified or the value belongs to another row")
+                "the stored \(context.label) of account \(account) failed authentication: the database was modified or the value belongs to another row"
+            )
         }
     }
 }

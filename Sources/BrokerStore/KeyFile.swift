@@ -3,11 +3,11 @@ import Crypto
 import Foundation
 
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #elseif canImport(Musl)
-import Musl
+    import Musl
 #elseif canImport(Darwin)
-import Darwin
+    import Darwin
 #endif
 
 /// The store's key file: the 32-byte master key that seals every secret column.
@@ -23,7 +23,9 @@ package enum KeyFile {
         let temporary = url.path + ".new"
         unlink(temporary)
         let fd = open(temporary, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0o600)
-        guard fd >= 0 else { throw BrokerError(.internalError, "cannot write the new key file \(temporary): \(errnoText())") }
+        guard fd >= 0 else {
+            throw BrokerError(.internalError, "cannot write the new key file \(temporary): \(errnoText())")
+        }
         let written = bytes.withUnsafeBytes { Glibc.write(fd, $0.baseAddress, $0.count) }
         let synced = fsync(fd)
         close(fd)
@@ -44,7 +46,8 @@ package enum KeyFile {
         }
         guard info.st_mode & 0o077 == 0 else {
             throw BrokerError(
-                .internalError, "key file \(path) is readable or writable by others (mode \(String(info.st_mode & 0o777, radix: 8))); refusing to use it",
+                .internalError,
+                "key file \(path) is readable or writable by others (mode \(String(info.st_mode & 0o777, radix: 8))); refusing to use it",
                 hint: "chmod 600 \(path)")
         }
         guard info.st_size <= 1024 else {
@@ -62,7 +65,8 @@ package enum KeyFile {
         throw BrokerError(
             .internalError,
             "key file \(path) must hold exactly 32 raw bytes or 64 hex characters; it holds \(bytes.count) bytes",
-            hint: "generate one with `head -c 32 /dev/urandom > \(path)`, or let the daemon create it on a new database")
+            hint: "generate one with `head -c 32 /dev/urandom > \(path)`, or let the daemon create it on a new database"
+        )
     }
 
     /// The key in `bytes`, or nil if they are not 32 raw bytes or 64 hex characters

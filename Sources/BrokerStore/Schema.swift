@@ -60,7 +60,9 @@ enum Schema {
         // scope's token) or `rst` (RST.srf with the stored password).
         migrator.registerMigration("v2") { db in
             try db.execute(
-                sql: "ALTER TABLE accounts ADD COLUMN ticket_method TEXT NOT NULL DEFAULT 'oauth' CHECK (ticket_method IN ('oauth', 'rst'))")
+                sql:
+                    "ALTER TABLE accounts ADD COLUMN ticket_method TEXT NOT NULL DEFAULT 'oauth' CHECK (ticket_method IN ('oauth', 'rst'))"
+            )
         }
         // v3: account names are looked up by HMAC and kept sealed, so the file read alone
         // shows no name (names default to the login).
@@ -71,7 +73,10 @@ enum Schema {
                 let name: String = row["name"]
                 try db.execute(
                     sql: "UPDATE accounts SET name = ?, name_sealed = ? WHERE id = ?",
-                    arguments: [sealer.nameMACs(name)[0], try sealer.seal(name, SealContext(accountID: id, kind: .accountName)), id])
+                    arguments: [
+                        sealer.nameMACs(name)[0], try sealer.seal(name, SealContext(accountID: id, kind: .accountName)),
+                        id,
+                    ])
             }
         }
         return migrator

@@ -19,7 +19,9 @@ extension LiveIdentityClient {
         let (status, headers, body) = try await call(realm, request, what: "rps/skypetoken")
         if status == 429 { throw .rateLimited(retryAfter: Self.retryAfter(headers, now: now)) }
         let parsed: SkypeTokenResponse
-        do { parsed = try SkypeTokenResponse.parse(status: status, body: body) } catch { throw .transient(error.message) }
+        do { parsed = try SkypeTokenResponse.parse(status: status, body: body) } catch {
+            throw .transient(error.message)
+        }
         switch parsed {
         case .success(let token, let expiresIn):
             return Credential(value: token, obtainedAt: now, expiresAt: now.addingTimeInterval(TimeInterval(expiresIn)))
@@ -29,7 +31,8 @@ extension LiveIdentityClient {
     }
 
     /// The UIC from User/Initialization with the session cookies.
-    package func userInitialization(realm: Realm, cookies: Secret, now: Date) async throws(RefreshFailure) -> Credential {
+    package func userInitialization(realm: Realm, cookies: Secret, now: Date) async throws(RefreshFailure) -> Credential
+    {
         var request = HTTPClientRequest(url: realm.userInitializationEndpoint)
         request.method = .POST
         request.headers.add(name: "Content-Type", value: UserInitialization.contentType)
@@ -37,26 +40,36 @@ extension LiveIdentityClient {
         request.body = .bytes(ByteBuffer(string: UserInitialization.requestBody))
         let (status, headers, body) = try await call(realm, request, what: "User/Initialization")
         if status == 429 { throw .rateLimited(retryAfter: Self.retryAfter(headers, now: now)) }
-        if status == 401 || status == 403 { throw .rejected(code: "cookies_refused", description: "User/Initialization refused the session cookies") }
+        if status == 401 || status == 403 {
+            throw .rejected(code: "cookies_refused", description: "User/Initialization refused the session cookies")
+        }
         if (500..<600).contains(status) { throw .transient("User/Initialization answered HTTP \(status)") }
-        guard status == 200 else { throw .rejected(code: "http_\(status)", description: "User/Initialization answered HTTP \(status)") }
+        guard status == 200 else {
+            throw .rejected(code: "http_\(status)", description: "User/Initialization answered HTTP \(status)")
+        }
         let parsed: UserInitialization
         do { parsed = try UserInitialization.parse(body) } catch { throw .transient(error.message) }
         // The refresh machine refreshes it at its refresh point of St..Se, or by this deadline when earlier.
         let refreshBy = parsed.registrationTTLRefreshSeconds.map { now.addingTimeInterval(TimeInterval($0)) }
-        return Credential(value: parsed.uic, obtainedAt: now, expiresAt: parsed.expiresAt, refreshBy: refreshBy, issuedAt: parsed.issuedAt)
+        return Credential(
+            value: parsed.uic, obtainedAt: now, expiresAt: parsed.expiresAt, refreshBy: refreshBy,
+            issuedAt: parsed.issuedAt)
     }
 
     /// A silent sign-in with the session cookies: the authorize URL answers straight with the
     /// desktop redirect, fresh tokens (a new grant family) and fresh cookies.
     package func silentSignIn(realm: Realm, cookies: Secret, now: Date) async throws(RefreshFailure) -> SignInResult {
-        let url = AuthorizeURL.make(base: realm.loginBase, clientID: realm.clientID, scope: Scope.skype.rawValue, redirectURI: realm.redirectURI)
+        let url = AuthorizeURL.make(
+            base: realm.loginBase, clientID: realm.clientID, scope: Scope.skype.rawValue, redirectURI: realm.redirectURI
+        )
         var request = HTTPClientRequest(url: url)
         request.headers.add(name: "Cookie", value: cookies.exposed)
         let (status, headers, _) = try await call(realm, request, what: "the authorize page")
         if status == 429 { throw .rateLimited(retryAfter: Self.retryAfter(headers, now: now)) }
         if (500..<600).contains(status) { throw .transient("the authorize page answered HTTP \(status)") }
-        guard (300..<400).contains(status), let location = headers.first(name: "Location"), Self.isDesktop(location, realm: realm) else {
+        guard (300..<400).contains(status), let location = headers.first(name: "Location"),
+            Self.isDesktop(location, realm: realm)
+        else {
             throw .rejected(code: "cookies_refused", description: "the session cookies no longer sign in silently")
         }
         var jar = Self.cookieJar(cookies.exposed)
@@ -74,7 +87,9 @@ extension LiveIdentityClient {
     }
 
     /// A password sign-in for the cookies, for accounts that stored their password.
-    package func passwordSignIn(realm: Realm, login: String, password: Secret, now: Date) async throws(RefreshFailure) -> SignInResult {
+    package func passwordSignIn(realm: Realm, login: String, password: Secret, now: Date) async throws(RefreshFailure)
+        -> SignInResult
+    {
         do {
             return try await signIn(realm: realm, login: login, password: password, now: now)
         } catch {
@@ -88,7 +103,9 @@ extension LiveIdentityClient {
 
     /// An ssl-compact-ticket from RST.srf for chatservice.live.com / MBI_SSL. Follows
     /// psf:Redirect only to the realm's origins, at most three times.
-    package func rstTicket(realm: Realm, login: String, password: Secret, now: Date) async throws(RefreshFailure) -> Credential {
+    package func rstTicket(realm: Realm, login: String, password: Secret, now: Date) async throws(RefreshFailure)
+        -> Credential
+    {
         var url = realm.rstEndpoint
         let envelope = RSTRequest.render(username: login, password: password, sites: [.chatService])
         for _ in 0...Self.maxHops {
@@ -116,13 +133,18 @@ extension LiveIdentityClient {
                 switch fault.kind {
                 case .redirect(let target):
                     guard realm.mayFollow(target) else {
-                        throw .rejected(code: "rst_redirect", description: "RST.srf redirected outside the realm's origins")
+                        throw .rejected(
+                            code: "rst_redirect", description: "RST.srf redirected outside the realm's origins")
                     }
                     url = target
                 case .badCredentials:
-                    throw .grantRevoked("RST.srf refused the stored password (\(fault.faultstring ?? "FailedAuthentication"))")
+                    throw .grantRevoked(
+                        "RST.srf refused the stored password (\(fault.faultstring ?? "FailedAuthentication"))")
                 case .profileAccrualRequired:
-                    throw .rejected(code: "interaction_required", description: "interactive sign-in required: \(fault.faultstring ?? "profile accrual is required")")
+                    throw .rejected(
+                        code: "interaction_required",
+                        description:
+                            "interactive sign-in required: \(fault.faultstring ?? "profile accrual is required")")
                 case .other:
                     throw .transient("RST.srf fault \(fault.faultcode ?? "?"): \(fault.faultstring ?? "")")
                 }
@@ -135,7 +157,9 @@ extension LiveIdentityClient {
         var jar: [String: String] = [:]
         for pair in header.split(separator: ";") {
             let trimmed = pair.trimmingCharacters(in: .whitespaces)
-            if let eq = trimmed.firstIndex(of: "=") { jar[String(trimmed[..<eq])] = String(trimmed[trimmed.index(after: eq)...]) }
+            if let eq = trimmed.firstIndex(of: "=") {
+                jar[String(trimmed[..<eq])] = String(trimmed[trimmed.index(after: eq)...])
+            }
         }
         return jar
     }

@@ -76,7 +76,8 @@ package final class LiveIdentityClient: Sendable {
         tls.mapValues { tls in
             var configuration = HTTPClient.Configuration(tlsConfiguration: tls, redirectConfiguration: .disallow)
             configuration.timeout = .init(connect: .seconds(10), read: .seconds(15))
-            configuration.connectionPool = .init(idleTimeout: .seconds(30), concurrentHTTP1ConnectionsPerHostSoftLimit: 8)
+            configuration.connectionPool = .init(
+                idleTimeout: .seconds(30), concurrentHTTP1ConnectionsPerHostSoftLimit: 8)
             return HTTPClient(eventLoopGroupProvider: .singleton, configuration: configuration)
         }
     }
@@ -99,13 +100,19 @@ package final class LiveIdentityClient: Sendable {
 
     // MARK: - Refresh
 
-    package func refresh(realm: Realm, refreshToken: Secret, scope: Scope, now: Date) async throws(RefreshFailure) -> TokenGrant {
-        guard let client = client(for: realm) else { throw .rejected(code: "unknown_realm", description: "realm \(realm.name) is not configured") }
+    package func refresh(realm: Realm, refreshToken: Secret, scope: Scope, now: Date) async throws(RefreshFailure)
+        -> TokenGrant
+    {
+        guard let client = client(for: realm) else {
+            throw .rejected(code: "unknown_realm", description: "realm \(realm.name) is not configured")
+        }
         var request = HTTPClientRequest(url: realm.tokenEndpoint)
         request.method = .POST
         request.headers.add(name: "Content-Type", value: FormEncoding.contentType)
         request.headers.add(name: "Accept", value: "application/json")
-        request.body = .bytes(ByteBuffer(string: TokenRequest.refreshBody(clientID: realm.clientID, scope: scope, refreshToken: refreshToken)))
+        request.body = .bytes(
+            ByteBuffer(
+                string: TokenRequest.refreshBody(clientID: realm.clientID, scope: scope, refreshToken: refreshToken)))
         let status: Int
         let headers: HTTPHeaders
         let body: [UInt8]
@@ -128,8 +135,12 @@ package final class LiveIdentityClient: Sendable {
             if !returnedScope.isEmpty, returnedScope != scope.rawValue {
                 throw .transient("the token endpoint answered for another scope")
             }
-            guard Self.isPlainToken(access) else { throw .transient("the token endpoint returned a token with unexpected characters") }
-            let token = AccessToken(value: access, scope: scope, obtainedAt: now, expiresAt: now.addingTimeInterval(TimeInterval(expiresIn)))
+            guard Self.isPlainToken(access) else {
+                throw .transient("the token endpoint returned a token with unexpected characters")
+            }
+            let token = AccessToken(
+                value: access, scope: scope, obtainedAt: now, expiresAt: now.addingTimeInterval(TimeInterval(expiresIn))
+            )
             return TokenGrant(accessToken: token, refreshToken: rotated, userID: userID)
         case .failure(let error, let description):
             switch error {
@@ -144,11 +155,16 @@ package final class LiveIdentityClient: Sendable {
 
     // MARK: - Password sign-in
 
-    package func signIn(realm: Realm, login: String, password: Secret, now: Date) async throws(BrokerError) -> SignInResult {
-        guard let client = client(for: realm) else { throw BrokerError(.badRequest, "realm \(realm.name) is not configured") }
+    package func signIn(realm: Realm, login: String, password: Secret, now: Date) async throws(BrokerError)
+        -> SignInResult
+    {
+        guard let client = client(for: realm) else {
+            throw BrokerError(.badRequest, "realm \(realm.name) is not configured")
+        }
         var jar: [String: String] = [:]
         let authorize = AuthorizeURL.make(
-            base: realm.loginBase, clientID: realm.clientID, scope: Scope.skype.rawValue, redirectURI: realm.redirectURI)
+            base: realm.loginBase, clientID: realm.clientID, scope: Scope.skype.rawValue, redirectURI: realm.redirectURI
+        )
         var response = try await get(client, authorize, jar: &jar)
         if (300..<400).contains(response.status) {
             return try await finish(client, realm: realm, response: response, jar: &jar, now: now, hops: 0)
@@ -158,10 +174,16 @@ package final class LiveIdentityClient: Sendable {
         guard let ppft = page.ppft else {
             throw BrokerError(.upstreamError, "the authorize page carries no PPFT")
         }
-        let post = page.urlPost ?? AuthorizeURL.fallbackPost(
-            base: realm.loginBase, clientID: realm.clientID, scope: Scope.skype.rawValue, redirectURI: realm.redirectURI)
+        let post =
+            page.urlPost
+            ?? AuthorizeURL.fallbackPost(
+                base: realm.loginBase, clientID: realm.clientID, scope: Scope.skype.rawValue,
+                redirectURI: realm.redirectURI)
         guard realm.mayFollow(post) else {
-            throw BrokerError(.upstreamError, "the login page posts to \(Realm.origin(of: post) ?? "an invalid URL"), which is not one of realm \(realm.name)'s origins")
+            throw BrokerError(
+                .upstreamError,
+                "the login page posts to \(Realm.origin(of: post) ?? "an invalid URL"), which is not one of realm \(realm.name)'s origins"
+            )
         }
         var request = HTTPClientRequest(url: post)
         request.method = .POST
@@ -188,12 +210,15 @@ package final class LiveIdentityClient: Sendable {
                 return result
             }
             if let path = URLComponents(string: location)?.path, path.lowercased().hasSuffix("/abuse") {
-                throw BrokerError(.accountLocked, "the account is locked: the server sent the sign-in to its Abuse page",
+                throw BrokerError(
+                    .accountLocked, "the account is locked: the server sent the sign-in to its Abuse page",
                     hint: "unlock the account with the provider, then sign in again")
             }
             guard hops < Self.maxHops else { throw BrokerError(.upstreamError, "too many redirects during sign-in") }
             guard realm.mayFollow(location) else {
-                throw BrokerError(.interactionRequired, "interactive sign-in required: the server redirected to \(Self.safeURL(location))",
+                throw BrokerError(
+                    .interactionRequired,
+                    "interactive sign-in required: the server redirected to \(Self.safeURL(location))",
                     hint: "use tokenctl login --browser")
             }
             let next = try await get(client, location, jar: &jar)
@@ -205,7 +230,8 @@ package final class LiveIdentityClient: Sendable {
             if let text = page.errorPlainText ?? page.errorText {
                 throw BrokerError(.invalidCredentials, text)
             }
-            throw BrokerError(.interactionRequired, "interactive sign-in required: the server asked for more than a password",
+            throw BrokerError(
+                .interactionRequired, "interactive sign-in required: the server asked for more than a password",
                 hint: "use tokenctl login --browser")
         default:
             throw Self.unexpected(response.status, at: "the sign-in form")
@@ -224,23 +250,30 @@ package final class LiveIdentityClient: Sendable {
     }
 
     /// Tokens from the final desktop redirect's fragment. It is never fetched.
-    package static func redeem(_ location: String, cookies: [String: String] = [:], now: Date) throws(BrokerError) -> SignInResult {
+    package static func redeem(_ location: String, cookies: [String: String] = [:], now: Date) throws(BrokerError)
+        -> SignInResult
+    {
         let parsed: DesktopRedirect
         do {
             parsed = try DesktopRedirect.parse(location)
         } catch {
-            throw BrokerError(.badRequest, "that is not the final sign-in URL: it must carry the tokens after '#' (\(error.message))")
+            throw BrokerError(
+                .badRequest, "that is not the final sign-in URL: it must carry the tokens after '#' (\(error.message))")
         }
         switch parsed {
         case .error(let code, let description):
             throw BrokerError(.signInFailed, "sign-in refused: \(code): \(description)")
         case .tokens(let access, let expiresIn, let scopeName, let refreshToken, let userID):
             guard let refreshToken else { throw BrokerError(.signInFailed, "the redirect carries no refresh token") }
-            guard isPlainToken(access) else { throw BrokerError(.signInFailed, "the redirect carries a token with unexpected characters") }
+            guard isPlainToken(access) else {
+                throw BrokerError(.signInFailed, "the redirect carries a token with unexpected characters")
+            }
             guard let scope = Scope(rawValue: scopeName) ?? Scope(nameOrAlias: scopeName) else {
                 throw BrokerError(.signInFailed, "the redirect is for an unknown scope")
             }
-            let token = AccessToken(value: access, scope: scope, obtainedAt: now, expiresAt: now.addingTimeInterval(TimeInterval(expiresIn)))
+            let token = AccessToken(
+                value: access, scope: scope, obtainedAt: now, expiresAt: now.addingTimeInterval(TimeInterval(expiresIn))
+            )
             let session = ["MSPAuth", "MSPProf", "WLSSC"].compactMap { name in cookies[name].map { "\(name)=\($0)" } }
             return SignInResult(
                 grant: TokenGrant(accessToken: token, refreshToken: refreshToken, userID: userID),
@@ -257,8 +290,12 @@ package final class LiveIdentityClient: Sendable {
     }
 
     /// One request for a refresh: transport errors become transient failures.
-    func call(_ realm: Realm, _ request: HTTPClientRequest, what: String) async throws(RefreshFailure) -> (Int, HTTPHeaders, [UInt8]) {
-        guard let client = client(for: realm) else { throw .rejected(code: "unknown_realm", description: "realm \(realm.name) is not configured") }
+    func call(_ realm: Realm, _ request: HTTPClientRequest, what: String) async throws(RefreshFailure) -> (
+        Int, HTTPHeaders, [UInt8]
+    ) {
+        guard let client = client(for: realm) else {
+            throw .rejected(code: "unknown_realm", description: "realm \(realm.name) is not configured")
+        }
         do {
             return try await execute(client, request)
         } catch {
@@ -266,24 +303,31 @@ package final class LiveIdentityClient: Sendable {
         }
     }
 
-    private func execute(_ client: HTTPClient, _ request: HTTPClientRequest) async throws -> (Int, HTTPHeaders, [UInt8]) {
+    private func execute(_ client: HTTPClient, _ request: HTTPClientRequest) async throws -> (Int, HTTPHeaders, [UInt8])
+    {
         let response = try await client.execute(request, timeout: Self.requestTimeout)
         let buffer = try await response.body.collect(upTo: Self.maxBody)
         return (Int(response.status.code), response.headers, Array(buffer.readableBytesView))
     }
 
-    private func get(_ client: HTTPClient, _ url: String, jar: inout [String: String]) async throws(BrokerError) -> Response {
+    private func get(_ client: HTTPClient, _ url: String, jar: inout [String: String]) async throws(BrokerError)
+        -> Response
+    {
         var request = HTTPClientRequest(url: url)
         Self.addCookies(jar, to: &request)
         return try await send(client, request, jar: &jar, what: "the login service")
     }
 
-    private func send(_ client: HTTPClient, _ request: HTTPClientRequest, jar: inout [String: String], what: String) async throws(BrokerError) -> Response {
+    private func send(_ client: HTTPClient, _ request: HTTPClientRequest, jar: inout [String: String], what: String)
+        async throws(BrokerError) -> Response
+    {
         do {
             let (status, headers, body) = try await execute(client, request)
             for header in headers[canonicalForm: "set-cookie"] {
                 let pair = header.split(separator: ";", maxSplits: 1).first ?? ""
-                if let eq = pair.firstIndex(of: "=") { jar[String(pair[..<eq])] = String(pair[pair.index(after: eq)...]) }
+                if let eq = pair.firstIndex(of: "=") {
+                    jar[String(pair[..<eq])] = String(pair[pair.index(after: eq)...])
+                }
             }
             return Response(status: status, headers: headers, body: body)
         } catch {
@@ -293,7 +337,9 @@ package final class LiveIdentityClient: Sendable {
 
     private static func addCookies(_ jar: [String: String], to request: inout HTTPClientRequest) {
         guard !jar.isEmpty else { return }
-        request.headers.replaceOrAdd(name: "Cookie", value: jar.sorted { $0.key < $1.key }.map { "\($0.key)=\($0.value)" }.joined(separator: "; "))
+        request.headers.replaceOrAdd(
+            name: "Cookie",
+            value: jar.sorted { $0.key < $1.key }.map { "\($0.key)=\($0.value)" }.joined(separator: "; "))
     }
 
     /// When MSPAuth expires, from its Max-Age.

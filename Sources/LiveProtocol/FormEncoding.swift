@@ -39,7 +39,8 @@ package enum TokenRequest {
         ])
     }
 
-    package static func refreshBody(clientID: String = messengerClientID, scope: Scope, refreshToken: Secret) -> String {
+    package static func refreshBody(clientID: String = messengerClientID, scope: Scope, refreshToken: Secret) -> String
+    {
         refreshBody(clientID: clientID, scope: scope.rawValue, refreshToken: refreshToken)
     }
 }

@@ -52,7 +52,7 @@ enum ISO8601 {
             guard let om = number(2), oh < 24, om < 60 else { return nil }
             offset = sign * (oh * 3600 + om * 60)
         } else {
-            return nil  // A stamp without a zone is ambiguous.
+            return nil // A stamp without a zone is ambiguous.
         }
         guard i == b.count, (1...12).contains(month), (1...daysIn(month: month, year: year)).contains(day),
             hour < 24, minute < 60, second < 61

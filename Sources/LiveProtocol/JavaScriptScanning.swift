@@ -67,7 +67,7 @@ enum JavaScriptScanning {
             case .ascii("f"): out.append(0x0C)
             case .ascii("v"): out.append(0x0B)
             case .ascii("0") where !(i < b.count && (0x30...0x39).contains(b[i])): out.append(0)
-            case .ascii("\n"): break  // line continuation
+            case .ascii("\n"): break // line continuation
             case .ascii("\r"):
                 if i < b.count && b[i] == .ascii("\n") { i += 1 }
             case .ascii("x"):

@@ -13,7 +13,8 @@ package struct UserInitialization: Sendable, Hashable {
     /// `MappingSkypeName`, the Skype name the account is linked to.
     package var skypeName: String?
 
-    package init(uic: Secret, issuedAt: Date, expiresAt: Date, registrationTTLRefreshSeconds: Int?, skypeName: String?) {
+    package init(uic: Secret, issuedAt: Date, expiresAt: Date, registrationTTLRefreshSeconds: Int?, skypeName: String?)
+    {
         self.uic = uic
         self.issuedAt = issuedAt
         self.expiresAt = expiresAt

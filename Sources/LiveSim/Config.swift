@@ -36,7 +36,9 @@ public struct AccountSpec: Sendable, Codable, Equatable {
     public var locked: Bool
     public var rateLimited: Bool
 
-    public init(login: String, password: String, twoFactor: Bool = false, locked: Bool = false, rateLimited: Bool = false) {
+    public init(
+        login: String, password: String, twoFactor: Bool = false, locked: Bool = false, rateLimited: Bool = false
+    ) {
         self.login = login
         self.password = password
         self.twoFactor = twoFactor

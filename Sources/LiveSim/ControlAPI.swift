@@ -17,10 +17,12 @@ final class ControlAPI: SimApplication {
     }
 
     func log(_ request: SimRequest, endpoint: String, response: SimResponse?, outcome: String, elapsed: Double) {
-        logger?.info("control", metadata: [
-            "method": "\(request.method.rawValue)", "path": "\(request.path)",
-            "status": "\(response.map { String($0.status.code) } ?? "-")",
-        ])
+        logger?.info(
+            "control",
+            metadata: [
+                "method": "\(request.method.rawValue)", "path": "\(request.path)",
+                "status": "\(response.map { String($0.status.code) } ?? "-")",
+            ])
     }
 
     struct APIError: Error {
@@ -62,9 +64,13 @@ final class ControlAPI: SimApplication {
         case (.PUT, "settings", 1), (.PATCH, "settings", 1):
             return try updateSettings(decode(SettingsPatch.self, request))
         case (.GET, "accounts", 1):
-            return .json(.ok, encoding: ["accounts": state.withLock { world in
-                world.accounts.values.map { AccountView($0) }.sorted { $0.login < $1.login }
-            }])
+            return .json(
+                .ok,
+                encoding: [
+                    "accounts": state.withLock { world in
+                        world.accounts.values.map { AccountView($0) }.sorted { $0.login < $1.login }
+                    }
+                ])
         case (.POST, "accounts", 1):
             let spec = try decode(AccountSpec.self, request)
             guard state.withLock({ $0.addAccount(spec) }) else {
@@ -117,11 +123,16 @@ final class ControlAPI: SimApplication {
         case (.POST, "validate", 1):
             return validate(try decode(ValidateRequest.self, request))
         case (.GET, "secrets", 1):
-            return .json(.ok, encoding: ["secrets": state.withLock { world in
-                Array(world.credentials.keys) + world.accounts.values.map(\.spec.password)
-            }])
+            return .json(
+                .ok,
+                encoding: [
+                    "secrets": state.withLock { world in
+                        Array(world.credentials.keys) + world.accounts.values.map(\.spec.password)
+                    }
+                ])
         default:
-            throw APIError(status: .notFound, message: "no such control route: \(request.method.rawValue) \(request.path)")
+            throw APIError(
+                status: .notFound, message: "no such control route: \(request.method.rawValue) \(request.path)")
         }
     }
 
@@ -260,7 +271,9 @@ final class ControlAPI: SimApplication {
         var out: [CredentialKind: Int] = [:]
         for (name, seconds) in raw {
             guard let kind = CredentialKind(rawValue: name) else {
-                throw APIError(status: .badRequest, message: "unknown credential kind \(name); known: \(CredentialKind.allCases.map(\.rawValue))")
+                throw APIError(
+                    status: .badRequest,
+                    message: "unknown credential kind \(name); known: \(CredentialKind.allCases.map(\.rawValue))")
             }
             guard seconds > 0 else { throw APIError(status: .badRequest, message: "lifetimes must be positive") }
             out[kind] = seconds
@@ -270,7 +283,9 @@ final class ControlAPI: SimApplication {
 
     private func updateSettings(_ patch: SettingsPatch) throws -> SimResponse {
         let kinds = try lifetimes(patch.lifetimes ?? [:])
-        if let lifetime = patch.tokenLifetime, lifetime <= 0 { throw APIError(status: .badRequest, message: "token_lifetime must be positive") }
+        if let lifetime = patch.tokenLifetime, lifetime <= 0 {
+            throw APIError(status: .badRequest, message: "token_lifetime must be positive")
+        }
         let settings = state.withLock { world -> SimSettings in
             if let v = patch.tokenLifetime { world.settings.tokenLifetime = v }
             for (kind, seconds) in kinds { world.settings.lifetimes[kind.rawValue] = seconds }
@@ -320,9 +335,11 @@ final class ControlAPI: SimApplication {
             let family = world.newFamily(login: key)
             let issued = world.issue(.accessToken, value: access, login: key, scope: scope, family: family, now: now)
             _ = world.issue(.refreshToken, value: refresh, login: key, family: family, now: now)
-            let cookies = world.newCookies(login: key, now: now).map { "\($0.name)=\($0.value)" }.joined(separator: "; ")
+            let cookies = world.newCookies(login: key, now: now).map { "\($0.name)=\($0.value)" }.joined(
+                separator: "; ")
             return GrantResponse(
-                accessToken: access, refreshToken: refresh, expiresIn: Int(issued.expiresAt.timeIntervalSince(now).rounded()),
+                accessToken: access, refreshToken: refresh,
+                expiresIn: Int(issued.expiresAt.timeIntervalSince(now).rounded()),
                 scope: scope, userID: account.userID, cookies: cookies)
         }
         guard let result else { throw APIError(status: .notFound, message: "no such account") }
@@ -331,8 +348,11 @@ final class ControlAPI: SimApplication {
 
     private func addFault(_ request: FaultRequest) throws -> SimResponse {
         guard request.endpoint == "*" || SimEndpoint(rawValue: request.endpoint) != nil else {
-            throw APIError(status: .badRequest,
-                message: "unknown endpoint \(request.endpoint); known: * \(SimEndpoint.allCases.map(\.rawValue).joined(separator: " "))")
+            throw APIError(
+                status: .badRequest,
+                message:
+                    "unknown endpoint \(request.endpoint); known: * \(SimEndpoint.allCases.map(\.rawValue).joined(separator: " "))"
+            )
         }
         guard request.count != nil || request.durationSeconds != nil else {
             throw APIError(status: .badRequest, message: "a fault needs count or duration_seconds")
@@ -364,7 +384,8 @@ final class ControlAPI: SimApplication {
             }
             let reason = world.invalidReason(issued, now: now)
             return Validation(
-                issued: true, kind: issued.kind.rawValue, account: issued.login, scope: issued.scope, valid: reason == nil,
+                issued: true, kind: issued.kind.rawValue, account: issued.login, scope: issued.scope,
+                valid: reason == nil,
                 reason: reason, issuedAt: issued.issuedAt, expiresAt: issued.expiresAt)
         }
         return .json(.ok, encoding: result)

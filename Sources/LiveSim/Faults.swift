@@ -90,7 +90,9 @@ extension SimWorld {
     /// Takes the first live fault for the endpoint, counting it as applied.
     mutating func takeFault(endpoint: String, now: Date) -> FaultRule? {
         faults.removeAll { !$0.isLive(now: now) }
-        guard let index = faults.firstIndex(where: { $0.endpoint == endpoint || $0.endpoint == "*" }) else { return nil }
+        guard let index = faults.firstIndex(where: { $0.endpoint == endpoint || $0.endpoint == "*" }) else {
+            return nil
+        }
         faults[index].applied += 1
         counters.faultsInjected[endpoint, default: 0] += 1
         return faults[index]

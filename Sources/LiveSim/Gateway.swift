@@ -49,14 +49,16 @@ final class NSGateway: Sendable {
             switch action {
             case "open":
                 guard (query["Server"] ?? "NS").uppercased() == "NS" else {
-                    return .failure(SimResponseBox(.text(.badRequest, "only Server=NS is served here", type: "text/plain")))
+                    return .failure(
+                        SimResponseBox(.text(.badRequest, "only Server=NS is served here", type: "text/plain")))
                 }
                 sessions = sessions.filter { now.timeIntervalSince($0.value.lastUsed) < Self.idleTimeout }
                 id = Self.newSessionID()
                 entry = Entry(lastUsed: now)
             case nil, "poll":
                 guard let given = query["SessionID"], let existing = sessions[given] else {
-                    return .failure(SimResponseBox(.text(.badRequest, "unknown or missing SessionID", type: "text/plain")))
+                    return .failure(
+                        SimResponseBox(.text(.badRequest, "unknown or missing SessionID", type: "text/plain")))
                 }
                 id = given
                 entry = existing
@@ -77,9 +79,11 @@ final class NSGateway: Sendable {
             for event in out.events { event.log(logger, transport: "gateway") }
             var messenger = "SessionID=\(id); GW-IP=\(request.host)"
             if out.close { messenger += "; Session=close" }
-            var response = SimResponse(status: .ok, headers: [
-                ("Content-Type", Self.contentType), ("X-MSN-Messenger", messenger),
-            ], body: out.bytes)
+            var response = SimResponse(
+                status: .ok,
+                headers: [
+                    ("Content-Type", Self.contentType), ("X-MSN-Messenger", messenger),
+                ], body: out.bytes)
             response.account = account
             return response
         }

@@ -46,7 +46,9 @@ struct SimResponse {
         self.body = body
     }
 
-    static func text(_ status: HTTPResponseStatus, _ text: String, type: String = "text/html; charset=utf-8") -> SimResponse {
+    static func text(_ status: HTTPResponseStatus, _ text: String, type: String = "text/html; charset=utf-8")
+        -> SimResponse
+    {
         SimResponse(status: status, headers: [("Content-Type", type)], body: Array(text.utf8))
     }
 
@@ -59,7 +61,8 @@ struct SimResponse {
         encoder.outputFormatting = [.sortedKeys]
         encoder.dateEncodingStrategy = .iso8601
         let data = (try? encoder.encode(value)) ?? Data("{}".utf8)
-        return SimResponse(status: status, headers: [("Content-Type", "application/json; charset=utf-8")], body: Array(data))
+        return SimResponse(
+            status: status, headers: [("Content-Type", "application/json; charset=utf-8")], body: Array(data))
     }
 
     static func redirect(_ location: String, cookies: [String] = []) -> SimResponse {
@@ -88,7 +91,8 @@ enum Form {
         return plus.removingPercentEncoding ?? plus
     }
 
-    static let unreserved = CharacterSet(charactersIn: "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-._~")
+    static let unreserved = CharacterSet(
+        charactersIn: "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-._~")
 
     static func escape(_ text: String) -> String {
         text.addingPercentEncoding(withAllowedCharacters: unreserved) ?? text

@@ -9,37 +9,56 @@ extension IdentityProvider {
         guard let username = SOAPScan.firstText(of: "Username", in: xml),
             let password = SOAPScan.firstText(of: "Password", in: xml)
         else {
-            return soap(.internalServerError, Templates.rstFault(
-                faultcode: "wsse:InvalidSecurity", faultstring: "Invalid request", reqstatus: "0x80048820", errorValue: nil, redirectURL: nil))
+            return soap(
+                .internalServerError,
+                Templates.rstFault(
+                    faultcode: "wsse:InvalidSecurity", faultstring: "Invalid request", reqstatus: "0x80048820",
+                    errorValue: nil, redirectURL: nil))
         }
         let sites = SOAPScan.requestedSites(in: xml)
         let failedAuth = {
-            self.soap(.internalServerError, Templates.rstFault(
-                faultcode: "wsse:FailedAuthentication", faultstring: "Authentication Failure", reqstatus: "0x80048823",
-                errorValue: "0x80048821", redirectURL: nil))
+            self.soap(
+                .internalServerError,
+                Templates.rstFault(
+                    faultcode: "wsse:FailedAuthentication", faultstring: "Authentication Failure",
+                    reqstatus: "0x80048823",
+                    errorValue: "0x80048821", redirectURL: nil))
         }
         let profileAccrual = {
-            self.soap(.internalServerError, Templates.rstFault(
-                faultcode: "wsse:FailedAuthentication", faultstring: "Profile accrual is required", reqstatus: "0x80048823",
-                errorValue: "0x800488fe", redirectURL: nil))
+            self.soap(
+                .internalServerError,
+                Templates.rstFault(
+                    faultcode: "wsse:FailedAuthentication", faultstring: "Profile accrual is required",
+                    reqstatus: "0x80048823",
+                    errorValue: "0x800488fe", redirectURL: nil))
         }
         switch soapFault {
         case .failedAuthentication?: return failedAuth()
         case .profileAccrual?: return profileAccrual()
         case .redirect?:
             let target = endpoint == .rst ? "/RST2.srf" : "/RST.srf"
-            return soap(.internalServerError, Templates.rstFault(
-                faultcode: "psf:Redirect", faultstring: "Redirect", reqstatus: "0x80048800", errorValue: nil,
-                redirectURL: "https://\(request.host)\(target)"))
+            return soap(
+                .internalServerError,
+                Templates.rstFault(
+                    faultcode: "psf:Redirect", faultstring: "Redirect", reqstatus: "0x80048800", errorValue: nil,
+                    redirectURL: "https://\(request.host)\(target)"))
         case nil: break
         }
         guard !sites.isEmpty else {
-            return soap(.internalServerError, Templates.rstFault(
-                faultcode: "wst:InvalidRequest", faultstring: "Invalid request: no RequestSecurityToken", reqstatus: "0x80048820",
-                errorValue: nil, redirectURL: nil))
+            return soap(
+                .internalServerError,
+                Templates.rstFault(
+                    faultcode: "wst:InvalidRequest", faultstring: "Invalid request: no RequestSecurityToken",
+                    reqstatus: "0x80048820",
+                    errorValue: nil, redirectURL: nil))
         }
         let now = Date()
-        enum Outcome { case bad(String?), accrual(String), rateLimited, ok(SimAccount, [Templates.RSTIssued], Date) }
+        enum Outcome {
+            case bad(String?)
+            case accrual(String)
+            case rateLimited
+            case ok(SimAccount, [Templates.RSTIssued], Date)
+        }
         let outcome = state.withLock { world -> Outcome in
             let key = SimWorld.key(username)
             guard let account = world.accounts[key], account.spec.password == password, !account.spec.locked else {
@@ -52,15 +71,20 @@ extension IdentityProvider {
             var expires = now
             for site in sites {
                 if site.address.lowercased() == "http://passport.net/tb" {
-                    tokens.append(.init(address: site.address, policy: site.policy, ticket: nil, binarySecret: TokenFactory.base64(24)))
+                    tokens.append(
+                        .init(
+                            address: site.address, policy: site.policy, ticket: nil,
+                            binarySecret: TokenFactory.base64(24)))
                     continue
                 }
                 let ticket = TokenFactory.ticket()
                 let issued = world.issue(.ticket, value: ticket, login: key, scope: site.address, now: now)
                 expires = issued.expiresAt
-                tokens.append(.init(
-                    address: site.address, policy: site.policy, ticket: "t=\(ticket)&p=",
-                    binarySecret: site.address.lowercased() == "messengerclear.live.com" ? TokenFactory.base64(24) : nil))
+                tokens.append(
+                    .init(
+                        address: site.address, policy: site.policy, ticket: "t=\(ticket)&p=",
+                        binarySecret: site.address.lowercased() == "messengerclear.live.com"
+                            ? TokenFactory.base64(24) : nil))
             }
             world.counters.logins += 1
             return .ok(account, tokens, expires)
@@ -79,8 +103,11 @@ extension IdentityProvider {
             response.headers.append(("Retry-After", "300"))
             return response
         case .ok(let account, let tokens, let expires):
-            var response = soap(.ok, Templates.rstSuccess(
-                puid: account.puid, cid: account.cid, login: account.spec.login, created: now, expires: expires, tokens: tokens))
+            var response = soap(
+                .ok,
+                Templates.rstSuccess(
+                    puid: account.puid, cid: account.cid, login: account.spec.login, created: now, expires: expires,
+                    tokens: tokens))
             response.account = SimWorld.key(account.spec.login)
             return response
         }
@@ -134,7 +161,8 @@ enum SOAPScan {
             {
                 policy = String(ref[uri.upperBound...].prefix { $0 != "\"" })
             }
-            return Site(address: unescape(address.trimmingCharacters(in: .whitespacesAndNewlines)), policy: unescape(policy))
+            return Site(
+                address: unescape(address.trimmingCharacters(in: .whitespacesAndNewlines)), policy: unescape(policy))
         }
     }
 

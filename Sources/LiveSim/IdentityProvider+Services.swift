@@ -18,13 +18,15 @@ extension IdentityProvider {
             return (account, world.issue(.uic, value: uic, login: login, session: session, now: now))
         }
         guard let (account, issued) = result else {
-            return .json(.unauthorized, #"{"errorCode":401,"message":"Authentication failed: missing or invalid cookies."}"#)
+            return .json(
+                .unauthorized, #"{"errorCode":401,"message":"Authentication failed: missing or invalid cookies."}"#)
         }
         let st = Int64(issued.issuedAt.timeIntervalSince1970 * 1000)
         let se = Int64(issued.expiresAt.timeIntervalSince1970 * 1000)
         let span = (se - st) / 1000
         let ttl = max(1, Int((Double(span) * 13_230 / 81_118).rounded()))
-        let skypeName = "live:" + (account.spec.login.split(separator: "@").first.map(String.init) ?? account.spec.login)
+        let skypeName =
+            "live:" + (account.spec.login.split(separator: "@").first.map(String.init) ?? account.spec.login)
         let body = """
             {"TPC":{"Issuer":"edf","Se":"\(se)","Signature":"\(TokenFactory.base64URL(32))","Sp":"connect","Sr":"a","St":"\(st)"},\
             "MappingContainer":"\(Form.escape(uic))","MappingSkypeName":"\(skypeName)","MappingStatus":"ACTIVE",\
@@ -40,16 +42,23 @@ extension IdentityProvider {
         guard request.method == .POST else { return .text(.methodNotAllowed, "") }
         let form = Form.decode(request.bodyText)
         func parameter(_ name: String) -> String? { request.headers.first(name: name) ?? form[name] }
-        guard let accessToken = parameter("access_token"), parameter("scopes") == "client", parameter("partner") == "999" else {
-            return .json(.badRequest, #"{"status":{"code":40000,"text":"Missing or invalid parameters: access_token, scopes=client and partner=999 are required."}}"#)
+        guard let accessToken = parameter("access_token"), parameter("scopes") == "client",
+            parameter("partner") == "999"
+        else {
+            return .json(
+                .badRequest,
+                #"{"status":{"code":40000,"text":"Missing or invalid parameters: access_token, scopes=client and partner=999 are required."}}"#
+            )
         }
         let now = Date()
         let token = TokenFactory.skypetoken()
         let result = state.withLock { world -> (String, Int)? in
-            guard let issued = world.credentials[accessToken], issued.kind == .accessToken, issued.scope == SimScopes.skype,
+            guard let issued = world.credentials[accessToken], issued.kind == .accessToken,
+                issued.scope == SimScopes.skype,
                 world.invalidReason(issued, now: now) == nil
             else { return nil }
-            let skype = world.issue(.skypetoken, value: token, login: issued.login, scope: SimScopes.skype, family: issued.family, now: now)
+            let skype = world.issue(
+                .skypetoken, value: token, login: issued.login, scope: SimScopes.skype, family: issued.family, now: now)
             return (issued.login, Int(skype.expiresAt.timeIntervalSince(now).rounded()))
         }
         guard let (login, lifetime) = result else {

@@ -19,22 +19,35 @@ extension IdentityProvider {
         let q = request.queryItems
         let redirect = q["redirect_uri"] ?? ""
         guard redirect == SimDefaults.desktopRedirect || redirect == desktopURL(request) else {
-            return .failure(SimResponseBox(errorRedirect(desktopURL(request), "invalid_request", LiveSimText.badRedirectURI)))
+            return .failure(
+                SimResponseBox(errorRedirect(desktopURL(request), "invalid_request", LiveSimText.badRedirectURI)))
         }
         guard let clientID = q["client_id"], !clientID.isEmpty else {
-            return .failure(SimResponseBox(errorRedirect(redirect, "invalid_request", "The client_id parameter is missing.")))
+            return .failure(
+                SimResponseBox(errorRedirect(redirect, "invalid_request", "The client_id parameter is missing.")))
         }
         guard let scope = q["scope"], SimScopes.all.contains(scope) else {
-            return .failure(SimResponseBox(errorRedirect(redirect, "invalid_scope",
-                "The provided value for the input parameter 'scope' is not valid. The scope '\(q["scope"] ?? "")' does not exist.")))
+            return .failure(
+                SimResponseBox(
+                    errorRedirect(
+                        redirect, "invalid_scope",
+                        "The provided value for the input parameter 'scope' is not valid. The scope '\(q["scope"] ?? "")' does not exist."
+                    )))
         }
         guard clientID == SimScopes.messengerClientID else {
-            return .failure(SimResponseBox(errorRedirect(redirect, "unauthorized_client",
-                "The client does not exist or is not enabled for the requested scope.")))
+            return .failure(
+                SimResponseBox(
+                    errorRedirect(
+                        redirect, "unauthorized_client",
+                        "The client does not exist or is not enabled for the requested scope.")))
         }
         guard q["response_type"] == "token" else {
-            return .failure(SimResponseBox(errorRedirect(redirect, "unsupported_response_type",
-                "The provided value for the input parameter 'response_type' is not allowed for this client. Expected value is 'token'.")))
+            return .failure(
+                SimResponseBox(
+                    errorRedirect(
+                        redirect, "unsupported_response_type",
+                        "The provided value for the input parameter 'response_type' is not allowed for this client. Expected value is 'token'."
+                    )))
         }
         return .success(AuthorizeParameters(scope: scope, redirectURI: redirect))
     }
@@ -67,17 +80,23 @@ extension IdentityProvider {
         return response
     }
 
-    private func loginPage(_ request: SimRequest, query: String, mspok existing: String?, error: String?, now: Date) -> SimResponse {
+    private func loginPage(_ request: SimRequest, query: String, mspok existing: String?, error: String?, now: Date)
+        -> SimResponse
+    {
         let ppft = TokenFactory.ppft()
         let mspok = existing ?? ("$uuid-" + UUID().uuidString.lowercased())
         let style = state.withLock { world -> PageStyle in
-            world.ppfts[ppft] = PPFTRecord(mspok: mspok, expiresAt: now.addingTimeInterval(SimWorld.ppftLifetime), used: false)
+            world.ppfts[ppft] = PPFTRecord(
+                mspok: mspok, expiresAt: now.addingTimeInterval(SimWorld.ppftLifetime), used: false)
             return world.settings.pageStyle
         }
-        let context = "contextid=\(TokenFactory.hex(8).uppercased())&bk=\(Int(now.timeIntervalSince1970))&uaid=\(TokenFactory.hex(16))"
+        let context =
+            "contextid=\(TokenFactory.hex(8).uppercased())&bk=\(Int(now.timeIntervalSince1970))&uaid=\(TokenFactory.hex(16))"
         let urlPost = "https://\(request.host)/ppsecure/post.srf?\(query.isEmpty ? "" : query + "&")\(context)"
-        var response = SimResponse.text(.ok, Templates.loginPage(style: style, urlPost: urlPost, ppft: ppft, errorText: error))
-        response.headers.append(("Set-Cookie", "MSPRequ=id=N&lt=\(Int(now.timeIntervalSince1970))&co=1; path=/; secure; HttpOnly"))
+        var response = SimResponse.text(
+            .ok, Templates.loginPage(style: style, urlPost: urlPost, ppft: ppft, errorText: error))
+        response.headers.append(
+            ("Set-Cookie", "MSPRequ=id=N&lt=\(Int(now.timeIntervalSince1970))&co=1; path=/; secure; HttpOnly"))
         response.headers.append(("Set-Cookie", "MSPOK=\(mspok); path=/; secure; HttpOnly"))
         return response
     }
@@ -97,7 +116,11 @@ extension IdentityProvider {
     }
 
     private enum LoginCheck {
-        case badPPFT, unknown, rateLimited, wrongPassword(String), locked(String), twoFactor(String), ok(String)
+        case badPPFT, unknown, rateLimited
+        case wrongPassword(String)
+        case locked(String)
+        case twoFactor(String)
+        case ok(String)
     }
 
     func post(_ request: SimRequest) -> SimResponse {

@@ -4,7 +4,10 @@ import NIOHTTP1
 /// The token endpoint (oauth20_token.srf): refresh grants, and the OAuth errors the real one gave.
 extension IdentityProvider {
     private func oauthError(_ error: String, _ description: String) -> SimResponse {
-        .json(.badRequest, #"{"error":"\#(error)","error_description":"\#(description.replacingOccurrences(of: "\"", with: "\\\""))"}"#)
+        .json(
+            .badRequest,
+            #"{"error":"\#(error)","error_description":"\#(description.replacingOccurrences(of: "\"", with: "\\\""))"}"#
+        )
     }
 
     private enum RefreshOutcome {
@@ -19,7 +22,8 @@ extension IdentityProvider {
             return oauthError("invalid_request", "The request is missing a required parameter: grant_type.")
         }
         guard grantType == "refresh_token" else {
-            return oauthError("unsupported_grant_type", "The provided value for the input parameter 'grant_type' is not valid.")
+            return oauthError(
+                "unsupported_grant_type", "The provided value for the input parameter 'grant_type' is not valid.")
         }
         guard let clientID = form["client_id"], !clientID.isEmpty else {
             return oauthError("invalid_request", "The request is missing a required parameter: client_id.")
@@ -29,17 +33,20 @@ extension IdentityProvider {
         }
         let scope = form["scope"] ?? ""
         guard SimScopes.all.contains(scope) else {
-            return oauthError("invalid_scope",
+            return oauthError(
+                "invalid_scope",
                 "The provided value for the input parameter 'scope' is not valid. The scope '\(scope)' does not exist.")
         }
         guard clientID == SimScopes.messengerClientID else {
-            return oauthError("unauthorized_client", "The client does not exist or is not enabled for the requested scope.")
+            return oauthError(
+                "unauthorized_client", "The client does not exist or is not enabled for the requested scope.")
         }
         let now = Date()
         let newAccess = TokenFactory.accessToken()
         let newRefresh = TokenFactory.refreshToken()
         let outcome = state.withLock { world -> RefreshOutcome in
-            let result = Self.refresh(&world, token: refreshToken, scope: scope, access: newAccess, newRefresh: newRefresh, now: now)
+            let result = Self.refresh(
+                &world, token: refreshToken, scope: scope, access: newAccess, newRefresh: newRefresh, now: now)
             switch result {
             case .ok: world.counters.refreshes += 1
             case .failed(let code, _, _): world.counters.refreshFailures[code, default: 0] += 1
@@ -53,8 +60,10 @@ extension IdentityProvider {
             response.scope = scope
             return response
         case .ok(let login, let lifetime, let refresh, let user):
-            var response = SimResponse.json(.ok,
-                #"{"token_type":"bearer","expires_in":\#(lifetime),"scope":"\#(scope)","access_token":"\#(newAccess)","refresh_token":"\#(refresh)","user_id":"\#(user)"}"#)
+            var response = SimResponse.json(
+                .ok,
+                #"{"token_type":"bearer","expires_in":\#(lifetime),"scope":"\#(scope)","access_token":"\#(newAccess)","refresh_token":"\#(refresh)","user_id":"\#(user)"}"#
+            )
             response.account = login
             response.scope = scope
             return response
@@ -104,9 +113,13 @@ extension IdentityProvider {
         if refreshOut != token {
             _ = world.issue(.refreshToken, value: refreshOut, login: login, family: record.family, now: now)
         }
-        let issued = world.issue(.accessToken, value: access, login: login, scope: scope, family: record.family, now: now)
-        if world.counters.issued[CredentialKind.accessToken.rawValue, default: 0] % 50_000 == 0 { world.prune(now: now) }
-        return .ok(login: login, lifetime: Int(issued.expiresAt.timeIntervalSince(now).rounded()), refresh: refreshOut,
+        let issued = world.issue(
+            .accessToken, value: access, login: login, scope: scope, family: record.family, now: now)
+        if world.counters.issued[CredentialKind.accessToken.rawValue, default: 0] % 50_000 == 0 {
+            world.prune(now: now)
+        }
+        return .ok(
+            login: login, lifetime: Int(issued.expiresAt.timeIntervalSince(now).rounded()), refresh: refreshOut,
             user: account.userID)
     }
 }

@@ -45,7 +45,9 @@ final class IdentityProvider: SimApplication {
         case .status:
             let status = HTTPResponseStatus(statusCode: fault.status ?? 503)
             var response = SimResponse.text(
-                status, "<html><head><title>\(status.reasonPhrase)</title></head><body><h1>\(status.code) \(status.reasonPhrase)</h1></body></html>")
+                status,
+                "<html><head><title>\(status.reasonPhrase)</title></head><body><h1>\(status.code) \(status.reasonPhrase)</h1></body></html>"
+            )
             if let retry = fault.retryAfter { response.headers.append(("Retry-After", String(retry))) }
             action = .respond(response)
         case .rateLimit:
@@ -67,9 +69,11 @@ final class IdentityProvider: SimApplication {
             action = .respond(response)
         case .soapFault:
             if endpoint == .rst || endpoint == .rst2 {
-                action = .respond(countAccount(dispatch(endpoint, request, soapFault: fault.soapFault ?? .failedAuthentication)))
+                action = .respond(
+                    countAccount(dispatch(endpoint, request, soapFault: fault.soapFault ?? .failedAuthentication)))
             } else {
-                action = .respond(.text(.internalServerError, "<html><body>soap_fault applies to RST.srf only</body></html>"))
+                action = .respond(
+                    .text(.internalServerError, "<html><body>soap_fault applies to RST.srf only</body></html>"))
             }
         }
         return (action, endpoint.rawValue)

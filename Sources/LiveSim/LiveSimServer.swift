@@ -21,7 +21,8 @@ public final class LiveSimServer: Sendable {
     private let channels: [any Channel]
 
     private init(
-        configuration: LiveSimConfiguration, port: Int, controlPort: Int?, nsPort: Int?, caPEM: String?, state: SimState,
+        configuration: LiveSimConfiguration, port: Int, controlPort: Int?, nsPort: Int?, caPEM: String?,
+        state: SimState,
         group: MultiThreadedEventLoopGroup, channels: [any Channel]
     ) {
         self.configuration = configuration
@@ -50,24 +51,30 @@ public final class LiveSimServer: Sendable {
     static func urlHost(_ host: String) -> String { host.contains(":") ? "[\(host)]" : host }
 
     /// Starts the listeners and returns once they accept connections.
-    public static func start(_ configuration: LiveSimConfiguration, logger: Logger? = nil) async throws -> LiveSimServer {
+    public static func start(_ configuration: LiveSimConfiguration, logger: Logger? = nil) async throws -> LiveSimServer
+    {
         let tlsContext: NIOSSLContext
         var caPEM: String?
         if let certFile = configuration.certificatePEMFile, let keyFile = configuration.privateKeyPEMFile {
             let chain = try NIOSSLCertificate.fromPEMFile(certFile).map { NIOSSLCertificateSource.certificate($0) }
             let key = try NIOSSLPrivateKey(file: keyFile, format: .pem)
-            tlsContext = try NIOSSLContext(configuration: .makeServerConfiguration(certificateChain: chain, privateKey: .privateKey(key)))
+            tlsContext = try NIOSSLContext(
+                configuration: .makeServerConfiguration(certificateChain: chain, privateKey: .privateKey(key)))
         } else {
-            let tls = try GeneratedTLS.generate(listenHost: configuration.listenHost, extraNames: configuration.subjectAlternativeNames)
+            let tls = try GeneratedTLS.generate(
+                listenHost: configuration.listenHost, extraNames: configuration.subjectAlternativeNames)
             let cert = try NIOSSLCertificate(bytes: Array(tls.certificatePEM.utf8), format: .pem)
             let key = try NIOSSLPrivateKey(bytes: Array(tls.privateKeyPEM.utf8), format: .pem)
-            tlsContext = try NIOSSLContext(configuration: .makeServerConfiguration(certificateChain: [.certificate(cert)], privateKey: .privateKey(key)))
+            tlsContext = try NIOSSLContext(
+                configuration: .makeServerConfiguration(
+                    certificateChain: [.certificate(cert)], privateKey: .privateKey(key)))
             caPEM = tls.caPEM
         }
 
-        var world = SimWorld(settings: SimSettings(
-            tokenLifetime: configuration.tokenLifetime, lifetimes: [:], rotation: configuration.rotation,
-            rotationGrace: configuration.rotationGrace, pageStyle: configuration.pageStyle))
+        var world = SimWorld(
+            settings: SimSettings(
+                tokenLifetime: configuration.tokenLifetime, lifetimes: [:], rotation: configuration.rotation,
+                rotationGrace: configuration.rotationGrace, pageStyle: configuration.pageStyle))
         for spec in configuration.accounts { _ = world.addAccount(spec) }
         let state = SimState(world)
         let requestLogger = configuration.logRequests ? logger : nil
@@ -95,7 +102,8 @@ public final class LiveSimServer: Sendable {
                 nsPort = ns.localAddress?.port
             }
             return LiveSimServer(
-                configuration: configuration, port: main.localAddress?.port ?? 0, controlPort: controlPort, nsPort: nsPort,
+                configuration: configuration, port: main.localAddress?.port ?? 0, controlPort: controlPort,
+                nsPort: nsPort,
                 caPEM: caPEM,
                 state: state, group: group, channels: channels)
         } catch {

@@ -45,7 +45,9 @@ enum MSNPFrame {
         guard let lineEnd = find([13, 10], in: bytes) else {
             return bytes.count > maxLine ? .malformed(trid: 0, reason: "command line too long") : .incomplete
         }
-        guard lineEnd - bytes.startIndex <= maxLine, let line = String(validating: bytes[bytes.startIndex..<lineEnd], as: UTF8.self) else {
+        guard lineEnd - bytes.startIndex <= maxLine,
+            let line = String(validating: bytes[bytes.startIndex..<lineEnd], as: UTF8.self)
+        else {
             return .malformed(trid: 0, reason: "unreadable command line")
         }
         let fields = line.split(separator: " ", omittingEmptySubsequences: false)
@@ -77,9 +79,11 @@ enum MSNPFrame {
                     guard let colon = headerLine.firstIndex(of: ":"), colon != headerLine.startIndex else {
                         return .malformed(trid: trid, reason: "bad header line")
                     }
-                    command.headers.append((
-                        String(headerLine[..<colon]),
-                        headerLine[headerLine.index(after: colon)...].trimmingCharacters(in: .whitespaces)))
+                    command.headers.append(
+                        (
+                            String(headerLine[..<colon]),
+                            headerLine[headerLine.index(after: colon)...].trimmingCharacters(in: .whitespaces)
+                        ))
                 }
                 bodyStart = blank + 4
             }

@@ -97,15 +97,21 @@ struct NSSession {
         return out
     }
 
-    private mutating func handle(_ command: MSNPCommand, transport: Transport, state: SimState, now: Date, into out: inout Output) {
+    private mutating func handle(
+        _ command: MSNPCommand, transport: Transport, state: SimState, now: Date, into out: inout Output
+    ) {
         switch (phase, command.name, command.target.uppercased()) {
         case (.connect, "CNT", "CON"):
             guard !SOAPScan.elements("connect", in: command.body[...]).isEmpty else {
                 return refuse(715, command: command, reason: "CNT without <connect>", state: state, into: &out)
             }
             let nonce = UUID().uuidString.lowercased()
-            reply(MSNPCommand(name: "CNT", trid: command.trid, target: "CON",
-                body: "<connect-response><ver>2</ver><qostest>false</qostest><nonce>\(nonce)</nonce></connect-response>"),
+            reply(
+                MSNPCommand(
+                    name: "CNT", trid: command.trid, target: "CON",
+                    body:
+                        "<connect-response><ver>2</ver><qostest>false</qostest><nonce>\(nonce)</nonce></connect-response>"
+                ),
                 to: command, into: &out)
             phase = .authenticate
         case (.authenticate, "ATH", "CON\\USER"):
@@ -116,7 +122,9 @@ struct NSSession {
             case .success(let (method, login)):
                 self.method = method
                 account = login
-                reply(MSNPCommand(name: "ATH", trid: command.trid, target: "CON", body: Self.authResponse), to: command, into: &out)
+                reply(
+                    MSNPCommand(name: "ATH", trid: command.trid, target: "CON", body: Self.authResponse), to: command,
+                    into: &out)
                 phase = .bind
             }
         case (.bind, "BND", "CON\\MSGR"):
@@ -131,11 +139,16 @@ struct NSSession {
             self.registration = registration
             self.contextID = contextID
             self.nonce = nonce
-            reply(MSNPCommand(
-                name: "BND", trid: command.trid, target: "CON",
-                headers: [("UtcTime", String(utc)), ("Set-Registration", registration),
-                          ("Registration-Token-Expiry", String(utc + lifetime)), ("Context", contextID)],
-                body: "<msgr-response><ver>2</ver><utctime>\(utc)</utctime><nonce>\(nonce)</nonce><sample-window>0</sample-window></msgr-response>"),
+            reply(
+                MSNPCommand(
+                    name: "BND", trid: command.trid, target: "CON",
+                    headers: [
+                        ("UtcTime", String(utc)), ("Set-Registration", registration),
+                        ("Registration-Token-Expiry", String(utc + lifetime)), ("Context", contextID),
+                    ],
+                    body:
+                        "<msgr-response><ver>2</ver><utctime>\(utc)</utctime><nonce>\(nonce)</nonce><sample-window>0</sample-window></msgr-response>"
+                ),
                 to: command, into: &out)
             phase = .challenge
         case (.challenge, "PUT", "MSGR\\CHALLENGE"):
@@ -145,31 +158,42 @@ struct NSSession {
             if let reason = Self.checkChallenge(command, registration: registration, nonce: nonce) {
                 return refuse(540, command: command, reason: reason, state: state, into: &out)
             }
-            reply(MSNPCommand(name: "ATH", trid: 0, target: "CON", headers: [("Context", contextID)], body: Self.authResponse),
+            reply(
+                MSNPCommand(
+                    name: "ATH", trid: 0, target: "CON", headers: [("Context", contextID)], body: Self.authResponse),
                 to: command, into: &out)
-            if let method { state.withLock { $0.counters.nsLogins[method.rawValue, default: NSLoginCount()].success += 1 } }
+            if let method {
+                state.withLock { $0.counters.nsLogins[method.rawValue, default: NSLoginCount()].success += 1 }
+            }
             phase = .loggedIn
         case (.loggedIn, "OUT", _):
             out.events.append(Event(command: "OUT", trid: command.trid, reply: "-", method: method, account: account))
             phase = .closed
         default:
-            refuse(715, command: command, reason: "unexpected \(command.name) \(command.target)", state: state, into: &out)
+            refuse(
+                715, command: command, reason: "unexpected \(command.name) \(command.target)", state: state, into: &out)
         }
     }
 
     private func reply(_ message: MSNPCommand, to command: MSNPCommand, into out: inout Output) {
         out.bytes += message.wire
-        out.events.append(Event(command: command.name, trid: command.trid, reply: message.name, method: method, account: account))
+        out.events.append(
+            Event(command: command.name, trid: command.trid, reply: message.name, method: method, account: account))
     }
 
-    private mutating func refuse(_ code: Int, command: MSNPCommand, reason: String, state: SimState, into out: inout Output) {
+    private mutating func refuse(
+        _ code: Int, command: MSNPCommand, reason: String, state: SimState, into out: inout Output
+    ) {
         refuse(code, trid: command.trid, command: command.name, reason: reason, state: state, into: &out)
     }
 
     /// Sends the error, closes the session, and counts a failure for the method if one was tried.
-    private mutating func refuse(_ code: Int, trid: Int, command: String, reason: String, state: SimState, into out: inout Output) {
+    private mutating func refuse(
+        _ code: Int, trid: Int, command: String, reason: String, state: SimState, into out: inout Output
+    ) {
         out.bytes += MSNPCommand.error(code, trid: trid)
-        out.events.append(Event(command: command, trid: trid, reply: String(code), method: method, account: account, reason: reason))
+        out.events.append(
+            Event(command: command, trid: trid, reply: String(code), method: method, account: account, reason: reason))
         if let method, phase != .loggedIn {
             state.withLock { $0.counters.nsLogins[method.rawValue, default: NSLoginCount()].failure += 1 }
         }
@@ -185,12 +209,16 @@ struct NSSession {
     }
 
     /// The account the `<user>` block authenticates, or why not.
-    static func authenticate(_ body: String, transport: Transport, state: SimState, now: Date) -> Result<(NSLoginMethod, String), Refusal> {
+    static func authenticate(_ body: String, transport: Transport, state: SimState, now: Date) -> Result<
+        (NSLoginMethod, String), Refusal
+    > {
         guard let user = SOAPScan.elements("user", in: body[...]).first?.content else {
             return .failure(Refusal(code: 911, method: nil, reason: "ATH without <user>"))
         }
         func text(_ name: String) -> String? {
-            SOAPScan.elements(name, in: user).first.map { SOAPScan.unescape(String($0.content)).trimmingCharacters(in: .whitespacesAndNewlines) }
+            SOAPScan.elements(name, in: user).first.map {
+                SOAPScan.unescape(String($0.content)).trimmingCharacters(in: .whitespacesAndNewlines)
+            }
         }
         let ticket = text("ssl-compact-ticket")
         let web = !SOAPScan.elements("web-compact-ticket", in: user).isEmpty
@@ -207,12 +235,16 @@ struct NSSession {
         }
         // t=VALUE, optionally followed by &p=...
         let parts = ticket.split(separator: "&", omittingEmptySubsequences: false)
-        guard let first = parts.first, first.hasPrefix("t="), first.count > 2, parts.dropFirst().allSatisfy({ $0.hasPrefix("p=") }) else {
+        guard let first = parts.first, first.hasPrefix("t="), first.count > 2,
+            parts.dropFirst().allSatisfy({ $0.hasPrefix("p=") })
+        else {
             return refusal("ssl-compact-ticket is not t=...[&p=]")
         }
         let value = String(first.dropFirst(2))
         let site = text("ssl-site-name")
-        if let site, site.lowercased() != "chatservice.live.com" { return refusal("ssl-site-name is not chatservice.live.com") }
+        if let site, site.lowercased() != "chatservice.live.com" {
+            return refusal("ssl-site-name is not chatservice.live.com")
+        }
         let id = text("id")
         return state.withLock { world in
             guard let issued = world.credentials[value] else { return refusal("ticket not issued by livesim") }
@@ -227,7 +259,9 @@ struct NSSession {
             if let reason = world.invalidReason(issued, now: now) { return refusal("ticket \(reason)") }
             if let id, SimWorld.key(id) != issued.login { return refusal("<id> names another account") }
             if let uic {
-                guard let record = world.credentials[uic], record.kind == .uic else { return refusal("UIC not issued by livesim") }
+                guard let record = world.credentials[uic], record.kind == .uic else {
+                    return refusal("UIC not issued by livesim")
+                }
                 if let reason = world.invalidReason(record, now: now) { return refusal("UIC \(reason)") }
                 guard record.login == issued.login else { return refusal("UIC of another account") }
             }
@@ -235,14 +269,20 @@ struct NSSession {
         }
     }
 
-    private static func webCompactTicket(transport: Transport, state: SimState, now: Date) -> Result<(NSLoginMethod, String), Refusal> {
+    private static func webCompactTicket(transport: Transport, state: SimState, now: Date) -> Result<
+        (NSLoginMethod, String), Refusal
+    > {
         let method = NSLoginMethod.webCompactTicket
         guard case .gateway(let cookies, let useCookie) = transport else {
-            return .failure(Refusal(code: 911, method: method, reason: "web-compact-ticket is accepted only on the HTTP gateway"))
+            return .failure(
+                Refusal(code: 911, method: method, reason: "web-compact-ticket is accepted only on the HTTP gateway"))
         }
-        guard useCookie else { return .failure(Refusal(code: 911, method: method, reason: "no X-MSN-Auth: Use-Cookie header")) }
+        guard useCookie else {
+            return .failure(Refusal(code: 911, method: method, reason: "no X-MSN-Auth: Use-Cookie header"))
+        }
         guard let (login, _) = state.withLock({ $0.sessionAccount(cookies: cookies, now: now) }) else {
-            return .failure(Refusal(code: 911, method: method, reason: "missing or invalid MSPAuth/MSPProf/WLSSC cookies"))
+            return .failure(
+                Refusal(code: 911, method: method, reason: "missing or invalid MSPAuth/MSPProf/WLSSC cookies"))
         }
         return .success((method, login))
     }
@@ -251,9 +291,13 @@ struct NSSession {
     static func checkChallenge(_ command: MSNPCommand, registration: String, nonce: String) -> String? {
         guard let given = command.header("Registration") else { return "no Registration header" }
         guard given == registration else { return "Registration is not the one this session was given" }
-        guard let challenge = SOAPScan.elements("challenge", in: command.body[...]).first?.content else { return "no <challenge>" }
+        guard let challenge = SOAPScan.elements("challenge", in: command.body[...]).first?.content else {
+            return "no <challenge>"
+        }
         func text(_ name: String) -> String? {
-            SOAPScan.elements(name, in: challenge).first.map { SOAPScan.unescape(String($0.content)).trimmingCharacters(in: .whitespacesAndNewlines) }
+            SOAPScan.elements(name, in: challenge).first.map {
+                SOAPScan.unescape(String($0.content)).trimmingCharacters(in: .whitespacesAndNewlines)
+            }
         }
         guard let appID = text("appId"), let productKey = NSChallenge.productKeys[appID] else { return "unknown appId" }
         guard let response = text("response") else { return "no <response>" }
@@ -267,7 +311,9 @@ struct NSSession {
 extension NSSession.Event {
     func log(_ logger: Logger?, transport: String) {
         guard let logger else { return }
-        var metadata: Logger.Metadata = ["transport": "\(transport)", "command": "\(command)", "trid": "\(trid)", "reply": "\(reply)"]
+        var metadata: Logger.Metadata = [
+            "transport": "\(transport)", "command": "\(command)", "trid": "\(trid)", "reply": "\(reply)",
+        ]
         if let method { metadata["method"] = "\(method.rawValue)" }
         if let account { metadata["account"] = "\(account)" }
         if let reason { metadata["reason"] = "\(reason)" }
@@ -311,7 +357,9 @@ final class NSChannelHandler: ChannelInboundHandler {
 }
 
 enum NSListener {
-    static func bind(group: any EventLoopGroup, host: String, port: Int, state: SimState, logger: Logger?) async throws -> any Channel {
+    static func bind(group: any EventLoopGroup, host: String, port: Int, state: SimState, logger: Logger?) async throws
+        -> any Channel
+    {
         try await ServerBootstrap(group: group)
             .serverChannelOption(.backlog, value: 256)
             .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)

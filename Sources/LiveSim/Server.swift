@@ -54,12 +54,15 @@ final class SimHTTPHandler: ChannelInboundHandler, RemovableChannelHandler {
             let (path, query) = Self.split(head.uri)
             let request = SimRequest(method: head.method, path: path, query: query, headers: head.headers, body: body)
             if tooLarge {
-                perform(.respond(.text(.payloadTooLarge, "request body too large")), request: request, endpoint: "-",
+                perform(
+                    .respond(.text(.payloadTooLarge, "request body too large")), request: request, endpoint: "-",
                     keepAlive: false, context: context, started: started)
                 return
             }
             let (action, endpoint) = app.handle(request)
-            perform(action, request: request, endpoint: endpoint, keepAlive: head.isKeepAlive, context: context, started: started)
+            perform(
+                action, request: request, endpoint: endpoint, keepAlive: head.isKeepAlive, context: context,
+                started: started)
         }
     }
 
@@ -84,7 +87,8 @@ final class SimHTTPHandler: ChannelInboundHandler, RemovableChannelHandler {
                 let (handler, context, make) = loopBound.value
                 let response = make()
                 handler.write(response, keepAlive: keepAlive, context: context)
-                handler.app.log(request, endpoint: endpoint, response: response, outcome: "delayed",
+                handler.app.log(
+                    request, endpoint: endpoint, response: response, outcome: "delayed",
                     elapsed: handler.elapsedMs(started))
             }
         case .reset:
@@ -93,7 +97,8 @@ final class SimHTTPHandler: ChannelInboundHandler, RemovableChannelHandler {
             // handler goes first so that no close_notify is sent.
             let channel = context.channel
             let provider = channel as? any SocketOptionProvider
-            let setLinger = provider?.setSoLinger(linger(l_onoff: 1, l_linger: 0)) ?? channel.eventLoop.makeSucceededVoidFuture()
+            let setLinger =
+                provider?.setSoLinger(linger(l_onoff: 1, l_linger: 0)) ?? channel.eventLoop.makeSucceededVoidFuture()
             let pipeline = context.pipeline
             setLinger.whenComplete { _ in
                 let tls = try? pipeline.syncOperations.handler(type: NIOSSLServerHandler.self)
@@ -126,7 +131,9 @@ final class SimHTTPHandler: ChannelInboundHandler, RemovableChannelHandler {
         if !keepAlive { head.headers.replaceOrAdd(name: "Connection", value: "close") }
         context.write(wrapOutboundOut(.head(head)), promise: nil)
         if !response.body.isEmpty {
-            context.write(wrapOutboundOut(.body(.byteBuffer(context.channel.allocator.buffer(bytes: response.body)))), promise: nil)
+            context.write(
+                wrapOutboundOut(.body(.byteBuffer(context.channel.allocator.buffer(bytes: response.body)))),
+                promise: nil)
         }
         let done = context.writeAndFlush(wrapOutboundOut(.end(nil)))
         if !keepAlive { done.whenComplete { _ in context.close(promise: nil) } }

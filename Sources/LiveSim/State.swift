@@ -178,7 +178,9 @@ struct SimWorld {
     func invalidReason(_ issued: Issued, now: Date) -> String? {
         guard let account = accounts[issued.login] else { return "account deleted" }
         if let revoked = issued.revoked { return revoked }
-        if let family = issued.family, let reason = families[family]?.revoked { return "grant family revoked: \(reason)" }
+        if let family = issued.family, let reason = families[family]?.revoked {
+            return "grant family revoked: \(reason)"
+        }
         if let session = issued.session, sessions[session]?.revoked ?? true { return "session revoked" }
         if issued.expiresAt <= now { return "expired" }
         if let scope = issued.scope, account.revokedScopes.contains(scope) { return "scope revoked" }
@@ -187,7 +189,9 @@ struct SimWorld {
 
     /// The account whose three session cookies are all valid and belong together.
     func sessionAccount(cookies: [String: String], now: Date) -> (login: String, session: Int)? {
-        guard let auth = cookies["MSPAuth"], let prof = cookies["MSPProf"], let wlssc = cookies["WLSSC"] else { return nil }
+        guard let auth = cookies["MSPAuth"], let prof = cookies["MSPProf"], let wlssc = cookies["WLSSC"] else {
+            return nil
+        }
         var session: Int?
         for value in [auth, prof, wlssc] {
             guard let issued = credentials[value], issued.kind == .cookie, invalidReason(issued, now: now) == nil,
@@ -205,11 +209,13 @@ struct SimWorld {
         let maxAge = lifetime(.cookie, login: login)
         sessions[sessionID] = CookieSession(
             login: Self.key(login), revoked: false, expiresAt: now.addingTimeInterval(TimeInterval(maxAge)))
-        return [("MSPAuth", TokenFactory.mspAuth()), ("MSPProf", TokenFactory.mspProf()), ("WLSSC", TokenFactory.wlssc())]
-            .map { name, value in
-                _ = issue(.cookie, value: value, login: login, session: sessionID, now: now)
-                return (name, value, maxAge)
-            }
+        return [
+            ("MSPAuth", TokenFactory.mspAuth()), ("MSPProf", TokenFactory.mspProf()), ("WLSSC", TokenFactory.wlssc()),
+        ]
+        .map { name, value in
+            _ = issue(.cookie, value: value, login: login, session: sessionID, now: now)
+            return (name, value, maxAge)
+        }
     }
 
     /// Revokes one scope, or every grant, session and credential of the account.

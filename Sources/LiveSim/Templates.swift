@@ -155,9 +155,10 @@ enum Templates {
                     \t\t\t\t</wst:RequestedSecurityToken>
                     """
             }
-            let proof = token.binarySecret.map {
-                "<wst:RequestedProofToken>\n\t\t\t\t\t<wst:BinarySecret>\($0)</wst:BinarySecret>\n\t\t\t\t</wst:RequestedProofToken>"
-            } ?? ""
+            let proof =
+                token.binarySecret.map {
+                    "<wst:RequestedProofToken>\n\t\t\t\t\t<wst:BinarySecret>\($0)</wst:BinarySecret>\n\t\t\t\t</wst:RequestedProofToken>"
+                } ?? ""
             body += """
                 \t\t\t<wst:RequestSecurityTokenResponse>
                 \t\t\t\t<wst:TokenType>urn:passport:\(token.ticket == nil ? "legacy" : "compact")</wst:TokenType>

@@ -61,8 +61,13 @@ enum TokenFactory {
     /// UICs are base64 of signed credentials.
     static func uic() -> String { "AAAAAAO" + base64(Int.random(in: 380...460)) }
 
-    static func mspAuth() -> String { "Disabled!" + base64URL(220).replacingOccurrences(of: "_", with: "!").replacingOccurrences(of: "-", with: "*") + "$" }
-    static func mspProf() -> String { base64URL(180).replacingOccurrences(of: "_", with: "!").replacingOccurrences(of: "-", with: "*") + "$" }
+    static func mspAuth() -> String {
+        "Disabled!" + base64URL(220).replacingOccurrences(of: "_", with: "!").replacingOccurrences(of: "-", with: "*")
+            + "$"
+    }
+    static func mspProf() -> String {
+        base64URL(180).replacingOccurrences(of: "_", with: "!").replacingOccurrences(of: "-", with: "*") + "$"
+    }
     static func wlssc() -> String { "EgBvAQMAAAAEgAAADAAB" + base64URL(420) }
     static func ppft() -> String {
         "D" + base64URL(180).replacingOccurrences(of: "_", with: "!").replacingOccurrences(of: "-", with: "*") + "$"

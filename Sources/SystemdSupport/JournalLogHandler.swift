@@ -2,7 +2,7 @@ import CSystemd
 import Logging
 
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #endif
 
 /// A swift-log handler that writes native journal entries through `sd_journal_sendv(3)`:
@@ -71,7 +71,10 @@ package enum JournalFields {
 
     /// Parts of metadata keys whose values must never reach the journal. The broker does not log
     /// secrets; this is a second line of defence should a future log line try.
-    static let secretWords = ["password", "passwd", "cookie", "secret", "ticket", "refresh_token", "access_token", "skypetoken", "credential_value"]
+    static let secretWords = [
+        "password", "passwd", "cookie", "secret", "ticket", "refresh_token", "access_token", "skypetoken",
+        "credential_value",
+    ]
 
     /// The journal field for a metadata key: the broker's name, else the key in upper case with
     /// `broker.` dropped and every character outside `[A-Z0-9_]` turned into `_`. A name must start
@@ -81,12 +84,13 @@ package enum JournalFields {
         if let known = known[key] { return known }
         var base = key.hasPrefix("broker.") ? String(key.dropFirst("broker.".count)) : key
         if base.isEmpty { base = "KEY" }
-        var name = String(base.uppercased().unicodeScalars.map { scalar -> Character in
-            switch scalar {
-            case "A"..."Z", "0"..."9": Character(scalar)
-            default: "_"
-            }
-        })
+        var name = String(
+            base.uppercased().unicodeScalars.map { scalar -> Character in
+                switch scalar {
+                case "A"..."Z", "0"..."9": Character(scalar)
+                default: "_"
+                }
+            })
         if let first = name.unicodeScalars.first, !("A"..."Z").contains(first) { name = "META_" + name }
         if reserved.contains(name) { name = "META_" + name }
         return String(name.prefix(64))

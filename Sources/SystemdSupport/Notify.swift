@@ -1,7 +1,7 @@
 import CSystemd
 
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #endif
 
 /// `sd_notify(3)`: tells the service manager about start-up, status, liveness, reloads and
@@ -41,7 +41,9 @@ package enum SystemdNotifier {
     /// or has been refused.
     @discardableResult
     package static func reloading(status: String? = nil) -> Bool {
-        notify(["RELOADING=1", "MONOTONIC_USEC=\(monotonicMicroseconds())"] + (status.map { ["STATUS=" + oneLine($0)] } ?? []))
+        notify(
+            ["RELOADING=1", "MONOTONIC_USEC=\(monotonicMicroseconds())"]
+                + (status.map { ["STATUS=" + oneLine($0)] } ?? []))
     }
 
     /// `STOPPING=1`: the daemon has begun its shutdown.

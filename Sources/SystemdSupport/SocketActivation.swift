@@ -1,7 +1,7 @@
 import CSystemd
 
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #endif
 
 /// A listening socket handed over by the service manager (`LISTEN_FDS`, `LISTEN_FDNAMES`).

@@ -7,9 +7,9 @@ package enum ExitStatus {
     package static let notEnrolled: Int32 = 3
     package static let needsSignIn: Int32 = 4
     package static let temporarilyUnavailable: Int32 = 5
-    package static let usage: Int32 = 64  // EX_USAGE, as ArgumentParser's own validation errors
-    package static let unreachable: Int32 = 69  // EX_UNAVAILABLE
-    package static let forbidden: Int32 = 77  // EX_NOPERM
+    package static let usage: Int32 = 64 // EX_USAGE, as ArgumentParser's own validation errors
+    package static let unreachable: Int32 = 69 // EX_UNAVAILABLE
+    package static let forbidden: Int32 = 77 // EX_NOPERM
 
     /// The status for an API error code.
     package static func forCode(_ code: String) -> Int32 {

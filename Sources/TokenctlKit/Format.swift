@@ -1,9 +1,10 @@
-#if canImport(FoundationEssentials)
-import FoundationEssentials
-#else
-import Foundation
-#endif
 import BrokerAPI
+
+#if canImport(FoundationEssentials)
+    import FoundationEssentials
+#else
+    import Foundation
+#endif
 
 /// Text layout for people: aligned columns and times relative to now.
 package enum Format {
@@ -39,7 +40,7 @@ package enum Format {
     /// "14:00:00Z", or "2026-11-28 14:00:00Z" when not today (UTC).
     package static func clock(_ text: String, now: Date = Date()) -> String {
         guard let date = BrokerJSON.parseDate(text) else { return text }
-        let absolute = BrokerJSON.formatDate(date)  // 2026-11-27T14:00:00Z
+        let absolute = BrokerJSON.formatDate(date) // 2026-11-27T14:00:00Z
         let sameDay = absolute.prefix(10) == BrokerJSON.formatDate(now).prefix(10)
         return sameDay ? String(absolute.dropFirst(11)) : absolute.replacing("T", with: " ")
     }

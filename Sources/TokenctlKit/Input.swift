@@ -1,7 +1,7 @@
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #elseif canImport(Darwin)
-import Darwin
+    import Darwin
 #endif
 
 /// Reading secrets: lines of standard input, and a password from the terminal without echo.
@@ -74,7 +74,7 @@ package enum Input {
                 } else if count < 0 && errno == EINTR && !signals.anyCaught {
                     continue
                 } else {
-                    ended = true  // EOF, error, or a signal
+                    ended = true // EOF, error, or a signal
                 }
             }
 
@@ -87,7 +87,7 @@ package enum Input {
             for signal in caught { kill(getpid(), signal) }
             if caught.contains(where: { [SIGTSTP, SIGTTIN, SIGTTOU].contains($0) }) {
                 bytes.removeAll()
-                continue  // suspended and resumed: ask again
+                continue // suspended and resumed: ask again
             }
             if !caught.isEmpty || ended {
                 throw Failure("no password was entered", exitStatus: ExitStatus.usage)
@@ -127,9 +127,9 @@ private struct CaughtSignals {
             caughtFlags[Int(signal)] = 0
             var action = sigaction()
             #if canImport(Darwin)
-            action.__sigaction_u.__sa_handler = { caughtFlags[Int($0)] = 1 }
+                action.__sigaction_u.__sa_handler = { caughtFlags[Int($0)] = 1 }
             #else
-            action.__sigaction_handler.sa_handler = { caughtFlags[Int($0)] = 1 }
+                action.__sigaction_handler.sa_handler = { caughtFlags[Int($0)] = 1 }
             #endif
             sigemptyset(&action.sa_mask)
             action.sa_flags = 0

@@ -1,9 +1,9 @@
 import BrokerAPI
 
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #elseif canImport(Darwin)
-import Darwin
+    import Darwin
 #endif
 
 /// Which socket tokenctl talks to.

@@ -1,9 +1,10 @@
-#if canImport(FoundationEssentials)
-import FoundationEssentials
-#else
-import Foundation
-#endif
 import BrokerAPI
+
+#if canImport(FoundationEssentials)
+    import FoundationEssentials
+#else
+    import Foundation
+#endif
 
 /// The text of `tokenctl status`: the daemon's health, then a block per account.
 package enum StatusReport {
@@ -13,7 +14,8 @@ package enum StatusReport {
         "tokenbrokerd \(health.version): \(health.status), "
             + "\(Format.plural(health.accounts, "account", "accounts")), "
             + "\(health.needsReauth) \(health.needsReauth == 1 ? "needs" : "need") sign-in"
-            + (health.storageError.map { "\nstorage writes are failing (tokens are kept in memory and retried): \($0)" } ?? "")
+            + (health.storageError.map { "\nstorage writes are failing (tokens are kept in memory and retried): \($0)" }
+                ?? "")
     }
 
     /// An account's state, readers and a table of its scopes; times relative to `now`.

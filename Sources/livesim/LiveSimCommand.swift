@@ -43,7 +43,8 @@ struct LiveSimCommand: AsyncParsableCommand {
     @Option(help: "Write the bound notification-server port to this file.")
     var nsPortFile: String?
 
-    @Option(help: "Lifetime in seconds of every credential issued (access tokens, skypetokens, tickets, UICs, cookies).")
+    @Option(
+        help: "Lifetime in seconds of every credential issued (access tokens, skypetokens, tickets, UICs, cookies).")
     var tokenLifetime = 86_400
 
     @Option(help: "Refresh-token rotation: none, rotate or strict.")
@@ -78,7 +79,9 @@ struct LiveSimCommand: AsyncParsableCommand {
     }
 
     static func hostPort(_ text: String) throws -> (String, Int) {
-        guard let colon = text.lastIndex(of: ":"), let port = Int(text[text.index(after: colon)...]), (0...65535).contains(port) else {
+        guard let colon = text.lastIndex(of: ":"), let port = Int(text[text.index(after: colon)...]),
+            (0...65535).contains(port)
+        else {
             throw ValidationError("expected HOST:PORT, got \(text)")
         }
         var host = String(text[..<colon])

@@ -39,7 +39,8 @@ struct Skypetoken: ParsableCommand {
 }
 
 struct UIC: ParsableCommand {
-    static let configuration = CommandConfiguration(commandName: "uic", abstract: "Print an account's UIC (from User/Initialization).")
+    static let configuration = CommandConfiguration(
+        commandName: "uic", abstract: "Print an account's UIC (from User/Initialization).")
     @OptionGroup var global: GlobalOptions
     @OptionGroup var options: CredentialOptions
 
@@ -52,7 +53,8 @@ struct UIC: ParsableCommand {
 }
 
 struct Ticket: ParsableCommand {
-    static let configuration = CommandConfiguration(abstract: "Print an account's ssl-compact-ticket (t=...&p=), not XML-escaped.")
+    static let configuration = CommandConfiguration(
+        abstract: "Print an account's ssl-compact-ticket (t=...&p=), not XML-escaped.")
     @OptionGroup var global: GlobalOptions
     @OptionGroup var options: CredentialOptions
 
@@ -94,7 +96,8 @@ struct ATH: ParsableCommand {
 
     func run() throws {
         try reporting {
-            let answer = try global.client().ath(account: options.name, method: method, trid: trid, minValid: options.minValid)
+            let answer = try global.client().ath(
+                account: options.name, method: method, trid: trid, minValid: options.minValid)
             try options.emit(answer, bare: answer.wire)
         }
     }
@@ -102,7 +105,8 @@ struct ATH: ParsableCommand {
 
 struct ChallengeCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
-        commandName: "challenge", abstract: "Print the answer to an MSNP challenge nonce (computed here; no daemon needed).")
+        commandName: "challenge",
+        abstract: "Print the answer to an MSNP challenge nonce (computed here; no daemon needed).")
 
     @Argument(help: "The nonce from the server.")
     var nonce: String

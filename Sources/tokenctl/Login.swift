@@ -27,7 +27,9 @@ struct Login: ParsableCommand {
     @Flag(help: "Let the daemon keep the password to sign in again by itself.")
     var storePassword = false
 
-    @Option(help: ArgumentHelp("How the ssl-compact-ticket is obtained: oauth, or rst (needs --store-password).", valueName: "method"))
+    @Option(
+        help: ArgumentHelp(
+            "How the ssl-compact-ticket is obtained: oauth, or rst (needs --store-password).", valueName: "method"))
     var ticketMethod: String?
 
     @Flag(help: "With --browser: read the cookies from the next line of standard input.")
@@ -35,10 +37,18 @@ struct Login: ParsableCommand {
 
     func validate() throws {
         try enrollment.validate()
-        if browser && passwordStdin { throw ValidationError("--browser takes no password; leave out --password-stdin.") }
-        if browser && storePassword { throw ValidationError("--browser takes no password; leave out --store-password.") }
-        if let ticketMethod, !["oauth", "rst"].contains(ticketMethod) { throw ValidationError("--ticket-method is oauth or rst.") }
-        if ticketMethod == "rst" && !storePassword { throw ValidationError("--ticket-method rst needs --store-password.") }
+        if browser && passwordStdin {
+            throw ValidationError("--browser takes no password; leave out --password-stdin.")
+        }
+        if browser && storePassword {
+            throw ValidationError("--browser takes no password; leave out --store-password.")
+        }
+        if let ticketMethod, !["oauth", "rst"].contains(ticketMethod) {
+            throw ValidationError("--ticket-method is oauth or rst.")
+        }
+        if ticketMethod == "rst" && !storePassword {
+            throw ValidationError("--ticket-method rst needs --store-password.")
+        }
         if cookiesStdin && !browser { throw ValidationError("--cookies-stdin goes with --browser.") }
     }
 
@@ -71,7 +81,8 @@ struct Login: ParsableCommand {
     private func browserRequest(_ client: BrokerClient) throws -> EnrollRequest {
         let realm = try enrollment.chooseRealm(from: client.realms())
         writeStandardError(
-            Enrollment.browserInstructions(login: enrollment.login, authorizeURL: realm.authorizeURL, cookies: cookiesStdin))
+            Enrollment.browserInstructions(
+                login: enrollment.login, authorizeURL: realm.authorizeURL, cookies: cookiesStdin))
         if Input.standardInputIsTerminal { writeStandardError("Final address: ") }
         let redirectURL = try Input.line("the final address")
         if cookiesStdin && Input.standardInputIsTerminal { writeStandardError("Cookies: ") }

@@ -4,9 +4,9 @@ import Testing
 @testable import BrokerAPI
 
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #elseif canImport(Darwin)
-import Darwin
+    import Darwin
 #endif
 
 private let healthJSON = #"{"status":"ok","version":"0.1.0","accounts":2,"needs_reauth":0}"#
@@ -75,7 +75,11 @@ private func expectError(
         let server = try CannedServer([
             .init(httpResponse(200, "OK", json: healthJSON), keepOpen: true),
             .init(
-                [Array("HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n\(String(healthJSON.utf8.count, radix: 16))\r\n\(healthJSON)\r\n0\r\n\r\n".utf8)],
+                [
+                    Array(
+                        "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n\(String(healthJSON.utf8.count, radix: 16))\r\n\(healthJSON)\r\n0\r\n\r\n"
+                            .utf8)
+                ],
                 keepOpen: true),
         ])
         let client = BrokerClient(socketPath: server.path, timeout: .seconds(10))
@@ -108,11 +112,12 @@ private func expectError(
         _ = try client.account("..")
         _ = try client.account("é")
         let requests = server.requests().map { $0.components(separatedBy: "\r\n")[0] }
-        #expect(requests == [
-            "GET /v1/accounts/a%20b+c%2Fd%3F/token?scope=x%26y%3Dz%2B%23 HTTP/1.1",
-            "GET /v1/accounts/%2E%2E HTTP/1.1",
-            "GET /v1/accounts/%C3%A9 HTTP/1.1",
-        ])
+        #expect(
+            requests == [
+                "GET /v1/accounts/a%20b+c%2Fd%3F/token?scope=x%26y%3Dz%2B%23 HTTP/1.1",
+                "GET /v1/accounts/%2E%2E HTTP/1.1",
+                "GET /v1/accounts/%C3%A9 HTTP/1.1",
+            ])
     }
 
     @Test func enrollPostsJSON() throws {
@@ -123,7 +128,8 @@ private func expectError(
         #expect(detail.scopes.map(\.alias) == ["skype"])
 
         let request = try #require(server.requests().first)
-        let body = #"{"login":"alice@example.com","method":"password","name":"alice","password":"hunter2","store_password":false}"#
+        let body =
+            #"{"login":"alice@example.com","method":"password","name":"alice","password":"hunter2","store_password":false}"#
         #expect(request.hasPrefix("POST /v1/accounts HTTP/1.1\r\n"))
         #expect(request.contains("\r\nContent-Type: application/json\r\n"))
         #expect(request.contains("\r\nContent-Length: \(body.utf8.count)\r\n"))
@@ -138,22 +144,38 @@ private func expectError(
 
     @Test func listsRealmsAndAccounts() throws {
         let server = try CannedServer([
-            .init(httpResponse(200, "OK", json: #"{"realms":[{"name":"live","authorize_url":"https://login.live.com/oauth20_authorize.srf?a=b","default":true}]}"#)),
-            .init(httpResponse(200, "OK", json: #"{"accounts":[{"name":"alice","realm":"live","login":"alice@example.com","state":"active"}]}"#)),
+            .init(
+                httpResponse(
+                    200, "OK",
+                    json:
+                        #"{"realms":[{"name":"live","authorize_url":"https://login.live.com/oauth20_authorize.srf?a=b","default":true}]}"#
+                )),
+            .init(
+                httpResponse(
+                    200, "OK",
+                    json:
+                        #"{"accounts":[{"name":"alice","realm":"live","login":"alice@example.com","state":"active"}]}"#)
+            ),
         ])
         let client = BrokerClient(socketPath: server.path)
-        #expect(try client.realms() == [RealmInfo(name: "live", authorizeURL: "https://login.live.com/oauth20_authorize.srf?a=b", isDefault: true)])
+        #expect(
+            try client.realms() == [
+                RealmInfo(
+                    name: "live", authorizeURL: "https://login.live.com/oauth20_authorize.srf?a=b", isDefault: true)
+            ])
         #expect(try client.accounts().map(\.login) == ["alice@example.com"])
     }
 
     @Test func apiErrorBody() throws {
-        let json = #"{"error":{"code":"needs_reauth","message":"account alice needs a new sign-in","hint":"tokenctl login alice@example.com"}}"#
+        let json =
+            #"{"error":{"code":"needs_reauth","message":"account alice needs a new sign-in","hint":"tokenctl login alice@example.com"}}"#
         let server = try CannedServer(.init(httpResponse(401, "Unauthorized", json: json)))
         let error = expectError { _ = try BrokerClient(socketPath: server.path).token(account: "alice") }
         #expect(
-            error == .api(
-                status: 401, code: "needs_reauth", message: "account alice needs a new sign-in",
-                hint: "tokenctl login alice@example.com"))
+            error
+                == .api(
+                    status: 401, code: "needs_reauth", message: "account alice needs a new sign-in",
+                    hint: "tokenctl login alice@example.com"))
         #expect(error?.description == "account alice needs a new sign-in (needs_reauth)")
         #expect(error?.hint == "tokenctl login alice@example.com")
     }
@@ -161,11 +183,16 @@ private func expectError(
     @Test func errorWithoutAPIBodyMapsTheStatus() throws {
         let server = try CannedServer(.init("HTTP/1.1 502 Bad Gateway\r\nContent-Length: 5\r\n\r\noops!"))
         let error = expectError { _ = try BrokerClient(socketPath: server.path).health() }
-        #expect(error == .api(status: 502, code: "upstream_error", message: "the daemon answered HTTP 502 Bad Gateway", hint: nil as String?))
+        #expect(
+            error
+                == .api(
+                    status: 502, code: "upstream_error", message: "the daemon answered HTTP 502 Bad Gateway",
+                    hint: nil as String?))
     }
 
     @Test func rawRequestReturnsAnyStatus() throws {
-        let server = try CannedServer(.init(httpResponse(404, "Not Found", json: #"{"error":{"code":"not_found","message":"no route"}}"#)))
+        let server = try CannedServer(
+            .init(httpResponse(404, "Not Found", json: #"{"error":{"code":"not_found","message":"no route"}}"#)))
         let (status, body) = try BrokerClient(socketPath: server.path).request(method: "GET", path: "/v1/nothing")
         #expect(status == 404)
         #expect(String(decoding: body, as: UTF8.self).contains("not_found"))
@@ -239,7 +266,8 @@ private func expectError(
     }
 
     @Test func malformedTokenAnswerDoesNotLeakTheToken() throws {
-        let server = try CannedServer(.init(httpResponse(200, "OK", json: #"{"access_token":"t=EwBAsecret","expires_in":"soon"}"#)))
+        let server = try CannedServer(
+            .init(httpResponse(200, "OK", json: #"{"access_token":"t=EwBAsecret","expires_in":"soon"}"#)))
         let error = expectError { _ = try BrokerClient(socketPath: server.path).token(account: "alice") }
         guard case .protocolError(let detail) = error else {
             Issue.record("expected a protocol error, got \(String(describing: error))")

@@ -2,9 +2,9 @@ import Foundation
 import Synchronization
 
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #elseif canImport(Darwin)
-import Darwin
+    import Darwin
 #endif
 
 /// A tiny HTTP server on a Unix socket: one thread accepts the connections in turn, reads
@@ -152,11 +152,11 @@ final class CannedServer: @unchecked Sendable {
 }
 
 #if canImport(Glibc)
-let streamSocketType = Int32(SOCK_STREAM.rawValue)
-let noSignalFlag = Int32(MSG_NOSIGNAL)
+    let streamSocketType = Int32(SOCK_STREAM.rawValue)
+    let noSignalFlag = Int32(MSG_NOSIGNAL)
 #else
-let streamSocketType = SOCK_STREAM
-let noSignalFlag: Int32 = 0
+    let streamSocketType = SOCK_STREAM
+    let noSignalFlag: Int32 = 0
 #endif
 
 /// An HTTP answer with a Content-Length.

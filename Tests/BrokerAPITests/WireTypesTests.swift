@@ -26,7 +26,8 @@ private func decode<T: Decodable>(_ type: T.Type, _ json: String) throws -> T {
     }
 
     @Test func realms() throws {
-        let url = "https://login.live.com/oauth20_authorize.srf?client_id=00000000480BC46C&scope=service::ssl.live.com::MBI_SSL&response_type=token&redirect_uri=https://login.live.com/oauth20_desktop.srf"
+        let url =
+            "https://login.live.com/oauth20_authorize.srf?client_id=00000000480BC46C&scope=service::ssl.live.com::MBI_SSL&response_type=token&redirect_uri=https://login.live.com/oauth20_desktop.srf"
         try roundTrip(
             RealmsResponse(realms: [RealmInfo(name: "live", authorizeURL: url, isDefault: true)]),
             #"{"realms":[{"authorize_url":""# + url + #"","default":true,"name":"live"}]}"#)
@@ -108,7 +109,8 @@ private func decode<T: Decodable>(_ type: T.Type, _ json: String) throws -> T {
         try roundTrip(
             request,
             #"{"cookies":"MSPAuth=a; MSPProf=b; WLSSC=c","login":"alice@example.com","method":"redirect_url","#
-                + #""realm":"live","redirect_url":"https://login.live.com/oauth20_desktop.srf?code=M.C1_secret&lc=1033"}"#)
+                + #""realm":"live","redirect_url":"https://login.live.com/oauth20_desktop.srf?code=M.C1_secret&lc=1033"}"#
+        )
         #expect(!"\(request)".contains("secret"))
         #expect(!"\(request)".contains("MSPAuth"))
     }
@@ -134,7 +136,8 @@ private func decode<T: Decodable>(_ type: T.Type, _ json: String) throws -> T {
     }
 
     @Test func decodesTheDocumentedExamples() throws {
-        let health = try decode(HealthResponse.self, #"{"status":"ok","version":"0.1.0","accounts":2,"needs_reauth":0}"#)
+        let health = try decode(
+            HealthResponse.self, #"{"status":"ok","version":"0.1.0","accounts":2,"needs_reauth":0}"#)
         #expect(health == HealthResponse(version: "0.1.0", accounts: 2, needsReauth: 0))
 
         let detail = try decode(
@@ -153,7 +156,7 @@ private func decode<T: Decodable>(_ type: T.Type, _ json: String) throws -> T {
     }
 
     @Test func dates() throws {
-        let date = Date(timeIntervalSince1970: 1_795_788_000)  // 2026-11-27T14:00:00Z
+        let date = Date(timeIntervalSince1970: 1_795_788_000) // 2026-11-27T14:00:00Z
         #expect(BrokerJSON.formatDate(date) == "2026-11-27T14:00:00Z")
         #expect(BrokerJSON.parseDate("2026-11-27T14:00:00Z") == date)
         #expect(BrokerJSON.parseDate("2026-11-27T15:00:00+01:00") == date)

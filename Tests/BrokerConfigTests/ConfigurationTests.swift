@@ -5,11 +5,13 @@ import Testing
 
 @Suite("Configuration")
 struct ConfigurationTests {
-    static let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+    static let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
+        .deletingLastPathComponent()
 
     @Test("the shipped example parses, with the documented defaults")
     func shippedExample() throws {
-        let config = try DaemonConfiguration.load(path: Self.root.appendingPathComponent("config/tokenbroker.toml").path)
+        let config = try DaemonConfiguration.load(
+            path: Self.root.appendingPathComponent("config/tokenbroker.toml").path)
         #expect(config.socketPath == "/run/tokenbroker/tokenbroker.sock")
         #expect(config.stateDirectory == "/var/lib/tokenbroker")
         #expect(config.scopes == Scope.allCases || Set(config.scopes) == Set(Scope.allCases))
@@ -22,7 +24,8 @@ struct ConfigurationTests {
 
     @Test("a full configuration resolves realms, scopes, policy, access and socket")
     func full() throws {
-        let config = try DaemonConfiguration.parse("""
+        let config = try DaemonConfiguration.parse(
+            """
             scopes = ["skype", "service::ssl.live.com::MBI_SSL"]
             admin_groups = ["0"]
             [socket]
@@ -58,15 +61,17 @@ struct ConfigurationTests {
         #expect(config.access.adminGroups == [0])
     }
 
-    @Test("invalid configurations are refused with a message naming the problem", arguments: [
-        ("bogus = 1", "unknown keys"),
-        ("[socket]\nmode = \"rw\"", "socket.mode"),
-        ("scopes = [\"email\"]", "unknown scope email"),
-        ("[realms.r]\nlogin_url = \"http://plain.example\"", "allow_insecure_http"),
-        ("[refresh]\nrefresh_point = 2", "refresh_point"),
-        ("[server]\nidle_timeout = 0", "idle_timeout"),
-        ("[socket]\ngroup = \"no-such-group-here\"", "no group named"),
-    ])
+    @Test(
+        "invalid configurations are refused with a message naming the problem",
+        arguments: [
+            ("bogus = 1", "unknown keys"),
+            ("[socket]\nmode = \"rw\"", "socket.mode"),
+            ("scopes = [\"email\"]", "unknown scope email"),
+            ("[realms.r]\nlogin_url = \"http://plain.example\"", "allow_insecure_http"),
+            ("[refresh]\nrefresh_point = 2", "refresh_point"),
+            ("[server]\nidle_timeout = 0", "idle_timeout"),
+            ("[socket]\ngroup = \"no-such-group-here\"", "no group named"),
+        ])
     func invalid(text: String, expected: String) {
         do {
             _ = try DaemonConfiguration.parse(text, source: "test.toml")
@@ -79,7 +84,8 @@ struct ConfigurationTests {
 
     @Test("http is allowed where the realm says so")
     func insecureAllowed() throws {
-        let config = try DaemonConfiguration.parse("[realms.local]\nlogin_url = \"http://127.0.0.1:8080\"\nallow_insecure_http = true")
+        let config = try DaemonConfiguration.parse(
+            "[realms.local]\nlogin_url = \"http://127.0.0.1:8080\"\nallow_insecure_http = true")
         #expect(config.realms[0].allowInsecureHTTP)
     }
 }

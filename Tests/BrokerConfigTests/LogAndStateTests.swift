@@ -15,10 +15,18 @@ struct LogAndStateTests {
     @Test("STATE_DIRECTORY (StateDirectory=) is the state directory unless the file names one")
     func stateDirectory() throws {
         let environment = ["STATE_DIRECTORY": "/home/u/.local/state/tokenbroker:/other"]
-        #expect(try DaemonConfiguration.parse("", environment: environment).stateDirectory == "/home/u/.local/state/tokenbroker")
-        #expect(try DaemonConfiguration.parse("", environment: environment).resolvedKeyFile == "/home/u/.local/state/tokenbroker/key")
-        #expect(try DaemonConfiguration.parse("[state]\ndirectory = \"/srv/tb\"", environment: environment).stateDirectory == "/srv/tb")
+        #expect(
+            try DaemonConfiguration.parse("", environment: environment).stateDirectory
+                == "/home/u/.local/state/tokenbroker")
+        #expect(
+            try DaemonConfiguration.parse("", environment: environment).resolvedKeyFile
+                == "/home/u/.local/state/tokenbroker/key")
+        #expect(
+            try DaemonConfiguration.parse("[state]\ndirectory = \"/srv/tb\"", environment: environment).stateDirectory
+                == "/srv/tb")
         #expect(try DaemonConfiguration.parse("").stateDirectory == "/var/lib/tokenbroker")
-        #expect(try DaemonConfiguration.parse("", environment: ["STATE_DIRECTORY": "relative"]).stateDirectory == "/var/lib/tokenbroker")
+        #expect(
+            try DaemonConfiguration.parse("", environment: ["STATE_DIRECTORY": "relative"]).stateDirectory
+                == "/var/lib/tokenbroker")
     }
 }

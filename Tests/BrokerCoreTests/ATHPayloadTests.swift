@@ -1,5 +1,5 @@
-import Foundation
 import BrokerCore
+import Foundation
 import Testing
 
 @Suite("ATH payloads")
@@ -18,10 +18,16 @@ struct ATHPayloadTests {
     func sslCompactTicket() {
         let ticket = "t=EwCo+abc/def==&p="
         let plain = ATHPayload.render(method: .sslCompactTicket, ticket: ticket)
-        #expect(plain.body == "<user><ssl-compact-ticket>t=EwCo+abc/def==&amp;p=</ssl-compact-ticket><ssl-site-name>chatservice.live.com</ssl-site-name></user>")
+        #expect(
+            plain.body
+                == "<user><ssl-compact-ticket>t=EwCo+abc/def==&amp;p=</ssl-compact-ticket><ssl-site-name>chatservice.live.com</ssl-site-name></user>"
+        )
         #expect(plain.length == plain.body.utf8.count + 2)
         let withUIC = ATHPayload.render(method: .sslCompactTicketUIC, ticket: ticket, uic: "AAAAAAO<x>")
-        #expect(withUIC.body == "<user><ssl-compact-ticket>t=EwCo+abc/def==&amp;p=</ssl-compact-ticket><uic>AAAAAAO&lt;x&gt;</uic><ssl-site-name>chatservice.live.com</ssl-site-name></user>")
+        #expect(
+            withUIC.body
+                == "<user><ssl-compact-ticket>t=EwCo+abc/def==&amp;p=</ssl-compact-ticket><uic>AAAAAAO&lt;x&gt;</uic><ssl-site-name>chatservice.live.com</ssl-site-name></user>"
+        )
         // The seed's indented form, compacted, is the same XML.
         let seed = """
             <user>

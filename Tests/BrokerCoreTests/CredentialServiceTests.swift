@@ -13,12 +13,17 @@ private final class FixedService: CredentialService {
     func cachedRead(account: AccountName, kind: CredentialKind, minValid: TimeInterval) -> CachedRead {
         guard account.rawValue == "alice" else { return .notFound }
         let lifetime: TimeInterval = kind == .uic ? 600 : 3600
-        return .fresh(ServedCredential(
-            kind: kind, credential: Credential(value: Secret("\(kind.name)-value"), obtainedAt: epoch, expiresAt: epoch + lifetime),
-            expiresAtText: ""))
+        return .fresh(
+            ServedCredential(
+                kind: kind,
+                credential: Credential(
+                    value: Secret("\(kind.name)-value"), obtainedAt: epoch, expiresAt: epoch + lifetime),
+                expiresAtText: ""))
     }
 
-    func read(account: AccountName, kind: CredentialKind, minValid: TimeInterval) async throws(BrokerError) -> ServedCredential {
+    func read(account: AccountName, kind: CredentialKind, minValid: TimeInterval) async throws(BrokerError)
+        -> ServedCredential
+    {
         guard case .fresh(let served) = cachedRead(account: account, kind: kind, minValid: minValid) else {
             throw BrokerError(.notFound, "no account named \(account)")
         }
@@ -44,9 +49,13 @@ private final class FixedService: CredentialService {
     func accountNames() -> [AccountName] { [AccountName(rawValue: "alice")!] }
     func status(_ name: AccountName) -> AccountReport? { nil }
     func counts() -> (accounts: Int, needsReauth: Int) { (1, 0) }
-    func enroll(_ command: EnrollCommand) async throws(BrokerError) -> AccountReport { throw BrokerError(.forbidden, "no") }
+    func enroll(_ command: EnrollCommand) async throws(BrokerError) -> AccountReport {
+        throw BrokerError(.forbidden, "no")
+    }
     func logout(_ name: AccountName) throws(BrokerError) {}
-    func rekey(to keyBytes: [UInt8]) throws(BrokerError) -> RekeyReport { RekeyReport(keyID: "", resealed: 0, keyFileReplaced: nil) }
+    func rekey(to keyBytes: [UInt8]) throws(BrokerError) -> RekeyReport {
+        RekeyReport(keyID: "", resealed: 0, keyFileReplaced: nil)
+    }
     func recordRead(_ outcome: ReadOutcome, nanoseconds: UInt64?) {}
     func updateGauges() {}
 }
@@ -63,10 +72,15 @@ struct CredentialServiceTests {
             Issue.record("expected an ATH answer, got \(answer)")
             return
         }
-        #expect(payload == ATHPayload.render(method: .sslCompactTicketUIC, ticket: "t=ssl-value", uic: "uic-value", trid: 4))
+        #expect(
+            payload == ATHPayload.render(method: .sslCompactTicketUIC, ticket: "t=ssl-value", uic: "uic-value", trid: 4)
+        )
         #expect(expiresAt == service.epoch + 600)
         await #expect(throws: BrokerError.self) {
-            _ = try await service.perform(.ath(account: AccountName(rawValue: "bob")!, method: .sslCompactTicket, site: "x", trid: nil, minValid: 0))
+            _ = try await service.perform(
+                .ath(
+                    account: AccountName(rawValue: "bob")!, method: .sslCompactTicket, site: "x", trid: nil, minValid: 0
+                ))
         }
     }
 
@@ -90,7 +104,14 @@ struct CredentialServiceTests {
         let error = BrokerError(.internalError, "cannot read the store", cause: Leaky())
         #expect(error.cause is Leaky)
         #expect(error.causeTypeName?.hasSuffix("Leaky") == true)
-        for text in ["\(error)", String(reflecting: error), { var out = ""; dump(error, to: &out); return out }()] {
+        for text in [
+            "\(error)", String(reflecting: error),
+            {
+                var out = ""
+                dump(error, to: &out)
+                return out
+            }(),
+        ] {
             #expect(!text.contains("TOKEN-MATERIAL"), "\(text)")
         }
         #expect(BrokerError(.notFound, "x").cause == nil)

@@ -22,18 +22,25 @@ struct RefreshMachineTests {
         AccessToken(value: Secret(value), scope: scope, obtainedAt: at, expiresAt: at.addingTimeInterval(lifetime))
     }
 
-    func seed(_ name: AccountName, tokens: [AccessToken] = [], password: String? = nil, cookies: (Secret, Date?)? = nil,
-              method: TicketMethod = .oauth) -> AccountSeed {
+    func seed(
+        _ name: AccountName, tokens: [AccessToken] = [], password: String? = nil, cookies: (Secret, Date?)? = nil,
+        method: TicketMethod = .oauth
+    ) -> AccountSeed {
         AccountSeed(
-            name: name, realm: "live", login: name.rawValue, refreshToken: Secret("rt-\(name)"), password: password.map(Secret.init),
+            name: name, realm: "live", login: name.rawValue, refreshToken: Secret("rt-\(name)"),
+            password: password.map(Secret.init),
             ticketMethod: method, accessTokens: tokens, cookies: cookies.map { (value: $0.0, expiresAt: $0.1) })
     }
 
     func key(_ name: AccountName, _ kind: CredentialKind) -> CredentialKey { CredentialKey(account: name, kind: kind) }
 
     /// Reports a grant for a refreshScope job and lets the store take it.
-    func grant(_ m: inout RefreshMachine, _ job: Job, _ token: AccessToken, rotated: String? = nil, now: Date) -> [Effect] {
-        var effects = m.apply(.granted(job, TokenGrant(accessToken: token, refreshToken: rotated.map(Secret.init), userID: nil)), now: now, random: half)
+    func grant(_ m: inout RefreshMachine, _ job: Job, _ token: AccessToken, rotated: String? = nil, now: Date)
+        -> [Effect]
+    {
+        var effects = m.apply(
+            .granted(job, TokenGrant(accessToken: token, refreshToken: rotated.map(Secret.init), userID: nil)),
+            now: now, random: half)
         #expect(effects.contains { if case .persist = $0 { true } else { false } })
         effects += m.apply(.persisted(job.key.account, failure: nil), now: now, random: half)
         return effects
@@ -73,7 +80,9 @@ struct RefreshMachineTests {
         _ = m.add(seed(alice, tokens: [token(.skype, "a", at: t0, lifetime: 100)]), now: t0, random: half)
         #expect(m.accounts[alice]!.credentials[.scope(.skype)]!.dueAt == t0.addingTimeInterval(40))
         // 70 s left: answered from what is held.
-        #expect(m.wait(for: key(alice, .scope(.skype)), minValid: 0, now: t0.addingTimeInterval(30)) == .refreshed(Credential(token(.skype, "a", at: t0, lifetime: 100))))
+        #expect(
+            m.wait(for: key(alice, .scope(.skype)), minValid: 0, now: t0.addingTimeInterval(30))
+                == .refreshed(Credential(token(.skype, "a", at: t0, lifetime: 100))))
         // ... unless the read asks for more than that.
         #expect(m.wait(for: key(alice, .scope(.skype)), minValid: 80, now: t0.addingTimeInterval(30)) == nil)
         // 50 s left: inside the margin, so a read is not answered from what is held; it waits.
@@ -85,7 +94,10 @@ struct RefreshMachineTests {
 
     @Test("failures back off exponentially to the cap, never past expiry while the token is valid")
     func backoff() {
-        var m = machine(scopes: [.ssl]) { $0.backoffStart = 1; $0.backoffCap = 8 }
+        var m = machine(scopes: [.ssl]) {
+            $0.backoffStart = 1
+            $0.backoffCap = 8
+        }
         _ = m.add(seed(alice), now: t0, random: half)
         var now = t0
         var delays: [TimeInterval] = []
@@ -101,12 +113,19 @@ struct RefreshMachineTests {
         #expect(m.accounts[alice]!.credentials[.scope(.ssl)]!.failures == 6)
 
         // While the token held is valid, every retry comes before it runs out, however many failures.
-        var n = machine(scopes: [.ssl]) { $0.backoffStart = 1; $0.backoffCap = 300; $0.safetyMargin = 1 }
+        var n = machine(scopes: [.ssl]) {
+            $0.backoffStart = 1
+            $0.backoffCap = 300
+            $0.safetyMargin = 1
+        }
         let expires = t0.addingTimeInterval(100)
         _ = n.add(seed(alice, tokens: [token(.ssl, "a", at: t0, lifetime: 100)]), now: t0, random: half)
         var at = n.accounts[alice]!.credentials[.scope(.ssl)]!.dueAt
         for _ in 1...8 {
-            guard let job = n.due(now: at, random: half).first else { Issue.record("nothing due at \(at)"); return }
+            guard let job = n.due(now: at, random: half).first else {
+                Issue.record("nothing due at \(at)")
+                return
+            }
             _ = n.apply(.failed(job, .transient("reset")), now: at, random: { 1 })
             let next = n.accounts[alice]!.credentials[.scope(.ssl)]!.dueAt
             #expect(next > at && next < expires)
@@ -151,7 +170,13 @@ struct RefreshMachineTests {
         #expect(m.accounts[bob]!.state == .active)
         #expect(effects.contains { if case .saveState(alice, .needsReauth, _) = $0 { true } else { false } })
         #expect(effects.contains { if case .count(.needsReauth) = $0 { true } else { false } })
-        let delivered = effects.compactMap { if case .deliver(let k, .failed(let error, _, let final)) = $0, k.account == alice { (error, final) } else { nil } }
+        let delivered = effects.compactMap {
+            if case .deliver(let k, .failed(let error, _, let final)) = $0, k.account == alice {
+                (error, final)
+            } else {
+                nil
+            }
+        }
         #expect(delivered.count == 1 && delivered[0].0.code == .needsReauth && delivered[0].1)
         // No more jobs for alice; bob's go on.
         let later = m.due(now: t0.addingTimeInterval(1), random: half)
@@ -161,7 +186,9 @@ struct RefreshMachineTests {
 
     // MARK: - Dependencies
 
-    @Test("the skypetoken needs a fresh skype.com token: that is refreshed first, written, and the skypetoken made from it")
+    @Test(
+        "the skypetoken needs a fresh skype.com token: that is refreshed first, written, and the skypetoken made from it"
+    )
     func skypetokenFollowsSkypeScope() {
         var m = machine()
         _ = m.add(seed(alice), now: t0, random: half)
@@ -182,12 +209,17 @@ struct RefreshMachineTests {
         #expect(!m.running.contains(alice))
 
         // A refused skypetoken gets a new skype.com token and one more try, not more.
-        let refused = m.apply(.failed(next[0], .rejected(code: "skypetoken_40120", description: "bad token")), now: t0, random: half)
-        guard case .run(let retry) = refused.first else { Issue.record("no retry after a refused skypetoken"); return }
+        let refused = m.apply(
+            .failed(next[0], .rejected(code: "skypetoken_40120", description: "bad token")), now: t0, random: half)
+        guard case .run(let retry) = refused.first else {
+            Issue.record("no retry after a refused skypetoken")
+            return
+        }
         #expect(retry.step == .refreshScope(.skype, refreshToken: Secret("rt-\(alice)")) && retry.retried)
         var again = retry
         again.step = .skypetoken(accessToken: Secret("skype-2"))
-        let final = m.apply(.failed(again, .rejected(code: "skypetoken_40120", description: "bad token")), now: t0, random: half)
+        let final = m.apply(
+            .failed(again, .rejected(code: "skypetoken_40120", description: "bad token")), now: t0, random: half)
         #expect(!final.contains { if case .run = $0 { true } else { false } })
     }
 
@@ -195,18 +227,27 @@ struct RefreshMachineTests {
     func skypetokenDueWithItsToken() {
         var m = machine()
         _ = m.add(seed(alice, tokens: [token(.skype, "old", at: t0)]), now: t0, random: half)
-        let made = Job(key: key(alice, .skypetoken), realm: "live", step: .skypetoken(accessToken: Secret("old")), dueAt: t0)
-        _ = m.apply(.obtained(made, Credential(value: Secret("st"), obtainedAt: t0, expiresAt: t0.addingTimeInterval(86400))), now: t0, random: half)
+        let made = Job(
+            key: key(alice, .skypetoken), realm: "live", step: .skypetoken(accessToken: Secret("old")), dueAt: t0)
+        _ = m.apply(
+            .obtained(made, Credential(value: Secret("st"), obtainedAt: t0, expiresAt: t0.addingTimeInterval(86400))),
+            now: t0, random: half)
         #expect(m.accounts[alice]!.credentials[.skypetoken]!.dueAt > t0.addingTimeInterval(3600))
-        let job = Job(key: key(alice, .scope(.skype)), realm: "live", step: .refreshScope(.skype, refreshToken: Secret("rt")), dueAt: t0)
+        let job = Job(
+            key: key(alice, .scope(.skype)), realm: "live", step: .refreshScope(.skype, refreshToken: Secret("rt")),
+            dueAt: t0)
         _ = grant(&m, job, token(.skype, "new", at: t0.addingTimeInterval(10)), now: t0.addingTimeInterval(10))
         #expect(m.accounts[alice]!.credentials[.skypetoken]!.dueAt == t0.addingTimeInterval(10))
     }
 
-    @Test("the UIC needs unexpired cookies: expired ones are renewed by password sign-in first, then User/Initialization with the new ones")
+    @Test(
+        "the UIC needs unexpired cookies: expired ones are renewed by password sign-in first, then User/Initialization with the new ones"
+    )
     func uicNeedsCookies() {
         var m = machine()
-        _ = m.add(seed(alice, password: "pw", cookies: (Secret("old-cookies"), t0.addingTimeInterval(-1))), now: t0, random: half)
+        _ = m.add(
+            seed(alice, password: "pw", cookies: (Secret("old-cookies"), t0.addingTimeInterval(-1))), now: t0,
+            random: half)
         #expect(m.accounts[alice]!.kinds(scopes: [.skype]).contains(.uic))
         let step = m.firstStep(key(alice, .uic), m.accounts[alice]!, now: t0)
         #expect(step == .passwordSignIn(login: alice.rawValue, password: Secret("pw")))
@@ -216,7 +257,8 @@ struct RefreshMachineTests {
         #expect(n.firstStep(key(alice, .uic), n.accounts[alice]!, now: t0) == .userInitialization(cookies: Secret("c")))
         // Silent sign-in refused: the stored password is tried next, in the same job.
         let job = Job(key: key(alice, .cookies), realm: "live", step: .silentSignIn(cookies: Secret("c")), dueAt: t0)
-        let refused = m.apply(.failed(job, .rejected(code: "cookies_refused", description: "no")), now: t0, random: half)
+        let refused = m.apply(
+            .failed(job, .rejected(code: "cookies_refused", description: "no")), now: t0, random: half)
         #expect(runs(refused).map(\Job.step) == [Step.passwordSignIn(login: alice.rawValue, password: Secret("pw"))])
     }
 
@@ -225,7 +267,9 @@ struct RefreshMachineTests {
         var m = machine()
         _ = m.add(seed(alice, cookies: (Secret("c"), t0.addingTimeInterval(3600))), now: t0, random: half)
         let job = Job(key: key(alice, .uic), realm: "live", step: .userInitialization(cookies: Secret("c")), dueAt: t0)
-        let uic = Credential(value: Secret("uic"), obtainedAt: t0, expiresAt: t0.addingTimeInterval(1000), issuedAt: t0.addingTimeInterval(-1000))
+        let uic = Credential(
+            value: Secret("uic"), obtainedAt: t0, expiresAt: t0.addingTimeInterval(1000),
+            issuedAt: t0.addingTimeInterval(-1000))
         _ = m.apply(.obtained(job, uic), now: t0, random: half)
         // St = t0-1000, Se = t0+1000: 75% of the span is t0+500, earlier than 75% of what is left.
         #expect(m.accounts[alice]!.credentials[.uic]!.dueAt == t0.addingTimeInterval(500))
@@ -242,20 +286,31 @@ struct RefreshMachineTests {
         _ = m.add(seed(bob, method: .oauth), now: t0, random: half)
         #expect(m.accounts[alice]!.kinds(scopes: [.skype]).contains(.ticket))
         #expect(!m.accounts[bob]!.kinds(scopes: [.skype]).contains(.ticket))
-        #expect(m.firstStep(key(alice, .ticket), m.accounts[alice]!, now: t0) == .rstTicket(login: alice.rawValue, password: Secret("pw")))
+        #expect(
+            m.firstStep(key(alice, .ticket), m.accounts[alice]!, now: t0)
+                == .rstTicket(login: alice.rawValue, password: Secret("pw")))
         #expect(m.accounts[bob]!.unavailable(.ticket, scopes: [.skype])?.code == .credentialUnavailable)
     }
 
-    @Test("a sign-in starts a new grant family: the other tokens and the skypetoken stop being served and are due at once")
+    @Test(
+        "a sign-in starts a new grant family: the other tokens and the skypetoken stop being served and are due at once"
+    )
     func signInVoidsSiblings() {
         var m = machine(scopes: [.skype, .ssl])
-        _ = m.add(seed(alice, tokens: [token(.skype, "s", at: t0), token(.ssl, "l", at: t0)], cookies: (Secret("c"), t0.addingTimeInterval(3600))), now: t0, random: half)
+        _ = m.add(
+            seed(
+                alice, tokens: [token(.skype, "s", at: t0), token(.ssl, "l", at: t0)],
+                cookies: (Secret("c"), t0.addingTimeInterval(3600))), now: t0, random: half)
         let job = Job(key: key(alice, .cookies), realm: "live", step: .silentSignIn(cookies: Secret("c")), dueAt: t0)
         let now = t0.addingTimeInterval(100)
-        let signIn = SignInGrant(grant: TokenGrant(accessToken: token(.skype, "s2", at: now), refreshToken: Secret("rt2"), userID: nil),
-                                 cookies: Secret("c2"), cookiesExpireAt: now.addingTimeInterval(7200))
+        let signIn = SignInGrant(
+            grant: TokenGrant(accessToken: token(.skype, "s2", at: now), refreshToken: Secret("rt2"), userID: nil),
+            cookies: Secret("c2"), cookiesExpireAt: now.addingTimeInterval(7200))
         var effects = m.apply(.signedIn(job, signIn), now: now, random: half)
-        guard case .persist(_, let write) = effects.first else { Issue.record("the sign-in was not written first"); return }
+        guard case .persist(_, let write) = effects.first else {
+            Issue.record("the sign-in was not written first")
+            return
+        }
         #expect(write.rotatedRefreshToken == Secret("rt2") && write.cookies == Secret("c2"))
         effects += m.apply(.persisted(alice, failure: nil), now: now, random: half)
         #expect(published(effects, key(alice, .scope(.ssl))) == .some(nil))
@@ -285,9 +340,15 @@ struct RefreshMachineTests {
                 while let job = next {
                     next = nil
                     switch job.step {
-                    case .refreshScope(let scope, _): next = runs(grant(&m, job, token(scope, "new-\(scope.alias)", at: now), now: now)).first
+                    case .refreshScope(let scope, _):
+                        next = runs(grant(&m, job, token(scope, "new-\(scope.alias)", at: now), now: now)).first
                     case .skypetoken:
-                        _ = m.apply(.obtained(job, Credential(value: Secret("st"), obtainedAt: now, expiresAt: now.addingTimeInterval(86400))), now: now, random: half)
+                        _ = m.apply(
+                            .obtained(
+                                job,
+                                Credential(
+                                    value: Secret("st"), obtainedAt: now, expiresAt: now.addingTimeInterval(86400))),
+                            now: now, random: half)
                     default: Issue.record("unexpected step \(job.step)")
                     }
                 }
@@ -301,27 +362,43 @@ struct RefreshMachineTests {
 
     // MARK: - Storage
 
-    @Test("a refused write keeps the rotated token in memory, serves the new token, and writes it again before the next refresh")
+    @Test(
+        "a refused write keeps the rotated token in memory, serves the new token, and writes it again before the next refresh"
+    )
     func storageFailure() {
         var m = machine(scopes: [.ssl])
         _ = m.add(seed(alice), now: t0, random: half)
-        guard let job = m.due(now: t0, random: half).first else { Issue.record("nothing due"); return }
-        let first = m.apply(.granted(job, TokenGrant(accessToken: token(.ssl, "a", at: t0), refreshToken: Secret("rt2"), userID: nil)), now: t0, random: half)
+        guard let job = m.due(now: t0, random: half).first else {
+            Issue.record("nothing due")
+            return
+        }
+        let first = m.apply(
+            .granted(job, TokenGrant(accessToken: token(.ssl, "a", at: t0), refreshToken: Secret("rt2"), userID: nil)),
+            now: t0, random: half)
         // Nothing is served before the store answers.
         #expect(published(first, key(alice, .scope(.ssl))) == nil)
         let effects = m.apply(.persisted(alice, failure: "disk full"), now: t0, random: half)
         #expect(m.storageFailure == "disk full")
-        #expect(effects.contains { if case .log(let e) = $0 { e.metadata["broker.event"] == "storage_degraded" } else { false } })
+        #expect(
+            effects.contains {
+                if case .log(let e) = $0 { e.metadata["broker.event"] == "storage_degraded" } else { false }
+            })
         #expect(published(effects, key(alice, .scope(.ssl)))??.value == Secret("a"))
         #expect(m.accounts[alice]!.unsaved?.rotatedRefreshToken == Secret("rt2"))
         #expect(m.accounts[alice]!.refreshToken == Secret("rt2"))
         // A second later the write is retried, before any refresh of this account.
         let retry = m.due(now: t0.addingTimeInterval(1), random: half)
-        guard case .persist(let write)? = retry.first?.step else { Issue.record("no write retried: \(retry)"); return }
+        guard case .persist(let write)? = retry.first?.step else {
+            Issue.record("no write retried: \(retry)")
+            return
+        }
         #expect(write.rotatedRefreshToken == Secret("rt2"))
         let recovered = m.apply(.persisted(alice, failure: nil), now: t0.addingTimeInterval(1), random: half)
         #expect(m.storageFailure == nil && m.accounts[alice]!.unsaved == nil)
-        #expect(recovered.contains { if case .log(let e) = $0 { e.metadata["broker.event"] == "storage_recovered" } else { false } })
+        #expect(
+            recovered.contains {
+                if case .log(let e) = $0 { e.metadata["broker.event"] == "storage_recovered" } else { false }
+            })
     }
 
     // MARK: - Concurrency

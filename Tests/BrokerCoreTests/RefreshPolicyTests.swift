@@ -13,7 +13,8 @@ struct RefreshPolicyTests {
         let expires = t0.addingTimeInterval(100)
         #expect(policy.nextRefresh(obtainedAt: t0, expiresAt: expires, random: 0.5) == t0.addingTimeInterval(75))
         #expect(policy.nextRefresh(obtainedAt: t0, expiresAt: expires, random: 0) == t0.addingTimeInterval(70))
-        #expect(abs(policy.nextRefresh(obtainedAt: t0, expiresAt: expires, random: 1).timeIntervalSince(t0) - 80) < 1e-9)
+        #expect(
+            abs(policy.nextRefresh(obtainedAt: t0, expiresAt: expires, random: 1).timeIntervalSince(t0) - 80) < 1e-9)
         policy.safetyMargin = 60
         #expect(policy.nextRefresh(obtainedAt: t0, expiresAt: expires, random: 0.5) == t0.addingTimeInterval(40))
     }
@@ -23,7 +24,9 @@ struct RefreshPolicyTests {
         var policy = RefreshPolicy()
         policy.backoffStart = 1
         policy.backoffCap = 8
-        let delays = (1...6).map { policy.retryAfterFailure(failures: $0, now: t0, expiresAt: nil, random: 1).timeIntervalSince(t0) }
+        let delays = (1...6).map {
+            policy.retryAfterFailure(failures: $0, now: t0, expiresAt: nil, random: 1).timeIntervalSince(t0)
+        }
         #expect(delays == [1, 2, 4, 8, 8, 8])
         let half = policy.retryAfterFailure(failures: 3, now: t0, expiresAt: nil, random: 0).timeIntervalSince(t0)
         #expect(half == 2)
@@ -42,7 +45,8 @@ struct RefreshPolicyTests {
     func freshness() {
         var policy = RefreshPolicy()
         policy.safetyMargin = 10
-        let token = AccessToken(value: Secret("x"), scope: .skype, obtainedAt: t0, expiresAt: t0.addingTimeInterval(100))
+        let token = AccessToken(
+            value: Secret("x"), scope: .skype, obtainedAt: t0, expiresAt: t0.addingTimeInterval(100))
         #expect(policy.isFresh(token, now: t0.addingTimeInterval(90), minValid: 0))
         #expect(!policy.isFresh(token, now: t0.addingTimeInterval(91), minValid: 0))
         #expect(!policy.isFresh(token, now: t0, minValid: 101))
@@ -85,7 +89,11 @@ struct DomainTests {
     func access() {
         let alice = AccountName(rawValue: "alice")!
         let bob = AccountName(rawValue: "bob")!
-        let policy = AccessPolicy(adminGroups: [50], rules: [AccessRule(accounts: ["alice"], uids: [1000], groups: [60]), AccessRule(accounts: ["*"], uids: [2000])])
+        let policy = AccessPolicy(
+            adminGroups: [50],
+            rules: [
+                AccessRule(accounts: ["alice"], uids: [1000], groups: [60]), AccessRule(accounts: ["*"], uids: [2000]),
+            ])
         #expect(policy.isAdmin(Peer(pid: 1, uid: 0, gid: 0)))
         #expect(policy.isAdmin(Peer(pid: 1, uid: 5, gid: 5, groups: [50])))
         #expect(!policy.isAdmin(Peer(pid: 1, uid: 1000, gid: 1000)))
@@ -99,7 +107,9 @@ struct DomainTests {
 
     @Test("a realm follows only its own origins, over https unless allowed")
     func origins() throws {
-        let realm = Realm(name: "r", loginBase: "https://login.example:8443", userInitializationBase: "https://ui.example", skypetokenBase: "https://api.example")
+        let realm = Realm(
+            name: "r", loginBase: "https://login.example:8443", userInitializationBase: "https://ui.example",
+            skypetokenBase: "https://api.example")
         #expect(realm.mayFollow("https://login.example:8443/ppsecure/post.srf?x=1"))
         #expect(realm.mayFollow("https://LOGIN.example:8443/other"))
         #expect(!realm.mayFollow("https://login.example/ppsecure/post.srf"))

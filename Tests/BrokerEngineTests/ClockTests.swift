@@ -5,8 +5,8 @@ import Foundation
 import LiveClient
 import LiveSim
 import Logging
-import Testing
 import TestSupport
+import Testing
 
 /// The engine in-process, on an injected monotonic clock and an adjustable wall clock,
 /// against livesim over HTTPS.
@@ -22,8 +22,12 @@ struct EngineHarness {
         directory = try TemporaryDirectory()
         try sim.writeCA(to: directory.file("ca.pem"))
         let base = sim.base()
-        let realm = Realm(name: "sim", loginBase: base, userInitializationBase: base, skypetokenBase: base, caFile: directory.file("ca.pem"))
-        store = try CredentialStore.open(directory: URL(fileURLWithPath: directory.file("state")), keyFile: URL(fileURLWithPath: directory.file("key")))
+        let realm = Realm(
+            name: "sim", loginBase: base, userInitializationBase: base, skypetokenBase: base,
+            caFile: directory.file("ca.pem"))
+        store = try CredentialStore.open(
+            directory: URL(fileURLWithPath: directory.file("state")),
+            keyFile: URL(fileURLWithPath: directory.file("key")))
         var logger = Logger(label: "test")
         logger.logLevel = .warning
         identity = try LiveIdentityClient(realms: [realm], logger: logger)
@@ -54,20 +58,31 @@ struct EngineHarness {
 
 @Suite("Time: wall-clock expiry, suspend and clock jumps")
 struct ClockTests {
-    @Test("a wall-clock jump of hours with the monotonic clock standing still: refreshes within the wake bound, no expired token served")
+    @Test(
+        "a wall-clock jump of hours with the monotonic clock standing still: refreshes within the wake bound, no expired token served"
+    )
     func clockJump() async throws {
         try await withLiveSim({ $0.tokenLifetime = 3600 }) { sim in
             let harness = try EngineHarness(sim: sim)
             let refreshToken = try #require(try await sim.grant("alice@example.com")["refresh_token"] as? String)
-            _ = try await harness.engine.enroll(EnrollCommand(
-                login: "alice@example.com", name: nil, realm: nil, credential: .refreshToken(Secret(refreshToken)), cookies: nil))
+            _ = try await harness.engine.enroll(
+                EnrollCommand(
+                    login: "alice@example.com", name: nil, realm: nil, credential: .refreshToken(Secret(refreshToken)),
+                    cookies: nil))
             let name = try #require(AccountName(rawValue: "alice@example.com"))
             try await withThrowingTaskGroup(of: Void.self) { group in
                 group.addTask { try await harness.engine.run() }
                 // Every scope gets its first token.
-                #expect(try await harness.eventually {
-                    Scope.allCases.allSatisfy { if case .fresh = harness.engine.cachedRead(account: name, scope: $0, minValid: 0) { true } else { false } }
-                })
+                #expect(
+                    try await harness.eventually {
+                        Scope.allCases.allSatisfy {
+                            if case .fresh = harness.engine.cachedRead(account: name, scope: $0, minValid: 0) {
+                                true
+                            } else {
+                                false
+                            }
+                        }
+                    })
                 let before = try await sim.counters()["refreshes"] as? Int ?? 0
                 // Suspend for three hours: the wall clock jumps, the monotonic clock does not move.
                 harness.wall.jump(by: 3 * 3600)
@@ -80,9 +95,10 @@ struct ClockTests {
                 // The scheduler sleeps at most wakeInterval (30 s) on the monotonic clock, then sees the new wall time.
                 #expect(try await harness.eventually(2) { harness.clock.sleepers > 0 })
                 harness.clock.advance(by: .seconds(30))
-                #expect(try await harness.eventually {
-                    (try await sim.counters()["refreshes"] as? Int ?? 0) >= before + Scope.allCases.count
-                })
+                #expect(
+                    try await harness.eventually {
+                        (try await sim.counters()["refreshes"] as? Int ?? 0) >= before + Scope.allCases.count
+                    })
                 for scope in Scope.allCases {
                     let served = try await harness.engine.token(account: name, scope: scope)
                     let left = served.token.expiresAt.timeIntervalSince(harness.wall.now())
@@ -101,8 +117,10 @@ struct ClockTests {
         try await withLiveSim({ $0.tokenLifetime = 3600 }) { sim in
             let harness = try EngineHarness(sim: sim)
             let refreshToken = try #require(try await sim.grant("alice@example.com")["refresh_token"] as? String)
-            let report = try await harness.engine.enroll(EnrollCommand(
-                login: "alice@example.com", name: nil, realm: nil, credential: .refreshToken(Secret(refreshToken)), cookies: nil))
+            let report = try await harness.engine.enroll(
+                EnrollCommand(
+                    login: "alice@example.com", name: nil, realm: nil, credential: .refreshToken(Secret(refreshToken)),
+                    cookies: nil))
             #expect(report.state == .active)
             try await withThrowingTaskGroup(of: Void.self) { group in
                 group.addTask { try await harness.engine.run() }

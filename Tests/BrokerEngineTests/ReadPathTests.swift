@@ -13,9 +13,11 @@ final class FakeIdentity: IdentityProviding {
 
     init(lifetime: TimeInterval) { self.lifetime = lifetime }
 
-    func refresh(realm: Realm, refreshToken: Secret, scope: Scope, now: Date) async throws(RefreshFailure) -> TokenGrant {
+    func refresh(realm: Realm, refreshToken: Secret, scope: Scope, now: Date) async throws(RefreshFailure) -> TokenGrant
+    {
         let n = refreshes.add(1, ordering: .relaxed).newValue
-        let token = AccessToken(value: Secret("token-\(n)"), scope: scope, obtainedAt: now, expiresAt: now.addingTimeInterval(lifetime))
+        let token = AccessToken(
+            value: Secret("token-\(n)"), scope: scope, obtainedAt: now, expiresAt: now.addingTimeInterval(lifetime))
         return TokenGrant(accessToken: token, refreshToken: refreshToken, userID: nil)
     }
 
@@ -23,15 +25,26 @@ final class FakeIdentity: IdentityProviding {
         throw BrokerError(.signInFailed, "not in this test")
     }
 
-    func redeem(_ redirectURL: String, now: Date) throws(BrokerError) -> TokenGrant { throw BrokerError(.signInFailed, "not in this test") }
+    func redeem(_ redirectURL: String, now: Date) throws(BrokerError) -> TokenGrant {
+        throw BrokerError(.signInFailed, "not in this test")
+    }
 
-    func skypetoken(realm: Realm, accessToken: Secret, now: Date) async throws(RefreshFailure) -> Credential { throw .transient("no") }
-    func userInitialization(realm: Realm, cookies: Secret, now: Date) async throws(RefreshFailure) -> Credential { throw .transient("no") }
-    func silentSignIn(realm: Realm, cookies: Secret, now: Date) async throws(RefreshFailure) -> SignInGrant { throw .transient("no") }
-    func passwordSignIn(realm: Realm, login: String, password: Secret, now: Date) async throws(RefreshFailure) -> SignInGrant {
+    func skypetoken(realm: Realm, accessToken: Secret, now: Date) async throws(RefreshFailure) -> Credential {
         throw .transient("no")
     }
-    func rstTicket(realm: Realm, login: String, password: Secret, now: Date) async throws(RefreshFailure) -> Credential { throw .transient("no") }
+    func userInitialization(realm: Realm, cookies: Secret, now: Date) async throws(RefreshFailure) -> Credential {
+        throw .transient("no")
+    }
+    func silentSignIn(realm: Realm, cookies: Secret, now: Date) async throws(RefreshFailure) -> SignInGrant {
+        throw .transient("no")
+    }
+    func passwordSignIn(realm: Realm, login: String, password: Secret, now: Date) async throws(RefreshFailure)
+        -> SignInGrant
+    {
+        throw .transient("no")
+    }
+    func rstTicket(realm: Realm, login: String, password: Secret, now: Date) async throws(RefreshFailure) -> Credential
+    { throw .transient("no") }
 }
 
 /// A store in memory that takes every write.
@@ -43,7 +56,9 @@ final class FakeStore: CredentialPersisting {
     func setState(_ state: AccountState, reason: String?, for name: AccountName) throws {}
     func saveEnrollment(_ seed: AccountSeed, exists: Bool, now: Date) throws { writes.add(1, ordering: .relaxed) }
     func deleteAccount(_ name: AccountName) throws -> Bool { true }
-    func rekey(to keyBytes: [UInt8]) throws -> CredentialStore.RekeyResult { throw BrokerError(.internalError, "not in this test") }
+    func rekey(to keyBytes: [UInt8]) throws -> CredentialStore.RekeyResult {
+        throw BrokerError(.internalError, "not in this test")
+    }
 }
 
 /// The daemon's cache, counting lookups.
@@ -74,12 +89,17 @@ struct ReadPathTests {
         let wall = SettableWallClock()
         var logger = Logger(label: "test")
         logger.logLevel = .critical
-        let realm = Realm(name: "fake", loginBase: "https://127.0.0.1:1", userInitializationBase: "https://127.0.0.1:1", skypetokenBase: "https://127.0.0.1:1")
+        let realm = Realm(
+            name: "fake", loginBase: "https://127.0.0.1:1", userInitializationBase: "https://127.0.0.1:1",
+            skypetokenBase: "https://127.0.0.1:1")
         let engine = try BrokerEngine(
-            configuration: EngineConfiguration(realms: [realm], scopes: [.ssl]), store: FakeStore(), identity: identity, cache: cache,
+            configuration: EngineConfiguration(realms: [realm], scopes: [.ssl]), store: FakeStore(), identity: identity,
+            cache: cache,
             clock: .continuous, wallClock: { wall.now() }, random: { 0.5 }, logger: logger)
         let name = try #require(AccountName(rawValue: "alice@example.com"))
-        _ = try await engine.enroll(EnrollCommand(login: name.rawValue, name: nil, realm: nil, credential: .refreshToken(Secret("rt")), cookies: nil))
+        _ = try await engine.enroll(
+            EnrollCommand(
+                login: name.rawValue, name: nil, realm: nil, credential: .refreshToken(Secret("rt")), cookies: nil))
         #expect(identity.refreshes.load(ordering: .relaxed) == 1)
         try await withThrowingTaskGroup(of: Void.self) { group in
             group.addTask { try await engine.run() }

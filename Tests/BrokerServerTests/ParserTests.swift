@@ -1,9 +1,9 @@
 import BrokerCore
 import Foundation
+import NIOHTTP1
 import Testing
 
 @testable import BrokerServer
-import NIOHTTP1
 
 private func head(_ text: String) -> RequestHead.Parsed {
     let bytes = Array(text.utf8)
@@ -25,7 +25,8 @@ struct RequestHeadTests {
     @Test("a plain GET: method, target, keep-alive by default in HTTP/1.1, not in HTTP/1.0")
     func plain() throws {
         let get = try #require(parsed("GET /v1/health HTTP/1.1\r\nHost: x\r\n\r\n"))
-        #expect(get.method == .GET && get.target == "/v1/health" && get.keepAlive && get.contentLength == 0 && !get.chunked)
+        #expect(
+            get.method == .GET && get.target == "/v1/health" && get.keepAlive && get.contentLength == 0 && !get.chunked)
         #expect(parsed("GET / HTTP/1.0\r\n\r\n")?.keepAlive == false)
         #expect(parsed("GET / HTTP/1.0\r\nConnection: Keep-Alive\r\n\r\n")?.keepAlive == true)
         #expect(parsed("GET / HTTP/1.1\r\nConnection: TE, close\r\n\r\n")?.keepAlive == false)
@@ -43,7 +44,9 @@ struct RequestHeadTests {
 
     @Test("what two parsers could read differently is refused")
     func refused() {
-        #expect(failure("POST / HTTP/1.1\r\nContent-Length: 1\r\nContent-Length: 2\r\n\r\n") == "conflicting Content-Length fields")
+        #expect(
+            failure("POST / HTTP/1.1\r\nContent-Length: 1\r\nContent-Length: 2\r\n\r\n")
+                == "conflicting Content-Length fields")
         #expect(failure("POST / HTTP/1.1\r\nContent-Length: -1\r\n\r\n") == "invalid Content-Length")
         #expect(failure("POST / HTTP/1.1\r\nContent-Length: +1\r\n\r\n") == "invalid Content-Length")
         #expect(failure("POST / HTTP/1.1\r\nContent-Length : 1\r\n\r\n") == "malformed header field")
@@ -61,7 +64,10 @@ struct RequestHeadTests {
     func headEnd() {
         let text = Array("GET / HTTP/1.1\r\nHost: x\r\n\r\nGET".utf8)
         #expect(text.withUnsafeBufferPointer { HTTPConnection.headEnd($0, from: 0) } == 27)
-        #expect(Array("GET / HTTP/1.1\r\nHost: x\r\n\r".utf8).withUnsafeBufferPointer { HTTPConnection.headEnd($0, from: 0) } == nil)
+        #expect(
+            Array("GET / HTTP/1.1\r\nHost: x\r\n\r".utf8).withUnsafeBufferPointer {
+                HTTPConnection.headEnd($0, from: 0)
+            } == nil)
         #expect(Array("GET / HTTP/1.1\n\n".utf8).withUnsafeBufferPointer { HTTPConnection.headEnd($0, from: 0) } == 16)
     }
 }
@@ -123,8 +129,10 @@ struct HotPathTests {
     func sameBytes() throws {
         let now = Date(timeIntervalSince1970: 1_800_000_000)
         for (lifetime, keepAlive) in [(0.4, true), (9.0, false), (86_399.7, true)] {
-            let credential = Credential(value: Secret("t=" + String(repeating: "A", count: 1100)), obtainedAt: now, expiresAt: now + lifetime)
-            let served = ServedCredential(kind: .scope(.skype), credential: credential, expiresAtText: "2027-01-15T08:00:00Z")
+            let credential = Credential(
+                value: Secret("t=" + String(repeating: "A", count: 1100)), obtainedAt: now, expiresAt: now + lifetime)
+            let served = ServedCredential(
+                kind: .scope(.skype), credential: credential, expiresAtText: "2027-01-15T08:00:00Z")
             var generic: [UInt8] = []
             APIResponse.token(served, now: now).serialize(into: &generic, keepAlive: keepAlive, omitBody: false)
             var direct: [UInt8] = []
@@ -137,7 +145,8 @@ struct HotPathTests {
             let json = try #require(try JSONSerialization.jsonObject(with: body) as? [String: Any])
             #expect(json["access_token"] as? String == credential.value.exposed)
             #expect(json["token_type"] as? String == "bearer" && json["scope"] as? String == Scope.skype.rawValue)
-            #expect(json["expires_at"] as? String == "2027-01-15T08:00:00Z" && json["expires_in"] as? Int == Int(lifetime))
+            #expect(
+                json["expires_at"] as? String == "2027-01-15T08:00:00Z" && json["expires_in"] as? Int == Int(lifetime))
         }
     }
 
@@ -152,7 +161,8 @@ struct HotPathTests {
         #expect(full?.1 == .ssl && full?.2 == 300)
         for other in [
             "/v1/accounts/alice%40example.com/token?scope=skype", "/v1/accounts/a/token?scope=skype&scope=ssl",
-            "/v1/accounts/a/token?scope=skype&x=1", "/v1/accounts/a/token?scope=nope", "/v1/accounts/a/token?scope=skype&min_valid=-1",
+            "/v1/accounts/a/token?scope=skype&x=1", "/v1/accounts/a/token?scope=nope",
+            "/v1/accounts/a/token?scope=skype&min_valid=-1",
             "/v1/accounts/a/token?scope", "/v1/accounts/a/skypetoken?scope=skype", "/v1/accounts//token?scope=skype",
             "/v1/accounts/a b/token?scope=skype", "/v1/accounts/a/token", "/v2/accounts/a/token?scope=skype",
         ] {

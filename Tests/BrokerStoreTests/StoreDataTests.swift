@@ -1,10 +1,10 @@
 import BrokerCore
 import Crypto
 import Foundation
+import GRDB
 import Testing
 
 @testable import BrokerStore
-import GRDB
 
 @Suite("Accounts and credentials")
 struct StoreDataTests {
@@ -182,12 +182,13 @@ struct StoreDataTests {
             // updating a refresh token.
             let queue = try rawQueue(path)
             try queue.write { db in
-                try db.execute(sql: """
-                    CREATE TRIGGER fail_ssl BEFORE INSERT ON access_tokens WHEN NEW.scope = '\(Scope.ssl.rawValue)'
-                    BEGIN SELECT RAISE(ABORT, 'injected failure'); END;
-                    CREATE TRIGGER fail_rotation BEFORE UPDATE ON secrets WHEN NEW.kind = 'refresh_token'
-                    BEGIN SELECT RAISE(ABORT, 'injected failure'); END;
-                    """)
+                try db.execute(
+                    sql: """
+                        CREATE TRIGGER fail_ssl BEFORE INSERT ON access_tokens WHEN NEW.scope = '\(Scope.ssl.rawValue)'
+                        BEGIN SELECT RAISE(ABORT, 'injected failure'); END;
+                        CREATE TRIGGER fail_rotation BEFORE UPDATE ON secrets WHEN NEW.kind = 'refresh_token'
+                        BEGIN SELECT RAISE(ABORT, 'injected failure'); END;
+                        """)
             }
             try queue.close()
 
@@ -243,7 +244,8 @@ struct StoreDataTests {
             // A new sign-in: new refresh token and tokens, old tokens gone, cookies dropped,
             // password kept, state active again.
             let ssl = token("AT-ssl-relogin", .ssl)
-            try store.replaceGrant(account: e.name, refreshToken: Secret("RT-relogin"), accessTokens: [ssl], cookies: nil)
+            try store.replaceGrant(
+                account: e.name, refreshToken: Secret("RT-relogin"), accessTokens: [ssl], cookies: nil)
             let creds = try store.credentials(for: e.name)
             #expect(creds.refreshToken == Secret("RT-relogin"))
             #expect(creds.accessTokens == [.ssl: ssl])

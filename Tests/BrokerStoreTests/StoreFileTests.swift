@@ -7,9 +7,9 @@ import Testing
 @testable import BrokerStore
 
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #elseif canImport(Darwin)
-import Darwin
+    import Darwin
 #endif
 
 @Suite("Files, pragmas and keys")
@@ -54,7 +54,7 @@ struct StoreFileTests {
                 )
             }
             #expect(journal == "wal")
-            #expect(synchronous == 2)  // FULL
+            #expect(synchronous == 2) // FULL
             // Note: Debian's libsqlite3 is built with SQLITE_SECURE_DELETE, so on such a system
             // this holds even without the store's own pragma.
             #expect(secureDelete == 1)

@@ -36,12 +36,14 @@ struct StoreKeyTests {
             let keyFile = dir.appendingPathComponent("key")
             let state = dir.appendingPathComponent("state")
             let a = Enrollment("cred")
-            let store = try CredentialStore.open(directory: state, keyFile: keyFile, credentialsDirectory: credentials.path)
+            let store = try CredentialStore.open(
+                directory: state, keyFile: keyFile, credentialsDirectory: credentials.path)
             try a.create(in: store)
             try store.close()
             // No key file was generated, and the database opens only with the credential's key.
             #expect(!FileManager.default.fileExists(atPath: keyFile.path))
-            let reopened = try CredentialStore(databasePath: state.appendingPathComponent(CredentialStore.databaseFileName).path, keys: [key])
+            let reopened = try CredentialStore(
+                databasePath: state.appendingPathComponent(CredentialStore.databaseFileName).path, keys: [key])
             #expect(try reopened.credentials(for: a.name).password?.exposed == a.password)
             try reopened.close()
             #expect(throws: BrokerError.self) {
@@ -82,7 +84,8 @@ struct StoreKeyTests {
             #expect(try reopened.accountName(login: b.login, realm: b.realm) == b.name)
             try reopened.close()
             #expect(throws: BrokerError.self) {
-                try CredentialStore(databasePath: state.appendingPathComponent(CredentialStore.databaseFileName).path, keys: [oldKey])
+                try CredentialStore(
+                    databasePath: state.appendingPathComponent(CredentialStore.databaseFileName).path, keys: [oldKey])
             }
         }
     }

@@ -42,33 +42,43 @@ struct StoreSecurityTests {
                 let idB = try #require(ids.last)
                 switch tamper {
                 case .refreshTokenToOtherAccount:
-                    try db.execute(sql: """
-                        UPDATE secrets SET value = (SELECT value FROM secrets WHERE account_id = ? AND kind = 'refresh_token')
-                        WHERE account_id = ? AND kind = 'refresh_token'
-                        """, arguments: [idA, idB])
+                    try db.execute(
+                        sql: """
+                            UPDATE secrets SET value = (SELECT value FROM secrets WHERE account_id = ? AND kind = 'refresh_token')
+                            WHERE account_id = ? AND kind = 'refresh_token'
+                            """, arguments: [idA, idB])
                 case .accessTokenToOtherAccount:
-                    try db.execute(sql: """
-                        UPDATE access_tokens SET value = (SELECT value FROM access_tokens WHERE account_id = ? AND scope = ?)
-                        WHERE account_id = ? AND scope = ?
-                        """, arguments: [idA, Scope.skype.rawValue, idB, Scope.skype.rawValue])
+                    try db.execute(
+                        sql: """
+                            UPDATE access_tokens SET value = (SELECT value FROM access_tokens WHERE account_id = ? AND scope = ?)
+                            WHERE account_id = ? AND scope = ?
+                            """, arguments: [idA, Scope.skype.rawValue, idB, Scope.skype.rawValue])
                 case .passwordToRefreshTokenColumn:
-                    try db.execute(sql: """
-                        UPDATE secrets SET value = (SELECT value FROM secrets WHERE account_id = ? AND kind = 'password')
-                        WHERE account_id = ? AND kind = 'refresh_token'
-                        """, arguments: [idA, idA])
+                    try db.execute(
+                        sql: """
+                            UPDATE secrets SET value = (SELECT value FROM secrets WHERE account_id = ? AND kind = 'password')
+                            WHERE account_id = ? AND kind = 'refresh_token'
+                            """, arguments: [idA, idA])
                 case .accessTokenToOtherScope:
-                    try db.execute(sql: """
-                        UPDATE access_tokens SET value = (SELECT value FROM access_tokens WHERE account_id = ? AND scope = ?)
-                        WHERE account_id = ? AND scope = ?
-                        """, arguments: [idA, Scope.skype.rawValue, idA, Scope.contacts.rawValue])
+                    try db.execute(
+                        sql: """
+                            UPDATE access_tokens SET value = (SELECT value FROM access_tokens WHERE account_id = ? AND scope = ?)
+                            WHERE account_id = ? AND scope = ?
+                            """, arguments: [idA, Scope.skype.rawValue, idA, Scope.contacts.rawValue])
                 case .loginToOtherAccount:
-                    try db.execute(sql: """
-                        UPDATE accounts SET login_sealed = (SELECT login_sealed FROM accounts WHERE id = ?) WHERE id = ?
-                        """, arguments: [idA, idB])
+                    try db.execute(
+                        sql: """
+                            UPDATE accounts SET login_sealed = (SELECT login_sealed FROM accounts WHERE id = ?) WHERE id = ?
+                            """, arguments: [idA, idB])
                 case .flippedByte:
-                    var value = try #require(try Data.fetchOne(db, sql: "SELECT value FROM secrets WHERE account_id = ? AND kind = 'cookies'", arguments: [idA]))
+                    var value = try #require(
+                        try Data.fetchOne(
+                            db, sql: "SELECT value FROM secrets WHERE account_id = ? AND kind = 'cookies'",
+                            arguments: [idA]))
                     value[value.count - 20] ^= 0x01
-                    try db.execute(sql: "UPDATE secrets SET value = ? WHERE account_id = ? AND kind = 'cookies'", arguments: [value, idA])
+                    try db.execute(
+                        sql: "UPDATE secrets SET value = ? WHERE account_id = ? AND kind = 'cookies'",
+                        arguments: [value, idA])
                 }
             }
             try queue.close()
@@ -122,7 +132,9 @@ struct StoreSecurityTests {
                 #expect(filesContaining(Array(a.name.rawValue.utf8), in: files).isEmpty, "\(when)")
                 #expect(filesContaining(Array(b.name.rawValue.utf8), in: files).isEmpty, "\(when)")
                 // Control: the scan does find what is stored in clear (the realm label).
-                #expect(!filesContaining(Array("realm-\(a.realm)".utf8), in: files).isEmpty || !filesContaining(Array(a.realm.utf8), in: files).isEmpty, "\(when)")
+                #expect(
+                    !filesContaining(Array("realm-\(a.realm)".utf8), in: files).isEmpty
+                        || !filesContaining(Array(a.realm.utf8), in: files).isEmpty, "\(when)")
             }
             // While open, the rows are in the WAL.
             #expect((fileSize(path + "-wal") ?? 0) > 0)
@@ -156,7 +168,8 @@ struct StoreSecurityTests {
                         try Data.fetchAll(db, sql: "SELECT login_sealed FROM accounts WHERE id = ?", arguments: [id])
                         + Data.fetchAll(db, sql: "SELECT login_mac FROM accounts WHERE id = ?", arguments: [id])
                         + Data.fetchAll(db, sql: "SELECT value FROM secrets WHERE account_id = ?", arguments: [id])
-                        + Data.fetchAll(db, sql: "SELECT value FROM access_tokens WHERE account_id = ?", arguments: [id])
+                        + Data.fetchAll(
+                            db, sql: "SELECT value FROM access_tokens WHERE account_id = ?", arguments: [id])
                     return blobs.map { Array($0) }
                 }
             }
@@ -200,7 +213,7 @@ struct StoreSecurityTests {
         let dbError = DatabaseError(
             resultCode: .SQLITE_CONSTRAINT, message: "UNIQUE constraint failed: secrets.account_id",
             sql: "INSERT INTO secrets (value) VALUES (?)", arguments: [secret], publicStatementArguments: true)
-        #expect(String(describing: dbError).contains(secret))  // GRDB's own description would leak it
+        #expect(String(describing: dbError).contains(secret)) // GRDB's own description would leak it
         let mapped = storeError(dbError, "cannot store")
         #expect(mapped.code == .internalError)
         #expect(!mapped.description.contains(secret))
@@ -210,7 +223,10 @@ struct StoreSecurityTests {
         let busy = storeError(DatabaseError(resultCode: .SQLITE_BUSY), "cannot store")
         #expect(busy.code == .temporarilyUnavailable)
 
-        struct Decoding: Error, CustomStringConvertible { var value: String; var description: String { value } }
+        struct Decoding: Error, CustomStringConvertible {
+            var value: String
+            var description: String { value }
+        }
         #expect(!storeError(Decoding(value: secret), "cannot read").description.contains(secret))
     }
 

@@ -1,8 +1,8 @@
 import Foundation
 import LiveSim
-import Testing
-import TestSupport
 import NIOHTTP1
+import TestSupport
+import Testing
 
 /// A small deterministic generator, so a failing run can be replayed from its printed seed.
 struct SeededGenerator: RandomNumberGenerator {
@@ -25,7 +25,9 @@ struct CrashTests {
     static let accounts = ["alice@example.com", "k1@example.com", "k2@example.com"]
 
     static func seed(_ mode: String) -> UInt64 {
-        let seed = UInt64(ProcessInfo.processInfo.environment["TOKENBROKER_CRASH_SEED"] ?? "") ?? UInt64.random(in: 1...UInt64.max >> 1)
+        let seed =
+            UInt64(ProcessInfo.processInfo.environment["TOKENBROKER_CRASH_SEED"] ?? "")
+            ?? UInt64.random(in: 1...UInt64.max >> 1)
         print("crash test (\(mode)): seed \(seed), \(kills) kills; replay with TOKENBROKER_CRASH_SEED=\(seed)")
         return seed
     }
@@ -53,7 +55,13 @@ struct CrashTests {
     @Test("rotate (grace 10 s): after every restart every account still refreshes; no family revoked, no needs_reauth")
     func rotate() async throws {
         var random = SeededGenerator(state: Self.seed("rotate"))
-        try await withBroker(sim: { $0.tokenLifetime = 3; $0.rotation = .rotate; $0.rotationGrace = 10 }, refresh: ["safety_margin = 1", "jitter = 0.2"]) { sim, daemon in
+        try await withBroker(
+            sim: {
+                $0.tokenLifetime = 3
+                $0.rotation = .rotate
+                $0.rotationGrace = 10
+            }, refresh: ["safety_margin = 1", "jitter = 0.2"]
+        ) { sim, daemon in
             try await Self.enrollAll(sim, daemon)
             for kill in 0..<Self.kills {
                 try await Task.sleep(for: .milliseconds(Int.random(in: 100...1_200, using: &random)))
@@ -75,14 +83,23 @@ struct CrashTests {
             let counters = try await sim.counters()
             #expect(counters["revoked_families"] as? Int == 0)
             #expect(counters["refresh_token_reuse"] as? Int == 0)
-            print("crash test (rotate): \(Self.kills) kills; \(counters["rotated_grace_uses"] as? Int ?? 0) restarts reused a refresh token within the grace period")
+            print(
+                "crash test (rotate): \(Self.kills) kills; \(counters["rotated_grace_uses"] as? Int ?? 0) restarts reused a refresh token within the grace period"
+            )
         }
     }
 
-    @Test("strict: a kill between the server's rotation and the commit ends in needs_reauth with a reason, never a retry loop or a second reuse")
+    @Test(
+        "strict: a kill between the server's rotation and the commit ends in needs_reauth with a reason, never a retry loop or a second reuse"
+    )
     func strict() async throws {
         var random = SeededGenerator(state: Self.seed("strict"))
-        try await withBroker(sim: { $0.tokenLifetime = 3; $0.rotation = .strict }, refresh: ["safety_margin = 1", "jitter = 0.2"]) { sim, daemon in
+        try await withBroker(
+            sim: {
+                $0.tokenLifetime = 3
+                $0.rotation = .strict
+            }, refresh: ["safety_margin = 1", "jitter = 0.2"]
+        ) { sim, daemon in
             try await Self.enrollAll(sim, daemon)
             var inWindow = 0
             var forced = 0
@@ -122,7 +139,9 @@ struct CrashTests {
             #expect(counters["revoked_families"] as? Int ?? 0 >= inWindow)
             // Each kill forced into the window cost exactly that one account (one reuse, one family).
             #expect(inWindow >= forced)
-            print("crash test (strict): \(Self.kills) kills, \(inWindow) landed between the server's rotation and the commit (\(forced) of them on purpose)")
+            print(
+                "crash test (strict): \(Self.kills) kills, \(inWindow) landed between the server's rotation and the commit (\(forced) of them on purpose)"
+            )
         }
     }
 }

@@ -1,16 +1,20 @@
 import BrokerCore
 import Foundation
 import LiveSim
-import Testing
-import TestSupport
 import NIOHTTP1
+import TestSupport
+import Testing
 
 @Suite("Every MSNP24 credential, fresh against livesim")
 struct CredentialTests {
-    @Test("lifetimes of 8 s over 60 s: every skypetoken, UIC, ticket and cookie served is valid; dependents follow their parents")
+    @Test(
+        "lifetimes of 8 s over 60 s: every skypetoken, UIC, ticket and cookie served is valid; dependents follow their parents"
+    )
     func keepsEverythingFresh() async throws {
         try await withBroker(sim: { $0.tokenLifetime = 8 }, refresh: ["safety_margin = 1"]) { sim, daemon in
-            let rst = try daemon.tokenctl(["login", "alice@example.com", "--password-stdin", "--store-password", "--ticket-method", "rst"], stdin: "correct horse\n")
+            let rst = try daemon.tokenctl(
+                ["login", "alice@example.com", "--password-stdin", "--store-password", "--ticket-method", "rst"],
+                stdin: "correct horse\n")
             #expect(rst.status == 0, "\(rst.stderr)")
             _ = try await sim.control(.POST, "accounts", json: #"{"login":"erin@example.com","password":"pw-erin"}"#)
             let oauth = try daemon.tokenctl(["login", "erin@example.com", "--password-stdin"], stdin: "pw-erin\n")
@@ -30,7 +34,8 @@ struct CredentialTests {
             func check(_ value: String, kind: String) async throws {
                 guard seen.insert(value).inserted else { return }
                 let validation = try await sim.validate(value)
-                let revokedBySignIn = (validation["reason"] as? String) == "grant family revoked: replaced by a new sign-in"
+                let revokedBySignIn =
+                    (validation["reason"] as? String) == "grant family revoked: replaced by a new sign-in"
                 if validation["valid"] as? Bool != true, revokedBySignIn, try await signIns() != signInsBeforeRead {
                     // The daemon's own sign-in came between this read and its validation: the
                     // credential was valid when served. Counted, and bounded below.
@@ -70,14 +75,18 @@ struct CredentialTests {
                 try await Task.sleep(for: .milliseconds(250))
             }
             #expect(checked > 50)
-            #expect(revokedAfterServing <= checked / 10, "\(revokedAfterServing) of \(checked) revoked by a sign-in after serving")
+            #expect(
+                revokedAfterServing <= checked / 10,
+                "\(revokedAfterServing) of \(checked) revoked by a sign-in after serving")
             let after = try await sim.counters()
             func delta(_ key: String, _ sub: String) -> Int {
                 ((after[key] as? [String: Int])?[sub] ?? 0) - ((before[key] as? [String: Int])?[sub] ?? 0)
             }
             // Each skype.com token refresh is followed by a new skypetoken.
             let skypeRefreshes = delta("requests_by_scope", "service::skype.com::MBI_SSL")
-            #expect(delta("requests", "skypetoken") >= skypeRefreshes - 2, "\(delta("requests", "skypetoken")) skypetokens for \(skypeRefreshes) skype refreshes")
+            #expect(
+                delta("requests", "skypetoken") >= skypeRefreshes - 2,
+                "\(delta("requests", "skypetoken")) skypetokens for \(skypeRefreshes) skype refreshes")
             #expect(delta("requests", "rst") >= 8)
             #expect(delta("requests", "user_initialization") >= 8)
             #expect((after["refresh_token_reuse"] as? Int) == 0)
@@ -87,7 +96,9 @@ struct CredentialTests {
     @Test("ATH payloads, tickets and challenge answers over the socket and tokenctl")
     func athAndChallenge() async throws {
         try await withBroker(sim: { $0.tokenLifetime = 600 }) { sim, daemon in
-            let login = try daemon.tokenctl(["login", "alice@example.com", "--password-stdin", "--store-password", "--ticket-method", "rst"], stdin: "correct horse\n")
+            let login = try daemon.tokenctl(
+                ["login", "alice@example.com", "--password-stdin", "--store-password", "--ticket-method", "rst"],
+                stdin: "correct horse\n")
             #expect(login.status == 0, "\(login.stderr)")
             let web = try await daemon.get("/v1/accounts/alice@example.com/ath?method=web-compact-ticket&trid=2")
             #expect(web.json["length"] as? Int == 37)
@@ -98,17 +109,22 @@ struct CredentialTests {
             #expect(raw.hasPrefix("t=") && raw.hasSuffix("&p="))
             let ath = try await daemon.get("/v1/accounts/alice@example.com/ath?method=ssl-compact-ticket-uic")
             let body = try #require(ath.json["body"] as? String)
-            #expect(body.contains("<ssl-compact-ticket>\(raw.replacingOccurrences(of: "&", with: "&amp;"))</ssl-compact-ticket>"))
+            #expect(
+                body.contains(
+                    "<ssl-compact-ticket>\(raw.replacingOccurrences(of: "&", with: "&amp;"))</ssl-compact-ticket>"))
             #expect(body.hasSuffix("<ssl-site-name>chatservice.live.com</ssl-site-name></user>"))
             #expect(ath.json["length"] as? Int == body.utf8.count + 2)
-            #expect((ath.json["wire"] as? String)?.hasPrefix("ATH {trid} CON\\USER \(body.utf8.count + 2)\r\n\r\n<user>") == true)
+            #expect(
+                (ath.json["wire"] as? String)?.hasPrefix("ATH {trid} CON\\USER \(body.utf8.count + 2)\r\n\r\n<user>")
+                    == true)
             let cli = try daemon.tokenctl(["ath", "alice@example.com", "--method", "ssl-compact-ticket", "--trid", "7"])
             #expect(cli.stdout.hasPrefix("ATH 7 CON\\USER "))
 
             let challenge = try await daemon.request(.POST, "/v1/challenge", body: #"{"nonce":"22210219642164014968"}"#)
             #expect(challenge.json["response"] as? String == "85ecb0db8f32113df79ce0892b9a102c")
             #expect(challenge.json["product_id"] as? String == "PROD0090YUAUV{2B")
-            let local = try runCommand(Products.path("tokenctl"), ["--socket", "/nonexistent", "challenge", "22210219642164014968"])
+            let local = try runCommand(
+                Products.path("tokenctl"), ["--socket", "/nonexistent", "challenge", "22210219642164014968"])
             #expect(local.stdout == "85ecb0db8f32113df79ce0892b9a102c\n")
             let bad = try await daemon.get("/v1/accounts/alice@example.com/ath?method=skylogin")
             #expect(bad.errorCode == "bad_request")
@@ -119,7 +135,9 @@ struct CredentialTests {
     func rst() async throws {
         try await withBroker(sim: { $0.tokenLifetime = 600 }) { sim, daemon in
             try await sim.setSettings(#"{"lifetimes":{"ticket":500}}"#)
-            let login = try daemon.tokenctl(["login", "alice@example.com", "--password-stdin", "--store-password", "--ticket-method", "rst"], stdin: "correct horse\n")
+            let login = try daemon.tokenctl(
+                ["login", "alice@example.com", "--password-stdin", "--store-password", "--ticket-method", "rst"],
+                stdin: "correct horse\n")
             #expect(login.status == 0, "\(login.stderr)")
             let first = try await daemon.get("/v1/accounts/alice@example.com/ticket")
             let expiresIn = first.json["expires_in"] as? Int ?? 0
@@ -133,7 +151,9 @@ struct CredentialTests {
             let counters = try await sim.counters()
             #expect((counters["requests"] as? [String: Int])?["rst2"] == 1)
 
-            #expect(try await sim.control(.PATCH, "accounts/alice@example.com", json: #"{"password":"changed"}"#).status == 200)
+            #expect(
+                try await sim.control(.PATCH, "accounts/alice@example.com", json: #"{"password":"changed"}"#).status
+                    == 200)
             try await Task.sleep(for: .milliseconds(1_100))
             let refused = try await daemon.get("/v1/accounts/alice@example.com/ticket?min_valid=499")
             #expect(refused.errorCode == "needs_reauth")
@@ -147,7 +167,10 @@ struct CredentialTests {
             try await daemon.importAccount("alice@example.com", sim: sim)
             let skypetoken = try await daemon.get("/v1/accounts/alice@example.com/skypetoken")
             #expect(skypetoken.status == 200)
-            #expect(try await sim.control(.POST, "accounts/alice@example.com/revoke", json: #"{"scope":"service::skype.com::MBI_SSL"}"#).status == 200)
+            #expect(
+                try await sim.control(
+                    .POST, "accounts/alice@example.com/revoke", json: #"{"scope":"service::skype.com::MBI_SSL"}"#
+                ).status == 200)
             try await Task.sleep(for: .milliseconds(1_100))
             let dependent = try await daemon.get("/v1/accounts/alice@example.com/skypetoken?min_valid=599")
             #expect(dependent.errorCode == "needs_reauth", "\(dependent.body)")
@@ -161,16 +184,22 @@ struct CredentialTests {
     func unavailable() async throws {
         try await withBroker(sim: { $0.tokenLifetime = 600 }) { sim, daemon in
             try await daemon.importAccount("alice@example.com", sim: sim)
-            for endpoint in ["uic", "web-ticket", "ath?method=web-compact-ticket", "ath?method=ssl-compact-ticket-uic"] {
+            for endpoint in ["uic", "web-ticket", "ath?method=web-compact-ticket", "ath?method=ssl-compact-ticket-uic"]
+            {
                 let response = try await daemon.get("/v1/accounts/alice@example.com/\(endpoint)")
                 #expect(response.errorCode == "credential_unavailable", "\(endpoint): \(response.body)")
-                #expect(((response.json["error"] as? [String: Any])?["hint"] as? String)?.contains("tokenctl login") == true)
+                #expect(
+                    ((response.json["error"] as? [String: Any])?["hint"] as? String)?.contains("tokenctl login") == true
+                )
             }
             let ticket = try await daemon.get("/v1/accounts/alice@example.com/ticket")
             #expect(ticket.status == 200)
             #expect(ticket.json["method"] as? String == "oauth")
-            let rstWithoutPassword = try await daemon.request(.POST, "/v1/accounts",
-                body: #"{"method":"password","login":"alice@example.com","password":"correct horse","ticket_method":"rst"}"#)
+            let rstWithoutPassword = try await daemon.request(
+                .POST, "/v1/accounts",
+                body:
+                    #"{"method":"password","login":"alice@example.com","password":"correct horse","ticket_method":"rst"}"#
+            )
             #expect(rstWithoutPassword.errorCode == "bad_request")
         }
     }

@@ -1,8 +1,8 @@
 import Foundation
 import LiveSim
-import Testing
-import TestSupport
 import NIOHTTP1
+import TestSupport
+import Testing
 
 @Suite("Enrollment through tokenctl against livesim")
 struct EnrollmentTests {
@@ -12,12 +12,14 @@ struct EnrollmentTests {
             _ = try await sim.control(.POST, "accounts", json: #"{"login":"erin@example.com","password":"pw-erin"}"#)
             _ = try await sim.control(.POST, "accounts", json: #"{"login":"fred@example.com","password":"pw-fred"}"#)
 
-            let byPassword = try daemon.tokenctl(["login", "alice@example.com", "--password-stdin"], stdin: "correct horse\n")
+            let byPassword = try daemon.tokenctl(
+                ["login", "alice@example.com", "--password-stdin"], stdin: "correct horse\n")
             #expect(byPassword.status == 0, "\(byPassword.stderr)")
 
             let location = try await browserSignIn(sim, login: "erin@example.com", password: "pw-erin")
             #expect(location.hasPrefix("https://login.live.com/oauth20_desktop.srf"))
-            let byBrowser = try daemon.tokenctl(["login", "--browser", "erin@example.com", "--name", "erin"], stdin: location + "\n")
+            let byBrowser = try daemon.tokenctl(
+                ["login", "--browser", "erin@example.com", "--name", "erin"], stdin: location + "\n")
             #expect(byBrowser.status == 0, "\(byBrowser.stderr)")
             #expect(byBrowser.stderr.contains("oauth20_authorize.srf"))
 
@@ -42,7 +44,8 @@ struct EnrollmentTests {
             let result = try daemon.tokenctl(["login", "alice@example.com", "--password-stdin"], stdin: "wrong\n")
             #expect(result.status == 4)
             #expect(result.stderr.contains(LiveSimText.wrongPassword))
-            let enroll = try await daemon.request(.POST, "/v1/accounts", body: #"{"method":"password","login":"alice@example.com","password":"bad"}"#)
+            let enroll = try await daemon.request(
+                .POST, "/v1/accounts", body: #"{"method":"password","login":"alice@example.com","password":"bad"}"#)
             #expect(enroll.errorCode == "invalid_credentials")
             #expect(enroll.errorMessage == LiveSimText.wrongPassword)
         }
@@ -64,7 +67,9 @@ struct EnrollmentTests {
             let result = try daemon.tokenctl(["login", "carol@example.com", "--password-stdin"], stdin: "pw-carol\n")
             #expect(result.status == 4)
             #expect(result.stderr.contains("locked"))
-            let enroll = try await daemon.request(.POST, "/v1/accounts", body: #"{"method":"password","login":"carol@example.com","password":"pw-carol"}"#)
+            let enroll = try await daemon.request(
+                .POST, "/v1/accounts", body: #"{"method":"password","login":"carol@example.com","password":"pw-carol"}"#
+            )
             #expect(enroll.errorCode == "account_locked")
         }
     }
@@ -72,7 +77,8 @@ struct EnrollmentTests {
     @Test("an imported refresh token that livesim refuses is not enrolled")
     func badImport() async throws {
         try await withBroker { _, daemon in
-            let result = try daemon.tokenctl(["import", "alice@example.com", "--refresh-token-stdin"], stdin: "M.C5not-real\n")
+            let result = try daemon.tokenctl(
+                ["import", "alice@example.com", "--refresh-token-stdin"], stdin: "M.C5not-real\n")
             #expect(result.status == 4)
             let accounts = try await daemon.get("/v1/accounts")
             #expect((accounts.json["accounts"] as? [Any])?.isEmpty == true)

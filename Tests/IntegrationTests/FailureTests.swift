@@ -1,14 +1,17 @@
 import Foundation
 import LiveSim
-import Testing
-import TestSupport
 import NIOHTTP1
+import TestSupport
+import Testing
 
 @Suite("Provider failures: outages and rate limits")
 struct FailureTests {
-    @Test("lifetimes of 120 s and a 30 s outage from the first refresh point: every read succeeds; status shows the backoff; refreshing resumes")
+    @Test(
+        "lifetimes of 120 s and a 30 s outage from the first refresh point: every read succeeds; status shows the backoff; refreshing resumes"
+    )
     func outage() async throws {
-        try await withBroker(sim: { $0.tokenLifetime = 120 }, refresh: ["safety_margin = 10", "jitter = 0"]) { sim, daemon in
+        try await withBroker(sim: { $0.tokenLifetime = 120 }, refresh: ["safety_margin = 10", "jitter = 0"]) {
+            sim, daemon in
             try await daemon.importAccount("alice@example.com", sim: sim)
             let enrolled = ContinuousClock.now
             var failedReads = 0
@@ -31,7 +34,10 @@ struct FailureTests {
                 if outageStarted, !sawBackoff {
                     let status = try await daemon.get("/v1/accounts/alice@example.com")
                     let scopes = status.json["scopes"] as? [[String: Any]] ?? []
-                    sawBackoff = scopes.contains { ($0["backoff_until"] as? String) != nil && ($0["failures"] as? Int ?? 0) > 0 && $0["last_error"] != nil }
+                    sawBackoff = scopes.contains {
+                        ($0["backoff_until"] as? String) != nil && ($0["failures"] as? Int ?? 0) > 0
+                            && $0["last_error"] != nil
+                    }
                 }
                 try await Task.sleep(for: .milliseconds(500))
             }

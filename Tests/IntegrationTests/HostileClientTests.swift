@@ -2,22 +2,25 @@ import BrokerAPI
 import Foundation
 import LiveSim
 import Synchronization
-import Testing
 import TestSupport
+import Testing
 
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #endif
 
 /// Hostile clients against a real daemon: thousands of idle connections, slowloris, oversized
 /// and random input, half-closed sockets, and the connection limit.
 @Suite("Hostile clients", .serialized)
 struct HostileClientTests {
-    @Test("10,000 idle connections: the daemon's RSS grows by at most 64 MB and a new client's reads keep p99 at or below 10 ms")
+    @Test(
+        "10,000 idle connections: the daemon's RSS grows by at most 64 MB and a new client's reads keep p99 at or below 10 ms"
+    )
     func tenThousandIdleConnections() async throws {
         let connections = 10_000
         let limit = ensureFileLimit(atLeast: UInt64(connections) + 2048)
-        try #require(limit >= UInt64(connections) + 512, "RLIMIT_NOFILE is \(limit); \(connections) connections need more")
+        try #require(
+            limit >= UInt64(connections) + 512, "RLIMIT_NOFILE is \(limit); \(connections) connections need more")
         // The daemon inherits this limit; idle connections must outlive the test.
         try await withBroker(sim: { $0.tokenLifetime = 3600 }, server: ["idle_timeout = 600"]) { sim, daemon in
             try await daemon.importAccount("alice@example.com", sim: sim)
@@ -60,7 +63,8 @@ struct HostileClientTests {
             let stillOpen = fds.filter { !peerClosed($0) }.count
 
             let growth = max(rssIdle, rssAfter) - rssBefore
-            print("""
+            print(
+                """
                 hostile: \(connections) idle connections accepted in \(acceptTime); daemon RSS \(rssBefore) kB before, \
                 \(rssIdle) kB with them open, \(rssAfter) kB after 1000 reads: growth \(growth) kB \
                 (\(String(format: "%.2f", Double(growth) / 1024)) MB, \(growth * 1024 / connections) bytes per connection)
@@ -81,9 +85,12 @@ struct HostileClientTests {
         }
     }
 
-    @Test("slowloris: a request dribbled a byte at a time is cut at request_timeout, one slower than idle_timeout at that, and others are served meanwhile")
+    @Test(
+        "slowloris: a request dribbled a byte at a time is cut at request_timeout, one slower than idle_timeout at that, and others are served meanwhile"
+    )
     func slowloris() async throws {
-        try await withBroker(sim: { $0.tokenLifetime = 3600 }, server: ["idle_timeout = 1", "request_timeout = 2"]) { sim, daemon in
+        try await withBroker(sim: { $0.tokenLifetime = 3600 }, server: ["idle_timeout = 1", "request_timeout = 2"]) {
+            sim, daemon in
             try await daemon.importAccount("alice@example.com", sim: sim)
             let path = daemon.socketPath
             // request_timeout is 2 s here (the built-in default, 5 s, where the configuration is
@@ -91,7 +98,9 @@ struct HostileClientTests {
 
             // 50 clients each send a header byte every 300 ms: under the idle timeout, so only the
             // request deadline can stop them. A 50th of them dribbles a body instead.
-            async let dribblers = offloaded { dribble(path, clients: 50, every: .milliseconds(300), giveUpAfter: .seconds(20)) }
+            async let dribblers = offloaded {
+                dribble(path, clients: 50, every: .milliseconds(300), giveUpAfter: .seconds(20))
+            }
             // Meanwhile, reads are served.
             try await Task.sleep(for: .milliseconds(500))
             for _ in 0..<20 {
@@ -102,15 +111,21 @@ struct HostileClientTests {
             let cut = results.filter { $0.closedAfter != nil }
             let longest = cut.compactMap(\.closedAfter).max() ?? .zero
             let fastest = cut.compactMap(\.closedAfter).min() ?? .zero
-            print("hostile: \(cut.count) of \(results.count) slowloris clients closed, after \(fastest) to \(longest); bytes sent at most \(results.map(\.sent).max() ?? 0)")
+            print(
+                "hostile: \(cut.count) of \(results.count) slowloris clients closed, after \(fastest) to \(longest); bytes sent at most \(results.map(\.sent).max() ?? 0)"
+            )
             #expect(cut.count == results.count)
             #expect(longest < .milliseconds(6500))
             #expect(fastest >= .milliseconds(1600))
             #expect(results.allSatisfy { $0.answer.isEmpty }, "a slowloris client got an answer")
 
             // Slower than the idle timeout: closed by it, after about a second.
-            let gap = await offloaded { dribble(path, clients: 1, every: .milliseconds(1500), giveUpAfter: .seconds(10)) }
-            print("hostile: a client sending a byte every 1.5 s was closed after \(gap[0].closedAfter.map { "\($0)" } ?? "never")")
+            let gap = await offloaded {
+                dribble(path, clients: 1, every: .milliseconds(1500), giveUpAfter: .seconds(10))
+            }
+            print(
+                "hostile: a client sending a byte every 1.5 s was closed after \(gap[0].closedAfter.map { "\($0)" } ?? "never")"
+            )
             #expect((gap[0].closedAfter ?? .seconds(99)) < .milliseconds(2500))
 
             #expect(daemon.log.contains("request not received in time"))
@@ -121,25 +136,56 @@ struct HostileClientTests {
 
     @Test("oversized heads and bodies, and random bytes: each is answered 4xx or closed; the daemon stays up")
     func oversizedAndRandom() async throws {
-        try await withBroker(sim: { $0.tokenLifetime = 3600 }, server: ["idle_timeout = 2", "request_timeout = 2"]) { sim, daemon in
+        try await withBroker(sim: { $0.tokenLifetime = 3600 }, server: ["idle_timeout = 2", "request_timeout = 2"]) {
+            sim, daemon in
             try await daemon.importAccount("alice@example.com", sim: sim)
             let path = daemon.socketPath
             func exchange(_ text: String) async -> Exchange {
                 await offloaded { halfClosedExchange(path, Array(text.utf8)) }
             }
             let cases: [(String, String, String)] = [
-                ("a 20 KB header", "GET /v1/health HTTP/1.1\r\nHost: x\r\nX-Big: \(String(repeating: "a", count: 20_000))\r\n\r\n", "431"),
-                ("a 200 KB header, past the parser's own limit", "GET /v1/health HTTP/1.1\r\nX-Big: \(String(repeating: "a", count: 200_000))\r\n\r\n", "431"),
-                ("2,000 small headers", "GET /v1/health HTTP/1.1\r\n" + (0..<2000).map { "X-\($0): v\r\n" }.joined() + "\r\n", "431"),
-                ("a 100 KB request target", "GET /v1/\(String(repeating: "a", count: 100_000)) HTTP/1.1\r\n\r\n", "431"),
-                ("a declared 200 KB body", "POST /v1/challenge HTTP/1.1\r\nContent-Length: 200000\r\n\r\n" + String(repeating: "x", count: 200_000), "413"),
-                ("a chunked 100 KB body", "POST /v1/challenge HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n"
-                    + String(repeating: "1000\r\n" + String(repeating: "y", count: 4096) + "\r\n", count: 25) + "0\r\n\r\n", "413"),
-                ("endless trailer fields after a chunked body", "POST /v1/challenge HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n"
-                    + String(repeating: "X-T: v\r\n", count: 30_000), "413"),
-                ("a huge Content-Length", "POST /v1/challenge HTTP/1.1\r\nContent-Length: 99999999999999999999999\r\n\r\n", "4"),
+                (
+                    "a 20 KB header",
+                    "GET /v1/health HTTP/1.1\r\nHost: x\r\nX-Big: \(String(repeating: "a", count: 20_000))\r\n\r\n",
+                    "431"
+                ),
+                (
+                    "a 200 KB header, past the parser's own limit",
+                    "GET /v1/health HTTP/1.1\r\nX-Big: \(String(repeating: "a", count: 200_000))\r\n\r\n", "431"
+                ),
+                (
+                    "2,000 small headers",
+                    "GET /v1/health HTTP/1.1\r\n" + (0..<2000).map { "X-\($0): v\r\n" }.joined() + "\r\n", "431"
+                ),
+                (
+                    "a 100 KB request target", "GET /v1/\(String(repeating: "a", count: 100_000)) HTTP/1.1\r\n\r\n",
+                    "431"
+                ),
+                (
+                    "a declared 200 KB body",
+                    "POST /v1/challenge HTTP/1.1\r\nContent-Length: 200000\r\n\r\n"
+                        + String(repeating: "x", count: 200_000), "413"
+                ),
+                (
+                    "a chunked 100 KB body",
+                    "POST /v1/challenge HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n"
+                        + String(repeating: "1000\r\n" + String(repeating: "y", count: 4096) + "\r\n", count: 25)
+                        + "0\r\n\r\n", "413"
+                ),
+                (
+                    "endless trailer fields after a chunked body",
+                    "POST /v1/challenge HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n"
+                        + String(repeating: "X-T: v\r\n", count: 30_000), "413"
+                ),
+                (
+                    "a huge Content-Length",
+                    "POST /v1/challenge HTTP/1.1\r\nContent-Length: 99999999999999999999999\r\n\r\n", "4"
+                ),
                 ("a negative Content-Length", "POST /v1/challenge HTTP/1.1\r\nContent-Length: -1\r\n\r\n", "400"),
-                ("two Content-Lengths", "POST /v1/challenge HTTP/1.1\r\nContent-Length: 1\r\nContent-Length: 2\r\n\r\nab", "400"),
+                (
+                    "two Content-Lengths",
+                    "POST /v1/challenge HTTP/1.1\r\nContent-Length: 1\r\nContent-Length: 2\r\n\r\nab", "400"
+                ),
                 ("NUL bytes in the target", "GET /v1/\u{0}\u{0} HTTP/1.1\r\n\r\n", "400"),
                 ("HTTP/0.9", "GET /v1/health\r\n\r\n", "400"),
                 ("HTTP/2 preface", "PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n", "4"),
@@ -151,20 +197,27 @@ struct HostileClientTests {
             }
 
             // Random bytes, alone or after a plausible request line, on 300 connections.
-            let seed = UInt64(ProcessInfo.processInfo.environment["HOSTILE_SEED"] ?? "") ?? UInt64.random(in: 1...UInt64.max)
+            let seed =
+                UInt64(ProcessInfo.processInfo.environment["HOSTILE_SEED"] ?? "") ?? UInt64.random(in: 1...UInt64.max)
             print("hostile: random-bytes seed \(seed) (HOSTILE_SEED=\(seed) repeats it)")
             var generator = SeededGenerator(state: seed)
-            let prefixes = ["", "GET /v1/health HTTP/1.1\r\n", "POST /v1/challenge HTTP/1.1\r\nContent-Length: 40\r\n\r\n", "GET /v1/accounts/"]
+            let prefixes = [
+                "", "GET /v1/health HTTP/1.1\r\n", "POST /v1/challenge HTTP/1.1\r\nContent-Length: 40\r\n\r\n",
+                "GET /v1/accounts/",
+            ]
             let inputs: [[UInt8]] = (0..<300).map { i in
                 let length = Int.random(in: 1...4096, using: &generator)
-                return Array(prefixes[i % prefixes.count].utf8) + (0..<length).map { _ in UInt8.random(in: 0...255, using: &generator) }
+                return Array(prefixes[i % prefixes.count].utf8)
+                    + (0..<length).map { _ in UInt8.random(in: 0...255, using: &generator) }
             }
             let results = await offloaded { concurrentExchanges(path, inputs, width: 20) }
             let notClosed = results.filter { !$0.closedByServer }.count
             let answers = results.filter { !$0.text.isEmpty }
             let malformedAnswers = answers.filter { !$0.text.hasPrefix("HTTP/1.1 ") }.count
             let ok = answers.filter { $0.text.hasPrefix("HTTP/1.1 2") }.count
-            print("hostile: \(results.count) random inputs: \(answers.count) answered (\(ok) with 2xx), \(notClosed) not closed")
+            print(
+                "hostile: \(results.count) random inputs: \(answers.count) answered (\(ok) with 2xx), \(notClosed) not closed"
+            )
             #expect(notClosed == 0)
             #expect(malformedAnswers == 0)
             #expect(daemon.isRunning)
@@ -193,31 +246,39 @@ struct HostileClientTests {
 
             // Answered after the provider, which takes 700 ms: the read side is closed long before.
             try await sim.addFault(#"{"endpoint":"token","kind":"latency","latency_ms":700,"count":5}"#)
-            let slow = await exchange("GET /v1/accounts/alice@example.com/token?scope=ssl&min_valid=1000 HTTP/1.1\r\n\r\n")
+            let slow = await exchange(
+                "GET /v1/accounts/alice@example.com/token?scope=ssl&min_valid=1000 HTTP/1.1\r\n\r\n")
             #expect(slow.text.hasPrefix("HTTP/1.1 "), "\(slow.text)")
             #expect(slow.text.contains("\r\n\r\n{"), "no body: \(slow.text)")
             #expect(slow.closedByServer)
-            #expect(slow.closedAfter >= .milliseconds(600), "answered in \(slow.closedAfter): the provider was not asked")
-            print("hostile: half-closed slow read answered \(slow.text.prefix(12)) and closed after \(slow.closedAfter)")
+            #expect(
+                slow.closedAfter >= .milliseconds(600), "answered in \(slow.closedAfter): the provider was not asked")
+            print(
+                "hostile: half-closed slow read answered \(slow.text.prefix(12)) and closed after \(slow.closedAfter)")
 
             let ticket = await exchange("GET /v1/accounts/alice@example.com/ticket HTTP/1.1\r\n\r\n")
             #expect(ticket.text.hasPrefix("HTTP/1.1 200"), "\(ticket.text)")
             #expect(ticket.closedByServer)
 
             // Two pipelined requests, then the half-close: two answers.
-            let two = await exchange("GET /v1/health HTTP/1.1\r\n\r\nGET /v1/accounts/alice@example.com/ticket HTTP/1.1\r\n\r\n")
+            let two = await exchange(
+                "GET /v1/health HTTP/1.1\r\n\r\nGET /v1/accounts/alice@example.com/ticket HTTP/1.1\r\n\r\n")
             #expect(two.text.components(separatedBy: "HTTP/1.1 200").count == 3, "\(two.text)")
             #expect(two.closedByServer)
 
             // An answer computed off the loop, then a whole request behind it, then the
             // half-close: both are answered, in order.
-            let behind = await exchange("GET /v1/accounts/alice@example.com/ticket HTTP/1.1\r\n\r\nGET /v1/health HTTP/1.1\r\n\r\n")
+            let behind = await exchange(
+                "GET /v1/accounts/alice@example.com/ticket HTTP/1.1\r\n\r\nGET /v1/health HTTP/1.1\r\n\r\n")
             #expect(behind.text.components(separatedBy: "HTTP/1.1 200").count == 3, "\(behind.text.prefix(300))")
             #expect(behind.text.contains("\"ticket\"") && behind.text.hasSuffix("}") && behind.closedByServer)
 
             // 4,000 pipelined requests sent before reading any answer: all answered, in order,
             // the answers released as the client reads them.
-            let many = await offloaded { halfClosedExchange(path, Array(String(repeating: "GET /v1/health HTTP/1.1\r\n\r\n", count: 4000).utf8), timeout: 20) }
+            let many = await offloaded {
+                halfClosedExchange(
+                    path, Array(String(repeating: "GET /v1/health HTTP/1.1\r\n\r\n", count: 4000).utf8), timeout: 20)
+            }
             #expect(many.text.components(separatedBy: "HTTP/1.1 200 OK").count == 4001)
             #expect(many.closedByServer)
 
@@ -257,13 +318,18 @@ struct HostileClientTests {
         }
     }
 
-    @Test("max_connections: one more connection is answered 503 temporarily_unavailable and closed; the others are served")
+    @Test(
+        "max_connections: one more connection is answered 503 temporarily_unavailable and closed; the others are served"
+    )
     func connectionLimit() async throws {
-        try await withBroker(sim: { $0.tokenLifetime = 3600 }, server: ["max_connections = 40", "idle_timeout = 60"]) { sim, daemon in
+        try await withBroker(sim: { $0.tokenLifetime = 3600 }, server: ["max_connections = 40", "idle_timeout = 60"]) {
+            sim, daemon in
             try await daemon.importAccount("alice@example.com", sim: sim)
             let path = daemon.socketPath
             guard daemon.log.contains("broker.max_connections=40") else {
-                Issue.record("tokenbrokerd does not pass server.max_connections to SocketServer (ServerLimits.maxConnections in Daemon.limits)")
+                Issue.record(
+                    "tokenbrokerd does not pass server.max_connections to SocketServer (ServerLimits.maxConnections in Daemon.limits)"
+                )
                 return
             }
             let fds = await offloaded { openConnections(path, count: 40) }
@@ -274,7 +340,9 @@ struct HostileClientTests {
             let admitted = fds.filter { !peerClosed($0) }
             #expect(admitted.count >= 39, "\(admitted.count) of 40 admitted")
 
-            let refused = await offloaded { halfClosedExchange(path, Array("GET /v1/health HTTP/1.1\r\n\r\n".utf8), shutdownWrite: false) }
+            let refused = await offloaded {
+                halfClosedExchange(path, Array("GET /v1/health HTTP/1.1\r\n\r\n".utf8), shutdownWrite: false)
+            }
             #expect(refused.text.hasPrefix("HTTP/1.1 503"), "\(refused.text)")
             #expect(refused.text.contains(#""code":"temporarily_unavailable""#))
             #expect(refused.closedByServer)
@@ -342,7 +410,9 @@ func connectUnix(_ path: String, timeout: Double = 10) -> Int32 {
     setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, socklen_t(MemoryLayout<timeval>.size))
     setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, socklen_t(MemoryLayout<timeval>.size))
     let connected = withUnsafePointer(to: &address) {
-        $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(fd, $0, socklen_t(MemoryLayout<sockaddr_un>.size)) }
+        $0.withMemoryRebound(to: sockaddr.self, capacity: 1) {
+            connect(fd, $0, socklen_t(MemoryLayout<sockaddr_un>.size))
+        }
     }
     guard connected == 0 else {
         close(fd)
@@ -382,7 +452,9 @@ func readToEnd(_ fd: Int32, timeout: Duration) -> (bytes: [UInt8], closed: Bool)
         let left = deadline - ContinuousClock.now
         guard left > .zero else { return (out, false) }
         var entry = pollfd(fd: fd, events: Int16(POLLIN), revents: 0)
-        let ready = poll(&entry, 1, Int32(max(1, left.components.seconds * 1000 + left.components.attoseconds / 1_000_000_000_000_000)))
+        let ready = poll(
+            &entry, 1,
+            Int32(max(1, left.components.seconds * 1000 + left.components.attoseconds / 1_000_000_000_000_000)))
         if ready == 0 { continue }
         let n = recv(fd, &buffer, buffer.count, Int32(MSG_DONTWAIT))
         if n == 0 { return (out, true) }
@@ -404,7 +476,8 @@ func halfClosedExchange(_ path: String, _ bytes: [UInt8], timeout: Double = 5, s
     if shutdownWrite { shutdown(fd, Int32(SHUT_WR)) }
     let sent = ContinuousClock.now
     let (out, closed) = readToEnd(fd, timeout: .milliseconds(Int64(timeout * 1000)))
-    return Exchange(text: String(decoding: out, as: UTF8.self), closedByServer: closed, closedAfter: ContinuousClock.now - sent)
+    return Exchange(
+        text: String(decoding: out, as: UTF8.self), closedByServer: closed, closedAfter: ContinuousClock.now - sent)
 }
 
 /// Sends one request on an open connection and reads one answer (by Content-Length).
@@ -418,7 +491,9 @@ func exchangeOn(_ fd: Int32, _ bytes: [UInt8]) -> String {
         out += buffer[0..<n]
         let text = String(decoding: out, as: UTF8.self)
         if let end = text.range(of: "\r\n\r\n"),
-            let line = text[..<end.lowerBound].split(separator: "\r\n").first(where: { $0.lowercased().hasPrefix("content-length:") }),
+            let line = text[..<end.lowerBound].split(separator: "\r\n").first(where: {
+                $0.lowercased().hasPrefix("content-length:")
+            }),
             let length = Int(line.split(separator: ":")[1].trimmingCharacters(in: .whitespaces)),
             text.utf8.count - text[..<end.upperBound].utf8.count >= length
         {
@@ -451,8 +526,11 @@ struct Dribbled: Sendable {
 /// `clients` connections each send a request head, one byte every `every`, until the server
 /// closes them or `giveUpAfter` passes. The last client dribbles a body instead.
 func dribble(_ path: String, clients: Int, every: Duration, giveUpAfter: Duration) -> [Dribbled] {
-    let head = Array("GET /v1/health HTTP/1.1\r\nHost: x\r\nX-Slow: \(String(repeating: "s", count: 2000))\r\n\r\n".utf8)
-    let body = Array("POST /v1/challenge HTTP/1.1\r\nContent-Length: 2000\r\n\r\n".utf8) + Array(repeating: UInt8(ascii: "b"), count: 2000)
+    let head = Array(
+        "GET /v1/health HTTP/1.1\r\nHost: x\r\nX-Slow: \(String(repeating: "s", count: 2000))\r\n\r\n".utf8)
+    let body =
+        Array("POST /v1/challenge HTTP/1.1\r\nContent-Length: 2000\r\n\r\n".utf8)
+        + Array(repeating: UInt8(ascii: "b"), count: 2000)
     var fds: [Int32] = []
     var inputs: [[UInt8]] = []
     for i in 0..<clients {
@@ -479,7 +557,8 @@ func dribble(_ path: String, clients: Int, every: Duration, giveUpAfter: Duratio
                     answers[i] += buffer[0..<n]
                 } else if n == 0 || (errno != EAGAIN && errno != EINTR) {
                     results[i] = Dribbled(
-                        sent: sent[i], closedAfter: started[i].map { ContinuousClock.now - $0 }, answer: String(decoding: answers[i], as: UTF8.self))
+                        sent: sent[i], closedAfter: started[i].map { ContinuousClock.now - $0 },
+                        answer: String(decoding: answers[i], as: UTF8.self))
                     continue
                 }
             }
@@ -488,7 +567,9 @@ func dribble(_ path: String, clients: Int, every: Duration, giveUpAfter: Duratio
             // The body dribbler's head goes at once; then a byte at a time.
             let isBody = input.count > head.count
             let chunk = isBody && sent[i] == 0 ? input.count - 2000 : 1
-            let n = input[sent[i]..<sent[i] + chunk].withUnsafeBytes { send(fds[i], $0.baseAddress, $0.count, Int32(MSG_NOSIGNAL)) }
+            let n = input[sent[i]..<sent[i] + chunk].withUnsafeBytes {
+                send(fds[i], $0.baseAddress, $0.count, Int32(MSG_NOSIGNAL))
+            }
             if n > 0 {
                 if started[i] == nil { started[i] = ContinuousClock.now }
                 sent[i] += n
@@ -496,7 +577,9 @@ func dribble(_ path: String, clients: Int, every: Duration, giveUpAfter: Duratio
         }
         Thread.sleep(forTimeInterval: Double(every.components.seconds) + Double(every.components.attoseconds) / 1e18)
     }
-    return fds.indices.map { i in results[i] ?? Dribbled(sent: sent[i], closedAfter: nil, answer: String(decoding: answers[i], as: UTF8.self)) }
+    return fds.indices.map { i in
+        results[i] ?? Dribbled(sent: sent[i], closedAfter: nil, answer: String(decoding: answers[i], as: UTF8.self))
+    }
 }
 
 /// Whether the server has closed (or written to) a connection the test keeps idle.
@@ -525,7 +608,8 @@ func percentile(_ values: [Duration], _ p: Double) -> Duration {
 }
 
 func ms(_ duration: Duration) -> String {
-    String(format: "%.2f ms", Double(duration.components.seconds) * 1000 + Double(duration.components.attoseconds) / 1e15)
+    String(
+        format: "%.2f ms", Double(duration.components.seconds) * 1000 + Double(duration.components.attoseconds) / 1e15)
 }
 
 /// VmRSS of a process, in kB.
@@ -568,4 +652,3 @@ func ensureFileLimit(atLeast needed: UInt64) -> UInt64 {
     }
     return UInt64(limit.rlim_cur)
 }
-

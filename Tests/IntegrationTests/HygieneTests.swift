@@ -1,7 +1,7 @@
 import Foundation
 import LiveSim
-import Testing
 import TestSupport
+import Testing
 
 @Suite("Process hygiene and keys in the running daemon")
 struct HygieneTests {
@@ -22,13 +22,19 @@ struct HygieneTests {
             let rekey = try daemon.tokenctl(["rekey"], stdin: newKey + "\n")
             #expect(rekey.status == 0, "\(rekey.stderr)")
             #expect(rekey.stdout.contains("now holds the new key"))
-            #expect(try await daemon.token("alice@example.com", scope: "ssl").json["access_token"] as? String == before.json["access_token"] as? String)
+            #expect(
+                try await daemon.token("alice@example.com", scope: "ssl").json["access_token"] as? String
+                    == before.json["access_token"] as? String)
             let keyFile = daemon.directory.file("state/key")
-            #expect((try Data(contentsOf: URL(fileURLWithPath: keyFile))).map { String(format: "%02x", $0) }.joined() == newKey)
+            #expect(
+                (try Data(contentsOf: URL(fileURLWithPath: keyFile))).map { String(format: "%02x", $0) }.joined()
+                    == newKey)
             // After a restart the daemon opens the store with the new key and serves the same token.
             #expect(daemon.stop() == 0)
             try await daemon.start()
-            #expect(try await daemon.token("alice@example.com", scope: "ssl").json["access_token"] as? String == before.json["access_token"] as? String)
+            #expect(
+                try await daemon.token("alice@example.com", scope: "ssl").json["access_token"] as? String
+                    == before.json["access_token"] as? String)
         }
     }
 

@@ -1,7 +1,7 @@
 import Foundation
 import LiveSim
-import Testing
 import TestSupport
+import Testing
 
 @Suite("Metrics", .enabled(if: getuid() == 0, "needs root to run clients under other uids"))
 struct MetricsTests {
@@ -15,16 +15,21 @@ struct MetricsTests {
 
     @Test("GET /metrics counts a refresh, a denied read and a failed refresh; only admins and metrics_uids may read it")
     func scrape() async throws {
-        try await withBroker(sim: { $0.tokenLifetime = 600 }, socket: ["mode = \"0666\""], topLevel: ["metrics_uids = [\"65533\"]"]) { sim, daemon in
+        try await withBroker(
+            sim: { $0.tokenLifetime = 600 }, socket: ["mode = \"0666\""], topLevel: ["metrics_uids = [\"65533\"]"]
+        ) { sim, daemon in
             try await daemon.importAccount("alice@example.com", sim: sim)
             // The first read may wait for the scope's first refresh; the second is served from the cache.
             #expect(try await daemon.token("alice@example.com", scope: "ssl").status == 200)
             #expect(try await daemon.token("alice@example.com", scope: "ssl").status == 200)
             // A denied read.
-            let denied = try runCommand("/usr/bin/setpriv", [
-                "--reuid", "65534", "--regid", "65534", "--clear-groups", Products.path("tokenctl"), "--socket", daemon.socketPath,
-                "token", "alice@example.com",
-            ])
+            let denied = try runCommand(
+                "/usr/bin/setpriv",
+                [
+                    "--reuid", "65534", "--regid", "65534", "--clear-groups", Products.path("tokenctl"), "--socket",
+                    daemon.socketPath,
+                    "token", "alice@example.com",
+                ])
             #expect(denied.status == 77)
             // A failed refresh, then a good one.
             try await sim.addFault(#"{"endpoint":"token","kind":"status","status":503,"count":1}"#)
@@ -48,10 +53,13 @@ struct MetricsTests {
             #expect(sample(text, #"tokenbroker_heap_bytes{state="free"}"#) != nil)
 
             func curl(asUID uid: Int) throws -> CommandResult {
-                try runCommand("/usr/bin/setpriv", [
-                    "--reuid", "\(uid)", "--regid", "\(uid)", "--clear-groups", "/usr/bin/curl", "-s", "-o", "/dev/null", "-w", "%{http_code}",
-                    "--unix-socket", daemon.socketPath, "http://localhost/metrics",
-                ])
+                try runCommand(
+                    "/usr/bin/setpriv",
+                    [
+                        "--reuid", "\(uid)", "--regid", "\(uid)", "--clear-groups", "/usr/bin/curl", "-s", "-o",
+                        "/dev/null", "-w", "%{http_code}",
+                        "--unix-socket", daemon.socketPath, "http://localhost/metrics",
+                    ])
             }
             #expect(try curl(asUID: 65533).stdout == "200")
             #expect(try curl(asUID: 65534).stdout == "403")

@@ -1,7 +1,7 @@
 import Foundation
 import LiveSim
-import Testing
 import TestSupport
+import Testing
 
 @Suite("Identity-provider faults")
 struct ProviderFaultTests {
@@ -9,7 +9,9 @@ struct ProviderFaultTests {
     func hangingProvider() async throws {
         try await withBroker(sim: { $0.tokenLifetime = 600 }, refresh: ["read_wait = 2"]) { sim, daemon in
             try await daemon.importAccount("alice@example.com", sim: sim)
-            for alias in scopeAliases { #expect(try await daemon.token("alice@example.com", scope: alias).status == 200) }
+            for alias in scopeAliases {
+                #expect(try await daemon.token("alice@example.com", scope: alias).status == 200)
+            }
             try await sim.addFault(#"{"endpoint":"token","kind":"hang","count":1}"#)
             try await Task.sleep(for: .milliseconds(1_100))
             // This read triggers a refresh that the provider never answers. After read_wait it gets

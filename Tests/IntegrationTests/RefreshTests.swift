@@ -1,12 +1,14 @@
 import Foundation
 import LiveSim
-import Testing
-import TestSupport
 import NIOHTTP1
+import TestSupport
+import Testing
 
 @Suite("Refresh engine against livesim, in real time")
 struct RefreshTests {
-    @Test("lifetimes of 6 s over 60 s: every token served is valid with the margin left; refresh counts match the schedule")
+    @Test(
+        "lifetimes of 6 s over 60 s: every token served is valid with the margin left; refresh counts match the schedule"
+    )
     func keepsFresh() async throws {
         try await withBroker(sim: { $0.tokenLifetime = 6 }, refresh: ["safety_margin = 1"]) { sim, daemon in
             try await daemon.importAccount("alice@example.com", sim: sim)
@@ -25,7 +27,8 @@ struct RefreshTests {
                         let validation = try await sim.validate(token)
                         #expect(validation["valid"] as? Bool == true)
                         #expect(validation["scope"] as? String == fullScopes[alias])
-                        let expires = try #require((validation["expires_at"] as? String).flatMap { ISO8601DateFormatter().date(from: $0) })
+                        let expires = try #require(
+                            (validation["expires_at"] as? String).flatMap { ISO8601DateFormatter().date(from: $0) })
                         #expect(expires.timeIntervalSinceNow >= 0.5)
                     }
                     served += 1
@@ -44,7 +47,12 @@ struct RefreshTests {
 
     @Test("strict rotation, five scopes expiring together, 50 concurrent readers: no refresh token is ever reused")
     func strictConcurrentReaders() async throws {
-        try await withBroker(sim: { $0.tokenLifetime = 4; $0.rotation = .strict }, refresh: ["safety_margin = 1"]) { sim, daemon in
+        try await withBroker(
+            sim: {
+                $0.tokenLifetime = 4
+                $0.rotation = .strict
+            }, refresh: ["safety_margin = 1"]
+        ) { sim, daemon in
             try await daemon.importAccount("alice@example.com", sim: sim)
             let failures = try await withThrowingTaskGroup(of: Int.self) { group in
                 for reader in 0..<50 {
@@ -75,11 +83,15 @@ struct RefreshTests {
 
     @Test("after a restart, valid tokens come from the database and the last rotated refresh token works")
     func restart() async throws {
-        try await withBroker(sim: { $0.tokenLifetime = 600; $0.rotation = .strict }) { sim, daemon in
+        try await withBroker(sim: {
+            $0.tokenLifetime = 600
+            $0.rotation = .strict
+        }) { sim, daemon in
             try await daemon.importAccount("alice@example.com", sim: sim)
             var before: [String: String] = [:]
             for alias in scopeAliases {
-                before[alias] = try await daemon.token("alice@example.com", scope: alias).json["access_token"] as? String
+                before[alias] =
+                    try await daemon.token("alice@example.com", scope: alias).json["access_token"] as? String
             }
             let refreshes = try await sim.counters()["refreshes"] as? Int
             #expect(daemon.stop() == 0)

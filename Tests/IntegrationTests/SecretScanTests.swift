@@ -1,12 +1,14 @@
 import Foundation
 import LiveSim
-import Testing
-import TestSupport
 import NIOHTTP1
+import TestSupport
+import Testing
 
 @Suite("Secret scan")
 struct SecretScanTests {
-    @Test("every flow with debug logging: no secret livesim issued or knows appears in stdout, stderr, errors or the database")
+    @Test(
+        "every flow with debug logging: no secret livesim issued or knows appears in stdout, stderr, errors or the database"
+    )
     func noSecretAnywhere() async throws {
         try await withBroker(sim: { $0.tokenLifetime = 5 }, refresh: ["safety_margin = 1"]) { sim, daemon in
             var outputs: [String] = []
@@ -16,10 +18,13 @@ struct SecretScanTests {
                 return result
             }
             // Enrollment by every method, failures included.
-            _ = try run(["login", "alice@example.com", "--password-stdin", "--store-password", "--ticket-method", "rst"], stdin: "correct horse\n")
+            _ = try run(
+                ["login", "alice@example.com", "--password-stdin", "--store-password", "--ticket-method", "rst"],
+                stdin: "correct horse\n")
             _ = try run(["login", "bob@example.com", "--password-stdin"], stdin: "pw-bob\n")
             _ = try run(["login", "carol@example.com", "--password-stdin"], stdin: "pw-carol\n")
-            _ = try run(["login", "alice@example.com", "--name", "wrong", "--password-stdin"], stdin: "not the password\n")
+            _ = try run(
+                ["login", "alice@example.com", "--name", "wrong", "--password-stdin"], stdin: "not the password\n")
             _ = try await sim.control(.POST, "accounts", json: #"{"login":"erin@example.com","password":"pw-erin"}"#)
             let location = try await browserSignIn(sim, login: "erin@example.com", password: "pw-erin")
             _ = try run(["login", "--browser", "erin@example.com"], stdin: location + "\n")
@@ -27,7 +32,10 @@ struct SecretScanTests {
             // Every credential, read through every client, through a few refresh cycles.
             let start = ContinuousClock.now
             while ContinuousClock.now - start < .seconds(12) {
-                for endpoint in ["token?scope=skype", "token?scope=ssl", "skypetoken", "uic", "ticket", "web-ticket", "ath?method=ssl-compact-ticket-uic"] {
+                for endpoint in [
+                    "token?scope=skype", "token?scope=ssl", "skypetoken", "uic", "ticket", "web-ticket",
+                    "ath?method=ssl-compact-ticket-uic",
+                ] {
                     _ = try await daemon.get("/v1/accounts/alice@example.com/\(endpoint)")
                     let other = try await daemon.get("/v1/accounts/erin@example.com/\(endpoint)")
                     outputs.append(other.status == 200 ? "" : other.body)
@@ -48,7 +56,8 @@ struct SecretScanTests {
             var haystack = Data(daemon.log.utf8)
             for output in outputs { haystack += Data(output.utf8) }
             let state = daemon.directory.file("state")
-            for file in try FileManager.default.contentsOfDirectory(atPath: state) where file.hasPrefix("tokenbroker.sqlite") {
+            for file in try FileManager.default.contentsOfDirectory(atPath: state)
+            where file.hasPrefix("tokenbroker.sqlite") {
                 haystack += try Data(contentsOf: URL(fileURLWithPath: state + "/" + file))
             }
             #expect(daemon.log.contains("debug"))

@@ -1,11 +1,11 @@
 import Foundation
 import LiveSim
-import Testing
 import TestSupport
+import Testing
 
 #if canImport(Glibc)
-import Glibc
-import NIOHTTP1
+    import Glibc
+    import NIOHTTP1
 #endif
 
 /// Sends raw bytes on the socket and reads until the server closes or `timeout` passes.
@@ -18,7 +18,9 @@ func rawExchange(_ path: String, _ bytes: [UInt8], timeout: Double = 5) -> (resp
         for (i, byte) in path.utf8.enumerated() where i < raw.count - 1 { raw[i] = byte }
     }
     let connected = withUnsafePointer(to: &address) {
-        $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(fd, $0, socklen_t(MemoryLayout<sockaddr_un>.size)) }
+        $0.withMemoryRebound(to: sockaddr.self, capacity: 1) {
+            connect(fd, $0, socklen_t(MemoryLayout<sockaddr_un>.size))
+        }
     }
     guard connected == 0 else { return ("connect failed", false) }
     var tv = timeval(tv_sec: Int(timeout), tv_usec: Int((timeout - Double(Int(timeout))) * 1e6))
@@ -63,11 +65,14 @@ struct SocketTests {
             #expect(garbage.response.contains(#""code":"bad_request""#))
             #expect(garbage.closedByServer)
 
-            let bigHeader = "GET /v1/health HTTP/1.1\r\nHost: x\r\nX-Big: \(String(repeating: "a", count: 20_000))\r\n\r\n"
+            let bigHeader =
+                "GET /v1/health HTTP/1.1\r\nHost: x\r\nX-Big: \(String(repeating: "a", count: 20_000))\r\n\r\n"
             let headers = rawExchange(daemon.socketPath, Array(bigHeader.utf8))
             #expect(headers.response.hasPrefix("HTTP/1.1 431"))
 
-            let bigBody = "POST /v1/accounts HTTP/1.1\r\nHost: x\r\nContent-Length: 200000\r\n\r\n" + String(repeating: "x", count: 200_000)
+            let bigBody =
+                "POST /v1/accounts HTTP/1.1\r\nHost: x\r\nContent-Length: 200000\r\n\r\n"
+                + String(repeating: "x", count: 200_000)
             let body = rawExchange(daemon.socketPath, Array(bigBody.utf8))
             #expect(body.response.hasPrefix("HTTP/1.1 413"))
             #expect(body.response.contains(#""code":"payload_too_large""#))
@@ -86,18 +91,24 @@ struct SocketTests {
         }
     }
 
-    @Test("a uid the configuration does not list is refused with forbidden; a listed one reads only its accounts",
+    @Test(
+        "a uid the configuration does not list is refused with forbidden; a listed one reads only its accounts",
         .enabled(if: getuid() == 0, "needs root to run clients under other uids"))
     func foreignUIDs() async throws {
-        try await withBroker(sim: { $0.tokenLifetime = 600 }, socket: ["mode = \"0666\""], topLevel: ["admin_groups = [\"65530\"]"],
-            extra: "[[access]]\naccounts = [\"erin\"]\nuids = [\"65533\"]") { sim, daemon in
+        try await withBroker(
+            sim: { $0.tokenLifetime = 600 }, socket: ["mode = \"0666\""], topLevel: ["admin_groups = [\"65530\"]"],
+            extra: "[[access]]\naccounts = [\"erin\"]\nuids = [\"65533\"]"
+        ) { sim, daemon in
             try await daemon.importAccount("alice@example.com", sim: sim)
             _ = try await sim.control(.POST, "accounts", json: #"{"login":"erin@example.com","password":"x"}"#)
             try await daemon.importAccount("erin@example.com", sim: sim, name: "erin")
             func asUser(_ uid: Int, _ arguments: [String]) throws -> CommandResult {
-                try runCommand("/usr/bin/setpriv", [
-                    "--reuid", "\(uid)", "--regid", "\(uid)", "--clear-groups", Products.path("tokenctl"), "--socket", daemon.socketPath,
-                ] + arguments)
+                try runCommand(
+                    "/usr/bin/setpriv",
+                    [
+                        "--reuid", "\(uid)", "--regid", "\(uid)", "--clear-groups", Products.path("tokenctl"),
+                        "--socket", daemon.socketPath,
+                    ] + arguments)
             }
             let stranger = try asUser(65534, ["token", "alice@example.com"])
             #expect(stranger.status == 77)
@@ -108,20 +119,26 @@ struct SocketTests {
             #expect(try asUser(65534, ["logout", "alice@example.com"]).status == 77)
             let reader = try asUser(65533, ["token", "erin", "--scope", "ssl"])
             #expect(reader.status == 0, "\(reader.stderr)")
-            #expect(try await sim.validate(reader.stdout.trimmingCharacters(in: .whitespacesAndNewlines))["valid"] as? Bool == true)
+            #expect(
+                try await sim.validate(reader.stdout.trimmingCharacters(in: .whitespacesAndNewlines))["valid"] as? Bool
+                    == true)
             #expect(try asUser(65533, ["token", "alice@example.com"]).status == 77)
             #expect(try asUser(65533, ["logout", "erin"]).status == 77)
             let listed = try asUser(65533, ["accounts"])
             #expect(listed.stdout.contains("erin") && !listed.stdout.contains("alice"))
             // A member of an admin group (as a supplementary group) may enroll and log out.
             func asAdmin(_ arguments: [String], stdin: String? = nil) throws -> CommandResult {
-                try runCommand("/usr/bin/setpriv", [
-                    "--reuid", "65531", "--regid", "65531", "--groups", "65530", Products.path("tokenctl"), "--socket", daemon.socketPath,
-                ] + arguments, stdin: stdin)
+                try runCommand(
+                    "/usr/bin/setpriv",
+                    [
+                        "--reuid", "65531", "--regid", "65531", "--groups", "65530", Products.path("tokenctl"),
+                        "--socket", daemon.socketPath,
+                    ] + arguments, stdin: stdin)
             }
             #expect(try asAdmin(["logout", "erin"]).status == 0)
             let refreshToken = try await sim.grant("erin@example.com")["refresh_token"] as? String ?? ""
-            let reimport = try asAdmin(["import", "erin@example.com", "--name", "erin", "--refresh-token-stdin"], stdin: refreshToken + "\n")
+            let reimport = try asAdmin(
+                ["import", "erin@example.com", "--name", "erin", "--refresh-token-stdin"], stdin: refreshToken + "\n")
             #expect(reimport.status == 0, "\(reimport.stderr)")
             #expect(try asUser(65533, ["token", "erin", "--scope", "ssl"]).status == 0)
             let status = try daemon.tokenctl(["status"])

@@ -1,25 +1,27 @@
 import Foundation
 import LiveSim
-import Testing
 import TestSupport
+import Testing
 
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #endif
 
 /// The state directory on a small tmpfs in the daemon's own mount namespace, so the test can
 /// fill it or make it read-only without touching the machine's mounts.
-@Suite("Storage faults: a full disk and a read-only database", .enabled(if: getuid() == 0, "needs root for mount namespaces"))
+@Suite(
+    "Storage faults: a full disk and a read-only database",
+    .enabled(if: getuid() == 0, "needs root for mount namespaces"))
 struct StorageFaultTests {
     func namespaced(_ daemon: DaemonProcess) throws {
         let script = daemon.directory.file("mount-state.sh")
         try """
-            #!/bin/sh
-            set -e
-            mkdir -p "\(daemon.directory.file("state"))"
-            mount -t tmpfs -o size=1m,mode=0700 tokenbroker-state "\(daemon.directory.file("state"))"
-            exec "$@"
-            """.write(toFile: script, atomically: true, encoding: .utf8)
+        #!/bin/sh
+        set -e
+        mkdir -p "\(daemon.directory.file("state"))"
+        mount -t tmpfs -o size=1m,mode=0700 tokenbroker-state "\(daemon.directory.file("state"))"
+        exec "$@"
+        """.write(toFile: script, atomically: true, encoding: .utf8)
         daemon.launcher = ["/usr/bin/unshare", "--mount", "--propagation", "private", "/bin/sh", script]
     }
 
@@ -30,9 +32,14 @@ struct StorageFaultTests {
 
     func health(_ daemon: DaemonProcess) async throws -> [String: Any] { try await daemon.get("/v1/health").json }
 
-    @Test("full disk, then space returns: tokens keep being served, status says degraded, the rotated token is never lost")
+    @Test(
+        "full disk, then space returns: tokens keep being served, status says degraded, the rotated token is never lost"
+    )
     func fullDisk() async throws {
-        try await withLiveSim({ $0.tokenLifetime = 4; $0.rotation = .strict }) { sim in
+        try await withLiveSim({
+            $0.tokenLifetime = 4
+            $0.rotation = .strict
+        }) { sim in
             let daemon = try DaemonProcess(sim: sim, refresh: ["safety_margin = 1"])
             try namespaced(daemon)
             do {
@@ -59,7 +66,9 @@ struct StorageFaultTests {
                 // Space returns: the daemon writes what it held and recovers by itself.
                 #expect(try inside(daemon, "rm -f \(state)/filler").status == 0)
                 let recovered = ContinuousClock.now
-                while try await health(daemon)["status"] as? String != "ok", ContinuousClock.now - recovered < .seconds(10) {
+                while try await health(daemon)["status"] as? String != "ok",
+                    ContinuousClock.now - recovered < .seconds(10)
+                {
                     try await Task.sleep(for: .milliseconds(200))
                 }
                 #expect(try await health(daemon)["status"] as? String == "ok")
@@ -81,7 +90,10 @@ struct StorageFaultTests {
 
     @Test("a database turned read-only while running: served, degraded, and recovered when writable again")
     func readOnly() async throws {
-        try await withLiveSim({ $0.tokenLifetime = 4; $0.rotation = .strict }) { sim in
+        try await withLiveSim({
+            $0.tokenLifetime = 4
+            $0.rotation = .strict
+        }) { sim in
             // The database and its WAL turn immutable (chattr +i): every write fails, even for root.
             // (The -shm index stays writable: it is memory-mapped, and an immutable mapping faults.)
             let daemon = try DaemonProcess(sim: sim, refresh: ["safety_margin = 1"])
@@ -104,7 +116,9 @@ struct StorageFaultTests {
                 #expect(degradedSeen)
                 #expect(try runCommand("/usr/bin/chattr", ["-i"] + files).status == 0)
                 let recovered = ContinuousClock.now
-                while try await health(daemon)["status"] as? String != "ok", ContinuousClock.now - recovered < .seconds(10) {
+                while try await health(daemon)["status"] as? String != "ok",
+                    ContinuousClock.now - recovered < .seconds(10)
+                {
                     try await Task.sleep(for: .milliseconds(200))
                 }
                 #expect(try await health(daemon)["status"] as? String == "ok")

@@ -1,7 +1,7 @@
 import Foundation
 import LiveSim
-import TestSupport
 import NIOHTTP1
+import TestSupport
 
 let scopeAliases = ["skype", "ssl", "login-skype", "contacts", "hotmail"]
 let fullScopes = [
@@ -13,10 +13,12 @@ let fullScopes = [
 /// livesim plus a daemon configured against it; both torn down afterwards.
 func withBroker(
     sim configureSim: (inout LiveSimConfiguration) -> Void = { _ in }, refresh: [String] = [], server: [String] = [],
-    socket: [String] = [], topLevel: [String] = [], extra: String = "", _ body: (LiveSimFixture, DaemonProcess) async throws -> Void
+    socket: [String] = [], topLevel: [String] = [], extra: String = "",
+    _ body: (LiveSimFixture, DaemonProcess) async throws -> Void
 ) async throws {
     try await withLiveSim(configureSim) { sim in
-        let daemon = try DaemonProcess(sim: sim, refresh: refresh, server: server, socket: socket, topLevel: topLevel, extra: extra)
+        let daemon = try DaemonProcess(
+            sim: sim, refresh: refresh, server: server, socket: socket, topLevel: topLevel, extra: extra)
         do {
             try await daemon.start()
             try await body(sim, daemon)
@@ -31,10 +33,13 @@ func withBroker(
 
 /// The password sign-in a person would do in a browser, up to the final desktop URL.
 func browserSignIn(_ sim: LiveSimFixture, login: String, password: String) async throws -> String {
-    let page = try await sim.request(.GET, "/oauth20_authorize.srf?" + formEncode([
-        ("client_id", "00000000480BC46C"), ("scope", "service::skype.com::MBI_SSL"), ("response_type", "token"),
-        ("redirect_uri", "https://login.live.com/oauth20_desktop.srf"),
-    ]))
+    let page = try await sim.request(
+        .GET,
+        "/oauth20_authorize.srf?"
+            + formEncode([
+                ("client_id", "00000000480BC46C"), ("scope", "service::skype.com::MBI_SSL"), ("response_type", "token"),
+                ("redirect_uri", "https://login.live.com/oauth20_desktop.srf"),
+            ]))
     func between(_ a: String, _ b: String) -> String {
         guard let s = page.body.range(of: a), let e = page.body[s.upperBound...].range(of: b) else { return "" }
         return String(page.body[s.upperBound..<e.lowerBound])

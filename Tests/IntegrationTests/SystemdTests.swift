@@ -1,12 +1,12 @@
 import Foundation
 import LiveSim
 import Synchronization
-import Testing
 import TestSupport
+import Testing
 
 #if canImport(Glibc)
-import Glibc
-import NIOHTTP1
+    import Glibc
+    import NIOHTTP1
 #endif
 
 /// A NOTIFY_SOCKET as systemd has one: an AF_UNIX datagram socket that collects sd_notify messages.
@@ -26,7 +26,9 @@ final class NotifyListener: @unchecked Sendable {
             for (i, byte) in path.utf8.enumerated() where i < raw.count - 1 { raw[i] = byte }
         }
         let bound = withUnsafePointer(to: &address) {
-            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, socklen_t(MemoryLayout<sockaddr_un>.size)) }
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) {
+                bind(fd, $0, socklen_t(MemoryLayout<sockaddr_un>.size))
+            }
         }
         guard bound == 0 else { throw POSIXError(.EADDRINUSE) }
         let descriptor = self.fd
@@ -83,12 +85,17 @@ final class LaunchedDaemon: @unchecked Sendable {
             process.arguments = Array(launcher.dropFirst()) + [binary, "--config", daemon.configPath]
         }
         var env = ProcessInfo.processInfo.environment
-        for key in ["NOTIFY_SOCKET", "WATCHDOG_USEC", "WATCHDOG_PID", "LISTEN_FDS", "LISTEN_PID", "LISTEN_FDNAMES", "JOURNAL_STREAM"] {
+        for key in [
+            "NOTIFY_SOCKET", "WATCHDOG_USEC", "WATCHDOG_PID", "LISTEN_FDS", "LISTEN_PID", "LISTEN_FDNAMES",
+            "JOURNAL_STREAM",
+        ] {
             env.removeValue(forKey: key)
         }
         env.merge(environment) { _, new in new }
         process.environment = env
-        if !FileManager.default.fileExists(atPath: daemon.logPath) { FileManager.default.createFile(atPath: daemon.logPath, contents: nil) }
+        if !FileManager.default.fileExists(atPath: daemon.logPath) {
+            FileManager.default.createFile(atPath: daemon.logPath, contents: nil)
+        }
         let log = try FileHandle(forWritingTo: URL(fileURLWithPath: daemon.logPath))
         log.seekToEndOfFile()
         process.standardOutput = log
@@ -123,54 +130,65 @@ let socketActivate = ["/usr/bin/systemd-socket-activate", "/bin/systemd-socket-a
 /// socket activation through systemd-socket-activate. scripts/systemd-test.sh covers a real PID 1.
 @Suite("systemd integration without PID 1", .serialized)
 struct SystemdTests {
-    @Test("sd_notify: READY=1 once listening, STATUS=, health-checked WATCHDOG=1, RELOADING=1/READY=1 on SIGHUP, STOPPING=1")
+    @Test(
+        "sd_notify: READY=1 once listening, STATUS=, health-checked WATCHDOG=1, RELOADING=1/READY=1 on SIGHUP, STOPPING=1"
+    )
     func notifySequence() async throws {
         try await withLiveSim { sim in
             try await withConfiguredDaemon(sim, topLevel: ["scopes = [\"skype\", \"ssl\"]"]) { daemon in
-            let listener = try NotifyListener(path: daemon.directory.file("notify.sock"))
-            defer { listener.close() }
-            let launched = try LaunchedDaemon(daemon, environment: ["NOTIFY_SOCKET": listener.path, "WATCHDOG_USEC": "1000000"])
-            do {
-                let ready = try await listener.wait { $0.hasPrefix("READY=1") }
-                #expect(ready.contains("|STATUS=no accounts enrolled"))
-                // Ready means listening: the first request is answered at once.
-                #expect(try await daemon.get("/v1/health").status == 200)
-                #expect(listener.messages.first == ready, "READY=1 comes first: \(listener.messages)")
+                let listener = try NotifyListener(path: daemon.directory.file("notify.sock"))
+                defer { listener.close() }
+                let launched = try LaunchedDaemon(
+                    daemon, environment: ["NOTIFY_SOCKET": listener.path, "WATCHDOG_USEC": "1000000"])
+                do {
+                    let ready = try await listener.wait { $0.hasPrefix("READY=1") }
+                    #expect(ready.contains("|STATUS=no accounts enrolled"))
+                    // Ready means listening: the first request is answered at once.
+                    #expect(try await daemon.get("/v1/health").status == 200)
+                    #expect(listener.messages.first == ready, "READY=1 comes first: \(listener.messages)")
 
-                try await daemon.importAccount("alice@example.com", sim: sim)
-                let status = try await listener.wait { $0.hasPrefix("STATUS=1 account, 0 need sign-in, next refresh in ") }
-                #expect(!status.contains("|"))
-                _ = try await listener.wait { _ in listener.messages.filter { $0 == "WATCHDOG=1" }.count >= 3 }
+                    try await daemon.importAccount("alice@example.com", sim: sim)
+                    let status = try await listener.wait {
+                        $0.hasPrefix("STATUS=1 account, 0 need sign-in, next refresh in ")
+                    }
+                    #expect(!status.contains("|"))
+                    _ = try await listener.wait { _ in listener.messages.filter { $0 == "WATCHDOG=1" }.count >= 3 }
 
-                // A reload: the new file takes scope ssl away; a broken file is refused and changes nothing.
-                try daemon.rewriteTopLevel(["scopes = [\"skype\"]"])
-                launched.signal(SIGHUP)
-                _ = try await listener.wait { $0.hasPrefix("RELOADING=1|MONOTONIC_USEC=") }
-                _ = try await listener.wait { _ in listener.messages.filter { $0.hasPrefix("READY=1|STATUS=1 account") }.count == 1 }
-                let afterReload = listener.messages.drop { !$0.hasPrefix("RELOADING=1") }
-                #expect(afterReload.contains { $0.hasPrefix("READY=1") }, "READY=1 follows RELOADING=1: \(afterReload)")
-                #expect(try await daemon.token("alice@example.com", scope: "ssl").errorCode == "unknown_scope")
-                #expect(try await daemon.token("alice@example.com", scope: "skype").status == 200)
+                    // A reload: the new file takes scope ssl away; a broken file is refused and changes nothing.
+                    try daemon.rewriteTopLevel(["scopes = [\"skype\"]"])
+                    launched.signal(SIGHUP)
+                    _ = try await listener.wait { $0.hasPrefix("RELOADING=1|MONOTONIC_USEC=") }
+                    _ = try await listener.wait { _ in
+                        listener.messages.filter { $0.hasPrefix("READY=1|STATUS=1 account") }.count == 1
+                    }
+                    let afterReload = listener.messages.drop { !$0.hasPrefix("RELOADING=1") }
+                    #expect(
+                        afterReload.contains { $0.hasPrefix("READY=1") }, "READY=1 follows RELOADING=1: \(afterReload)")
+                    #expect(try await daemon.token("alice@example.com", scope: "ssl").errorCode == "unknown_scope")
+                    #expect(try await daemon.token("alice@example.com", scope: "skype").status == 200)
 
-                let text = try String(contentsOfFile: daemon.configPath, encoding: .utf8)
-                try ("bogus_key = 1\n" + text).write(toFile: daemon.configPath, atomically: true, encoding: .utf8)
-                launched.signal(SIGHUP)
-                _ = try await listener.wait { _ in listener.messages.filter { $0.hasPrefix("READY=1|STATUS=1 account") }.count == 2 }
-                #expect(daemon.log.contains("configuration reload refused; the previous configuration stays in force"))
-                #expect(daemon.log.contains("unknown keys: bogus_key"))
-                #expect(try await daemon.token("alice@example.com", scope: "skype").status == 200)
-                #expect(try await daemon.token("alice@example.com", scope: "ssl").errorCode == "unknown_scope")
+                    let text = try String(contentsOfFile: daemon.configPath, encoding: .utf8)
+                    try ("bogus_key = 1\n" + text).write(toFile: daemon.configPath, atomically: true, encoding: .utf8)
+                    launched.signal(SIGHUP)
+                    _ = try await listener.wait { _ in
+                        listener.messages.filter { $0.hasPrefix("READY=1|STATUS=1 account") }.count == 2
+                    }
+                    #expect(
+                        daemon.log.contains("configuration reload refused; the previous configuration stays in force"))
+                    #expect(daemon.log.contains("unknown keys: bogus_key"))
+                    #expect(try await daemon.token("alice@example.com", scope: "skype").status == 200)
+                    #expect(try await daemon.token("alice@example.com", scope: "ssl").errorCode == "unknown_scope")
 
-                let exitStatus = await launched.stop()
-                #expect(exitStatus == 0, "exit status \(exitStatus); daemon log:\n\(daemon.log.suffix(3000))")
-                let messages = listener.messages
-                #expect(messages.last?.hasPrefix("STOPPING=1") == true, "\(messages.suffix(3))")
-                #expect(messages.filter { $0.hasPrefix("READY=1") }.count == 3)
-            } catch {
-                _ = await launched.stop()
-                print("daemon log:\n" + daemon.log.suffix(4000))
-                throw error
-            }
+                    let exitStatus = await launched.stop()
+                    #expect(exitStatus == 0, "exit status \(exitStatus); daemon log:\n\(daemon.log.suffix(3000))")
+                    let messages = listener.messages
+                    #expect(messages.last?.hasPrefix("STOPPING=1") == true, "\(messages.suffix(3))")
+                    #expect(messages.filter { $0.hasPrefix("READY=1") }.count == 3)
+                } catch {
+                    _ = await launched.stop()
+                    print("daemon log:\n" + daemon.log.suffix(4000))
+                    throw error
+                }
             }
         }
     }
@@ -179,67 +197,71 @@ struct SystemdTests {
     func withoutWatchdog() async throws {
         try await withLiveSim { sim in
             try await withConfiguredDaemon(sim) { daemon in
-            let listener = try NotifyListener(path: daemon.directory.file("notify.sock"))
-            defer { listener.close() }
-            let launched = try LaunchedDaemon(daemon, environment: ["NOTIFY_SOCKET": listener.path])
-            _ = try await listener.wait { $0.hasPrefix("READY=1") }
-            try await Task.sleep(for: .milliseconds(1500))
-            #expect(!listener.messages.contains("WATCHDOG=1"))
-            #expect(await launched.stop() == 0)
+                let listener = try NotifyListener(path: daemon.directory.file("notify.sock"))
+                defer { listener.close() }
+                let launched = try LaunchedDaemon(daemon, environment: ["NOTIFY_SOCKET": listener.path])
+                _ = try await listener.wait { $0.hasPrefix("READY=1") }
+                try await Task.sleep(for: .milliseconds(1500))
+                #expect(!listener.messages.contains("WATCHDOG=1"))
+                #expect(await launched.stop() == 0)
 
-            let plain = try LaunchedDaemon(daemon, environment: [:])
-            var answered = false
-            for _ in 0..<100 where !answered {
-                answered = (try? await daemon.get("/v1/health").status) == 200
-                if !answered { try await Task.sleep(for: .milliseconds(50)) }
-            }
-            #expect(answered)
-            #expect(await plain.stop() == 0)
+                let plain = try LaunchedDaemon(daemon, environment: [:])
+                var answered = false
+                for _ in 0..<100 where !answered {
+                    answered = (try? await daemon.get("/v1/health").status) == 200
+                    if !answered { try await Task.sleep(for: .milliseconds(50)) }
+                }
+                #expect(answered)
+                #expect(await plain.stop() == 0)
             }
         }
     }
 
-    @Test("socket activation: systemd-socket-activate passes the socket; the daemon adopts it and leaves it in place", .enabled(if: socketActivate != nil))
+    @Test(
+        "socket activation: systemd-socket-activate passes the socket; the daemon adopts it and leaves it in place",
+        .enabled(if: socketActivate != nil))
     func socketActivation() async throws {
         try await withLiveSim { sim in
             try await withConfiguredDaemon(sim) { daemon in
-            let listener = try NotifyListener(path: daemon.directory.file("notify.sock"))
-            defer { listener.close() }
-            // The listening socket exists before the daemon runs: it is started on the first connection.
-            let launched = try LaunchedDaemon(
-                daemon, environment: ["NOTIFY_SOCKET": listener.path],
-                launcher: [socketActivate!, "-l", daemon.socketPath, "--fdname=tokenbroker", "-E", "NOTIFY_SOCKET"])
-            do {
-                // systemd-socket-activate says so once it listens; the daemon is not started yet.
-                var listening = false
-                for _ in 0..<250 where !listening {
-                    listening = daemon.log.contains("Listening on \(daemon.socketPath)")
-                    if !listening { try await Task.sleep(for: .milliseconds(20)) }
+                let listener = try NotifyListener(path: daemon.directory.file("notify.sock"))
+                defer { listener.close() }
+                // The listening socket exists before the daemon runs: it is started on the first connection.
+                let launched = try LaunchedDaemon(
+                    daemon, environment: ["NOTIFY_SOCKET": listener.path],
+                    launcher: [socketActivate!, "-l", daemon.socketPath, "--fdname=tokenbroker", "-E", "NOTIFY_SOCKET"])
+                do {
+                    // systemd-socket-activate says so once it listens; the daemon is not started yet.
+                    var listening = false
+                    for _ in 0..<250 where !listening {
+                        listening = daemon.log.contains("Listening on \(daemon.socketPath)")
+                        if !listening { try await Task.sleep(for: .milliseconds(20)) }
+                    }
+                    try #require(listening, "\(daemon.log)")
+                    #expect(listener.messages.isEmpty, "not started before the first connection")
+                    let health = try await daemon.get("/v1/health")
+                    #expect(health.status == 200)
+                    _ = try await listener.wait { $0.hasPrefix("READY=1") }
+                    #expect(daemon.log.contains("using the socket passed by systemd"))
+                    #expect(daemon.log.contains("broker.fd_name=tokenbroker"))
+                    // Enrolled over the socket directly: spawning tokenctl while this test's child
+                    // (systemd-socket-activate, now the daemon) runs trips Foundation's child reaping.
+                    let refreshToken = try await sim.grant("alice@example.com")["refresh_token"] as? String ?? ""
+                    let enrolled = try await daemon.request(
+                        .POST, "/v1/accounts",
+                        body:
+                            #"{"method": "refresh_token", "login": "alice@example.com", "refresh_token": "\#(refreshToken)"}"#
+                    )
+                    #expect(enrolled.status == 201, "\(enrolled.body)")
+                    #expect(try await daemon.token("alice@example.com", scope: "skype").status == 200)
+                } catch {
+                    _ = await launched.stop()
+                    print("daemon log:\n" + daemon.log.suffix(4000))
+                    throw error
                 }
-                try #require(listening, "\(daemon.log)")
-                #expect(listener.messages.isEmpty, "not started before the first connection")
-                let health = try await daemon.get("/v1/health")
-                #expect(health.status == 200)
-                _ = try await listener.wait { $0.hasPrefix("READY=1") }
-                #expect(daemon.log.contains("using the socket passed by systemd"))
-                #expect(daemon.log.contains("broker.fd_name=tokenbroker"))
-                // Enrolled over the socket directly: spawning tokenctl while this test's child
-                // (systemd-socket-activate, now the daemon) runs trips Foundation's child reaping.
-                let refreshToken = try await sim.grant("alice@example.com")["refresh_token"] as? String ?? ""
-                let enrolled = try await daemon.request(
-                    .POST, "/v1/accounts",
-                    body: #"{"method": "refresh_token", "login": "alice@example.com", "refresh_token": "\#(refreshToken)"}"#)
-                #expect(enrolled.status == 201, "\(enrolled.body)")
-                #expect(try await daemon.token("alice@example.com", scope: "skype").status == 200)
-            } catch {
-                _ = await launched.stop()
-                print("daemon log:\n" + daemon.log.suffix(4000))
-                throw error
-            }
-            #expect(await launched.stop() == 0)
-            // The socket belongs to systemd: the daemon does not remove it.
-            var info = stat()
-            #expect(lstat(daemon.socketPath, &info) == 0 && (info.st_mode & S_IFMT) == S_IFSOCK)
+                #expect(await launched.stop() == 0)
+                // The socket belongs to systemd: the daemon does not remove it.
+                var info = stat()
+                #expect(lstat(daemon.socketPath, &info) == 0 && (info.st_mode & S_IFMT) == S_IFSOCK)
             }
         }
     }
@@ -265,6 +287,7 @@ extension DaemonProcess {
     func rewriteTopLevel(_ lines: [String]) throws {
         let text = try String(contentsOfFile: configPath, encoding: .utf8)
         guard let table = text.range(of: "\n[") else { return }
-        try (lines.joined(separator: "\n") + String(text[table.lowerBound...])).write(toFile: configPath, atomically: true, encoding: .utf8)
+        try (lines.joined(separator: "\n") + String(text[table.lowerBound...])).write(
+            toFile: configPath, atomically: true, encoding: .utf8)
     }
 }

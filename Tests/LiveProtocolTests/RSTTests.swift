@@ -71,7 +71,7 @@ struct RSTRequestTests {
         #expect(ids == ["RST0", "RST1", "RST2"])
         let rst0 = rendered.components(separatedBy: "Id=\"RST1\"")[0]
         #expect(rst0.contains("<wsa:Address>http://Passport.NET/tb</wsa:Address>"))
-        #expect(!rst0.contains("PolicyReference"))  // no policy for the tb site
+        #expect(!rst0.contains("PolicyReference")) // no policy for the tb site
         #expect(rendered.contains(#"<wsse:PolicyReference URI="MBI_KEY_OLD"></wsse:PolicyReference>"#))
         #expect(rendered.components(separatedBy: "<wsse:PolicyReference").count == 3)
     }

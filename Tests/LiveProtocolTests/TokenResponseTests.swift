@@ -61,12 +61,12 @@ struct TokenResponseTests {
     }
 
     @Test(arguments: [
-        #"{"access_token":"SECRETACCESS","#,  // truncated JSON
+        #"{"access_token":"SECRETACCESS","#, // truncated JSON
         "<html><body>Service Unavailable</body></html>",
         "",
         #"["access_token"]"#,
-        #"{"access_token":"SECRETACCESS","refresh_token":"SECRETREFRESH"}"#,  // no expires_in
-        #"{"expires_in":86400,"refresh_token":"SECRETREFRESH"}"#,  // no access_token
+        #"{"access_token":"SECRETACCESS","refresh_token":"SECRETREFRESH"}"#, // no expires_in
+        #"{"expires_in":86400,"refresh_token":"SECRETREFRESH"}"#, // no access_token
         #"{"access_token":"","expires_in":86400}"#,
         #"{"access_token":"SECRETACCESS","expires_in":"tomorrow"}"#,
         #"{"access_token":"SECRETACCESS","expires_in":-5}"#,

@@ -1,10 +1,10 @@
 import AsyncHTTPClient
 import Foundation
 import LiveSim
-import Testing
-import TestSupport
 import NIOCore
 import NIOHTTP1
+import TestSupport
+import Testing
 
 @Suite("Injected faults happen exactly as configured, then stop")
 struct FaultTests {
@@ -81,7 +81,8 @@ struct FaultTests {
             try await sim.addFault(#"{"endpoint":"token","kind":"hang","count":1}"#)
             let start = ContinuousClock.now
             await #expect(throws: (any Error).self) {
-                _ = try await sim.request(.POST, "/oauth20_token.srf", body: "grant_type=refresh_token", timeout: .milliseconds(500))
+                _ = try await sim.request(
+                    .POST, "/oauth20_token.srf", body: "grant_type=refresh_token", timeout: .milliseconds(500))
             }
             #expect(ContinuousClock.now - start >= .milliseconds(450))
 
@@ -108,9 +109,13 @@ struct FaultTests {
             #expect((try await sim.control(.GET, "faults").json["faults"] as? [Any])?.count == 1)
             #expect(try await sim.control(.DELETE, "faults").status == 200)
             #expect((try await sim.control(.GET, "faults").json["faults"] as? [Any])?.isEmpty == true)
-            #expect(try await sim.control(.POST, "faults", json: #"{"endpoint":"nowhere","kind":"hang","count":1}"#).status == 400)
+            #expect(
+                try await sim.control(.POST, "faults", json: #"{"endpoint":"nowhere","kind":"hang","count":1}"#).status
+                    == 400)
             #expect(try await sim.control(.POST, "faults", json: #"{"endpoint":"token","kind":"hang"}"#).status == 400)
-            #expect(try await sim.control(.POST, "faults", json: #"{"endpoint":"token","kind":"explode","count":1}"#).status == 400)
+            #expect(
+                try await sim.control(.POST, "faults", json: #"{"endpoint":"token","kind":"explode","count":1}"#).status
+                    == 400)
         }
     }
 }
@@ -131,11 +136,12 @@ struct ControlTests {
 
     @Test("the control listener can be turned off")
     func controlOff() async throws {
-        let server = try await LiveSimServer.start({
-            var c = LiveSimConfiguration()
-            c.logRequests = false
-            return c
-        }())
+        let server = try await LiveSimServer.start(
+            {
+                var c = LiveSimConfiguration()
+                c.logRequests = false
+                return c
+            }())
         #expect(server.controlPort == nil)
         try await server.shutdown()
     }
@@ -143,12 +149,16 @@ struct ControlTests {
     @Test("accounts are created, changed and deleted")
     func accounts() async throws {
         try await withLiveSim { sim in
-            let created = try await sim.control(.POST, "accounts", json: #"{"login":"erin@example.com","password":"pw-erin"}"#)
+            let created = try await sim.control(
+                .POST, "accounts", json: #"{"login":"erin@example.com","password":"pw-erin"}"#)
             #expect(created.status == 201)
-            #expect(try await sim.control(.POST, "accounts", json: #"{"login":"erin@example.com","password":"x"}"#).status == 409)
+            #expect(
+                try await sim.control(.POST, "accounts", json: #"{"login":"erin@example.com","password":"x"}"#).status
+                    == 409)
             let login = try await sim.passwordLogin(AccountSpec(login: "erin@example.com", password: "pw-erin"))
             #expect(login.fragment["access_token"] != nil)
-            #expect(try await sim.control(.PATCH, "accounts/erin@example.com", json: #"{"two_factor":true}"#).status == 200)
+            #expect(
+                try await sim.control(.PATCH, "accounts/erin@example.com", json: #"{"two_factor":true}"#).status == 200)
             let page = try await sim.loginPage()
             let proofs = try await sim.postPassword(page.1!, login: "erin@example.com", password: "pw-erin")
             #expect(proofs.body.contains("fmHF"))

@@ -58,7 +58,9 @@ extension LiveSimFixture {
     }
 
     /// A complete password sign-in: the fragment's fields and the session cookies.
-    func passwordLogin(_ account: AccountSpec = TestAccounts.alice) async throws -> (fragment: [String: String], cookies: [String: String]) {
+    func passwordLogin(_ account: AccountSpec = TestAccounts.alice) async throws -> (
+        fragment: [String: String], cookies: [String: String]
+    ) {
         let (_, page) = try await loginPage()
         let response = try await postPassword(page!, login: account.login, password: account.password)
         let location = response.header("Location") ?? ""
@@ -66,10 +68,15 @@ extension LiveSimFixture {
         return (formDecode(fragment), response.setCookies)
     }
 
-    func refresh(_ refreshToken: String, scope: String = skypeScope, clientID: String = "00000000480BC46C") async throws -> TestResponse {
-        try await request(.POST, "/oauth20_token.srf", body: formEncode([
-            ("client_id", clientID), ("scope", scope), ("grant_type", "refresh_token"), ("refresh_token", refreshToken),
-        ]))
+    func refresh(_ refreshToken: String, scope: String = skypeScope, clientID: String = "00000000480BC46C") async throws
+        -> TestResponse
+    {
+        try await request(
+            .POST, "/oauth20_token.srf",
+            body: formEncode([
+                ("client_id", clientID), ("scope", scope), ("grant_type", "refresh_token"),
+                ("refresh_token", refreshToken),
+            ]))
     }
 }
 

@@ -1,10 +1,10 @@
 import BrokerCore
 import Foundation
+import LiveSim
 import NIOCore
+import NIOHTTP1
 import NIOPosix
 import TestSupport
-import LiveSim
-import NIOHTTP1
 
 /// One command as the tests read it (their own reader: livesim's parser is not used here).
 struct MSNPReply: CustomStringConvertible, Sendable {
@@ -21,7 +21,8 @@ struct MSNPReply: CustomStringConvertible, Sendable {
 
     /// The text of the first `<name>` element of the body.
     func element(_ name: String) -> String? {
-        guard let open = body.range(of: "<\(name)>"), let close = body.range(of: "</\(name)>", range: open.upperBound..<body.endIndex)
+        guard let open = body.range(of: "<\(name)>"),
+            let close = body.range(of: "</\(name)>", range: open.upperBound..<body.endIndex)
         else { return nil }
         return String(body[open.upperBound..<close.lowerBound])
     }
@@ -31,14 +32,17 @@ struct MSNPReply: CustomStringConvertible, Sendable {
         var replies: [MSNPReply] = []
         var rest = bytes[...]
         while let cr = rest.indices.first(where: { rest[$0] == 13 && $0 + 1 < rest.endIndex && rest[$0 + 1] == 10 }) {
-            let fields = String(decoding: rest[rest.startIndex..<cr], as: UTF8.self).split(separator: " ").map(String.init)
+            let fields = String(decoding: rest[rest.startIndex..<cr], as: UTF8.self).split(separator: " ").map(
+                String.init)
             let length = Int(fields.last ?? "") ?? 0
             let start = cr + 2
             guard rest.endIndex - start >= length else { break }
             let payload = String(decoding: rest[start..<(start + length)], as: UTF8.self)
             var headers: [String: String] = [:]
             var body = payload
-            if let blank = payload.range(of: "\r\n\r\n") ?? (payload.hasPrefix("\r\n") ? payload.range(of: "\r\n") : nil) {
+            if let blank = payload.range(of: "\r\n\r\n")
+                ?? (payload.hasPrefix("\r\n") ? payload.range(of: "\r\n") : nil)
+            {
                 for line in payload[..<blank.lowerBound].components(separatedBy: "\r\n") where !line.isEmpty {
                     let parts = line.split(separator: ":", maxSplits: 1).map { $0.trimmingCharacters(in: .whitespaces) }
                     headers[parts[0]] = parts.count > 1 ? parts[1] : ""
@@ -58,7 +62,8 @@ func msnp(_ name: String, _ trid: Int, _ target: String, body: String, headers: 
     return Array("\(name) \(trid) \(target) \(payload.count)\r\n".utf8) + payload
 }
 
-let connectBody = "<connect><ver>2</ver><agent><os>winnt</os><osVer>5.2</osVer><proc>x86</proc><lcid>en-us</lcid></agent></connect>"
+let connectBody =
+    "<connect><ver>2</ver><agent><os>winnt</os><osVer>5.2</osVer><proc>x86</proc><lcid>en-us</lcid></agent></connect>"
 let msgrBody = """
     <msgr><ver>2</ver><altVersions><ver>1</ver></altVersions><client><name>Skype</name><ver>0/6.16.0.105/259/</ver>\
     </client><epid>EB80C4E5-10DC-11D2-8C04-00A0C94C5D75</epid></msgr>
@@ -100,7 +105,9 @@ final class MSNPConnection {
 func withMSNP<R: Sendable>(port: Int, _ body: (MSNPConnection) async throws -> R) async throws -> R {
     let channel = try await ClientBootstrap(group: MultiThreadedEventLoopGroup.singleton)
         .connect(host: "127.0.0.1", port: port) { channel in
-            channel.eventLoop.makeCompletedFuture { try NIOAsyncChannel<ByteBuffer, ByteBuffer>(wrappingChannelSynchronously: channel) }
+            channel.eventLoop.makeCompletedFuture {
+                try NIOAsyncChannel<ByteBuffer, ByteBuffer>(wrappingChannelSynchronously: channel)
+            }
         }
     return try await channel.executeThenClose { inbound, outbound in
         try await body(MSNPConnection(inbound, outbound))
@@ -128,7 +135,8 @@ struct GatewayClient {
     mutating func post(_ bytes: [UInt8], action: String? = nil) async throws -> [MSNPReply] {
         var query = sessionID.map { "SessionID=\($0)" } ?? "Action=open&Server=NS&IP=messenger.hotmail.com"
         if let action { query += "&Action=\(action)" }
-        let response = try await sim.request(.POST, "/gateway/gateway.dll?" + query, headers: headers,
+        let response = try await sim.request(
+            .POST, "/gateway/gateway.dll?" + query, headers: headers,
             body: String(decoding: bytes, as: UTF8.self))
         lastStatus = response.status
         messenger = response.header("X-MSN-Messenger")
@@ -162,7 +170,9 @@ func runLogin(_ script: LoginScript, _ exchange: ([UInt8]) async throws -> MSNPR
     }
     guard try await step(msnp("CNT", 1, "CON", body: connectBody)) != nil else { return replies }
     let athPayload = Array(("\r\n" + script.ath).utf8)
-    guard try await step(Array("ATH 2 CON\\USER \(athPayload.count)\r\n".utf8) + athPayload) != nil else { return replies }
+    guard try await step(Array("ATH 2 CON\\USER \(athPayload.count)\r\n".utf8) + athPayload) != nil else {
+        return replies
+    }
     guard let bnd = try await step(msnp("BND", 3, "CON\\MSGR", body: msgrBody)),
         let nonce = bnd.element("nonce"), let given = bnd.headers["Set-Registration"]
     else { return replies }

@@ -1,27 +1,33 @@
 import BrokerCore
 import Foundation
-@testable import LiveSim
-import Testing
-import TestSupport
 import NIOHTTP1
+import TestSupport
+import Testing
+
+@testable import LiveSim
 
 private let chatservice = "chatservice.live.com"
 private let sslScope = "service::ssl.live.com::MBI_SSL"
 
 /// livesim with its notification-server listener on.
-private func withNS(_ configure: @escaping (inout LiveSimConfiguration) -> Void = { _ in }, _ body: (LiveSimFixture) async throws -> Void)
+private func withNS(
+    _ configure: @escaping (inout LiveSimConfiguration) -> Void = { _ in },
+    _ body: (LiveSimFixture) async throws -> Void
+)
     async throws
 {
-    try await withLiveSim({ config in
-        config.nsHost = "127.0.0.1"
-        configure(&config)
-    }, body)
+    try await withLiveSim(
+        { config in
+            config.nsHost = "127.0.0.1"
+            configure(&config)
+        }, body)
 }
 
 extension LiveSimFixture {
     /// A compact ticket from RST.srf, as it stands in the SOAP reply (`t=...&amp;p=`, XML-escaped).
     func rstTicket(_ account: AccountSpec = TestAccounts.alice, site: String = chatservice) async throws -> String {
-        let response = try await request(.POST, "/RST.srf", body: rstEnvelope(username: account.login, password: account.password, sites: [site]))
+        let response = try await request(
+            .POST, "/RST.srf", body: rstEnvelope(username: account.login, password: account.password, sites: [site]))
         return try #require(element("wsse:BinarySecurityToken", in: response.body))
     }
 
@@ -33,8 +39,10 @@ extension LiveSimFixture {
 
     /// A UIC from User/Initialization for these session cookies (MappingContainer, decoded).
     func uic(cookies: String) async throws -> String {
-        let response = try await request(.POST, "/v1/User/Initialization",
-            headers: [("Cookie", cookies), ("Content-Type", "application/json")], body: #"{"trouterurl":"https://","connectionid":"a"}"#)
+        let response = try await request(
+            .POST, "/v1/User/Initialization",
+            headers: [("Cookie", cookies), ("Content-Type", "application/json")],
+            body: #"{"trouterurl":"https://","connectionid":"a"}"#)
         return try #require((response.json["MappingContainer"] as? String)?.removingPercentEncoding)
     }
 
@@ -45,20 +53,23 @@ extension LiveSimFixture {
 }
 
 private func xmlEscape(_ text: String) -> String {
-    text.replacingOccurrences(of: "&", with: "&amp;").replacingOccurrences(of: "<", with: "&lt;").replacingOccurrences(of: ">", with: "&gt;")
+    text.replacingOccurrences(of: "&", with: "&amp;").replacingOccurrences(of: "<", with: "&lt;").replacingOccurrences(
+        of: ">", with: "&gt;")
 }
 
 /// `<user>` with an already XML-escaped ticket.
 private func sslUser(_ escapedTicket: String, uic: String? = nil, site: String? = chatservice) -> String {
-    "<user><ssl-compact-ticket>\(escapedTicket)</ssl-compact-ticket>" + (uic.map { "<uic>\(xmlEscape($0))</uic>" } ?? "")
+    "<user><ssl-compact-ticket>\(escapedTicket)</ssl-compact-ticket>"
+        + (uic.map { "<uic>\(xmlEscape($0))</uic>" } ?? "")
         + (site.map { "<ssl-site-name>\($0)</ssl-site-name>" } ?? "") + "</user>"
 }
 
 private let webUser = "<user><web-compact-ticket /></user>"
 
 private func expectLoggedIn(_ replies: [MSNPReply], sourceLocation: SourceLocation = #_sourceLocation) {
-    #expect(replies.map(\.line).map { $0.split(separator: " ").prefix(3).joined(separator: " ") }
-        == ["CNT 1 CON", "ATH 2 CON", "BND 3 CON", "ATH 0 CON"], sourceLocation: sourceLocation)
+    #expect(
+        replies.map(\.line).map { $0.split(separator: " ").prefix(3).joined(separator: " ") }
+            == ["CNT 1 CON", "ATH 2 CON", "BND 3 CON", "ATH 0 CON"], sourceLocation: sourceLocation)
 }
 
 private func expectRefused(_ replies: [MSNPReply], _ line: String, sourceLocation: SourceLocation = #_sourceLocation) {
@@ -71,16 +82,24 @@ private func counts(_ success: Int, _ failure: Int) -> [String: Int] { ["success
 struct NotificationServerTests {
     @Test("livesim's challenge answers the published vector and agrees with the client's implementation")
     func challenge() {
-        #expect(NSChallenge.answer(nonce: "22210219642164014968", productID: "PROD0090YUAUV{2B", productKey: "YMM8C_H7KCQ2S_KL")
-            == "85ecb0db8f32113df79ce0892b9a102c")
+        #expect(
+            NSChallenge.answer(
+                nonce: "22210219642164014968", productID: "PROD0090YUAUV{2B", productKey: "YMM8C_H7KCQ2S_KL")
+                == "85ecb0db8f32113df79ce0892b9a102c")
         // Every padding case: nonce + productId lengths of each residue mod 8, and aligned ones.
         for length in 1...48 {
             let nonce = String((0..<length).map { _ in "0123456789".randomElement()! })
-            #expect(NSChallenge.answer(nonce: nonce, productID: Challenge.defaultProductID, productKey: Challenge.defaultProductKey)
-                == Challenge.answer(nonce: nonce), "nonce \(nonce)")
+            #expect(
+                NSChallenge.answer(
+                    nonce: nonce, productID: Challenge.defaultProductID, productKey: Challenge.defaultProductKey)
+                    == Challenge.answer(nonce: nonce), "nonce \(nonce)")
         }
-        #expect(NSChallenge.answer(nonce: "1489346893432768563572687681", productID: "PROD0119GSJUC$18", productKey: "ILTXC!4IXB5FB*PX")
-            == Challenge.answer(nonce: "1489346893432768563572687681", productID: "PROD0119GSJUC$18", productKey: "ILTXC!4IXB5FB*PX"))
+        #expect(
+            NSChallenge.answer(
+                nonce: "1489346893432768563572687681", productID: "PROD0119GSJUC$18", productKey: "ILTXC!4IXB5FB*PX")
+                == Challenge.answer(
+                    nonce: "1489346893432768563572687681", productID: "PROD0119GSJUC$18", productKey: "ILTXC!4IXB5FB*PX"
+                ))
     }
 
     @Test("the listener is off by default")
@@ -88,7 +107,11 @@ struct NotificationServerTests {
         try await withLiveSim { sim in
             #expect(sim.server.nsPort == nil)
             let logins = try await sim.nsLogins()
-            #expect(logins == ["ssl-compact-ticket": counts(0, 0), "ssl-compact-ticket-uic": counts(0, 0), "web-compact-ticket": counts(0, 0)])
+            #expect(
+                logins == [
+                    "ssl-compact-ticket": counts(0, 0), "ssl-compact-ticket-uic": counts(0, 0),
+                    "web-compact-ticket": counts(0, 0),
+                ])
         }
     }
 
@@ -121,11 +144,16 @@ struct NotificationServerTests {
         }
     }
 
-    @Test("ssl-compact-ticket with a service::ssl.live.com::MBI_SSL access token, with or without &p=, whitespace allowed")
+    @Test(
+        "ssl-compact-ticket with a service::ssl.live.com::MBI_SSL access token, with or without &p=, whitespace allowed"
+    )
     func sslAccessToken() async throws {
         try await withNS { sim in
             let token = try await sim.sslAccessToken()
-            expectLoggedIn(try await tcpLogin(sim, LoginScript(ath: "<user><ssl-compact-ticket>t=\(token)</ssl-compact-ticket></user>")).replies)
+            expectLoggedIn(
+                try await tcpLogin(
+                    sim, LoginScript(ath: "<user><ssl-compact-ticket>t=\(token)</ssl-compact-ticket></user>")
+                ).replies)
             let pretty = """
                 <user>
                   <ssl-compact-ticket>t=\(token)&amp;p=</ssl-compact-ticket>
@@ -146,10 +174,15 @@ struct NotificationServerTests {
             expectLoggedIn(try await tcpLogin(sim, LoginScript(ath: sslUser(ticket, uic: uic))).replies)
             // With the access-token form and the seed's <id>, too.
             let token = try await sim.sslAccessToken()
-            let withID = "<user><ssl-compact-ticket>t=\(token)</ssl-compact-ticket><uic>\(xmlEscape(uic))</uic><id>alice@example.com</id></user>"
+            let withID =
+                "<user><ssl-compact-ticket>t=\(token)</ssl-compact-ticket><uic>\(xmlEscape(uic))</uic><id>alice@example.com</id></user>"
             expectLoggedIn(try await tcpLogin(sim, LoginScript(ath: withID)).replies)
             let logins = try await sim.nsLogins()
-            #expect(logins == ["ssl-compact-ticket": counts(0, 0), "ssl-compact-ticket-uic": counts(2, 0), "web-compact-ticket": counts(0, 0)])
+            #expect(
+                logins == [
+                    "ssl-compact-ticket": counts(0, 0), "ssl-compact-ticket-uic": counts(2, 0),
+                    "web-compact-ticket": counts(0, 0),
+                ])
         }
     }
 
@@ -178,14 +211,18 @@ struct NotificationServerTests {
             var gateway = GatewayClient(sim: sim, useCookie: false)
             let athPayload = Array(("\r\n" + sslUser(ticket)).utf8)
             let first = try await gateway.post(
-                msnp("CNT", 1, "CON", body: connectBody) + Array("ATH 2 CON\\USER \(athPayload.count)\r\n".utf8) + athPayload
+                msnp("CNT", 1, "CON", body: connectBody) + Array("ATH 2 CON\\USER \(athPayload.count)\r\n".utf8)
+                    + athPayload
                     + msnp("BND", 3, "CON\\MSGR", body: msgrBody))
             #expect(first.map(\.name) == ["CNT", "ATH", "BND"])
             let bnd = try #require(first.last)
             let nonce = try #require(bnd.element("nonce"))
-            let final = try await gateway.post(msnp("PUT", 4, "MSGR\\CHALLENGE",
-                body: "<challenge><appId>PROD0090YUAUV{2B</appId><response>\(Challenge.answer(nonce: nonce))</response></challenge>",
-                headers: [("Registration", bnd.headers["Set-Registration"] ?? "")]))
+            let final = try await gateway.post(
+                msnp(
+                    "PUT", 4, "MSGR\\CHALLENGE",
+                    body:
+                        "<challenge><appId>PROD0090YUAUV{2B</appId><response>\(Challenge.answer(nonce: nonce))</response></challenge>",
+                    headers: [("Registration", bnd.headers["Set-Registration"] ?? "")]))
             #expect(final.map(\.line).first?.hasPrefix("ATH 0 CON ") == true)
             #expect(try await sim.nsLogins()["ssl-compact-ticket"] == counts(1, 0))
         }
@@ -200,7 +237,8 @@ struct NotificationServerTests {
                 for byte in msnp("CNT", 1, "CON", body: connectBody) { try await connection.send([byte]) }
                 var names = [try await connection.read()?.name]
                 let ath = Array("\r\n<user><ssl-compact-ticket>t=\(token)</ssl-compact-ticket></user>".utf8)
-                try await connection.send(Array("ATH 2 CON\\USER \(ath.count)\r\n".utf8) + ath + msnp("BND", 3, "CON\\MSGR", body: msgrBody))
+                try await connection.send(
+                    Array("ATH 2 CON\\USER \(ath.count)\r\n".utf8) + ath + msnp("BND", 3, "CON\\MSGR", body: msgrBody))
                 names.append(try await connection.read()?.name)
                 names.append(try await connection.read()?.name)
                 return names
@@ -234,7 +272,9 @@ struct NotificationServerTests {
         }
     }
 
-    @Test("credentials of the wrong kind: another site's ticket, another scope's token, a missing site name, another account's UIC")
+    @Test(
+        "credentials of the wrong kind: another site's ticket, another scope's token, a missing site name, another account's UIC"
+    )
     func wrongCredentials() async throws {
         try await withNS { sim in
             let otherSite = try await sim.rstTicket(site: "messengerclear.live.com")
@@ -243,16 +283,22 @@ struct NotificationServerTests {
             expectRefused(try await tcpLogin(sim, LoginScript(ath: sslUser("t=\(skype)"))).replies, "911 2 0")
             let ticket = try await sim.rstTicket()
             expectRefused(try await tcpLogin(sim, LoginScript(ath: sslUser(ticket, site: nil))).replies, "911 2 0")
-            expectRefused(try await tcpLogin(sim, LoginScript(ath: sslUser(ticket, site: "contacts.msn.com"))).replies, "911 2 0")
+            expectRefused(
+                try await tcpLogin(sim, LoginScript(ath: sslUser(ticket, site: "contacts.msn.com"))).replies, "911 2 0")
             expectRefused(try await tcpLogin(sim, LoginScript(ath: "<user></user>")).replies, "911 2 0")
 
             // bob's cookies (a direct grant; his password sign-in wants a second factor) give bob's UIC.
             let bobCookies = try #require(try await sim.grant("bob@example.com")["cookies"] as? String)
             let bobUIC = try await sim.uic(cookies: bobCookies)
             expectRefused(try await tcpLogin(sim, LoginScript(ath: sslUser(ticket, uic: bobUIC))).replies, "911 2 0")
-            expectRefused(try await tcpLogin(sim, LoginScript(ath: sslUser(ticket, uic: "AAAAAAObogus"))).replies, "911 2 0")
+            expectRefused(
+                try await tcpLogin(sim, LoginScript(ath: sslUser(ticket, uic: "AAAAAAObogus"))).replies, "911 2 0")
             let logins = try await sim.nsLogins()
-            #expect(logins == ["ssl-compact-ticket": counts(0, 4), "ssl-compact-ticket-uic": counts(0, 2), "web-compact-ticket": counts(0, 0)])
+            #expect(
+                logins == [
+                    "ssl-compact-ticket": counts(0, 4), "ssl-compact-ticket-uic": counts(0, 2),
+                    "web-compact-ticket": counts(0, 0),
+                ])
         }
     }
 
@@ -268,7 +314,9 @@ struct NotificationServerTests {
             #expect(closed)
             var wrongApp = LoginScript(ath: sslUser(ticket))
             wrongApp.appID = "PROD0119GSJUC$18"
-            wrongApp.answer = { Challenge.answer(nonce: $0, productID: "PROD0119GSJUC$18", productKey: "ILTXC!4IXB5FB*PX") }
+            wrongApp.answer = {
+                Challenge.answer(nonce: $0, productID: "PROD0119GSJUC$18", productKey: "ILTXC!4IXB5FB*PX")
+            }
             expectRefused(try await tcpLogin(sim, wrongApp).replies, "540 4 0")
             #expect(try await sim.nsLogins()["ssl-compact-ticket"] == counts(0, 2))
         }
@@ -306,7 +354,8 @@ struct NotificationServerTests {
             var partial = cookies
             partial["WLSSC"] = nil
             var badCookies = GatewayClient(sim: sim, cookies: cookieHeader(partial))
-            expectRefused(try await runLogin(LoginScript(ath: webUser)) { try await badCookies.exchange($0) }, "911 2 0")
+            expectRefused(
+                try await runLogin(LoginScript(ath: webUser)) { try await badCookies.exchange($0) }, "911 2 0")
             var noCookies = GatewayClient(sim: sim)
             expectRefused(try await runLogin(LoginScript(ath: webUser)) { try await noCookies.exchange($0) }, "911 2 0")
             try await sim.control(.POST, "accounts/alice@example.com/revoke", json: "{}")
@@ -339,9 +388,11 @@ struct NotificationServerTests {
             let token = try await sim.sslAccessToken()
             let replies = try await withMSNP(port: port) { connection in
                 var replies: [MSNPReply] = []
-                for bytes in [msnp("CNT", 1, "CON", body: connectBody),
-                              msnp("ATH", 2, "CON\\USER", body: sslUser("t=\(token)")),
-                              msnp("PUT", 3, "MSGR\\CHALLENGE", body: "<challenge/>")] {
+                for bytes in [
+                    msnp("CNT", 1, "CON", body: connectBody),
+                    msnp("ATH", 2, "CON\\USER", body: sslUser("t=\(token)")),
+                    msnp("PUT", 3, "MSGR\\CHALLENGE", body: "<challenge/>"),
+                ] {
                     if let reply = try await connection.exchange(bytes) { replies.append(reply) }
                 }
                 return replies

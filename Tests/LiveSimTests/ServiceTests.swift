@@ -1,8 +1,8 @@
 import Foundation
 import LiveSim
-import Testing
-import TestSupport
 import NIOHTTP1
+import TestSupport
+import Testing
 
 func rstEnvelope(username: String, password: String, sites: [String] = ["chatservice.live.com"]) -> String {
     let tokens = sites.enumerated().map { index, site in
@@ -34,8 +34,10 @@ struct ServiceTests {
     @Test("RST.srf issues a compact ticket with a LifeTime for each requested site")
     func rstSuccess() async throws {
         try await withLiveSim({ $0.tokenLifetime = 900 }) { sim in
-            let response = try await sim.request(.POST, "/RST.srf", headers: [("Content-Type", "application/soap+xml")],
-                body: rstEnvelope(username: "alice@example.com", password: "correct horse",
+            let response = try await sim.request(
+                .POST, "/RST.srf", headers: [("Content-Type", "application/soap+xml")],
+                body: rstEnvelope(
+                    username: "alice@example.com", password: "correct horse",
                     sites: ["http://Passport.NET/tb", "messengerclear.live.com", "chatservice.live.com"]))
             #expect(response.status == 200)
             #expect(response.body.contains("<psf:reqstatus>0x0</psf:reqstatus>"))
@@ -45,9 +47,12 @@ struct ServiceTests {
             let created = try #require(element("wsu:Created", in: after))
             let expires = try #require(element("wsu:Expires", in: after))
             let formatter = ISO8601DateFormatter()
-            let span = try #require(formatter.date(from: expires)).timeIntervalSince(try #require(formatter.date(from: created)))
+            let span = try #require(formatter.date(from: expires)).timeIntervalSince(
+                try #require(formatter.date(from: created)))
             #expect(abs(span - 900) <= 1)
-            let ticket = try #require(element("wsse:BinarySecurityToken Id=\"Compact2\"", in: after) ?? element("wsse:BinarySecurityToken", in: after))
+            let ticket = try #require(
+                element("wsse:BinarySecurityToken Id=\"Compact2\"", in: after)
+                    ?? element("wsse:BinarySecurityToken", in: after))
             #expect(ticket.hasPrefix("t=") && ticket.hasSuffix("&amp;p="))
             let raw = ticket.replacingOccurrences(of: "&amp;", with: "&")
             let validation = try await sim.validate(raw)
@@ -62,28 +67,35 @@ struct ServiceTests {
     @Test("RST.srf faults: wrong password, redirect, profile accrual")
     func rstFaults() async throws {
         try await withLiveSim { sim in
-            let wrong = try await sim.request(.POST, "/RST.srf", body: rstEnvelope(username: "alice@example.com", password: "bad"))
+            let wrong = try await sim.request(
+                .POST, "/RST.srf", body: rstEnvelope(username: "alice@example.com", password: "bad"))
             #expect(wrong.body.contains("<faultcode>wsse:FailedAuthentication</faultcode>"))
             #expect(wrong.body.contains("<psf:reqstatus>0x80048823</psf:reqstatus>"))
             #expect(!wrong.body.contains("BinarySecurityToken"))
 
-            let accrual = try await sim.request(.POST, "/RST.srf", body: rstEnvelope(username: "bob@example.com", password: "pw-bob"))
+            let accrual = try await sim.request(
+                .POST, "/RST.srf", body: rstEnvelope(username: "bob@example.com", password: "pw-bob"))
             #expect(accrual.body.contains("Profile accrual is required"))
 
             try await sim.addFault(#"{"endpoint":"rst","kind":"soap_fault","soap_fault":"redirect","count":1}"#)
-            let redirect = try await sim.request(.POST, sim.base(host: "localhost") + "/RST.srf",
+            let redirect = try await sim.request(
+                .POST, sim.base(host: "localhost") + "/RST.srf",
                 body: rstEnvelope(username: "alice@example.com", password: "correct horse"))
             #expect(redirect.body.contains("<faultcode>psf:Redirect</faultcode>"))
             let target = try #require(element("psf:redirectUrl", in: redirect.body))
             #expect(target == "https://localhost:\(sim.server.port)/RST2.srf")
-            let followed = try await sim.request(.POST, target, body: rstEnvelope(username: "alice@example.com", password: "correct horse"))
+            let followed = try await sim.request(
+                .POST, target, body: rstEnvelope(username: "alice@example.com", password: "correct horse"))
             #expect(followed.status == 200 && followed.body.contains("BinarySecurityToken"))
 
             try await sim.addFault(#"{"endpoint":"rst","kind":"soap_fault","soap_fault":"profile_accrual","count":1}"#)
-            let injected = try await sim.request(.POST, "/RST.srf", body: rstEnvelope(username: "alice@example.com", password: "correct horse"))
+            let injected = try await sim.request(
+                .POST, "/RST.srf", body: rstEnvelope(username: "alice@example.com", password: "correct horse"))
             #expect(injected.body.contains("Profile accrual is required"))
-            try await sim.addFault(#"{"endpoint":"rst","kind":"soap_fault","soap_fault":"failed_authentication","count":1}"#)
-            let failed = try await sim.request(.POST, "/RST.srf", body: rstEnvelope(username: "alice@example.com", password: "correct horse"))
+            try await sim.addFault(
+                #"{"endpoint":"rst","kind":"soap_fault","soap_fault":"failed_authentication","count":1}"#)
+            let failed = try await sim.request(
+                .POST, "/RST.srf", body: rstEnvelope(username: "alice@example.com", password: "correct horse"))
             #expect(failed.body.contains("wsse:FailedAuthentication") && !failed.body.contains("Profile accrual"))
         }
     }
@@ -92,7 +104,8 @@ struct ServiceTests {
     func userInitialization() async throws {
         try await withLiveSim({ $0.tokenLifetime = 1000 }) { sim in
             let (_, cookies) = try await sim.passwordLogin()
-            let response = try await sim.request(.POST, "/v1/User/Initialization",
+            let response = try await sim.request(
+                .POST, "/v1/User/Initialization",
                 headers: [("Cookie", cookieHeader(cookies)), ("Content-Type", "application/json")],
                 body: #"{"trouterurl":"https://","connectionid":"a"}"#)
             #expect(response.status == 200)
@@ -108,12 +121,14 @@ struct ServiceTests {
             #expect(try await sim.validate(uic)["kind"] as? String == "uic")
             #expect(try await sim.validate(uic)["valid"] as? Bool == true)
 
-            let none = try await sim.request(.POST, "/v1/User/Initialization", headers: [("Content-Type", "application/json")],
+            let none = try await sim.request(
+                .POST, "/v1/User/Initialization", headers: [("Content-Type", "application/json")],
                 body: #"{"trouterurl":"https://","connectionid":"a"}"#)
             #expect(none.status == 401)
             var partial = cookies
             partial["WLSSC"] = nil
-            let missing = try await sim.request(.POST, "/v1/User/Initialization", headers: [("Cookie", cookieHeader(partial))], body: "{}")
+            let missing = try await sim.request(
+                .POST, "/v1/User/Initialization", headers: [("Cookie", cookieHeader(partial))], body: "{}")
             #expect(missing.status == 401)
         }
     }
@@ -122,31 +137,43 @@ struct ServiceTests {
     func skypetoken() async throws {
         try await withLiveSim({ $0.tokenLifetime = 3600 }) { sim in
             let access = try #require(try await sim.grant("alice@example.com")["access_token"] as? String)
-            let viaHeaders = try await sim.request(.POST, "/rps/skypetoken", headers: [
-                ("scopes", "client"), ("clientVersion", "0/7.4.85.102/259/"), ("access_token", access), ("partner", "999"),
-            ], body: "")
+            let viaHeaders = try await sim.request(
+                .POST, "/rps/skypetoken",
+                headers: [
+                    ("scopes", "client"), ("clientVersion", "0/7.4.85.102/259/"), ("access_token", access),
+                    ("partner", "999"),
+                ], body: "")
             #expect(viaHeaders.status == 200)
             #expect(viaHeaders.json["expiresIn"] as? Int == 3600)
             let token = try #require(viaHeaders.json["skypetoken"] as? String)
             #expect(try await sim.validate(token)["kind"] as? String == "skypetoken")
-            let viaForm = try await sim.request(.POST, "/rps/skypetoken", body: formEncode([
-                ("scopes", "client"), ("clientVersion", "0/7.4.85.102/259/"), ("access_token", access), ("partner", "999"),
-            ]))
+            let viaForm = try await sim.request(
+                .POST, "/rps/skypetoken",
+                body: formEncode([
+                    ("scopes", "client"), ("clientVersion", "0/7.4.85.102/259/"), ("access_token", access),
+                    ("partner", "999"),
+                ]))
             #expect(viaForm.status == 200)
             #expect(viaForm.json["skypetoken"] as? String != token)
 
-            let bogus = try await sim.request(.POST, "/rps/skypetoken", body: formEncode([
-                ("scopes", "client"), ("access_token", "EwAbogus"), ("partner", "999"),
-            ]))
+            let bogus = try await sim.request(
+                .POST, "/rps/skypetoken",
+                body: formEncode([
+                    ("scopes", "client"), ("access_token", "EwAbogus"), ("partner", "999"),
+                ]))
             #expect(bogus.status == 401)
             #expect((bogus.json["status"] as? [String: Any])?["code"] as? Int == 40120)
 
             // A token of another scope is refused.
             let refreshToken = try #require(try await sim.grant("alice@example.com")["refresh_token"] as? String)
-            let ssl = try #require(try await sim.refresh(refreshToken, scope: "service::ssl.live.com::MBI_SSL").json["access_token"] as? String)
-            let wrongScope = try await sim.request(.POST, "/rps/skypetoken", body: formEncode([
-                ("scopes", "client"), ("access_token", ssl), ("partner", "999"),
-            ]))
+            let ssl = try #require(
+                try await sim.refresh(refreshToken, scope: "service::ssl.live.com::MBI_SSL").json["access_token"]
+                    as? String)
+            let wrongScope = try await sim.request(
+                .POST, "/rps/skypetoken",
+                body: formEncode([
+                    ("scopes", "client"), ("access_token", ssl), ("partner", "999"),
+                ]))
             #expect((wrongScope.json["status"] as? [String: Any])?["code"] as? Int == 40120)
         }
     }
@@ -156,9 +183,11 @@ struct ServiceTests {
         try await withLiveSim({ $0.tokenLifetime = 1 }) { sim in
             let access = try #require(try await sim.grant("alice@example.com")["access_token"] as? String)
             try await Task.sleep(for: .milliseconds(1_200))
-            let response = try await sim.request(.POST, "/rps/skypetoken", body: formEncode([
-                ("scopes", "client"), ("access_token", access), ("partner", "999"),
-            ]))
+            let response = try await sim.request(
+                .POST, "/rps/skypetoken",
+                body: formEncode([
+                    ("scopes", "client"), ("access_token", access), ("partner", "999"),
+                ]))
             #expect(response.status == 401)
         }
     }

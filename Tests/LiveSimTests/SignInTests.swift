@@ -1,8 +1,8 @@
 import Foundation
 import LiveSim
-import Testing
-import TestSupport
 import NIOHTTP1
+import TestSupport
+import Testing
 
 @Suite("Sign-in: oauth20_authorize.srf and post.srf")
 struct SignInTests {
@@ -44,7 +44,8 @@ struct SignInTests {
     func passwordField() async throws {
         try await withLiveSim { sim in
             let (_, page) = try await sim.loginPage()
-            let response = try await sim.postPassword(page!, login: "alice@example.com", password: "correct horse", field: "password")
+            let response = try await sim.postPassword(
+                page!, login: "alice@example.com", password: "correct horse", field: "password")
             #expect(response.status == 302)
         }
     }
@@ -53,7 +54,8 @@ struct SignInTests {
     func urlsFromHost() async throws {
         try await withLiveSim { sim in
             let (_, viaName) = try await sim.loginPage(host: "localhost")
-            #expect(viaName?.urlPost.hasPrefix("https://localhost:\(sim.server.port)/ppsecure/post.srf?client_id=") == true)
+            #expect(
+                viaName?.urlPost.hasPrefix("https://localhost:\(sim.server.port)/ppsecure/post.srf?client_id=") == true)
             let (_, viaIP) = try await sim.loginPage(host: "127.0.0.1")
             #expect(viaIP?.urlPost.hasPrefix("https://127.0.0.1:\(sim.server.port)/ppsecure/post.srf?") == true)
         }
@@ -69,11 +71,15 @@ struct SignInTests {
             let reused = try await sim.postPassword(form, login: "alice@example.com", password: "correct horse")
             #expect(reused.status == 200)
             #expect(reused.header("Location") == nil)
-            #expect(Page(reused)?.errorText == "Your session has timed out. To sign in again, please refresh the page and try again.")
+            #expect(
+                Page(reused)?.errorText
+                    == "Your session has timed out. To sign in again, please refresh the page and try again.")
             let (_, second) = try await sim.loginPage()
-            let noCookie = try await sim.postPassword(try #require(second), login: "alice@example.com", password: "correct horse", mspok: "forged")
+            let noCookie = try await sim.postPassword(
+                try #require(second), login: "alice@example.com", password: "correct horse", mspok: "forged")
             #expect(noCookie.status == 200 && noCookie.header("Location") == nil)
-            #expect(try await sim.counters()["login_failures"] as? [String: Int] == ["wrong_password": 1, "bad_ppft": 2])
+            #expect(
+                try await sim.counters()["login_failures"] as? [String: Int] == ["wrong_password": 1, "bad_ppft": 2])
         }
     }
 
@@ -84,10 +90,15 @@ struct SignInTests {
             let response = try await sim.postPassword(page!, login: "alice@example.com", password: "wrong")
             #expect(response.status == 200)
             #expect(response.header("Location") == nil)
-            #expect(response.body.contains(#"sErrTxt:'Your account or password is incorrect. If you don\'t remember your password, reset it now.'"#))
+            #expect(
+                response.body.contains(
+                    #"sErrTxt:'Your account or password is incorrect. If you don\'t remember your password, reset it now.'"#
+                ))
             #expect(LiveSimText.wrongPassword.contains("don't"))
             let unknown = try await sim.postPassword(Page(response)!, login: "nobody@example.com", password: "x")
-            #expect(Page(unknown)?.errorText == #"That Microsoft account doesn\'t exist. Enter a different account or get a new one."#)
+            #expect(
+                Page(unknown)?.errorText
+                    == #"That Microsoft account doesn\'t exist. Enter a different account or get a new one."#)
         }
     }
 
@@ -128,12 +139,15 @@ struct SignInTests {
     @Test("authorize checks redirect_uri, client_id, scope and response_type")
     func authorizeChecks() async throws {
         try await withLiveSim { sim in
-            let badRedirect = try await sim.request(.GET, "/oauth20_authorize.srf?" + authorizeQuery(redirect: "https://example.com/cb"))
+            let badRedirect = try await sim.request(
+                .GET, "/oauth20_authorize.srf?" + authorizeQuery(redirect: "https://example.com/cb"))
             #expect(badRedirect.status == 302)
             let fragment = formDecode(String(try #require(badRedirect.header("Location")).split(separator: "#")[1]))
             #expect(fragment["error"] == "invalid_request")
             #expect(fragment["error_description"] == LiveSimText.badRedirectURI)
-            #expect(LiveSimText.badRedirectURI.hasPrefix("The provided value for the input parameter redirect_uri is not valid."))
+            #expect(
+                LiveSimText.badRedirectURI.hasPrefix(
+                    "The provided value for the input parameter redirect_uri is not valid."))
 
             for (query, error) in [
                 (authorizeQuery(clientID: "0000000012345678"), "unauthorized_client"),
@@ -169,7 +183,8 @@ struct SignInTests {
             #expect(old.json["error"] as? String == "invalid_grant")
             #expect(try await sim.validate(first["access_token"]!)["valid"] as? Bool == false)
             // Forged cookies get the login page.
-            let forged = try await sim.request(.GET, "/oauth20_authorize.srf?" + authorizeQuery(),
+            let forged = try await sim.request(
+                .GET, "/oauth20_authorize.srf?" + authorizeQuery(),
                 headers: [("Cookie", "MSPAuth=x; MSPProf=y; WLSSC=z")])
             #expect(forged.status == 200 && Page(forged) != nil)
         }

@@ -1,8 +1,8 @@
 import Foundation
 import LiveSim
-import Testing
-import TestSupport
 import NIOHTTP1
+import TestSupport
+import Testing
 
 @Suite("oauth20_token.srf: refresh and rotation")
 struct TokenTests {
@@ -15,7 +15,8 @@ struct TokenTests {
                 let response = try await sim.refresh(refreshToken, scope: scope)
                 #expect(response.status == 200)
                 let json = response.json
-                #expect(Set(json.keys) == ["access_token", "expires_in", "refresh_token", "scope", "token_type", "user_id"])
+                #expect(
+                    Set(json.keys) == ["access_token", "expires_in", "refresh_token", "scope", "token_type", "user_id"])
                 #expect(json["scope"] as? String == scope)
                 let validation = try await sim.validate(try #require(json["access_token"] as? String))
                 #expect(validation["scope"] as? String == scope)
@@ -34,9 +35,14 @@ struct TokenTests {
             #expect(unknown.status == 400)
             #expect(unknown.json["error"] as? String == "invalid_grant")
             #expect(unknown.json["error_description"] as? String == LiveSimText.invalidGrant)
-            #expect(try await sim.refresh(refreshToken, scope: "service::nope::MBI_SSL").json["error"] as? String == "invalid_scope")
-            #expect(try await sim.refresh(refreshToken, clientID: "000000004C12AE6F").json["error"] as? String == "unauthorized_client")
-            let missing = try await sim.request(.POST, "/oauth20_token.srf", body: "client_id=00000000480BC46C&grant_type=refresh_token")
+            #expect(
+                try await sim.refresh(refreshToken, scope: "service::nope::MBI_SSL").json["error"] as? String
+                    == "invalid_scope")
+            #expect(
+                try await sim.refresh(refreshToken, clientID: "000000004C12AE6F").json["error"] as? String
+                    == "unauthorized_client")
+            let missing = try await sim.request(
+                .POST, "/oauth20_token.srf", body: "client_id=00000000480BC46C&grant_type=refresh_token")
             #expect(missing.json["error"] as? String == "invalid_request")
             #expect(try await sim.refresh(refreshToken).status == 200)
         }
@@ -55,7 +61,10 @@ struct TokenTests {
 
     @Test("rotation rotate: a new refresh token each time; the old one works only within the grace period")
     func rotationRotate() async throws {
-        try await withLiveSim({ $0.rotation = .rotate; $0.rotationGrace = 3 }) { sim in
+        try await withLiveSim({
+            $0.rotation = .rotate
+            $0.rotationGrace = 3
+        }) { sim in
             let first = try #require(try await sim.grant("alice@example.com")["refresh_token"] as? String)
             let second = try #require(try await sim.refresh(first).json["refresh_token"] as? String)
             #expect(second != first)
@@ -90,7 +99,9 @@ struct TokenTests {
     func strictConcurrent() async throws {
         try await withLiveSim({ $0.rotation = .strict }) { sim in
             var tokens: [String] = []
-            for _ in 0..<50 { tokens.append(try #require(try await sim.grant("alice@example.com")["refresh_token"] as? String)) }
+            for _ in 0..<50 {
+                tokens.append(try #require(try await sim.grant("alice@example.com")["refresh_token"] as? String))
+            }
             // Each grant replaces the previous family, so only the last one is live.
             let statuses = try await withThrowingTaskGroup(of: Int.self) { group in
                 for token in tokens { group.addTask { try await sim.refresh(token).status } }
@@ -108,12 +119,15 @@ struct TokenTests {
             #expect(try await sim.refresh(refreshToken).json["expires_in"] as? Int == 600)
             try await sim.setSettings(#"{"lifetimes":{"access_token":120}}"#)
             #expect(try await sim.refresh(refreshToken).json["expires_in"] as? Int == 120)
-            let patched = try await sim.control(.PATCH, "accounts/alice@example.com", json: #"{"lifetimes":{"access_token":7}}"#)
+            let patched = try await sim.control(
+                .PATCH, "accounts/alice@example.com", json: #"{"lifetimes":{"access_token":7}}"#)
             #expect(patched.status == 200)
             #expect(try await sim.refresh(refreshToken).json["expires_in"] as? Int == 7)
             let page = try await sim.loginPage()
             let response = try await sim.postPassword(page.1!, login: "alice@example.com", password: "correct horse")
-            #expect(response.headers.filter { $0.0 == "Set-Cookie" && $0.1.hasPrefix("MSPAuth=") }.first?.1.contains("Max-Age=600") == true)
+            #expect(
+                response.headers.filter { $0.0 == "Set-Cookie" && $0.1.hasPrefix("MSPAuth=") }.first?.1.contains(
+                    "Max-Age=600") == true)
             let bad = try await sim.control(.PUT, "settings", json: #"{"lifetimes":{"bogus":1}}"#)
             #expect(bad.status == 400)
         }
@@ -138,14 +152,19 @@ struct TokenTests {
             let grant = try await sim.grant("alice@example.com")
             let refreshToken = try #require(grant["refresh_token"] as? String)
             let access = try #require(grant["access_token"] as? String)
-            #expect(try await sim.control(.POST, "accounts/alice@example.com/revoke", json: #"{"scope":"service::skype.com::MBI_SSL"}"#).status == 200)
+            #expect(
+                try await sim.control(
+                    .POST, "accounts/alice@example.com/revoke", json: #"{"scope":"service::skype.com::MBI_SSL"}"#
+                ).status == 200)
             #expect(try await sim.refresh(refreshToken).json["error"] as? String == "invalid_grant")
             #expect(try await sim.validate(access)["valid"] as? Bool == false)
             let ssl = try await sim.refresh(refreshToken, scope: "service::ssl.live.com::MBI_SSL")
             #expect(ssl.status == 200)
             let next = try #require(ssl.json["refresh_token"] as? String)
             #expect(try await sim.control(.POST, "accounts/alice@example.com/revoke").status == 200)
-            #expect(try await sim.refresh(next, scope: "service::ssl.live.com::MBI_SSL").json["error"] as? String == "invalid_grant")
+            #expect(
+                try await sim.refresh(next, scope: "service::ssl.live.com::MBI_SSL").json["error"] as? String
+                    == "invalid_grant")
             #expect(try await sim.counters()["revoked_families"] as? Int == 1)
         }
     }

@@ -55,7 +55,8 @@ struct JournalFieldsTests {
     @Test("values under secret-sounding keys are redacted")
     func redaction() {
         let fields = JournalFields.entry(
-            message: "x", level: .error, metadata: ["broker.refresh_token": "M.C1_secret", "broker.password": "hunter2"],
+            message: "x", level: .error,
+            metadata: ["broker.refresh_token": "M.C1_secret", "broker.password": "hunter2"],
             identifier: "t", file: "f", line: 1, function: "g")
         #expect(!fields.joined().contains("M.C1_secret"))
         #expect(!fields.joined().contains("hunter2"))

@@ -7,9 +7,12 @@ import NIOHTTP1
 public enum Products {
     public static let directory: URL = {
         let fromBundle = URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent()
-        if FileManager.default.fileExists(atPath: fromBundle.appendingPathComponent("tokenbrokerd").path) { return fromBundle }
+        if FileManager.default.fileExists(atPath: fromBundle.appendingPathComponent("tokenbrokerd").path) {
+            return fromBundle
+        }
         // Fall back to the package's default debug folder.
-        let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+        let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
+            .deletingLastPathComponent()
         return root.appendingPathComponent(".build/debug")
     }()
 
@@ -48,7 +51,10 @@ public final class DaemonProcess: @unchecked Sendable {
     private let http: HTTPClient
 
     /// `refresh` and `extra` are TOML lines for the `[refresh]` table and the top level.
-    public init(sim: LiveSimFixture, refresh: [String] = [], server: [String] = [], socket: [String] = [], topLevel: [String] = [], extra: String = "") throws {
+    public init(
+        sim: LiveSimFixture, refresh: [String] = [], server: [String] = [], socket: [String] = [],
+        topLevel: [String] = [], extra: String = ""
+    ) throws {
         directory = try TemporaryDirectory()
         socketPath = directory.file("tokenbroker.sock")
         configPath = directory.file("tokenbroker.toml")
@@ -144,7 +150,9 @@ public final class DaemonProcess: @unchecked Sendable {
         }
         let response = try await http.execute(request, timeout: .seconds(60))
         let bytes = try await response.body.collect(upTo: 1 << 20)
-        return TestResponse(status: Int(response.status.code), headers: response.headers.map { ($0.name, $0.value) }, body: String(buffer: bytes))
+        return TestResponse(
+            status: Int(response.status.code), headers: response.headers.map { ($0.name, $0.value) },
+            body: String(buffer: bytes))
     }
 
     public func get(_ path: String) async throws -> TestResponse { try await request(.GET, path) }

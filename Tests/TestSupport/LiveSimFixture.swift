@@ -51,7 +51,9 @@ public final class LiveSimFixture: Sendable {
         self.client = client
     }
 
-    public static func start(_ configure: (inout LiveSimConfiguration) -> Void = { _ in }) async throws -> LiveSimFixture {
+    public static func start(_ configure: (inout LiveSimConfiguration) -> Void = { _ in }) async throws
+        -> LiveSimFixture
+    {
         var config = LiveSimConfiguration()
         config.controlHost = "127.0.0.1"
         config.accounts = TestAccounts.all
@@ -76,7 +78,9 @@ public final class LiveSimFixture: Sendable {
     public func base(host: String = "127.0.0.1") -> String { "https://\(host):\(server.port)" }
 
     /// The CA PEM written to a file, for processes that read it from disk.
-    public func writeCA(to path: String) throws { try (server.caPEM ?? "").write(toFile: path, atomically: true, encoding: .utf8) }
+    public func writeCA(to path: String) throws {
+        try (server.caPEM ?? "").write(toFile: path, atomically: true, encoding: .utf8)
+    }
 
     public func request(
         _ method: HTTPMethod, _ url: String, headers: [(String, String)] = [], body: String? = nil,
@@ -109,7 +113,9 @@ public final class LiveSimFixture: Sendable {
         }
         let response = try await client.execute(request, timeout: .seconds(10))
         let bytes = try await response.body.collect(upTo: 64 << 20)
-        return TestResponse(status: Int(response.status.code), headers: response.headers.map { ($0.name, $0.value) }, body: String(buffer: bytes))
+        return TestResponse(
+            status: Int(response.status.code), headers: response.headers.map { ($0.name, $0.value) },
+            body: String(buffer: bytes))
     }
 
     /// What the control API says of a credential.
@@ -121,7 +127,9 @@ public final class LiveSimFixture: Sendable {
     public func counters() async throws -> [String: Any] { try await control(.GET, "counters").json }
 
     /// Every secret livesim issued or knows.
-    public func secrets() async throws -> [String] { try await control(.GET, "secrets").json["secrets"] as? [String] ?? [] }
+    public func secrets() async throws -> [String] {
+        try await control(.GET, "secrets").json["secrets"] as? [String] ?? []
+    }
 
     /// Changes global settings through the control API.
     public func setSettings(_ json: String) async throws {
@@ -179,7 +187,8 @@ public struct TemporaryDirectory: Sendable {
     public let path: String
 
     public init() throws {
-        let base = FileManager.default.temporaryDirectory.appendingPathComponent("tokenbroker-test-\(UUID().uuidString.prefix(8))")
+        let base = FileManager.default.temporaryDirectory.appendingPathComponent(
+            "tokenbroker-test-\(UUID().uuidString.prefix(8))")
         try FileManager.default.createDirectory(at: base, withIntermediateDirectories: true)
         path = base.path
     }

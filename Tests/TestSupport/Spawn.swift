@@ -1,7 +1,7 @@
 import Foundation
 
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #endif
 
 /// Starting processes without Foundation's `Process`: with many tests starting processes at
@@ -9,7 +9,9 @@ import Glibc
 /// ones unreaped. Output goes to files, so nothing can fill a pipe.
 public enum Spawn {
     /// Starts `arguments[0]` with its output appended to `output` (stdout and stderr) or to two files.
-    public static func start(_ arguments: [String], stdin: String? = nil, stdout: String, stderr: String) throws -> pid_t {
+    public static func start(_ arguments: [String], stdin: String? = nil, stdout: String, stderr: String) throws
+        -> pid_t
+    {
         var actions = posix_spawn_file_actions_t()
         posix_spawn_file_actions_init(&actions)
         defer { posix_spawn_file_actions_destroy(&actions) }

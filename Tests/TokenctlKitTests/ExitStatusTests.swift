@@ -16,13 +16,14 @@ import TokenctlKit
     }
 
     /// Every API error code and its exit status (docs/API.md, "the last column").
-    @Test(arguments: [
-        ("bad_request", 64), ("unknown_scope", 64), ("forbidden", 77), ("not_found", 3),
-        ("method_not_allowed", 1), ("conflict", 1), ("payload_too_large", 1),
-        ("needs_reauth", 4), ("invalid_credentials", 4), ("interaction_required", 4), ("account_locked", 4),
-        ("sign_in_failed", 1), ("rate_limited", 5), ("upstream_error", 5), ("temporarily_unavailable", 5),
-        ("internal_error", 1), ("credential_unavailable", 1), ("something_new", 1),
-    ] as [(String, Int32)])
+    @Test(
+        arguments: [
+            ("bad_request", 64), ("unknown_scope", 64), ("forbidden", 77), ("not_found", 3),
+            ("method_not_allowed", 1), ("conflict", 1), ("payload_too_large", 1),
+            ("needs_reauth", 4), ("invalid_credentials", 4), ("interaction_required", 4), ("account_locked", 4),
+            ("sign_in_failed", 1), ("rate_limited", 5), ("upstream_error", 5), ("temporarily_unavailable", 5),
+            ("internal_error", 1), ("credential_unavailable", 1), ("something_new", 1),
+        ] as [(String, Int32)])
     func apiCodes(code: String, status: Int32) {
         #expect(ExitStatus.forCode(code) == status)
         let failure = Failure(BrokerClientError.api(status: 400, code: code, message: "it failed", hint: nil))
@@ -32,7 +33,8 @@ import TokenctlKit
 
     @Test func apiErrorReport() {
         let failure = Failure(
-            BrokerClientError.api(status: 404, code: "not_found", message: "no account alice", hint: "tokenctl accounts lists them"))
+            BrokerClientError.api(
+                status: 404, code: "not_found", message: "no account alice", hint: "tokenctl accounts lists them"))
         #expect(failure.exitStatus == 3)
         #expect(failure.report == "tokenctl: no account alice (not_found)\ntokenctl accounts lists them\n")
 

@@ -1,11 +1,12 @@
-#if canImport(FoundationEssentials)
-import FoundationEssentials
-#else
-import Foundation
-#endif
 import BrokerAPI
 import Testing
 import TokenctlKit
+
+#if canImport(FoundationEssentials)
+    import FoundationEssentials
+#else
+    import Foundation
+#endif
 
 private let now = BrokerJSON.parseDate("2026-11-27T13:00:30Z")!
 
@@ -14,7 +15,10 @@ private let now = BrokerJSON.parseDate("2026-11-27T13:00:30Z")!
     // MARK: - Format
 
     @Test func table() {
-        let rows = [["alice", "live", "alice@example.com", "active"], ["bob@example.com", "work", "bob@example.com", "needs_reauth"]]
+        let rows = [
+            ["alice", "live", "alice@example.com", "active"],
+            ["bob@example.com", "work", "bob@example.com", "needs_reauth"],
+        ]
         #expect(
             Format.table(rows) == """
                 alice            live  alice@example.com  active
@@ -56,11 +60,12 @@ private let now = BrokerJSON.parseDate("2026-11-27T13:00:30Z")!
                 == "tokenbrokerd 0.1.0: ok, 1 account, 0 need sign-in")
         #expect(
             StatusReport.health(
-                HealthResponse(status: "degraded", version: "0.1.0", accounts: 0, needsReauth: 2, storageError: "disk full"))
-                == """
-                tokenbrokerd 0.1.0: degraded, 0 accounts, 2 need sign-in
-                storage writes are failing (tokens are kept in memory and retried): disk full
-                """)
+                HealthResponse(
+                    status: "degraded", version: "0.1.0", accounts: 0, needsReauth: 2, storageError: "disk full"))
+                    == """
+                    tokenbrokerd 0.1.0: degraded, 0 accounts, 2 need sign-in
+                    storage writes are failing (tokens are kept in memory and retried): disk full
+                    """)
     }
 
     @Test func activeAccount() {
@@ -71,7 +76,8 @@ private let now = BrokerJSON.parseDate("2026-11-27T13:00:30Z")!
                     scope: "service::skype.com::MBI_SSL", alias: "skype", expiresAt: "2026-11-27T14:00:00Z",
                     nextRefresh: "2026-11-27T13:50:00Z"),
                 ScopeStatus(
-                    scope: "service::ssl.live.com::MBI_SSL", alias: "ssl", backoffUntil: "2026-11-27T13:05:00Z", failures: 2,
+                    scope: "service::ssl.live.com::MBI_SSL", alias: "ssl", backoffUntil: "2026-11-27T13:05:00Z",
+                    failures: 2,
                     lastError: APIErrorInfo(code: "temporarily_unavailable", message: "the provider answered 503")),
             ],
             readers: AccountDetail.Readers(uids: [1000, 1001], groups: []))
@@ -116,7 +122,8 @@ private let now = BrokerJSON.parseDate("2026-11-27T13:00:30Z")!
 
     @Test func token() throws {
         let token = TokenResponse(
-            accessToken: "EwB4A/token", scope: "service::skype.com::MBI_SSL", expiresAt: "2026-11-27T14:00:00Z", expiresIn: 3570)
+            accessToken: "EwB4A/token", scope: "service::skype.com::MBI_SSL", expiresAt: "2026-11-27T14:00:00Z",
+            expiresIn: 3570)
         #expect(try Answer.token(token, json: false) == "EwB4A/token")
         #expect(
             try Answer.token(token, json: true)
@@ -142,7 +149,8 @@ private let now = BrokerJSON.parseDate("2026-11-27T13:00:30Z")!
 
     @Test func ticket() throws {
         let answer = TicketResult(
-            ticket: "t=abc&p=", method: "oauth", site: "messengerclear.live.com", expiresAt: "2026-11-28T13:00:00Z", expiresIn: 10)
+            ticket: "t=abc&p=", method: "oauth", site: "messengerclear.live.com", expiresAt: "2026-11-28T13:00:00Z",
+            expiresIn: 10)
         #expect(try Answer.text(answer, bare: answer.ticket, json: false) == "t=abc&p=")
         #expect(
             try Answer.text(answer, bare: answer.ticket, json: true)
@@ -152,7 +160,8 @@ private let now = BrokerJSON.parseDate("2026-11-27T13:00:30Z")!
 
     @Test func webTicket() throws {
         let answer = WebTicketResult(
-            cookies: "MSPAuth=a; MSPProf=b; WLSSC=c", headers: ["X-MSN-Auth": "Use-Cookie", "Cookie": "MSPAuth=a; MSPProf=b; WLSSC=c"],
+            cookies: "MSPAuth=a; MSPProf=b; WLSSC=c",
+            headers: ["X-MSN-Auth": "Use-Cookie", "Cookie": "MSPAuth=a; MSPProf=b; WLSSC=c"],
             expiresAt: "2026-11-28T13:00:00Z", expiresIn: 10)
         #expect(try Answer.text(answer, bare: answer.cookies, json: false) == "MSPAuth=a; MSPProf=b; WLSSC=c")
         #expect(
@@ -178,15 +187,20 @@ private let now = BrokerJSON.parseDate("2026-11-27T13:00:30Z")!
         var account = AccountDetail(
             name: "alice", realm: "live", login: "alice@example.com", state: "active",
             scopes: [ScopeStatus(scope: "a", alias: "skype"), ScopeStatus(scope: "b", alias: "ssl")])
-        #expect(Enrollment.enrolled(account) == "enrolled alice (alice@example.com, realm live): active\nscopes: skype, ssl")
+        #expect(
+            Enrollment.enrolled(account) == "enrolled alice (alice@example.com, realm live): active\nscopes: skype, ssl"
+        )
         account.scopes = []
         account.state = "needs_reauth"
         account.stateReason = "consent required"
-        #expect(Enrollment.enrolled(account) == "enrolled alice (alice@example.com, realm live): needs_reauth (consent required)")
+        #expect(
+            Enrollment.enrolled(account)
+                == "enrolled alice (alice@example.com, realm live): needs_reauth (consent required)")
     }
 
     @Test func browserInstructions() {
-        let url = "https://login.example/oauth20_authorize.srf?client_id=1&redirect_uri=https%3A%2F%2Flogin.example%2Fdone&scope=x"
+        let url =
+            "https://login.example/oauth20_authorize.srf?client_id=1&redirect_uri=https%3A%2F%2Flogin.example%2Fdone&scope=x"
         #expect(
             Enrollment.browserInstructions(login: "alice@example.com", authorizeURL: url, cookies: false) == """
                 To enroll alice@example.com, open this address in a browser and sign in:
@@ -215,7 +229,9 @@ private let now = BrokerJSON.parseDate("2026-11-27T13:00:30Z")!
     @Test func redirectPrefix() {
         #expect(Enrollment.redirectPrefix(of: "https://a/b?redirect_uri=https://c/d") == "https://c/d")
         #expect(Enrollment.redirectPrefix(of: "https://a/b?x=1&redirect_uri=a+b%20c") == "a b c")
-        #expect(Enrollment.redirectPrefix(of: "https://a/b?redirect_uri=%zz") == "https://login.live.com/oauth20_desktop.srf")
+        #expect(
+            Enrollment.redirectPrefix(of: "https://a/b?redirect_uri=%zz")
+                == "https://login.live.com/oauth20_desktop.srf")
         #expect(Enrollment.redirectPrefix(of: "https://a/b") == "https://login.live.com/oauth20_desktop.srf")
     }
 

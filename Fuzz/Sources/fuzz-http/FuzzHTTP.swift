@@ -20,14 +20,16 @@
 // FUZZ_PRINT=1 prints the answers: `FUZZ_PRINT=1 .build-fuzz/release/fuzz-http Fuzz/corpus/token`.
 
 import BrokerCore
-@testable import BrokerServer
 import Dispatch
 import Foundation
 import Logging
 
+@testable import BrokerServer
+
 let router = Router(
     service: StubService(),
-    policy: AccessPolicy(adminGroups: [4242], rules: [AccessRule(accounts: ["alice", "carol", "dave", "erin"], uids: [1000])]),
+    policy: AccessPolicy(
+        adminGroups: [4242], rules: [AccessRule(accounts: ["alice", "carol", "dave", "erin"], uids: [1000])]),
     logger: Logger(label: "fuzz", factory: { _ in SwiftLogNoOpLogHandler() }))
 
 let limits: ServerLimits = {
@@ -43,7 +45,8 @@ let limits: ServerLimits = {
 func exchange(_ input: [UInt8], root: Bool, wait: Bool) async -> [UInt8] {
     let uid: UInt32 = root ? 0 : 1000
     var now: UInt64 = 1_000_000_000
-    let connection = HTTPConnection(router: router, limits: limits, peer: Peer(pid: 1, uid: uid, gid: uid, groups: [24, 100]), now: now)
+    let connection = HTTPConnection(
+        router: router, limits: limits, peer: Peer(pid: 1, uid: uid, gid: uid, groups: [24, 100]), now: now)
     var output: [UInt8] = []
     var closed = false
     var waiting: (@Sendable () async -> APIResponse)?

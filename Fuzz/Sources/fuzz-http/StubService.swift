@@ -31,7 +31,9 @@ final class StubService: CredentialService {
         }
     }
 
-    func read(account: AccountName, kind: CredentialKind, minValid: TimeInterval) async throws(BrokerError) -> ServedCredential {
+    func read(account: AccountName, kind: CredentialKind, minValid: TimeInterval) async throws(BrokerError)
+        -> ServedCredential
+    {
         switch cachedRead(account: account, kind: kind, minValid: 0) {
         case .fresh(let served): return served
         case .stale: return served(account, kind)
@@ -67,7 +69,8 @@ final class StubService: CredentialService {
             stateReason: reauth ? "the grant was revoked" : nil, ticketMethod: .oauth,
             credentials: configuration.scopes.map { scope in
                 CredentialReport(
-                    kind: .scope(scope), expiresAt: epoch + 3600, lastRefresh: epoch - 60, nextRefresh: epoch + 3000, backoffUntil: nil,
+                    kind: .scope(scope), expiresAt: epoch + 3600, lastRefresh: epoch - 60, nextRefresh: epoch + 3000,
+                    backoffUntil: nil,
                     failures: reauth ? 3 : 0, lastError: reauth ? BrokerError(.needsReauth, "revoked") : nil)
             })
     }
@@ -78,7 +81,9 @@ final class StubService: CredentialService {
         guard let name = command.name ?? AccountName(rawValue: command.login) else {
             throw BrokerError(.badRequest, "the login is not a valid account name; choose one with name")
         }
-        if Self.accounts.contains(name.rawValue) { throw BrokerError(.conflict, "\(name) is enrolled under another login") }
+        if Self.accounts.contains(name.rawValue) {
+            throw BrokerError(.conflict, "\(name) is enrolled under another login")
+        }
         if case .password(let password, _) = command.credential, password.exposed != "correct horse" {
             throw BrokerError(.invalidCredentials, "wrong password")
         }
@@ -92,7 +97,9 @@ final class StubService: CredentialService {
     }
 
     func rekey(to keyBytes: [UInt8]) throws(BrokerError) -> RekeyReport {
-        guard keyBytes.count == 32 else { throw BrokerError(.badRequest, "a key is exactly 32 bytes (64 hex characters)") }
+        guard keyBytes.count == 32 else {
+            throw BrokerError(.badRequest, "a key is exactly 32 bytes (64 hex characters)")
+        }
         return RekeyReport(keyID: "00112233aabbccdd", resealed: 12, keyFileReplaced: "/var/lib/tokenbroker/key")
     }
 

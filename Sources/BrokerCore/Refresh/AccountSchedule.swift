@@ -1,7 +1,7 @@
 #if canImport(FoundationEssentials)
-import FoundationEssentials
+    import FoundationEssentials
 #else
-import Foundation
+    import Foundation
 #endif
 
 /// What the machine knows of one credential of one account.
@@ -35,7 +35,8 @@ package struct AccountSeed: Sendable {
 
     package init(
         name: AccountName, realm: String, login: String, state: AccountState = .active, stateReason: String? = nil,
-        refreshToken: Secret?, password: Secret? = nil, ticketMethod: TicketMethod = .oauth, accessTokens: [AccessToken] = [],
+        refreshToken: Secret?, password: Secret? = nil, ticketMethod: TicketMethod = .oauth,
+        accessTokens: [AccessToken] = [],
         cookies: (value: Secret, expiresAt: Date?)? = nil
     ) {
         self.name = name
@@ -89,16 +90,21 @@ package struct AccountSchedule: Sendable {
     package func unavailable(_ kind: CredentialKind, scopes: [Scope]) -> BrokerError? {
         switch kind {
         case .scope(let scope):
-            return scopes.contains(scope) ? nil : BrokerError(.unknownScope, "scope \(scope.alias) is not kept fresh by this daemon")
+            return scopes.contains(scope)
+                ? nil : BrokerError(.unknownScope, "scope \(scope.alias) is not kept fresh by this daemon")
         case .skypetoken:
-            return scopes.contains(.skype) ? nil : BrokerError(.credentialUnavailable, "the skype scope is not kept fresh by this daemon")
+            return scopes.contains(.skype)
+                ? nil : BrokerError(.credentialUnavailable, "the skype scope is not kept fresh by this daemon")
         case .cookies, .uic:
             if let lost = cookiesLost {
-                return BrokerError(.credentialUnavailable, "\(kind.name) needs the session cookies: \(lost)", hint: "tokenctl login \(login)")
+                return BrokerError(
+                    .credentialUnavailable, "\(kind.name) needs the session cookies: \(lost)",
+                    hint: "tokenctl login \(login)")
             }
             if cookies == nil && password == nil {
                 return BrokerError(
-                    .credentialUnavailable, "\(kind.name) needs the session cookies (MSPAuth, MSPProf, WLSSC), and this account has none",
+                    .credentialUnavailable,
+                    "\(kind.name) needs the session cookies (MSPAuth, MSPProf, WLSSC), and this account has none",
                     hint: "tokenctl login \(login), or tokenctl login --browser \(login) --cookies-stdin")
             }
             return nil

@@ -1,7 +1,7 @@
 #if canImport(FoundationEssentials)
-import FoundationEssentials
+    import FoundationEssentials
 #else
-import Foundation
+    import Foundation
 #endif
 
 /// What each outcome changes. A result is written to the store before it is served: a grant
@@ -18,7 +18,8 @@ extension RefreshMachine {
                 return failed(job, .transient("the sign-in set no session cookies"), now: now, random: random)
             }
             let expires = result.cookiesExpireAt ?? result.grant.accessToken.expiresAt
-            return granted(job, result.grant, cookies: Credential(value: cookies, obtainedAt: now, expiresAt: expires), now: now)
+            return granted(
+                job, result.grant, cookies: Credential(value: cookies, obtainedAt: now, expiresAt: expires), now: now)
         case .obtained(let job, let credential):
             return obtained(job, credential, now: now, random: random)
         case .failed(let job, let failure):
@@ -43,14 +44,16 @@ extension RefreshMachine {
             accessToken: grant.accessToken, rotatedRefreshToken: rotated ?? account.unsaved?.rotatedRefreshToken,
             cookies: cookies?.value ?? account.unsaved?.cookies)
         account.committing = Commit(
-            job: job, kind: .scope(grant.accessToken.scope), credential: Credential(grant.accessToken), cookies: cookies,
+            job: job, kind: .scope(grant.accessToken.scope), credential: Credential(grant.accessToken),
+            cookies: cookies,
             rotated: rotated != nil, write: write)
         accounts[name] = account
         return [.persist(name, write)]
     }
 
     /// The store answered. After a commit, the result is installed, served and handed on.
-    private mutating func persisted(_ name: AccountName, failure: String?, now: Date, random: () -> Double) -> [Effect] {
+    private mutating func persisted(_ name: AccountName, failure: String?, now: Date, random: () -> Double) -> [Effect]
+    {
         guard var account = accounts[name] else { return finish(name) }
         var effects = storage(failure, account: name)
         if failure != nil {
@@ -59,7 +62,11 @@ extension RefreshMachine {
             account.retrySaveAt = now.addingTimeInterval(1)
         } else {
             if account.committing == nil, account.unsaved != nil {
-                effects.append(.log(LogEvent(.notice, "saved a refreshed token that had waited in memory", ["broker.account": "\(name)"])))
+                effects.append(
+                    .log(
+                        LogEvent(
+                            .notice, "saved a refreshed token that had waited in memory", ["broker.account": "\(name)"])
+                    ))
             }
             account.unsaved = nil
         }
@@ -85,7 +92,8 @@ extension RefreshMachine {
         if let cookies = commit.cookies {
             // A sign-in starts a new grant family and the provider revokes the old one: the
             // other tokens (and the skypetoken made from one) must not be served any more.
-            for kind in Array(account.credentials.keys) where kind != commit.kind && (kind == .skypetoken || kind.isScope) {
+            for kind in Array(account.credentials.keys)
+            where kind != commit.kind && (kind == .skypetoken || kind.isScope) {
                 account.credentials[kind]?.credential = nil
                 account.credentials[kind]?.dueAt = now
                 effects.append(.publish(CredentialKey(account: name, kind: kind), nil))
@@ -105,19 +113,34 @@ extension RefreshMachine {
         }
         accounts[name] = account
         effects.append(.count(.ok))
-        effects.append(.log(LogEvent(.info, "token refreshed", [
-            "broker.account": "\(name)", "broker.credential": "\(commit.kind.name)", "broker.scope": "\(commit.kind.name)",
-            "broker.event": "refreshed", "broker.rotated": "\(commit.rotated)",
-            "broker.expires_in": "\(Int(commit.credential.expiresAt.timeIntervalSince(now)))",
-            "broker.next_refresh_usec": nextRefreshMicroseconds(key),
-        ])))
+        effects.append(
+            .log(
+                LogEvent(
+                    .info, "token refreshed",
+                    [
+                        "broker.account": "\(name)", "broker.credential": "\(commit.kind.name)",
+                        "broker.scope": "\(commit.kind.name)",
+                        "broker.event": "refreshed", "broker.rotated": "\(commit.rotated)",
+                        "broker.expires_in": "\(Int(commit.credential.expiresAt.timeIntervalSince(now)))",
+                        "broker.next_refresh_usec": nextRefreshMicroseconds(key),
+                    ])))
         // A job that needed this token (or these cookies) goes on with what it just got.
         let job = commit.job
         switch (job.key.kind, commit.cookies) {
         case (.skypetoken, _) where commit.kind == .scope(.skype):
-            return effects + [.run(Job(key: job.key, realm: job.realm, step: .skypetoken(accessToken: commit.credential.value), dueAt: job.dueAt, retried: job.retried))]
+            return effects + [
+                .run(
+                    Job(
+                        key: job.key, realm: job.realm, step: .skypetoken(accessToken: commit.credential.value),
+                        dueAt: job.dueAt, retried: job.retried))
+            ]
         case (.uic, let cookies?):
-            return effects + [.run(Job(key: job.key, realm: job.realm, step: .userInitialization(cookies: cookies.value), dueAt: job.dueAt, retried: job.retried))]
+            return effects + [
+                .run(
+                    Job(
+                        key: job.key, realm: job.realm, step: .userInitialization(cookies: cookies.value),
+                        dueAt: job.dueAt, retried: job.retried))
+            ]
         default:
             return effects + finish(name)
         }
@@ -132,11 +155,15 @@ extension RefreshMachine {
         waiting[key] = nil
         return [
             .publish(key, credential), .deliver(key, .refreshed(credential)), .count(.ok),
-            .log(LogEvent(.info, "credential refreshed", [
-                "broker.account": "\(key.account)", "broker.credential": "\(key.kind.name)", "broker.event": "refreshed",
-                "broker.expires_in": "\(Int(credential.expiresAt.timeIntervalSince(now)))",
-                "broker.next_refresh_usec": nextRefreshMicroseconds(key),
-            ])),
+            .log(
+                LogEvent(
+                    .info, "credential refreshed",
+                    [
+                        "broker.account": "\(key.account)", "broker.credential": "\(key.kind.name)",
+                        "broker.event": "refreshed",
+                        "broker.expires_in": "\(Int(credential.expiresAt.timeIntervalSince(now)))",
+                        "broker.next_refresh_usec": nextRefreshMicroseconds(key),
+                    ])),
         ] + finish(key.account)
     }
 
@@ -165,7 +192,8 @@ extension RefreshMachine {
             rests[restKey] = max(rests[restKey] ?? rest, rest)
             schedule.backoffUntil = rest
             schedule.dueAt = max(schedule.dueAt, rest)
-        case .rejected(let code, let description) where code == "cookies_refused" && (key.kind == .cookies || key.kind == .uic):
+        case .rejected(let code, let description)
+        where code == "cookies_refused" && (key.kind == .cookies || key.kind == .uic):
             account.cookiesLost = description
             schedule.dueAt = now.addingTimeInterval(policy.backoffCap)
             final = true
@@ -182,17 +210,22 @@ extension RefreshMachine {
         if final || !hadWaiters { waiting[key] = nil } else { waiting[key] = 0 }
         let answer =
             account.state == .needsReauth
-            ? Self.needsReauth(key.account, account.stateReason) : final ? account.unavailable(key.kind, scopes: scopes) ?? error : error
+            ? Self.needsReauth(key.account, account.stateReason)
+            : final ? account.unavailable(key.kind, scopes: scopes) ?? error : error
         effects.append(.deliver(key, .failed(answer, current: schedule.credential, final: final)))
         switch failure {
         case .grantRevoked:
             effects += [
                 .count(.needsReauth), .saveState(key.account, .needsReauth, reason: failure.message),
                 .publishAccount(key.account, account.view(scopes: scopes)),
-                .log(LogEvent(.warning, "account needs a new sign-in", [
-                    "broker.account": "\(key.account)", "broker.credential": "\(key.kind.name)", "broker.event": "needs_reauth",
-                    "broker.reason": failure.message,
-                ])),
+                .log(
+                    LogEvent(
+                        .warning, "account needs a new sign-in",
+                        [
+                            "broker.account": "\(key.account)", "broker.credential": "\(key.kind.name)",
+                            "broker.event": "needs_reauth",
+                            "broker.reason": failure.message,
+                        ])),
             ]
         case .rateLimited:
             effects.append(.count(.rateLimited))
@@ -203,15 +236,23 @@ extension RefreshMachine {
             for kind in [CredentialKind.cookies, .uic] where kind != key.kind {
                 let other = CredentialKey(account: key.account, kind: kind)
                 waiting[other] = nil
-                effects.append(.deliver(other, .failed(account.unavailable(kind, scopes: scopes) ?? error, current: nil, final: true)))
+                effects.append(
+                    .deliver(
+                        other, .failed(account.unavailable(kind, scopes: scopes) ?? error, current: nil, final: true)))
             }
             effects.append(.publishAccount(key.account, account.view(scopes: scopes)))
         }
-        if case .grantRevoked = failure {} else {
-            effects.append(.log(LogEvent(.notice, final ? "session cookies lost" : "refresh failed", [
-                "broker.account": "\(key.account)", "broker.credential": "\(key.kind.name)", "broker.event": "refresh_failed",
-                "broker.error": error.code.rawValue, "broker.reason": failure.message,
-            ])))
+        if case .grantRevoked = failure {
+        } else {
+            effects.append(
+                .log(
+                    LogEvent(
+                        .notice, final ? "session cookies lost" : "refresh failed",
+                        [
+                            "broker.account": "\(key.account)", "broker.credential": "\(key.kind.name)",
+                            "broker.event": "refresh_failed",
+                            "broker.error": error.code.rawValue, "broker.reason": failure.message,
+                        ])))
         }
         return effects + finish(key.account)
     }
@@ -252,12 +293,23 @@ extension RefreshMachine {
     private mutating func storage(_ failure: String?, account: AccountName) -> [Effect] {
         defer { storageFailure = failure }
         if let failure, storageFailure == nil {
-            return [.log(LogEvent(.error, "storage failing: keeping refreshed tokens in memory, serving, and retrying the writes", [
-                "broker.account": "\(account)", "broker.event": "storage_degraded", "broker.reason": failure,
-            ]))]
+            return [
+                .log(
+                    LogEvent(
+                        .error, "storage failing: keeping refreshed tokens in memory, serving, and retrying the writes",
+                        [
+                            "broker.account": "\(account)", "broker.event": "storage_degraded",
+                            "broker.reason": failure,
+                        ]))
+            ]
         }
         if failure == nil, storageFailure != nil {
-            return [.log(LogEvent(.notice, "storage recovered: every refreshed token is on disk again", ["broker.event": "storage_recovered"]))]
+            return [
+                .log(
+                    LogEvent(
+                        .notice, "storage recovered: every refreshed token is on disk again",
+                        ["broker.event": "storage_recovered"]))
+            ]
         }
         return []
     }

@@ -1,7 +1,7 @@
 #if canImport(FoundationEssentials)
-import FoundationEssentials
+    import FoundationEssentials
 #else
-import Foundation
+    import Foundation
 #endif
 
 /// The schedule: which jobs are due. A full scan of every account finds the work due within
@@ -53,13 +53,17 @@ extension RefreshMachine {
                     backlog.remove(at: index)
                     continue
                 }
-                jobs.append(Job(key: CredentialKey(account: item.account, kind: .scope(unsaved.accessToken.scope)), realm: account.realm, step: .persist(unsaved), dueAt: account.retrySaveAt))
+                jobs.append(
+                    Job(
+                        key: CredentialKey(account: item.account, kind: .scope(unsaved.accessToken.scope)),
+                        realm: account.realm, step: .persist(unsaved), dueAt: account.retrySaveAt))
                 running.insert(item.account)
                 capacity -= 1
                 backlog.remove(at: index)
                 continue
             }
-            guard account.refreshToken != nil, let schedule = account.credentials[kind], account.kinds(scopes: scopes).contains(kind),
+            guard account.refreshToken != nil, let schedule = account.credentials[kind],
+                account.kinds(scopes: scopes).contains(kind),
                 effectiveDue(item.account, schedule, kind, now: now) <= now
             else {
                 backlog.remove(at: index)
@@ -68,7 +72,9 @@ extension RefreshMachine {
             let key = CredentialKey(account: item.account, kind: kind)
             let step = firstStep(key, account, now: now)
             // The endpoint this step calls rests after a 429, for every account of the realm.
-            if let endpoint = step.endpoint, let rest = rests[RestKey(realm: account.realm, endpoint: endpoint)], rest > now {
+            if let endpoint = step.endpoint, let rest = rests[RestKey(realm: account.realm, endpoint: endpoint)],
+                rest > now
+            {
                 wake = min(wake, rest)
                 index += 1
                 continue
@@ -87,26 +93,35 @@ extension RefreshMachine {
     /// cookies (silent sign-in) or the password.
     package func firstStep(_ key: CredentialKey, _ account: AccountSchedule, now: Date) -> Step {
         guard realms.contains(account.realm) else {
-            return .impossible(.rejected(code: "unknown_realm", description: "realm \(account.realm) is not configured"))
+            return .impossible(
+                .rejected(code: "unknown_realm", description: "realm \(account.realm) is not configured"))
         }
         switch key.kind {
         case .scope(let scope):
-            guard let refreshToken = account.refreshToken else { return .impossible(.grantRevoked("no refresh token is stored")) }
+            guard let refreshToken = account.refreshToken else {
+                return .impossible(.grantRevoked("no refresh token is stored"))
+            }
             return .refreshScope(scope, refreshToken: refreshToken)
         case .skypetoken:
             let skype = account.credentials[.scope(.skype)]?.credential
             if let skype, policy.isFresh(skype.accessToken(scope: .skype), now: now, minValid: 0) {
                 return .skypetoken(accessToken: skype.value)
             }
-            guard let refreshToken = account.refreshToken else { return .impossible(.grantRevoked("no refresh token is stored")) }
+            guard let refreshToken = account.refreshToken else {
+                return .impossible(.grantRevoked("no refresh token is stored"))
+            }
             return .refreshScope(.skype, refreshToken: refreshToken)
         case .cookies:
             return signInStep(account, now: now)
         case .uic:
-            if let cookies = account.cookies, cookies.expiresAt > now { return .userInitialization(cookies: cookies.value) }
+            if let cookies = account.cookies, cookies.expiresAt > now {
+                return .userInitialization(cookies: cookies.value)
+            }
             return signInStep(account, now: now)
         case .ticket:
-            guard let password = account.password else { return .impossible(.rejected(code: "no_password", description: "no stored password")) }
+            guard let password = account.password else {
+                return .impossible(.rejected(code: "no_password", description: "no stored password"))
+            }
             return .rstTicket(login: account.login, password: password)
         }
     }
@@ -115,7 +130,8 @@ extension RefreshMachine {
     func signInStep(_ account: AccountSchedule, now: Date) -> Step {
         if let cookies = account.cookies, cookies.expiresAt > now { return .silentSignIn(cookies: cookies.value) }
         if let password = account.password { return .passwordSignIn(login: account.login, password: password) }
-        return .impossible(.rejected(code: "cookies_refused", description: "the session cookies expired and no password is stored"))
+        return .impossible(
+            .rejected(code: "cookies_refused", description: "the session cookies expired and no password is stored"))
     }
 
     /// When the credential should be refreshed: its schedule, or sooner for a read waiting on it.
@@ -129,7 +145,9 @@ extension RefreshMachine {
 
     /// Appends one account's work (nothing for an account that is not refreshing), to the backlog
     /// when due before `horizon`, else to `beyond`.
-    private mutating func collect(_ name: AccountName, _ account: AccountSchedule, horizon: Date, now: Date, into due: inout [Due]) {
+    private mutating func collect(
+        _ name: AccountName, _ account: AccountSchedule, horizon: Date, now: Date, into due: inout [Due]
+    ) {
         guard account.state == .active else { return }
         if account.unsaved != nil {
             if account.retrySaveAt < horizon {

@@ -1,7 +1,7 @@
 #if canImport(FoundationEssentials)
-import FoundationEssentials
+    import FoundationEssentials
 #else
-import Foundation
+    import Foundation
 #endif
 
 /// Every refresh decision of the broker, as a value: which credential is due, what a result or a
@@ -57,13 +57,15 @@ package struct RefreshMachine: Sendable {
     /// refresh point.
     package mutating func add(_ seed: AccountSeed, now: Date, random: () -> Double) -> [Effect] {
         var account = AccountSchedule(
-            realm: seed.realm, login: seed.login, state: seed.state, stateReason: seed.stateReason, refreshToken: seed.refreshToken,
+            realm: seed.realm, login: seed.login, state: seed.state, stateReason: seed.stateReason,
+            refreshToken: seed.refreshToken,
             password: seed.password, ticketMethod: seed.ticketMethod)
         if let cookies = seed.cookies {
             // Cookies loaded from the store have no recorded expiry: refresh them soon.
             let expires = cookies.expiresAt ?? now.addingTimeInterval(3600)
             var schedule = CredentialSchedule(
-                dueAt: cookies.expiresAt == nil ? now : policy.nextRefresh(obtainedAt: now, expiresAt: expires, random: random()))
+                dueAt: cookies.expiresAt == nil
+                    ? now : policy.nextRefresh(obtainedAt: now, expiresAt: expires, random: random()))
             schedule.credential = Credential(value: cookies.value, obtainedAt: now, expiresAt: expires)
             account.credentials[.cookies] = schedule
         }
@@ -78,7 +80,8 @@ package struct RefreshMachine: Sendable {
         dirty.insert(seed.name)
         var effects: [Effect] = [.publishAccount(seed.name, account.view(scopes: scopes))]
         for kind in Set(account.credentials.keys).union(previous?.credentials.keys ?? [:].keys) {
-            effects.append(.publish(CredentialKey(account: seed.name, kind: kind), account.credentials[kind]?.credential))
+            effects.append(
+                .publish(CredentialKey(account: seed.name, kind: kind), account.credentials[kind]?.credential))
         }
         return effects
     }
@@ -89,13 +92,16 @@ package struct RefreshMachine: Sendable {
         var effects: [Effect] = [.publishAccount(name, nil)]
         for key in waiting.keys where key.account == name {
             waiting[key] = nil
-            effects.append(.deliver(key, .failed(BrokerError(.notFound, "no account named \(name)"), current: nil, final: true)))
+            effects.append(
+                .deliver(key, .failed(BrokerError(.notFound, "no account named \(name)"), current: nil, final: true)))
         }
         return effects
     }
 
     /// Replaces realms, scopes and policy; credentials already held are kept, new kinds are due now.
-    package mutating func reconfigure(policy: RefreshPolicy, scopes: [Scope], realms: Set<String>, now: Date) -> [Effect] {
+    package mutating func reconfigure(policy: RefreshPolicy, scopes: [Scope], realms: Set<String>, now: Date)
+        -> [Effect]
+    {
         self.policy = policy
         self.scopes = scopes
         self.realms = realms
@@ -118,19 +124,27 @@ package struct RefreshMachine: Sendable {
     // MARK: - Reads
 
     /// The credential held now, served or not (maybe expired).
-    package func credential(_ key: CredentialKey) -> Credential? { accounts[key.account]?.credentials[key.kind]?.credential }
+    package func credential(_ key: CredentialKey) -> Credential? {
+        accounts[key.account]?.credentials[key.kind]?.credential
+    }
 
     /// A read waits for the next attempt on `key`: the credential becomes urgent. When the
     /// answer is already known (the credential was refreshed since the read looked, or cannot be
     /// had at all), it comes back at once and nothing waits.
     package mutating func wait(for key: CredentialKey, minValid: TimeInterval, now: Date) -> AttemptResult? {
         guard let account = accounts[key.account] else {
-            return .failed(BrokerError(.notFound, "no account named \(key.account)", hint: "tokenctl accounts lists them"), current: nil, final: true)
+            return .failed(
+                BrokerError(.notFound, "no account named \(key.account)", hint: "tokenctl accounts lists them"),
+                current: nil, final: true)
         }
         if account.state == .needsReauth {
-            return .failed(Self.needsReauth(key.account, account.stateReason), current: account.credentials[key.kind]?.credential, final: true)
+            return .failed(
+                Self.needsReauth(key.account, account.stateReason), current: account.credentials[key.kind]?.credential,
+                final: true)
         }
-        if let error = account.unavailable(key.kind, scopes: scopes) { return .failed(error, current: nil, final: true) }
+        if let error = account.unavailable(key.kind, scopes: scopes) {
+            return .failed(error, current: nil, final: true)
+        }
         if let credential = account.credentials[key.kind]?.credential,
             credential.expiresAt.timeIntervalSince(now) >= max(policy.safetyMargin, minValid)
         {
@@ -147,11 +161,15 @@ package struct RefreshMachine: Sendable {
     }
 
     static func needsReauth(_ name: AccountName, _ reason: String?) -> BrokerError {
-        BrokerError(.needsReauth, "account \(name) needs a new sign-in: \(reason ?? "sign-in required")", hint: "tokenctl login")
+        BrokerError(
+            .needsReauth, "account \(name) needs a new sign-in: \(reason ?? "sign-in required")", hint: "tokenctl login"
+        )
     }
 
     /// The rest of the endpoint a credential's refresh calls, if it is resting.
-    package func rest(realm: String, kind: CredentialKind) -> Date? { rests[RestKey(realm: realm, endpoint: Self.endpoint(of: kind))] }
+    package func rest(realm: String, kind: CredentialKind) -> Date? {
+        rests[RestKey(realm: realm, endpoint: Self.endpoint(of: kind))]
+    }
 
     static func endpoint(of kind: CredentialKind) -> Endpoint {
         switch kind {
@@ -173,9 +191,12 @@ package struct RefreshMachine: Sendable {
     /// The schedule of a credential just obtained: due at its refresh point (or at the server's
     /// own refresh deadline, or the UIC's point of its issue-to-expiry span, when earlier).
     func fresh(_ credential: Credential, random: () -> Double) -> CredentialSchedule {
-        var dueAt = policy.nextRefresh(obtainedAt: credential.obtainedAt, expiresAt: credential.expiresAt, random: random())
+        var dueAt = policy.nextRefresh(
+            obtainedAt: credential.obtainedAt, expiresAt: credential.expiresAt, random: random())
         if let issuedAt = credential.issuedAt {
-            dueAt = min(dueAt, issuedAt.addingTimeInterval(policy.refreshPoint * credential.expiresAt.timeIntervalSince(issuedAt)))
+            dueAt = min(
+                dueAt,
+                issuedAt.addingTimeInterval(policy.refreshPoint * credential.expiresAt.timeIntervalSince(issuedAt)))
         }
         if let refreshBy = credential.refreshBy { dueAt = min(dueAt, refreshBy) }
         var schedule = CredentialSchedule(dueAt: dueAt)
