@@ -1,0 +1,155 @@
+import BrokerAPI
+import BrokerCore
+import Foundation
+import NIOHTTP1
+
+/// The requests that change state or compute on demand: ATH payloads, rekey, challenge
+/// answers and enrollment.
+extension Router {
+    /// `ath?method=...[&trid=N][&site=...]`: the ATH payload from the account's fresh credentials.
+    func ath(_ request: APIRequest, account: AccountName, minValid: TimeInterval) -> Routed {
+        guard let raw = request.query["method"], let method = ATHMethod(rawValue: raw) else {
+            return .now(
+                .error(
+                    BrokerError(
+                        .badRequest,
+                        "method must be one of \(ATHMethod.allCases.map(\.rawValue).joined(separator: ", "))")))
+        }
+        var trid: Int?
+        if let value = request.query["trid"] {
+            guard let number = Int(value), number >= 0 else {
+                return .now(.error(BrokerError(.badRequest, "trid must be a number")))
+            }
+            trid = number
+        }
+        let tridValue = trid
+        let site = request.query["site"] ?? ATHPayload.defaultSite
+        guard !site.isEmpty, site.count <= 253 else { return .now(.error(BrokerError(.badRequest, "invalid site"))) }
+        let service = self.service
+        return .later {
+            do {
+                guard
+                    case .ath(let payload, let expires) = try await service.perform(
+                        .ath(account: account, method: method, site: site, trid: tridValue, minValid: minValid))
+                else { return .error(Router.unexpectedAnswer) }
+                return .json(
+                    ATHResult(
+                        method: method.rawValue, body: payload.body, length: payload.length, wire: payload.wire,
+                        expiresAt: BrokerJSON.formatDate(expires),
+                        expiresIn: max(0, Int(expires.timeIntervalSince(service.now()).rounded(.down)))))
+            } catch {
+                return .error(Router.brokerError(error))
+            }
+        }
+    }
+
+    /// `POST /v1/admin/rekey`: re-seal the store under a new key.
+    func rekey(_ request: APIRequest) -> APIResponse {
+        guard let body = try? BrokerJSON.decode(RekeyRequest.self, from: request.body) else {
+            return .error(BrokerError(.badRequest, "expected {\"key\": \"64 hex characters\"}"))
+        }
+        let hex = Array(body.key.utf8)
+        guard hex.count == 64 else {
+            return .error(BrokerError(.badRequest, "the key must be 64 hex characters (32 bytes)"))
+        }
+        var bytes: [UInt8] = []
+        for i in stride(from: 0, to: 64, by: 2) {
+            guard let byte = UInt8(String(decoding: hex[i..<i + 2], as: UTF8.self), radix: 16) else {
+                return .error(BrokerError(.badRequest, "the key must be 64 hex characters (32 bytes)"))
+            }
+            bytes.append(byte)
+        }
+        do {
+            let result = try service.rekey(to: bytes)
+            return .json(RekeyResult(keyID: result.keyID, resealed: result.resealed, keyFile: result.keyFileReplaced))
+        } catch {
+            return .error(error)
+        }
+    }
+
+    /// `POST /v1/challenge`: a computation that needs no account, open to any peer.
+    func challenge(_ request: APIRequest) -> Routed {
+        let body: ChallengeRequest
+        do {
+            body = try BrokerJSON.decode(ChallengeRequest.self, from: request.body)
+        } catch {
+            return .now(
+                .error(
+                    BrokerError(.badRequest, "invalid challenge request: \(BrokerJSON.describe(decodingError: error))"))
+            )
+        }
+        guard !body.nonce.isEmpty, body.nonce.utf8.count <= 256 else {
+            return .now(.error(BrokerError(.badRequest, "nonce must be 1-256 bytes")))
+        }
+        let productID = body.productID ?? Challenge.defaultProductID
+        let productKey = body.productKey ?? Challenge.defaultProductKey
+        let service = self.service
+        let nonce = body.nonce
+        return .later {
+            do {
+                guard
+                    case .challenge(let response) = try await service.perform(
+                        .challenge(nonce: nonce, productID: productID, productKey: productKey))
+                else { return .error(Router.unexpectedAnswer) }
+                return .json(ChallengeResult(response: response, productID: productID))
+            } catch {
+                return .error(Router.brokerError(error))
+            }
+        }
+    }
+
+    /// A service answered a request with the answer to another.
+    static let unexpectedAnswer = BrokerError(.internalError, "internal error: the service answered another request")
+
+    func enroll(_ request: APIRequest) -> Routed {
+        let body: EnrollRequest
+        do {
+            body = try BrokerJSON.decode(EnrollRequest.self, from: request.body)
+        } catch {
+            return .now(
+                .error(
+                    BrokerError(.badRequest, "invalid enrollment request: \(BrokerJSON.describe(decodingError: error))")
+                ))
+        }
+        var name: AccountName?
+        if let raw = body.name {
+            guard let valid = AccountName(rawValue: raw) else {
+                return .now(.error(BrokerError(.badRequest, "names are 1-128 letters, digits and @._+-")))
+            }
+            name = valid
+        }
+        let credential: EnrollCredential
+        switch body.method {
+        case .password:
+            guard let password = body.password, !password.isEmpty else {
+                return .now(.error(BrokerError(.badRequest, "password is required")))
+            }
+            credential = .password(Secret(password), store: body.storePassword ?? false)
+        case .redirectURL:
+            guard let url = body.redirectURL else {
+                return .now(.error(BrokerError(.badRequest, "redirect_url is required")))
+            }
+            credential = .redirectURL(url)
+        case .refreshToken:
+            guard let token = body.refreshToken, !token.isEmpty else {
+                return .now(.error(BrokerError(.badRequest, "refresh_token is required")))
+            }
+            credential = .refreshToken(Secret(token))
+        }
+        guard let ticketMethod = TicketMethod(rawValue: body.ticketMethod ?? "oauth") else {
+            return .now(.error(BrokerError(.badRequest, "ticket_method must be oauth or rst")))
+        }
+        let command = EnrollCommand(
+            login: body.login, name: name, realm: body.realm, credential: credential,
+            cookies: body.cookies.map(Secret.init),
+            ticketMethod: ticketMethod)
+        let service = self.service
+        return .later {
+            do {
+                return .json(try await service.enroll(command).detail, status: .created)
+            } catch {
+                return .error(Router.brokerError(error))
+            }
+        }
+    }
+}
