@@ -130,7 +130,8 @@ extension BrokerEngine {
     package func logout(_ name: AccountName) throws(BrokerError) {
         let removed: Bool
         do { removed = try persistence.deleteAccount(name) } catch { throw Self.brokerError(error) }
-        let known = !update { $0.remove(name) }.isEmpty || locked.withLock { $0.machine.accounts[name] != nil }
+        let known = locked.withLock { $0.machine.accounts[name] != nil }
+        carryOut(update { $0.remove(name) })
         guard removed || known else { throw BrokerError(.notFound, "no account named \(name)") }
         logger.info("account removed", metadata: ["broker.account": "\(name)", "broker.event": "logout"])
     }

@@ -401,6 +401,43 @@ struct RefreshMachineTests {
             })
     }
 
+    @Test(
+        "after a failed attempt, the reads that waited keep the credential urgent for one more try, then backoff rules")
+    func urgentAfterFailure() {
+        var m = machine(scopes: [.ssl]) { $0.backoffStart = 60 }
+        _ = m.add(seed(alice), now: t0, random: half)
+        let key = key(alice, .scope(.ssl))
+        #expect(m.wait(for: key, minValid: 0, now: t0) == nil)
+        let first = m.due(now: t0, random: half)
+        _ = m.apply(.failed(first[0], .transient("HTTP 503")), now: t0, random: half)
+        // The woken read did not come back: one more urgent try, half a second later...
+        let second = m.due(now: t0.addingTimeInterval(0.5), random: half)
+        #expect(second.map(\.key) == [key])
+        _ = m.apply(.failed(second[0], .transient("HTTP 503")), now: t0.addingTimeInterval(0.5), random: half)
+        // ... and then the backoff (about a minute), not a retry every half second.
+        #expect(m.due(now: t0.addingTimeInterval(1.5), random: half).isEmpty)
+        #expect(m.waiting[key] == nil)
+    }
+
+    @Test("an account enrolled again while a refresh of its old grant runs: that refresh's result is dropped")
+    func staleGenerationDropped() {
+        var m = machine(scopes: [.ssl])
+        _ = m.add(seed(alice), now: t0, random: half)
+        let old = m.due(now: t0, random: half)[0]
+        var again = seed(alice)
+        again.refreshToken = Secret("rt-new-family")
+        _ = m.add(again, now: t0, random: half)
+        let effects = m.apply(
+            .granted(
+                old,
+                TokenGrant(
+                    accessToken: token(.ssl, "old-family", at: t0), refreshToken: Secret("rt-old-2"), userID: nil)),
+            now: t0, random: half)
+        #expect(effects.isEmpty)
+        #expect(m.accounts[alice]!.refreshToken == Secret("rt-new-family"))
+        #expect(!m.running.contains(alice))
+    }
+
     // MARK: - Concurrency
 
     @Test("one job per account at a time, several accounts at once, at most maxConcurrentRefreshes in all")

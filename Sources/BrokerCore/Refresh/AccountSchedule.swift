@@ -72,6 +72,8 @@ package struct AccountSchedule: Sendable {
     package var retrySaveAt: Date = .distantPast
     /// A write in flight: what to install once the store has answered.
     var committing: Commit?
+    /// Which enrollment this is: every `add` of an account gives it a new one.
+    package var generation: UInt64 = 0
 
     package var cookies: Credential? { credentials[.cookies]?.credential }
 

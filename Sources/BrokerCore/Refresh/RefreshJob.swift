@@ -74,13 +74,19 @@ package struct Job: Sendable, Equatable {
     package var dueAt: Date
     /// A retry after a refusal already happened in this job: it is not retried again.
     package var retried: Bool
+    /// The account's generation when the job started: an outcome for an account enrolled again
+    /// since (a new grant family) is dropped.
+    package var generation: UInt64
 
-    package init(key: CredentialKey, realm: String, step: Step, dueAt: Date, retried: Bool = false) {
+    package init(
+        key: CredentialKey, realm: String, step: Step, dueAt: Date, retried: Bool = false, generation: UInt64 = 0
+    ) {
         self.key = key
         self.realm = realm
         self.step = step
         self.dueAt = dueAt
         self.retried = retried
+        self.generation = generation
     }
 }
 

@@ -11,6 +11,16 @@
 extension RefreshMachine {
     package mutating func apply(_ outcome: Outcome, now: Date, random: () -> Double) -> [Effect] {
         switch outcome {
+        case .granted(let job, _), .signedIn(let job, _), .obtained(let job, _), .failed(let job, _):
+            // A job of an account enrolled again since it started: its result belongs to the old
+            // grant family and is dropped.
+            if let account = accounts[job.key.account], account.generation != job.generation {
+                return finish(job.key.account)
+            }
+        case .persisted:
+            break
+        }
+        switch outcome {
         case .granted(let job, let grant):
             return granted(job, grant, now: now)
         case .signedIn(let job, let result):
@@ -35,7 +45,9 @@ extension RefreshMachine {
     private mutating func granted(_ job: Job, _ grant: TokenGrant, cookies: Credential? = nil, now: Date) -> [Effect] {
         let name = job.key.account
         guard var account = accounts[name] else { return finish(job.key.account) }
-        let previous = account.refreshToken
+        // Rotation is judged against the refresh token the call sent.
+        var previous = account.refreshToken
+        if case .refreshScope(_, let sent) = job.step { previous = sent }
         let rotated = grant.refreshToken.flatMap { $0 == previous ? nil : $0 }
         // The rotated refresh token replaces the old one now: the next refresh uses it, and it
         // reaches the store in the write below, together with anything still unsaved.
@@ -132,14 +144,14 @@ extension RefreshMachine {
                 .run(
                     Job(
                         key: job.key, realm: job.realm, step: .skypetoken(accessToken: commit.credential.value),
-                        dueAt: job.dueAt, retried: job.retried))
+                        dueAt: job.dueAt, retried: job.retried, generation: job.generation))
             ]
         case (.uic, let cookies?):
             return effects + [
                 .run(
                     Job(
                         key: job.key, realm: job.realm, step: .userInitialization(cookies: cookies.value),
-                        dueAt: job.dueAt, retried: job.retried))
+                        dueAt: job.dueAt, retried: job.retried, generation: job.generation))
             ]
         default:
             return effects + finish(name)
@@ -205,7 +217,7 @@ extension RefreshMachine {
         }
         account.credentials[key.kind] = schedule
         accounts[key.account] = account
-        let hadWaiters = waiting[key] != nil
+        let hadWaiters = (waiting[key] ?? 0) > 0
         // Reads still waiting try again soon while the credential stays urgent.
         if final || !hadWaiters { waiting[key] = nil } else { waiting[key] = 0 }
         let answer =

@@ -56,7 +56,8 @@ extension RefreshMachine {
                 jobs.append(
                     Job(
                         key: CredentialKey(account: item.account, kind: .scope(unsaved.accessToken.scope)),
-                        realm: account.realm, step: .persist(unsaved), dueAt: account.retrySaveAt))
+                        realm: account.realm, step: .persist(unsaved), dueAt: account.retrySaveAt,
+                        generation: account.generation))
                 running.insert(item.account)
                 capacity -= 1
                 backlog.remove(at: index)
@@ -80,7 +81,8 @@ extension RefreshMachine {
                 continue
             }
             accounts[item.account]?.credentials[kind]?.lastAttempt = now
-            jobs.append(Job(key: key, realm: account.realm, step: step, dueAt: schedule.dueAt))
+            jobs.append(
+                Job(key: key, realm: account.realm, step: step, dueAt: schedule.dueAt, generation: account.generation))
             running.insert(item.account)
             capacity -= 1
             backlog.remove(at: index)

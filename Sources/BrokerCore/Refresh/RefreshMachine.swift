@@ -38,6 +38,7 @@ package struct RefreshMachine: Sendable {
     var beyond = Date.distantFuture
     var scanNeeded = true
     var dirty: Set<AccountName> = []
+    var nextGeneration: UInt64 = 0
 
     package struct RestKey: Hashable, Sendable {
         package var realm: String
@@ -76,6 +77,8 @@ package struct RefreshMachine: Sendable {
             account.credentials[.scope(token.scope)] = fresh(Credential(token), random: random)
         }
         let previous = accounts[seed.name]
+        account.generation = nextGeneration
+        nextGeneration += 1
         accounts[seed.name] = account
         dirty.insert(seed.name)
         var effects: [Effect] = [.publishAccount(seed.name, account.view(scopes: scopes))]
@@ -92,8 +95,8 @@ package struct RefreshMachine: Sendable {
         var effects: [Effect] = [.publishAccount(name, nil)]
         for key in waiting.keys where key.account == name {
             waiting[key] = nil
-            effects.append(
-                .deliver(key, .failed(BrokerError(.notFound, "no account named \(name)"), current: nil, final: true)))
+            let error = BrokerError(.notFound, "no account named \(name)", hint: "tokenctl accounts lists them")
+            effects.append(.deliver(key, .failed(error, current: nil, final: true)))
         }
         return effects
     }
