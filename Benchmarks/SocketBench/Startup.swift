@@ -1,4 +1,5 @@
 import ArgumentParser
+import CEpoll
 import Foundation
 
 #if canImport(Glibc)
