@@ -42,8 +42,10 @@ let package = Package(
     targets: [
         // Domain types and every decision; no I/O.
         .target(name: "BrokerCore"),
-        // Readers and writers of the identity provider's wire formats.
-        .target(name: "LiveProtocol", dependencies: ["BrokerCore"]),
+        // OpenSSL's libcrypto: 3DES for the SSO proof (swift-crypto has none), RSA and big numbers.
+        .systemLibrary(name: "CLibcrypto", pkgConfig: "libcrypto", providers: [.apt(["libssl-dev"])]),
+        // Readers and writers of the identity provider's wire formats, and the SSO proof.
+        .target(name: "LiveProtocol", dependencies: ["BrokerCore", "CLibcrypto"]),
         // Sign-in and refresh flows over HTTPS.
         .target(
             name: "LiveClient",
@@ -98,6 +100,7 @@ let package = Package(
         .target(
             name: "LiveSim",
             dependencies: [
+                "CLibcrypto",
                 .product(name: "NIOSSL", package: "swift-nio-ssl"),
                 .product(name: "X509", package: "swift-certificates"),
                 .product(name: "SwiftASN1", package: "swift-asn1"),
@@ -173,11 +176,12 @@ let package = Package(
             path: "Tests/TestSupport"),
         .testTarget(name: "BrokerCoreTests", dependencies: ["BrokerCore"]),
         .testTarget(name: "LiveProtocolTests", dependencies: ["LiveProtocol"], resources: [.copy("Fixtures")]),
-        // BrokerCore only to cross-check livesim's challenge with the client's implementation.
+        // BrokerCore and LiveProtocol only to cross-check livesim's challenge and SSO proof checks with
+        // the client's implementations.
         .testTarget(
             name: "LiveSimTests",
             dependencies: [
-                "LiveSim", "TestSupport", "BrokerCore", .product(name: "NIOCore", package: "swift-nio"),
+                "LiveSim", "TestSupport", "BrokerCore", "LiveProtocol", .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOHTTP1", package: "swift-nio"),
             ]),
         .testTarget(
