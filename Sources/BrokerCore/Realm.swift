@@ -36,7 +36,8 @@ package struct Realm: Sendable, Equatable {
     package var rstSites: [RSTSite]
 
     package init(
-        name: String, signIn: SignInKind = .oauth, loginBase: String = "https://login.live.com", tokenBase: String? = nil, rstBase: String? = nil,
+        name: String, signIn: SignInKind = .oauth, loginBase: String = "https://login.live.com",
+        tokenBase: String? = nil, rstBase: String? = nil,
         userInitializationBase: String = "https://skypewebexperience.live.com",
         skypetokenBase: String = "https://api.skype.com",
         clientID: String = messengerClientID, redirectURI: String = defaultDesktopRedirect, caFile: String? = nil,

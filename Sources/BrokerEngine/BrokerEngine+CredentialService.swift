@@ -14,7 +14,8 @@ extension BrokerEngine: CredentialService {
             return try await athAnswer(account: account, method: method, site: site, trid: trid, minValid: minValid)
         case .sso(let account, let nonce, let policy, let trid, let guid, let minValid):
             return .sso(
-                try await sso(account: account, nonce: nonce, policy: policy, trid: trid, guid: guid, minValid: minValid))
+                try await sso(
+                    account: account, nonce: nonce, policy: policy, trid: trid, guid: guid, minValid: minValid))
         case .passport14(let account, let challenge):
             return .passport14(ticket: try await passport14(account: account, challenge: challenge))
         }

@@ -81,7 +81,8 @@ extension CredentialStore {
                     obtained_at = excluded.obtained_at, expires_at = excluded.expires_at
                 """,
             arguments: [
-                id, site, value, proofKey, ticket.obtainedAt.timeIntervalSince1970, ticket.expiresAt.timeIntervalSince1970,
+                id, site, value, proofKey, ticket.obtainedAt.timeIntervalSince1970,
+                ticket.expiresAt.timeIntervalSince1970,
             ])
     }
 

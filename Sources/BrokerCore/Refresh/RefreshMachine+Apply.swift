@@ -342,7 +342,9 @@ extension RefreshMachine {
             waiting[key] = nil
             effects.append(
                 .deliver(
-                    key, .failed(Self.needsReauth(name, reason), current: account.credentials[key.kind]?.credential,
+                    key,
+                    .failed(
+                        Self.needsReauth(name, reason), current: account.credentials[key.kind]?.credential,
                         final: true)))
         }
         return effects + [
