@@ -204,7 +204,8 @@ let package = Package(
         .testTarget(
             name: "IntegrationTests",
             dependencies: [
-                "TestSupport", "BrokerAPI", "LiveSim", "BrokerCore", .product(name: "NIOHTTP1", package: "swift-nio"),
+                "TestSupport", "BrokerAPI", "LiveSim", "BrokerCore", "LiveProtocol",
+                .product(name: "NIOHTTP1", package: "swift-nio"),
             ]),
         .testTarget(
             name: "BrokerEngineTests",
