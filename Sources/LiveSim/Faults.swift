@@ -67,6 +67,8 @@ public enum SimEndpoint: String, Sendable, CaseIterable {
     case authorize, post, desktop, token, rst, rst2
     case userInitialization = "user_initialization"
     case skypetoken, abuse, proofs, gateway
+    /// Passport 1.4: the nexus and the DALogin.
+    case pprdr, login2
 
     static func match(path: String) -> SimEndpoint? {
         switch path {
@@ -81,6 +83,8 @@ public enum SimEndpoint: String, Sendable, CaseIterable {
         case "/Abuse": .abuse
         case "/proofs/Verify": .proofs
         case "/gateway/gateway.dll": .gateway
+        case "/rdr/pprdr.asp": .pprdr
+        case "/login2.srf": .login2
         default: nil
         }
     }

@@ -101,6 +101,8 @@ final class IdentityProvider: SimApplication {
         case .abuse: return .text(.ok, Templates.abusePage())
         case .proofs: return .text(.ok, Templates.proofsPage(host: request.host, login: ""))
         case .gateway: return gateway.handle(request)
+        case .pprdr: return passportNexus(request)
+        case .login2: return passportLogin(request)
         }
     }
 }
