@@ -59,6 +59,31 @@ public struct BrokerClient: Sendable {
         try call("GET", Self.credentialPath(account, "ticket", minValid: minValid))
     }
 
+    /// `GET /v1/accounts/{name}/ticket?site=S`: one RST site's ticket (accounts of `rst` realms).
+    public func ticket(account: String, site: String, minValid: Int? = nil) throws(BrokerClientError) -> TicketResult {
+        var path = Self.accountPath(account) + "/ticket?site=" + PercentEncoding.queryValue(site)
+        if let minValid { path += "&min_valid=\(minValid)" }
+        return try call("GET", path)
+    }
+
+    /// `GET /v1/accounts/{name}/sso?nonce=N[&trid=T][&guid=G][&policy=P]`.
+    public func sso(
+        account: String, nonce: String, trid: Int? = nil, guid: String? = nil, policy: String? = nil,
+        minValid: Int? = nil
+    ) throws(BrokerClientError) -> SSOResult {
+        var path = Self.accountPath(account) + "/sso?nonce=" + PercentEncoding.queryValue(nonce)
+        if let trid { path += "&trid=\(trid)" }
+        if let guid { path += "&guid=" + PercentEncoding.queryValue(guid) }
+        if let policy { path += "&policy=" + PercentEncoding.queryValue(policy) }
+        if let minValid { path += "&min_valid=\(minValid)" }
+        return try call("GET", path)
+    }
+
+    /// `GET /v1/accounts/{name}/passport14?challenge=C`.
+    public func passport14(account: String, challenge: String) throws(BrokerClientError) -> Passport14Result {
+        try call("GET", Self.accountPath(account) + "/passport14?challenge=" + PercentEncoding.queryValue(challenge))
+    }
+
     /// `GET /v1/accounts/{name}/web-ticket`.
     public func webTicket(account: String, minValid: Int? = nil) throws(BrokerClientError) -> WebTicketResult {
         try call("GET", Self.credentialPath(account, "web-ticket", minValid: minValid))

@@ -121,3 +121,62 @@ public struct ATHResult: Codable, Sendable, Hashable, CustomStringConvertible {
 
     public var description: String { "ATHResult(method: \(method), <redacted>, length: \(length))" }
 }
+
+/// `GET /v1/accounts/{name}/sso?nonce=N[&trid=T][&guid=G][&policy=P]`: the `USR t SSO S` answer
+/// of an account of an `rst` realm (MSNP15–18). The ticket and the proof come from the same
+/// RST.srf answer; the BinarySecret that keys the proof never leaves the daemon.
+public struct SSOResult: Codable, Sendable, Hashable, CustomStringConvertible {
+    /// The compact ticket, as issued (`t=...&p=`), not XML-escaped.
+    public var ticket: String
+    /// The base64 MBI_KEY_OLD proof for the nonce.
+    public var proof: String
+    public var policy: String
+    /// `USR {trid} SSO S <ticket> <proof>[ {guid}]`: the whole command line, `{trid}` left as a
+    /// placeholder when no trid was given.
+    public var usr: String
+    public var expiresAt: String
+    public var expiresIn: Int
+
+    public init(ticket: String, proof: String, policy: String, usr: String, expiresAt: String, expiresIn: Int) {
+        self.ticket = ticket
+        self.proof = proof
+        self.policy = policy
+        self.usr = usr
+        self.expiresAt = expiresAt
+        self.expiresIn = expiresIn
+    }
+
+    enum CodingKeys: String, CodingKey {
+        case ticket, proof, policy, usr
+        case expiresAt = "expires_at"
+        case expiresIn = "expires_in"
+    }
+
+    public var description: String { "SSOResult(<redacted>, policy: \(policy), expires_at: \(expiresAt))" }
+}
+
+/// `GET /v1/accounts/{name}/passport14?challenge=C`: a Passport 1.4 ticket for `USR t TWN S`
+/// (MSNP8–14). Passport 1.4 states no lifetime (revival servers keep these tickets for seconds),
+/// so `expires_in` is always null: use the ticket at once, and ask again for the next login.
+public struct Passport14Result: Codable, Sendable, Hashable, CustomStringConvertible {
+    public var ticket: String
+    public var expiresIn: Int?
+
+    public init(ticket: String) {
+        self.ticket = ticket
+        self.expiresIn = nil
+    }
+
+    enum CodingKeys: String, CodingKey {
+        case ticket
+        case expiresIn = "expires_in"
+    }
+
+    public func encode(to encoder: any Encoder) throws {
+        var container = encoder.container(keyedBy: CodingKeys.self)
+        try container.encode(ticket, forKey: .ticket)
+        try container.encodeNil(forKey: .expiresIn)
+    }
+
+    public var description: String { "Passport14Result(<redacted>)" }
+}

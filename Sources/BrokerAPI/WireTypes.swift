@@ -40,21 +40,36 @@ public struct HealthResponse: Codable, Sendable, Hashable {
 /// One configured identity-provider realm.
 public struct RealmInfo: Codable, Sendable, Hashable {
     public var name: String
-    /// The page a person opens in a browser to sign in (the `redirect_url` enrollment).
-    public var authorizeURL: String
+    /// How its accounts sign in: `oauth` (Microsoft account flows) or `rst` (RST.srf and
+    /// Passport 1.4, as revival servers serve them).
+    public var signIn: String
+    /// The page a person opens in a browser to sign in (the `redirect_url` enrollment); absent
+    /// for `rst` realms, which sign in with a password only.
+    public var authorizeURL: String?
     /// Whether enrollments that name no realm use this one.
     public var isDefault: Bool
 
-    public init(name: String, authorizeURL: String, isDefault: Bool) {
+    public init(name: String, signIn: String = "oauth", authorizeURL: String?, isDefault: Bool) {
         self.name = name
+        self.signIn = signIn
         self.authorizeURL = authorizeURL
         self.isDefault = isDefault
     }
 
     enum CodingKeys: String, CodingKey {
         case name
+        case signIn = "sign_in"
         case authorizeURL = "authorize_url"
         case isDefault = "default"
+    }
+
+    /// A daemon from before `sign_in` existed had OAuth realms only.
+    public init(from decoder: any Decoder) throws {
+        let container = try decoder.container(keyedBy: CodingKeys.self)
+        name = try container.decode(String.self, forKey: .name)
+        signIn = try container.decodeIfPresent(String.self, forKey: .signIn) ?? "oauth"
+        authorizeURL = try container.decodeIfPresent(String.self, forKey: .authorizeURL)
+        isDefault = try container.decode(Bool.self, forKey: .isDefault)
     }
 }
 

@@ -150,6 +150,12 @@ struct ConfigFile: Decodable {
     }
 
     struct RealmSection: Decodable {
+        var sign_in: String?
+        var nexus_url: String?
+        var passport14_url: String?
+        var rst_sites: [SiteSection]?
+        /// Refused: scopes are set at the top level, and an `rst` realm has none.
+        var scopes: [String]?
         var login_url: String?
         var token_url: String?
         var rst_url: String?
@@ -159,6 +165,11 @@ struct ConfigFile: Decodable {
         var redirect_uri: String?
         var ca_file: String?
         var allow_insecure_http: Bool?
+    }
+
+    struct SiteSection: Decodable {
+        var address: String
+        var policy: String?
     }
 
     struct Access: Decodable {
@@ -259,14 +270,7 @@ struct ConfigFile: Decodable {
         }
         if let realms, !realms.isEmpty {
             c.realms = try realms.sorted { $0.key < $1.key }.map { name, r throws(BrokerError) in
-                let login = r.login_url ?? "https://login.live.com"
-                let realm = Realm(
-                    name: name, loginBase: login, tokenBase: r.token_url ?? login, rstBase: r.rst_url ?? login,
-                    userInitializationBase: r.user_initialization_url ?? "https://skypewebexperience.live.com",
-                    skypetokenBase: r.skypetoken_url ?? "https://api.skype.com",
-                    clientID: r.client_id ?? messengerClientID,
-                    redirectURI: r.redirect_uri ?? defaultDesktopRedirect, caFile: r.ca_file,
-                    allowInsecureHTTP: r.allow_insecure_http ?? false)
+                let realm = try Self.realm(name, r, source: source)
                 do { try realm.validate() } catch {
                     throw BrokerError(.badRequest, "\(source): \((error as? BrokerError)?.message ?? "\(error)")")
                 }
@@ -303,5 +307,55 @@ struct ConfigFile: Decodable {
             c.logTarget = value
         }
         return c
+    }
+
+    /// One `[realms.NAME]` table. `sign_in = "rst"` takes `rst_url` (required), `nexus_url`,
+    /// `passport14_url` and `rst_sites`, and refuses the OAuth-only keys by name; an `rst`
+    /// realm's origins are only its own URLs, with no Microsoft defaults.
+    static func realm(_ name: String, _ r: RealmSection, source: String) throws(BrokerError) -> Realm {
+        let prefix = "\(source): realms.\(name)"
+        guard let signIn = SignInKind(rawValue: r.sign_in ?? "oauth") else {
+            throw BrokerError(.badRequest, "\(prefix).sign_in must be \"oauth\" or \"rst\", not \"\(r.sign_in ?? "")\"")
+        }
+        if r.scopes != nil {
+            throw BrokerError(
+                .badRequest, "\(prefix).scopes: scopes are set at the top level (and an rst realm has none)")
+        }
+        switch signIn {
+        case .oauth:
+            for (key, value) in [
+                ("nexus_url", r.nexus_url), ("passport14_url", r.passport14_url),
+                ("rst_sites", r.rst_sites.map { _ in "" }),
+            ] where value != nil {
+                throw BrokerError(.badRequest, "\(prefix).\(key) is for realms with sign_in = \"rst\"")
+            }
+            let login = r.login_url ?? "https://login.live.com"
+            return Realm(
+                name: name, loginBase: login, tokenBase: r.token_url ?? login, rstBase: r.rst_url ?? login,
+                userInitializationBase: r.user_initialization_url ?? "https://skypewebexperience.live.com",
+                skypetokenBase: r.skypetoken_url ?? "https://api.skype.com",
+                clientID: r.client_id ?? messengerClientID,
+                redirectURI: r.redirect_uri ?? defaultDesktopRedirect, caFile: r.ca_file,
+                allowInsecureHTTP: r.allow_insecure_http ?? false)
+        case .rst:
+            for (key, value) in [
+                ("login_url", r.login_url), ("token_url", r.token_url), ("client_id", r.client_id),
+                ("redirect_uri", r.redirect_uri), ("user_initialization_url", r.user_initialization_url),
+                ("skypetoken_url", r.skypetoken_url),
+            ] where value != nil {
+                throw BrokerError(
+                    .badRequest, "\(prefix).\(key) is an OAuth key, and this realm signs in with rst (RST.srf)")
+            }
+            guard let rst = r.rst_url else {
+                throw BrokerError(.badRequest, "\(prefix).rst_url is required when sign_in = \"rst\"")
+            }
+            let sites =
+                r.rst_sites.map { $0.map { RSTSite(address: $0.address, policy: $0.policy ?? "") } }
+                ?? RSTSite.messengerDefaults
+            return Realm(
+                name: name, signIn: .rst, loginBase: rst, tokenBase: rst, rstBase: rst, userInitializationBase: rst,
+                skypetokenBase: rst, caFile: r.ca_file, allowInsecureHTTP: r.allow_insecure_http ?? false,
+                nexusBase: r.nexus_url ?? rst, passport14Base: r.passport14_url, rstSites: sites)
+        }
     }
 }

@@ -16,6 +16,9 @@ package enum CredentialKind: Hashable, Sendable, Comparable, CustomStringConvert
     case ticket
     /// The MSPAuth/MSPProf/WLSSC session cookies (the web-compact-ticket).
     case cookies
+    /// The compact ticket of one RST.srf site (its `wsa:Address`) of an `rst` realm, with the
+    /// BinarySecret that came with it, if any.
+    case site(String)
 
     package var name: String {
         switch self {
@@ -24,6 +27,7 @@ package enum CredentialKind: Hashable, Sendable, Comparable, CustomStringConvert
         case .uic: "uic"
         case .ticket: "ticket"
         case .cookies: "cookies"
+        case .site(let address): address
         }
     }
 
@@ -36,10 +40,14 @@ package enum CredentialKind: Hashable, Sendable, Comparable, CustomStringConvert
         case .skypetoken: 11
         case .uic: 12
         case .ticket: 13
+        case .site: 14
         }
     }
 
-    package static func < (lhs: CredentialKind, rhs: CredentialKind) -> Bool { lhs.order < rhs.order }
+    package static func < (lhs: CredentialKind, rhs: CredentialKind) -> Bool {
+        if case .site(let a) = lhs, case .site(let b) = rhs { return a < b }
+        return lhs.order < rhs.order
+    }
 }
 
 /// One credential value with its validity.
@@ -52,9 +60,16 @@ package struct Credential: Sendable, Hashable {
     /// When the server says it issued the credential, where that differs from when it was
     /// fetched (the UIC's St): the refresh point is taken from issue to expiry as well.
     package var issuedAt: Date?
+    /// The key that proves possession of the credential (an RST site's BinarySecret). It is
+    /// used inside the daemon only: no answer carries it.
+    package var proofKey: Secret?
 
-    package init(value: Secret, obtainedAt: Date, expiresAt: Date, refreshBy: Date? = nil, issuedAt: Date? = nil) {
+    package init(
+        value: Secret, obtainedAt: Date, expiresAt: Date, refreshBy: Date? = nil, issuedAt: Date? = nil,
+        proofKey: Secret? = nil
+    ) {
         self.value = value
+        self.proofKey = proofKey
         self.obtainedAt = obtainedAt
         self.expiresAt = expiresAt
         self.refreshBy = refreshBy

@@ -86,6 +86,13 @@ package enum ServiceRequest: Sendable {
     /// The `<user>` payload of an MSNP `ATH`, from the account's credentials, each valid for at
     /// least `minValid` seconds (refreshed first when needed). `trid` nil leaves a placeholder.
     case ath(account: AccountName, method: ATHMethod, site: String, trid: Int?, minValid: TimeInterval)
+    /// The `USR t SSO S` answer of an account of an `rst` realm: the ticket of the site whose
+    /// policy is `policy`, and the proof for `nonce` keyed by the BinarySecret that came with
+    /// that ticket. `trid` nil leaves a placeholder; `guid` nil leaves the guid out.
+    case sso(account: AccountName, nonce: String, policy: String, trid: Int?, guid: String?, minValid: TimeInterval)
+    /// A Passport 1.4 ticket for a `USR t TWN S` challenge string, from a login with the stored
+    /// password. Made for immediate use: it is never kept.
+    case passport14(account: AccountName, challenge: String)
 }
 
 /// What a `ServiceRequest` computed; one case per request.
@@ -93,6 +100,41 @@ package enum ServiceAnswer: Sendable {
     case challenge(response: String)
     /// The payload, and when the first of the credentials in it expires.
     case ath(ATHPayload, expiresAt: Date)
+    case sso(SSOAnswer)
+    case passport14(ticket: String)
+}
+
+/// What `ServiceRequest.sso` computed. No field holds the BinarySecret.
+package struct SSOAnswer: Sendable, Equatable {
+    /// The compact ticket, as RST.srf issued it (`t=...&p=`).
+    package var ticket: String
+    /// The base64 MBI_KEY_OLD proof.
+    package var proof: String
+    package var policy: String
+    /// `USR {trid} SSO S <ticket> <proof>[ {guid}]`.
+    package var usr: String
+    package var expiresAt: Date
+
+    package init(ticket: String, proof: String, policy: String, usr: String, expiresAt: Date) {
+        self.ticket = ticket
+        self.proof = proof
+        self.policy = policy
+        self.usr = usr
+        self.expiresAt = expiresAt
+    }
+
+    /// The command line: `{trid}` when no trid is given, and the guid in braces (whether or not
+    /// the caller wrote them) only when one is given.
+    package static func usrLine(trid: Int?, ticket: String, proof: String, guid: String?) -> String {
+        var line = "USR \(trid.map(String.init) ?? "{trid}") SSO S \(ticket) \(proof)"
+        if let guid {
+            var bare = Substring(guid)
+            if bare.hasPrefix("{") { bare = bare.dropFirst() }
+            if bare.hasSuffix("}") { bare = bare.dropLast() }
+            line += " {\(bare)}"
+        }
+        return line
+    }
 }
 
 /// A change of state a service announces through `events()`.

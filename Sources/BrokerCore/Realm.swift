@@ -4,9 +4,19 @@
     import Foundation
 #endif
 
+/// How the accounts of a realm sign in.
+package enum SignInKind: String, Sendable, Equatable, CaseIterable {
+    /// The Microsoft account flows: the OAuth authorize page, post.srf and the token endpoint.
+    case oauth
+    /// RST.srf with the password, as revival servers (Escargot) serve it: compact tickets for
+    /// the configured sites, the BinarySecret of the SSO proof, and Passport 1.4 on demand.
+    case rst
+}
+
 /// One identity provider: the Microsoft hosts by default, or a revival or private server.
 package struct Realm: Sendable, Equatable {
     package var name: String
+    package var signIn: SignInKind
     /// Base URLs (scheme, host, optional port) of each service.
     package var loginBase: String
     package var tokenBase: String
@@ -18,15 +28,24 @@ package struct Realm: Sendable, Equatable {
     /// A PEM file of CA certificates to trust in addition to the system's.
     package var caFile: String?
     package var allowInsecureHTTP: Bool
+    /// An `rst` realm's nexus (`/rdr/pprdr.asp` names the Passport 1.4 DALogin).
+    package var nexusBase: String
+    /// Where an `rst` realm's DALogin lives, when not on the nexus's origin.
+    package var passport14Base: String?
+    /// The sites an `rst` realm asks RST.srf for; those with a compact ticket are kept fresh.
+    package var rstSites: [RSTSite]
 
     package init(
-        name: String, loginBase: String = "https://login.live.com", tokenBase: String? = nil, rstBase: String? = nil,
+        name: String, signIn: SignInKind = .oauth, loginBase: String = "https://login.live.com",
+        tokenBase: String? = nil, rstBase: String? = nil,
         userInitializationBase: String = "https://skypewebexperience.live.com",
         skypetokenBase: String = "https://api.skype.com",
         clientID: String = messengerClientID, redirectURI: String = defaultDesktopRedirect, caFile: String? = nil,
-        allowInsecureHTTP: Bool = false
+        allowInsecureHTTP: Bool = false, nexusBase: String? = nil, passport14Base: String? = nil,
+        rstSites: [RSTSite] = RSTSite.messengerDefaults
     ) {
         self.name = name
+        self.signIn = signIn
         self.loginBase = Self.trimmed(loginBase)
         self.tokenBase = Self.trimmed(tokenBase ?? loginBase)
         self.rstBase = Self.trimmed(rstBase ?? loginBase)
@@ -36,6 +55,9 @@ package struct Realm: Sendable, Equatable {
         self.redirectURI = redirectURI
         self.caFile = caFile
         self.allowInsecureHTTP = allowInsecureHTTP
+        self.nexusBase = Self.trimmed(nexusBase ?? rstBase ?? loginBase)
+        self.passport14Base = passport14Base.map(Self.trimmed)
+        self.rstSites = rstSites
     }
 
     static func trimmed(_ base: String) -> String {
@@ -46,13 +68,32 @@ package struct Realm: Sendable, Equatable {
 
     package var authorizeEndpoint: String { loginBase + "/oauth20_authorize.srf" }
     package var tokenEndpoint: String { tokenBase + "/oauth20_token.srf" }
-    package var rstEndpoint: String { rstBase + "/RST.srf" }
+    /// `rst_url` + `/RST.srf`, or `rst_url` itself when it already names a `.srf` page (RST2.srf).
+    package var rstEndpoint: String { rstBase.lowercased().hasSuffix(".srf") ? rstBase : rstBase + "/RST.srf" }
+    /// `nexus_url` + `/rdr/pprdr.asp`, or `nexus_url` itself when it names an `.asp` page.
+    package var nexusEndpoint: String {
+        nexusBase.lowercased().hasSuffix(".asp") ? nexusBase : nexusBase + "/rdr/pprdr.asp"
+    }
     package var userInitializationEndpoint: String { userInitializationBase + "/v1/User/Initialization" }
     package var skypetokenEndpoint: String { skypetokenBase + "/rps/skypetoken" }
 
     /// `scheme://host[:port]`, lowercased, for every configured service.
+    /// An `rst` realm's are only its RST.srf, nexus and Passport 1.4 URLs.
     package var origins: Set<String> {
-        Set([loginBase, tokenBase, rstBase, userInitializationBase, skypetokenBase].compactMap(Self.origin(of:)))
+        switch signIn {
+        case .oauth:
+            Set([loginBase, tokenBase, rstBase, userInitializationBase, skypetokenBase].compactMap(Self.origin(of:)))
+        case .rst:
+            Set(([rstBase, nexusBase] + (passport14Base.map { [$0] } ?? [])).compactMap(Self.origin(of:)))
+        }
+    }
+
+    /// The sites whose tickets an `rst` realm keeps fresh (all but `http://Passport.NET/tb`).
+    package var keptSites: [RSTSite] { signIn == .rst ? rstSites.filter(\.keepsTicket) : [] }
+
+    /// The kept site that answers for a proof policy (`MBI_KEY_OLD` by default), ignoring case.
+    package func ssoSite(policy: String) -> RSTSite? {
+        keptSites.first { $0.policy.lowercased() == policy.lowercased() }
     }
 
     /// The origin of a URL, or nil when it is not an absolute http(s) URL.
@@ -75,10 +116,18 @@ package struct Realm: Sendable, Equatable {
 
     /// Checks the configured URLs: absolute, and https unless plain HTTP is allowed.
     package func validate() throws(BrokerError) {
-        for (key, base) in [
-            ("login_url", loginBase), ("token_url", tokenBase), ("rst_url", rstBase),
-            ("user_initialization_url", userInitializationBase), ("skypetoken_url", skypetokenBase),
-        ] {
+        let urls: [(String, String)] =
+            switch signIn {
+            case .oauth:
+                [
+                    ("login_url", loginBase), ("token_url", tokenBase), ("rst_url", rstBase),
+                    ("user_initialization_url", userInitializationBase), ("skypetoken_url", skypetokenBase),
+                ]
+            case .rst:
+                [("rst_url", rstBase), ("nexus_url", nexusBase)]
+                    + (passport14Base.map { [("passport14_url", $0)] } ?? [])
+            }
+        for (key, base) in urls {
             guard let origin = Self.origin(of: base) else {
                 throw BrokerError(.badRequest, "realm \(name): \(key) is not an absolute http(s) URL")
             }
@@ -88,5 +137,17 @@ package struct Realm: Sendable, Equatable {
             }
         }
         if name.isEmpty { throw BrokerError(.badRequest, "a realm needs a name") }
+        if signIn == .rst {
+            guard !keptSites.isEmpty else {
+                throw BrokerError(.badRequest, "realm \(name): rst_sites names no site with a compact ticket")
+            }
+            for site in rstSites where site.address.allSatisfy(\.isWhitespace) {
+                throw BrokerError(.badRequest, "realm \(name): an rst_sites entry has an empty address")
+            }
+            let addresses = rstSites.map { $0.address.lowercased() }
+            guard Set(addresses).count == addresses.count else {
+                throw BrokerError(.badRequest, "realm \(name): rst_sites names a site twice")
+            }
+        }
     }
 }

@@ -79,6 +79,9 @@ package struct RefreshPolicy: Sendable, Equatable {
 package enum RefreshFailure: Error, Sendable, Equatable {
     /// `invalid_grant`: only a new sign-in helps.
     case grantRevoked(String)
+    /// The server refused the stored password (RST.srf's `wsse:FailedAuthentication`, a
+    /// Passport 1.4 `da-status=failed`): as final as a revoked grant. Holds the server's reason.
+    case passwordRefused(String)
     /// HTTP 429: rest the endpoint, for every account of the realm.
     case rateLimited(retryAfter: TimeInterval?)
     /// 5xx, timeouts, resets, malformed replies: retry with backoff.
@@ -90,6 +93,7 @@ package enum RefreshFailure: Error, Sendable, Equatable {
     package var message: String {
         switch self {
         case .grantRevoked(let description): "the grant was revoked or has expired: \(description)"
+        case .passwordRefused(let reason): "the server refused the stored password: \(reason)"
         case .rateLimited(let retryAfter):
             "rate limited by the server" + (retryAfter.map { " (Retry-After \(Int($0)) s)" } ?? "")
         case .transient(let description): description
@@ -99,7 +103,8 @@ package enum RefreshFailure: Error, Sendable, Equatable {
 
     package var brokerError: BrokerError {
         switch self {
-        case .grantRevoked: BrokerError(.needsReauth, message, hint: "sign in again with tokenctl login")
+        case .grantRevoked, .passwordRefused:
+            BrokerError(.needsReauth, message, hint: "sign in again with tokenctl login")
         case .rateLimited: BrokerError(.rateLimited, message)
         case .transient: BrokerError(.temporarilyUnavailable, message)
         case .rejected: BrokerError(.upstreamError, message)

@@ -31,4 +31,8 @@ package enum SecretKind: String, Sendable, CaseIterable, Codable {
     case login
     /// The daemon's name of the account, which often is the login.
     case accountName = "account_name"
+    /// An RST site's compact ticket (`site_tickets.value`).
+    case siteTicket = "site_ticket"
+    /// The BinarySecret that came with an RST site's ticket (`site_tickets.proof_key`).
+    case proofKey = "proof_key"
 }

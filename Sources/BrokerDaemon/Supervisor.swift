@@ -163,6 +163,7 @@ final class Supervisor: Service, Sendable {
         logger.notice("reloading the configuration", metadata: ["broker.config": "\(configurationPath)"])
         do {
             let new = try DaemonConfiguration.load(path: configurationPath)
+            try Self.checkSignIn(old: current.withLockedValue { $0 }.realms, new: new.realms, accounts: engine)
             try identity.update(realms: new.realms)
             engine.reconfigure(EngineConfiguration(realms: new.realms, scopes: new.scopes, policy: new.policy))
             server.update(policy: new.access)
@@ -192,6 +193,21 @@ final class Supervisor: Service, Sendable {
         }
         SystemdNotifier.ready(status: statusLine())
         lastStatus.withLockedValue { $0 = "" }
+    }
+
+    /// A realm with accounts keeps its `sign_in`: its accounts hold the credentials of one kind
+    /// (refresh tokens, or RST tickets and a password).
+    static func checkSignIn(old: [Realm], new: [Realm], accounts engine: BrokerEngine) throws(BrokerError) {
+        let inUse = Set(engine.accountNames().compactMap { engine.status($0)?.realm })
+        for realm in new where inUse.contains(realm.name) {
+            guard let before = old.first(where: { $0.name == realm.name }), before.signIn != realm.signIn else {
+                continue
+            }
+            throw BrokerError(
+                .badRequest,
+                "realm \(realm.name) has accounts, so its sign_in cannot change from \(before.signIn.rawValue) to "
+                    + "\(realm.signIn.rawValue) (log its accounts out first, or name a new realm)")
+        }
     }
 
     /// Settings a running daemon cannot change.

@@ -1,5 +1,7 @@
 import BrokerCore
 import BrokerStore
+import Foundation
+import LiveProtocol
 
 /// The engine serves the socket through `CredentialService`. Most requirements are the engine's
 /// own methods; the rest adapt them here.
@@ -10,6 +12,12 @@ extension BrokerEngine: CredentialService {
             return .challenge(response: Challenge.answer(nonce: nonce, productID: productID, productKey: productKey))
         case .ath(let account, let method, let site, let trid, let minValid):
             return try await athAnswer(account: account, method: method, site: site, trid: trid, minValid: minValid)
+        case .sso(let account, let nonce, let policy, let trid, let guid, let minValid):
+            return .sso(
+                try await sso(
+                    account: account, nonce: nonce, policy: policy, trid: trid, guid: guid, minValid: minValid))
+        case .passport14(let account, let challenge):
+            return .passport14(ticket: try await passport14(account: account, challenge: challenge))
         }
     }
 

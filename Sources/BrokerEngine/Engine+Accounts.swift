@@ -65,6 +65,9 @@ extension BrokerEngine {
         if let existing, existing.login.lowercased() != login.lowercased() || existing.realm != realm.name {
             throw BrokerError(.conflict, "account \(name) is already enrolled for another login or realm")
         }
+        if realm.signIn == .rst {
+            return try await enrollRST(command, realm: realm, name: name, login: login)
+        }
         let now = wallClock()
         let grant: TokenGrant
         var cookies = command.cookies.map { (value: $0, expiresAt: Date?.none) }

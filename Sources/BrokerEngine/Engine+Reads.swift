@@ -124,7 +124,20 @@ extension BrokerEngine {
     package func ticket(account: AccountName, minValid: TimeInterval = 0) async throws(BrokerError) -> (
         ticket: String, method: TicketMethod, served: ServedCredential
     ) {
-        let method = locked.withLock { $0.machine.accounts[account]?.ticketMethod } ?? .oauth
+        let (method, sites) = locked.withLock {
+            ($0.machine.accounts[account]?.ticketMethod ?? .oauth, $0.machine.accounts[account]?.rstSites)
+        }
+        // An account of an `rst` realm: the ticket of the SSO site (messengerclear.live.com).
+        if let sites {
+            let kept = sites.filter(\.keepsTicket)
+            let site =
+                kept.first { $0.policy.lowercased() == RSTSite.messengerClear.policy.lowercased() } ?? kept.first
+            guard let site else {
+                throw BrokerError(.credentialUnavailable, "the realm of \(account) keeps no RST site ticket")
+            }
+            let served = try await read(account: account, kind: .site(site.address), minValid: minValid)
+            return (served.credential.value.exposed, .rst, served)
+        }
         switch method {
         case .oauth:
             let served = try await read(account: account, kind: .scope(.ssl), minValid: minValid)

@@ -59,7 +59,7 @@ package final class BrokerEngine: Service, Sendable {
             Locked(
                 machine: RefreshMachine(
                     policy: configuration.policy, scopes: configuration.scopes,
-                    realms: Set(configuration.realms.map(\.name)))))
+                    realms: configuration.realms)))
         cache.update(.safetyMargin(configuration.policy.safetyMargin))
         let seeds: [AccountSeed]
         do { seeds = try store.loadAccounts() } catch { throw Self.brokerError(error) }
@@ -90,7 +90,7 @@ package final class BrokerEngine: Service, Sendable {
             update {
                 $0.reconfigure(
                     policy: configuration.policy, scopes: configuration.scopes,
-                    realms: Set(configuration.realms.map(\.name)), now: now)
+                    realms: configuration.realms, now: now)
             })
         wakeup.signal()
     }
@@ -190,6 +190,10 @@ package final class BrokerEngine: Service, Sendable {
                     job, try await identity.passwordSignIn(realm: realm, login: login, password: password, now: now))
             case .userInitialization(let cookies):
                 return .obtained(job, try await identity.userInitialization(realm: realm, cookies: cookies, now: now))
+            case .rstSites(let login, let password, let sites):
+                return .obtainedSites(
+                    job,
+                    try await identity.rstSites(realm: realm, login: login, password: password, sites: sites, now: now))
             case .rstTicket(let login, let password):
                 return .obtained(
                     job, try await identity.rstTicket(realm: realm, login: login, password: password, now: now))

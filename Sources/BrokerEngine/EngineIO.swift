@@ -16,6 +16,12 @@ package protocol IdentityProviding: Sendable {
     func passwordSignIn(realm: Realm, login: String, password: Secret, now: Date) async throws(RefreshFailure)
         -> SignInGrant
     func rstTicket(realm: Realm, login: String, password: Secret, now: Date) async throws(RefreshFailure) -> Credential
+    /// Every site of an `rst` realm from one RST.srf call, by site address.
+    func rstSites(realm: Realm, login: String, password: Secret, sites: [RSTSite], now: Date)
+        async throws(RefreshFailure) -> [String: Credential]
+    /// A Passport 1.4 ticket for a `USR t TWN S` challenge string.
+    func passport14(realm: Realm, login: String, password: Secret, challenge: String, now: Date)
+        async throws(RefreshFailure) -> String
 }
 
 /// What the engine writes: `CredentialStore` is the real one (SQLite); tests may pass a fake.
@@ -63,32 +69,33 @@ extension CredentialStore: CredentialPersisting {
                 stateReason: account.stateReason,
                 refreshToken: credentials.refreshToken, password: credentials.password,
                 ticketMethod: account.ticketMethod, accessTokens: Array(credentials.accessTokens.values),
-                cookies: credentials.cookies.map { (value: $0, expiresAt: nil) })
+                cookies: credentials.cookies.map { (value: $0, expiresAt: nil) }, sites: credentials.sites)
         }
     }
 
     package func commit(_ write: PendingWrite, account: AccountName, now: Date) throws {
         try commitRefresh(
             account: account, accessToken: write.accessToken, rotatedRefreshToken: write.rotatedRefreshToken,
-            cookies: write.cookies,
-            now: now)
+            cookies: write.cookies, sites: write.sites, now: now)
     }
 
     package func saveEnrollment(_ seed: AccountSeed, exists: Bool, now: Date) throws {
-        guard let refreshToken = seed.refreshToken else {
-            throw BrokerError(.internalError, "an enrollment without a refresh token")
+        guard seed.refreshToken != nil || (seed.password != nil && !seed.sites.isEmpty) else {
+            throw BrokerError(.internalError, "an enrollment without a refresh token or RST tickets")
         }
+        let refreshToken = seed.refreshToken
         if exists {
             try replaceGrant(
                 account: seed.name, refreshToken: refreshToken, accessTokens: seed.accessTokens,
-                cookies: seed.cookies?.value, now: now)
+                cookies: seed.cookies?.value, sites: seed.sites, now: now)
             if let password = seed.password { try setSecret(password, kind: .password, account: seed.name, now: now) }
             try setTicketMethod(seed.ticketMethod, for: seed.name)
         } else {
             try createAccount(
                 name: seed.name, realm: seed.realm, login: seed.login, refreshToken: refreshToken,
                 accessTokens: seed.accessTokens,
-                password: seed.password, cookies: seed.cookies?.value, ticketMethod: seed.ticketMethod, now: now)
+                password: seed.password, cookies: seed.cookies?.value, ticketMethod: seed.ticketMethod,
+                sites: seed.sites, now: now)
         }
     }
 }

@@ -43,6 +43,80 @@ extension Router {
         }
     }
 
+    /// `sso?nonce=N[&trid=T][&guid=G][&policy=P]`: the `USR t SSO S` ticket and proof.
+    func sso(_ request: APIRequest, account: AccountName, minValid: TimeInterval) -> Routed {
+        guard let nonce = request.query["nonce"], Self.isPrintableASCII(nonce, max: 256) else {
+            return .now(.error(BrokerError(.badRequest, "nonce must be 1-256 characters of printable ASCII")))
+        }
+        var trid: Int?
+        if let value = request.query["trid"] {
+            guard let number = Int(value), number >= 0 else {
+                return .now(.error(BrokerError(.badRequest, "trid must be a number")))
+            }
+            trid = number
+        }
+        let guid = request.query["guid"]
+        if let guid {
+            guard Self.isPrintableASCII(guid, max: 64), !guid.contains(" ") else {
+                return .now(.error(BrokerError(.badRequest, "guid must be a machine GUID, like {6f1c...}")))
+            }
+        }
+        let policy = request.query["policy"] ?? RSTSite.messengerClear.policy
+        guard Self.isPrintableASCII(policy, max: 128), !policy.contains(" ") else {
+            return .now(.error(BrokerError(.badRequest, "invalid policy")))
+        }
+        let service = self.service
+        let tridValue = trid
+        return .later {
+            do {
+                guard
+                    case .sso(let answer) = try await service.perform(
+                        .sso(
+                            account: account, nonce: nonce, policy: policy, trid: tridValue, guid: guid,
+                            minValid: minValid))
+                else { return .error(Router.unexpectedAnswer) }
+                return .json(
+                    SSOResult(
+                        ticket: answer.ticket, proof: answer.proof, policy: answer.policy, usr: answer.usr,
+                        expiresAt: BrokerJSON.formatDate(answer.expiresAt),
+                        expiresIn: max(0, Int(answer.expiresAt.timeIntervalSince(service.now()).rounded(.down)))))
+            } catch {
+                return .error(Router.brokerError(error))
+            }
+        }
+    }
+
+    /// `passport14?challenge=C`: a Passport 1.4 ticket, made now with the stored password.
+    func passport14(_ request: APIRequest, account: AccountName) -> Routed {
+        guard let challenge = request.query["challenge"], Self.isPrintableASCII(challenge, max: 1024),
+            !challenge.contains(" ")
+        else {
+            return .now(
+                .error(
+                    BrokerError(
+                        .badRequest,
+                        "challenge must be the string of USR t TWN S (printable ASCII without spaces, at most 1024)")))
+        }
+        let service = self.service
+        return .later {
+            do {
+                guard
+                    case .passport14(let ticket) = try await service.perform(
+                        .passport14(account: account, challenge: challenge))
+                else { return .error(Router.unexpectedAnswer) }
+                return .json(Passport14Result(ticket: ticket))
+            } catch {
+                return .error(Router.brokerError(error))
+            }
+        }
+    }
+
+    /// 1 to `max` bytes, each a printable ASCII character (space to tilde).
+    static func isPrintableASCII(_ text: String, max: Int) -> Bool {
+        let bytes = text.utf8
+        return !bytes.isEmpty && bytes.count <= max && bytes.allSatisfy { (0x20...0x7e).contains($0) }
+    }
+
     /// `POST /v1/admin/rekey`: re-seal the store under a new key.
     func rekey(_ request: APIRequest) -> APIResponse {
         guard let body = try? BrokerJSON.decode(RekeyRequest.self, from: request.body) else {

@@ -98,10 +98,12 @@ final class Router: Sendable {
                     RealmsResponse(
                         realms: realms.map { realm in
                             RealmInfo(
-                                name: realm.name,
-                                authorizeURL: AuthorizeURL.make(
-                                    base: realm.loginBase, clientID: realm.clientID, scope: Scope.skype.rawValue,
-                                    redirectURI: realm.redirectURI),
+                                name: realm.name, signIn: realm.signIn.rawValue,
+                                authorizeURL: realm.signIn == .rst
+                                    ? nil
+                                    : AuthorizeURL.make(
+                                        base: realm.loginBase, clientID: realm.clientID, scope: Scope.skype.rawValue,
+                                        redirectURI: realm.redirectURI),
                                 isDefault: realms.count == 1)
                         })))
         case (.GET, 2, "accounts"):
@@ -170,7 +172,9 @@ final class Router: Sendable {
             BrokerError(.forbidden, "uid \(peer.uid) may not \(action)" + (account.map { " account \($0)" } ?? "")))
     }
 
-    static let credentialEndpoints: Set<String> = ["token", "skypetoken", "uic", "ticket", "web-ticket", "ath"]
+    static let credentialEndpoints: Set<String> = [
+        "token", "skypetoken", "uic", "ticket", "web-ticket", "ath", "sso", "passport14",
+    ]
 
     /// The credential endpoints: answered from the cache when fresh, else after the service's
     /// shared refresh.
@@ -227,18 +231,35 @@ final class Router: Sendable {
                         expiresIn: Self.left(served, now)))
             }
         case "ticket":
+            if let site = request.query["site"] {
+                guard Self.isPrintableASCII(site, max: 253), !site.contains(" ") else {
+                    return .now(.error(BrokerError(.badRequest, "site must be a site address, like contacts.msn.com")))
+                }
+                return read(account: account, kind: .site(site), minValid: minValid, peer: peer) { served, now in
+                    .json(
+                        TicketResult(
+                            ticket: served.credential.value.exposed, method: TicketMethod.rst.rawValue, site: site,
+                            expiresAt: served.expiresAtText, expiresIn: Self.left(served, now)))
+                }
+            }
             return .later {
                 do {
                     let (ticket, method, served) = try await service.ticket(account: account, minValid: wanted)
+                    var site = ATHPayload.defaultSite
+                    if case .site(let address) = served.kind { site = address }
                     return .json(
                         TicketResult(
-                            ticket: ticket, method: method.rawValue, site: ATHPayload.defaultSite,
+                            ticket: ticket, method: method.rawValue, site: site,
                             expiresAt: served.expiresAtText,
                             expiresIn: Self.left(served, service.now())))
                 } catch {
                     return .error(Router.brokerError(error))
                 }
             }
+        case "sso":
+            return sso(request, account: account, minValid: minValid)
+        case "passport14":
+            return passport14(request, account: account)
         default:
             return ath(request, account: account, minValid: minValid)
         }

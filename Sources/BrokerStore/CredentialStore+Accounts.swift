@@ -14,7 +14,7 @@ extension CredentialStore {
     package func createAccount(
         name: AccountName, realm: String, login: String, refreshToken: Secret?,
         accessTokens: [AccessToken], password: Secret?, cookies: Secret?, ticketMethod: TicketMethod = .oauth,
-        now: Date = Date()
+        sites: [String: Credential] = [:], now: Date = Date()
     ) throws {
         guard !realm.isEmpty else { throw BrokerError(.badRequest, "the realm name is empty") }
         guard !login.isEmpty else { throw BrokerError(.badRequest, "the login is empty") }
@@ -49,6 +49,7 @@ extension CredentialStore {
             for token in accessTokens {
                 try self.putAccessToken(db, id, token)
             }
+            for (site, ticket) in sites { try self.putSiteTicket(db, id, site, ticket) }
         }
     }
 

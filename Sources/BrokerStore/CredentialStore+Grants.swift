@@ -10,12 +10,13 @@ extension CredentialStore {
     /// refresh token is kept. Throws `.notFound` if there is no such account.
     /// `now` is when the secrets were obtained, from the caller's clock.
     package func commitRefresh(
-        account name: AccountName, accessToken: AccessToken, rotatedRefreshToken: Secret?, cookies: Secret? = nil,
-        now: Date = Date()
+        account name: AccountName, accessToken: AccessToken?, rotatedRefreshToken: Secret?, cookies: Secret? = nil,
+        sites: [String: Credential] = [:], now: Date = Date()
     ) throws {
         try write("cannot store the refreshed token of \(name)") { db in
             let id = try Self.requireAccountID(db, name, self.sealer)
-            try self.putAccessToken(db, id, accessToken)
+            if let accessToken { try self.putAccessToken(db, id, accessToken) }
+            for (site, ticket) in sites { try self.putSiteTicket(db, id, site, ticket) }
             if let rotatedRefreshToken {
                 try self.putSecret(db, id, .refreshToken, rotatedRefreshToken, now)
             }
@@ -31,7 +32,7 @@ extension CredentialStore {
     /// is kept. Throws `.notFound` if there is no such account.
     package func replaceGrant(
         account name: AccountName, refreshToken: Secret?, accessTokens: [AccessToken], cookies: Secret?,
-        now: Date = Date()
+        sites: [String: Credential] = [:], now: Date = Date()
     ) throws {
         try write("cannot store the new sign-in of \(name)") { db in
             let id = try Self.requireAccountID(db, name, self.sealer)
@@ -41,6 +42,8 @@ extension CredentialStore {
                 try self.putAccessToken(db, id, token)
             }
             try self.putSecret(db, id, .cookies, cookies, now)
+            try db.execute(sql: "DELETE FROM site_tickets WHERE account_id = ?", arguments: [id])
+            for (site, ticket) in sites { try self.putSiteTicket(db, id, site, ticket) }
             try db.execute(
                 sql: "UPDATE accounts SET state = ?, state_reason = NULL WHERE id = ?",
                 arguments: [AccountState.active.rawValue, id])
@@ -62,6 +65,25 @@ extension CredentialStore {
                 ON CONFLICT (account_id, kind) DO UPDATE SET value = excluded.value, updated_at = excluded.updated_at
                 """,
             arguments: [id, kind.rawValue, sealed, now.timeIntervalSince1970])
+    }
+
+    /// One RST site's ticket, and the BinarySecret that came with it (or none), replacing both.
+    func putSiteTicket(_ db: Database, _ id: Int64, _ site: String, _ ticket: Credential) throws {
+        let value = try sealer.seal(ticket.value.exposed, SealContext(accountID: id, kind: .siteTicket, site: site))
+        let proofKey = try ticket.proofKey.map {
+            try sealer.seal($0.exposed, SealContext(accountID: id, kind: .proofKey, site: site))
+        }
+        try db.execute(
+            sql: """
+                INSERT INTO site_tickets (account_id, site, value, proof_key, obtained_at, expires_at)
+                VALUES (?, ?, ?, ?, ?, ?)
+                ON CONFLICT (account_id, site) DO UPDATE SET value = excluded.value, proof_key = excluded.proof_key,
+                    obtained_at = excluded.obtained_at, expires_at = excluded.expires_at
+                """,
+            arguments: [
+                id, site, value, proofKey, ticket.obtainedAt.timeIntervalSince1970,
+                ticket.expiresAt.timeIntervalSince1970,
+            ])
     }
 
     func putAccessToken(_ db: Database, _ id: Int64, _ token: AccessToken) throws {

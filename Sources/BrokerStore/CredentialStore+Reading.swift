@@ -100,7 +100,7 @@ extension CredentialStore {
             case .refreshToken: credentials.refreshToken = secret
             case .password: credentials.password = secret
             case .cookies: credentials.cookies = secret
-            case .accessToken, .login, .accountName: break
+            case .accessToken, .login, .accountName, .siteTicket, .proofKey: break
             }
         }
         for row in try Row.fetchAll(
@@ -117,6 +117,21 @@ extension CredentialStore {
                 value: Secret(value), scope: scope,
                 obtainedAt: Date(timeIntervalSince1970: row["obtained_at"]),
                 expiresAt: Date(timeIntervalSince1970: row["expires_at"]))
+        }
+        for row in try Row.fetchAll(
+            db, sql: "SELECT site, value, proof_key, obtained_at, expires_at FROM site_tickets WHERE account_id = ?",
+            arguments: [id])
+        {
+            let site: String = row["site"]
+            let value = try open(
+                row["value"], SealContext(accountID: id, kind: .siteTicket, site: site), account: name.rawValue)
+            let sealedKey: Data? = row["proof_key"]
+            let proofKey = try sealedKey.map {
+                Secret(try open($0, SealContext(accountID: id, kind: .proofKey, site: site), account: name.rawValue))
+            }
+            credentials.sites[site] = Credential(
+                value: Secret(value), obtainedAt: Date(timeIntervalSince1970: row["obtained_at"]),
+                expiresAt: Date(timeIntervalSince1970: row["expires_at"]), proofKey: proofKey)
         }
         return credentials
     }

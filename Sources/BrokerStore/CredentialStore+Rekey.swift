@@ -52,6 +52,22 @@ extension CredentialStore {
                         arguments: [try next.seal(plain, context), id, scopeName])
                     count += 1
                 }
+                for row in try Row.fetchAll(db, sql: "SELECT account_id, site, value, proof_key FROM site_tickets") {
+                    let id: Int64 = row["account_id"]
+                    let site: String = row["site"]
+                    let ticketContext = SealContext(accountID: id, kind: .siteTicket, site: site)
+                    let ticket = try self.open(row["value"], ticketContext, account: "row \(id)")
+                    var proofKey: Data?
+                    if let sealed = row["proof_key"] as Data? {
+                        let keyContext = SealContext(accountID: id, kind: .proofKey, site: site)
+                        proofKey = try next.seal(try self.open(sealed, keyContext, account: "row \(id)"), keyContext)
+                        count += 1
+                    }
+                    try db.execute(
+                        sql: "UPDATE site_tickets SET value = ?, proof_key = ? WHERE account_id = ? AND site = ?",
+                        arguments: [try next.seal(ticket, ticketContext), proofKey, id, site])
+                    count += 1
+                }
                 for row in try Row.fetchAll(db, sql: "SELECT id, realm, login_sealed, name_sealed FROM accounts") {
                     let id: Int64 = row["id"]
                     let realm: String = row["realm"]

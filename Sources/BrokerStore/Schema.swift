@@ -15,6 +15,8 @@ enum Schema {
     ///   the realm.
     /// - `secrets`: the refresh token, password and cookies of an account, sealed.
     /// - `access_tokens`: one sealed access token per account and scope, with its times.
+    /// - `site_tickets` (v4): an `rst` realm's compact ticket per account and site, sealed, with
+    ///   the BinarySecret that came with it (sealed) and its times.
     ///
     /// Times are `REAL` seconds since 1970.
     static func migrator(sealer: Sealer) -> DatabaseMigrator {
@@ -78,6 +80,22 @@ enum Schema {
                         id,
                     ])
             }
+        }
+        // v4: RST.srf site tickets of the accounts of `rst` realms (revival servers). The site
+        // address is in clear, like an access token's scope; ticket and BinarySecret are sealed.
+        migrator.registerMigration("v4") { db in
+            try db.execute(
+                sql: """
+                    CREATE TABLE site_tickets (
+                        account_id INTEGER NOT NULL REFERENCES accounts(id) ON DELETE CASCADE,
+                        site TEXT NOT NULL,
+                        value BLOB NOT NULL,
+                        proof_key BLOB,
+                        obtained_at REAL NOT NULL,
+                        expires_at REAL NOT NULL,
+                        PRIMARY KEY (account_id, site)
+                    );
+                    """)
         }
         return migrator
     }

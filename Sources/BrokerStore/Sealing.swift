@@ -59,6 +59,13 @@ struct SealContext: Sendable, Hashable {
         self.scope = scope?.rawValue ?? ""
     }
 
+    /// An RST site's ticket or BinarySecret: bound to the site's address.
+    init(accountID: Int64, kind: SecretKind, site: String) {
+        self.accountID = accountID
+        self.purpose = kind.rawValue
+        self.scope = site
+    }
+
     init(storeWide purpose: String) {
         self.accountID = 0
         self.purpose = purpose

@@ -43,11 +43,14 @@ package struct StoredCredentials: Sendable, Hashable, CustomStringConvertible,
     package var accessTokens: [Scope: AccessToken]
     package var password: Secret?
     package var cookies: Secret?
+    /// RST site tickets with their BinarySecrets, by site address.
+    package var sites: [String: Credential]
 
     package init(
         refreshToken: Secret? = nil, accessTokens: [Scope: AccessToken] = [:], password: Secret? = nil,
-        cookies: Secret? = nil
+        cookies: Secret? = nil, sites: [String: Credential] = [:]
     ) {
+        self.sites = sites
         self.refreshToken = refreshToken
         self.accessTokens = accessTokens
         self.password = password
@@ -58,7 +61,7 @@ package struct StoredCredentials: Sendable, Hashable, CustomStringConvertible,
         let scopes = accessTokens.keys.sorted().map(\.alias).joined(separator: ",")
         return "StoredCredentials(refreshToken: \(refreshToken.map { "\($0)" } ?? "none"), "
             + "accessTokens: [\(scopes)], password: \(password.map { "\($0)" } ?? "none"), "
-            + "cookies: \(cookies.map { "\($0)" } ?? "none"))"
+            + "cookies: \(cookies.map { "\($0)" } ?? "none"), sites: [\(sites.keys.sorted().joined(separator: ","))])"
     }
 
     package var debugDescription: String { description }

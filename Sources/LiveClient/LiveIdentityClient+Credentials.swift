@@ -101,58 +101,6 @@ extension LiveIdentityClient {
         }
     }
 
-    /// An ssl-compact-ticket from RST.srf for chatservice.live.com / MBI_SSL. Follows
-    /// psf:Redirect only to the realm's origins, at most three times.
-    package func rstTicket(realm: Realm, login: String, password: Secret, now: Date) async throws(RefreshFailure)
-        -> Credential
-    {
-        var url = realm.rstEndpoint
-        let envelope = RSTRequest.render(username: login, password: password, sites: [.chatService])
-        for _ in 0...Self.maxHops {
-            var request = HTTPClientRequest(url: url)
-            request.method = .POST
-            request.headers.add(name: "Content-Type", value: RSTRequest.contentType)
-            request.body = .bytes(ByteBuffer(string: envelope))
-            let (status, headers, body) = try await call(realm, request, what: "RST.srf")
-            if status == 429 { throw .rateLimited(retryAfter: Self.retryAfter(headers, now: now)) }
-            let parsed: RSTResponse
-            do {
-                parsed = try RSTResponse.parse(String(decoding: body, as: UTF8.self))
-            } catch {
-                if (500..<600).contains(status) { throw .transient("RST.srf answered HTTP \(status)") }
-                throw .transient(error.message)
-            }
-            switch parsed {
-            case .tokens:
-                guard let token = parsed.token(for: RSTSite.chatService.address) else {
-                    throw .transient("RST.srf returned no ticket for chatservice.live.com")
-                }
-                let expires = token.expires ?? now.addingTimeInterval(3600)
-                return Credential(value: token.ticket, obtainedAt: now, expiresAt: expires)
-            case .fault(let fault):
-                switch fault.kind {
-                case .redirect(let target):
-                    guard realm.mayFollow(target) else {
-                        throw .rejected(
-                            code: "rst_redirect", description: "RST.srf redirected outside the realm's origins")
-                    }
-                    url = target
-                case .badCredentials:
-                    throw .grantRevoked(
-                        "RST.srf refused the stored password (\(fault.faultstring ?? "FailedAuthentication"))")
-                case .profileAccrualRequired:
-                    throw .rejected(
-                        code: "interaction_required",
-                        description:
-                            "interactive sign-in required: \(fault.faultstring ?? "profile accrual is required")")
-                case .other:
-                    throw .transient("RST.srf fault \(fault.faultcode ?? "?"): \(fault.faultstring ?? "")")
-                }
-            }
-        }
-        throw .transient("RST.srf redirected too many times")
-    }
-
     static func cookieJar(_ header: String) -> [String: String] {
         var jar: [String: String] = [:]
         for pair in header.split(separator: ";") {

@@ -36,6 +36,8 @@ package final class LiveIdentityClient: Sendable {
     /// requests and are shut down with the rest.
     private let clients: Mutex<(current: [String: HTTPClient], retired: [HTTPClient])>
     private let logger: Logger
+    /// Each `rst` realm's Passport 1.4 DALogin, once its nexus has named it.
+    let daLogins = Mutex<[String: String]>([:])
 
     package init(realms: [Realm], logger: Logger) throws(BrokerError) {
         self.clients = Mutex((current: Self.makeClients(try Self.tlsConfigurations(realms)), retired: []))

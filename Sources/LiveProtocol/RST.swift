@@ -1,21 +1,6 @@
 import BrokerCore
 import Foundation
 
-/// One site to ask RST.srf for a ticket: `wsa:Address` and the `wsse:PolicyReference` URI.
-package struct RSTSite: Sendable, Hashable {
-    package var address: String
-    /// Empty for sites requested without a policy (such as `http://Passport.NET/tb`).
-    package var policy: String
-
-    package init(address: String, policy: String) {
-        self.address = address
-        self.policy = policy
-    }
-
-    /// The ticket for `ATH CON\USER` with `<ssl-site-name>chatservice.live.com</ssl-site-name>`.
-    package static let chatService = RSTSite(address: "chatservice.live.com", policy: "MBI_SSL")
-}
-
 /// The SOAP `RequestMultipleSecurityTokens` envelope of the seed (MSNP15 SSO style).
 package enum RSTRequest {
     package static let contentType = "text/xml; charset=utf-8"
@@ -130,8 +115,12 @@ package struct RSTFault: Sendable, Hashable {
         }
         let texts = [faultstring, internalErrorText].compactMap { $0?.lowercased() }
         if texts.contains(where: { $0.contains("profile accrual") }) { return .profileAccrualRequired }
+        // Microsoft's service gave the status codes; revival servers may send the fault code
+        // alone, which means the same. A FailedAuthentication with another status is not a
+        // wrong password.
         if code == "failedauthentication",
             Self.same(reqstatus, "0x80048823") || Self.same(errorValue, "0x80048821")
+                || (reqstatus ?? "").isEmpty && (errorValue ?? "").isEmpty
         {
             return .badCredentials
         }

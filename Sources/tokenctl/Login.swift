@@ -80,9 +80,14 @@ struct Login: ParsableCommand {
 
     private func browserRequest(_ client: BrokerClient) throws -> EnrollRequest {
         let realm = try enrollment.chooseRealm(from: client.realms())
+        guard let authorizeURL = realm.authorizeURL else {
+            throw Failure(
+                "realm \(realm.name) signs in with \(realm.signIn), with a password only: "
+                    + "tokenctl login \(enrollment.login) --realm \(realm.name) --password-stdin",
+                exitStatus: ExitStatus.usage)
+        }
         writeStandardError(
-            Enrollment.browserInstructions(
-                login: enrollment.login, authorizeURL: realm.authorizeURL, cookies: cookiesStdin))
+            Enrollment.browserInstructions(login: enrollment.login, authorizeURL: authorizeURL, cookies: cookiesStdin))
         if Input.standardInputIsTerminal { writeStandardError("Final address: ") }
         let redirectURL = try Input.line("the final address")
         if cookiesStdin && Input.standardInputIsTerminal { writeStandardError("Cookies: ") }

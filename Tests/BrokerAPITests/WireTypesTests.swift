@@ -30,7 +30,7 @@ private func decode<T: Decodable>(_ type: T.Type, _ json: String) throws -> T {
             "https://login.live.com/oauth20_authorize.srf?client_id=00000000480BC46C&scope=service::ssl.live.com::MBI_SSL&response_type=token&redirect_uri=https://login.live.com/oauth20_desktop.srf"
         try roundTrip(
             RealmsResponse(realms: [RealmInfo(name: "live", authorizeURL: url, isDefault: true)]),
-            #"{"realms":[{"authorize_url":""# + url + #"","default":true,"name":"live"}]}"#)
+            #"{"realms":[{"authorize_url":""# + url + #"","default":true,"name":"live","sign_in":"oauth"}]}"#)
     }
 
     @Test func accounts() throws {

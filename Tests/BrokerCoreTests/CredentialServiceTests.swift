@@ -43,6 +43,8 @@ private final class FixedService: CredentialService {
             return .challenge(response: Challenge.answer(nonce: nonce, productID: productID, productKey: productKey))
         case .ath(let account, let method, let site, let trid, let minValid):
             return try await athAnswer(account: account, method: method, site: site, trid: trid, minValid: minValid)
+        case .sso, .passport14:
+            throw BrokerError(.credentialUnavailable, "this service has no rst realm")
         }
     }
 

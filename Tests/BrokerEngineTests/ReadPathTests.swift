@@ -45,6 +45,12 @@ final class FakeIdentity: IdentityProviding {
     }
     func rstTicket(realm: Realm, login: String, password: Secret, now: Date) async throws(RefreshFailure) -> Credential
     { throw .transient("no") }
+    func rstSites(realm: Realm, login: String, password: Secret, sites: [RSTSite], now: Date)
+        async throws(RefreshFailure) -> [String: Credential]
+    { throw .transient("no") }
+    func passport14(realm: Realm, login: String, password: Secret, challenge: String, now: Date)
+        async throws(RefreshFailure) -> String
+    { throw .transient("no") }
 }
 
 /// A store in memory that takes every write.

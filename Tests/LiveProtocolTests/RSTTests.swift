@@ -293,9 +293,16 @@ struct RSTFaultTests {
                 redirectURL: nil
             ).kind
                 == .badCredentials)
+        // A revival server may send the fault code alone.
         #expect(
             RSTFault(
                 faultcode: "wsse:FailedAuthentication", faultstring: nil, reqstatus: nil, errorValue: nil,
+                redirectURL: nil
+            ).kind
+                == .badCredentials)
+        #expect(
+            RSTFault(
+                faultcode: "wsse:FailedAuthentication", faultstring: nil, reqstatus: "0x800488ee", errorValue: nil,
                 redirectURL: nil
             ).kind
                 == .other)

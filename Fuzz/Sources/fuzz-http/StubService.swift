@@ -56,6 +56,17 @@ final class StubService: CredentialService {
             return .challenge(response: Challenge.answer(nonce: nonce, productID: productID, productKey: productKey))
         case .ath(let account, let method, let site, let trid, let minValid):
             return try await athAnswer(account: account, method: method, site: site, trid: trid, minValid: minValid)
+        case .sso(let account, _, let policy, let trid, let guid, let minValid):
+            let served = try await read(account: account, kind: .site("messengerclear.live.com"), minValid: minValid)
+            let ticket = served.credential.value.exposed
+            return .sso(
+                SSOAnswer(
+                    ticket: ticket, proof: "cHJvb2Y=", policy: policy,
+                    usr: SSOAnswer.usrLine(trid: trid, ticket: ticket, proof: "cHJvb2Y=", guid: guid),
+                    expiresAt: served.credential.expiresAt))
+        case .passport14(let account, _):
+            _ = try await read(account: account, kind: .site("messengerclear.live.com"), minValid: 0)
+            return .passport14(ticket: "t=stub&p=")
         }
     }
 

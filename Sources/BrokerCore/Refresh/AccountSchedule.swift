@@ -32,13 +32,16 @@ package struct AccountSeed: Sendable {
     package var accessTokens: [AccessToken]
     /// Session cookies, with their expiry when known (the store does not keep it).
     package var cookies: (value: Secret, expiresAt: Date?)?
+    /// RST site tickets (an `rst` realm's), by site address.
+    package var sites: [String: Credential]
 
     package init(
         name: AccountName, realm: String, login: String, state: AccountState = .active, stateReason: String? = nil,
         refreshToken: Secret?, password: Secret? = nil, ticketMethod: TicketMethod = .oauth,
         accessTokens: [AccessToken] = [],
-        cookies: (value: Secret, expiresAt: Date?)? = nil
+        cookies: (value: Secret, expiresAt: Date?)? = nil, sites: [String: Credential] = [:]
     ) {
+        self.sites = sites
         self.name = name
         self.realm = realm
         self.login = login
@@ -62,6 +65,8 @@ package struct AccountSchedule: Sendable {
     package var refreshToken: Secret?
     package var password: Secret?
     package var ticketMethod: TicketMethod
+    /// For an account of an `rst` realm: the sites RST.srf is asked for (nil: an OAuth realm).
+    package var rstSites: [RSTSite]?
     package var credentials: [CredentialKind: CredentialSchedule] = [:]
     /// Why the cookie-based credentials cannot be had, once silent sign-in stopped working.
     package var cookiesLost: String?
@@ -77,10 +82,18 @@ package struct AccountSchedule: Sendable {
 
     package var cookies: Credential? { credentials[.cookies]?.credential }
 
+    /// Whether the account has anything to refresh with: a refresh token, or (in an `rst`
+    /// realm) the password.
+    package var refreshable: Bool { rstSites != nil ? password != nil : refreshToken != nil }
+
+    /// The site kinds an `rst` account keeps.
+    var siteKinds: [CredentialKind] { (rstSites ?? []).filter(\.keepsTicket).map { .site($0.address) } }
+
     /// The kinds this account keeps fresh, given the configured scopes. The dependencies:
     /// the skypetoken is made from the skype scope's token, the cookies and the UIC need cookies
     /// or a password, and the RST ticket needs the `rst` method and a password.
     package func kinds(scopes: [Scope]) -> [CredentialKind] {
+        if rstSites != nil { return password != nil ? siteKinds : [] }
         var kinds = scopes.map(CredentialKind.scope)
         if scopes.contains(.skype) { kinds.append(.skypetoken) }
         if (cookies != nil || password != nil) && cookiesLost == nil { kinds += [.cookies, .uic] }
@@ -90,6 +103,24 @@ package struct AccountSchedule: Sendable {
 
     /// Why this account cannot have a credential of this kind, with the command that fixes it.
     package func unavailable(_ kind: CredentialKind, scopes: [Scope]) -> BrokerError? {
+        if rstSites != nil {
+            guard case .site = kind else {
+                return BrokerError(
+                    .credentialUnavailable,
+                    "\(kind.name) is an OAuth credential, and realm \(realm) signs in with rst (RST.srf): "
+                        + "it serves site tickets, SSO proofs and Passport 1.4 tickets")
+            }
+            guard siteKinds.contains(kind) else {
+                return BrokerError(
+                    .credentialUnavailable, "realm \(realm) does not keep a ticket for site \(kind.name) (rst_sites)")
+            }
+            if password == nil {
+                return BrokerError(
+                    .credentialUnavailable, "RST tickets need the stored password, and this account has none",
+                    hint: "tokenctl login \(login) --realm \(realm) --password-stdin")
+            }
+            return nil
+        }
         switch kind {
         case .scope(let scope):
             return scopes.contains(scope)
@@ -117,13 +148,17 @@ package struct AccountSchedule: Sendable {
                     hint: "tokenctl login \(login) --store-password --ticket-method rst")
             }
             return nil
+        case .site(let address):
+            return BrokerError(
+                .credentialUnavailable,
+                "site \(address): realm \(realm) signs in with oauth; RST site tickets are kept for rst realms")
         }
     }
 
     /// How the account looks to reads.
     func view(scopes: [Scope]) -> AccountView {
         var unavailable: [CredentialKind: BrokerError] = [:]
-        for kind in Scope.allCases.map(CredentialKind.scope) + [.skypetoken, .cookies, .uic, .ticket] {
+        for kind in Scope.allCases.map(CredentialKind.scope) + [.skypetoken, .cookies, .uic, .ticket] + siteKinds {
             if let error = self.unavailable(kind, scopes: scopes) { unavailable[kind] = error }
         }
         return AccountView(state: state, reason: stateReason, unavailable: unavailable)
@@ -140,4 +175,6 @@ struct Commit: Sendable {
     var cookies: Credential?
     var rotated: Bool
     var write: PendingWrite
+    /// Set by an RST.srf sign-in: the tickets of the other sites, installed together.
+    var siblings: [CredentialKind: Credential] = [:]
 }

@@ -27,7 +27,7 @@ package enum Endpoint: String, Hashable, Sendable, CaseIterable {
     case signIn = "sign_in"
     /// v1/User/Initialization: the UIC.
     case userInitialization = "user_initialization"
-    /// RST.srf: the ssl-compact-ticket of the `rst` ticket method.
+    /// RST.srf: the ssl-compact-ticket of the `rst` ticket method, and an `rst` realm's sites.
     case rst
 }
 
@@ -46,6 +46,8 @@ package enum Step: Sendable, Equatable {
     case userInitialization(cookies: Secret)
     /// RST.srf with the stored password.
     case rstTicket(login: String, password: Secret)
+    /// RST.srf with the stored password, for every site of an `rst` realm at once.
+    case rstSites(login: String, password: Secret, sites: [RSTSite])
     /// Write a result the store refused earlier.
     case persist(PendingWrite)
     /// Nothing can be called: the step fails at once with this.
@@ -57,7 +59,7 @@ package enum Step: Sendable, Equatable {
         case .skypetoken: .skypetoken
         case .silentSignIn, .passwordSignIn: .signIn
         case .userInitialization: .userInitialization
-        case .rstTicket: .rst
+        case .rstTicket, .rstSites: .rst
         case .persist, .impossible: nil
         }
     }
@@ -103,16 +105,28 @@ package struct SignInGrant: Sendable, Equatable {
     }
 }
 
-/// Secrets that must reach the store: an access token, a rotated refresh token, new cookies.
+/// Secrets that must reach the store: an access token, a rotated refresh token, new cookies,
+/// RST site tickets with their BinarySecrets.
 package struct PendingWrite: Sendable, Equatable {
-    package var accessToken: AccessToken
+    package var accessToken: AccessToken?
     package var rotatedRefreshToken: Secret?
     package var cookies: Secret?
+    /// By site address.
+    package var sites: [String: Credential]
 
-    package init(accessToken: AccessToken, rotatedRefreshToken: Secret?, cookies: Secret?) {
+    package init(
+        accessToken: AccessToken?, rotatedRefreshToken: Secret?, cookies: Secret?, sites: [String: Credential] = [:]
+    ) {
         self.accessToken = accessToken
         self.rotatedRefreshToken = rotatedRefreshToken
         self.cookies = cookies
+        self.sites = sites
+    }
+
+    /// The credential the write is filed under (for a retried write's job).
+    package var kind: CredentialKind {
+        if let accessToken { return .scope(accessToken.scope) }
+        return sites.keys.min().map(CredentialKind.site) ?? .cookies
     }
 }
 
@@ -124,6 +138,8 @@ package enum Outcome: Sendable {
     case signedIn(Job, SignInGrant)
     /// `skypetoken`, `userInitialization` or `rstTicket` succeeded.
     case obtained(Job, Credential)
+    /// `rstSites` succeeded: the tickets, by site address (those the server sent).
+    case obtainedSites(Job, [String: Credential])
     case failed(Job, RefreshFailure)
     /// The store took a write (`Effect.persist`), or refused it with this reason.
     case persisted(AccountName, failure: String?)

@@ -11,7 +11,8 @@
 extension RefreshMachine {
     package mutating func apply(_ outcome: Outcome, now: Date, random: () -> Double) -> [Effect] {
         switch outcome {
-        case .granted(let job, _), .signedIn(let job, _), .obtained(let job, _), .failed(let job, _):
+        case .granted(let job, _), .signedIn(let job, _), .obtained(let job, _), .obtainedSites(let job, _),
+            .failed(let job, _):
             // A job of an account enrolled again since it started: its result belongs to the old
             // grant family and is dropped.
             if let account = accounts[job.key.account], account.generation != job.generation {
@@ -32,6 +33,8 @@ extension RefreshMachine {
                 job, result.grant, cookies: Credential(value: cookies, obtainedAt: now, expiresAt: expires), now: now)
         case .obtained(let job, let credential):
             return obtained(job, credential, now: now, random: random)
+        case .obtainedSites(let job, let sites):
+            return obtainedSites(job, sites, now: now, random: random)
         case .failed(let job, let failure):
             return failed(job, failure, now: now, random: random)
         case .persisted(let name, let failure):
@@ -54,11 +57,35 @@ extension RefreshMachine {
         if let rotated { account.refreshToken = rotated }
         let write = PendingWrite(
             accessToken: grant.accessToken, rotatedRefreshToken: rotated ?? account.unsaved?.rotatedRefreshToken,
-            cookies: cookies?.value ?? account.unsaved?.cookies)
+            cookies: cookies?.value ?? account.unsaved?.cookies, sites: account.unsaved?.sites ?? [:])
         account.committing = Commit(
             job: job, kind: .scope(grant.accessToken.scope), credential: Credential(grant.accessToken),
             cookies: cookies,
             rotated: rotated != nil, write: write)
+        accounts[name] = account
+        return [.persist(name, write)]
+    }
+
+    /// RST.srf answered an `rst` account's sites: every ticket (with its BinarySecret) is
+    /// written first, then all are installed together. A ticket and its BinarySecret always come
+    /// from the same answer.
+    private mutating func obtainedSites(
+        _ job: Job, _ sites: [String: Credential], now: Date, random: () -> Double
+    ) -> [Effect] {
+        let name = job.key.account
+        guard var account = accounts[name] else { return finish(name) }
+        let kept = sites.filter { account.credentials[.site($0.key)] != nil }
+        guard case .site(let wanted) = job.key.kind, let mine = kept[wanted] else {
+            return failed(job, .transient("RST.srf sent no ticket for \(job.key.kind.name)"), now: now, random: random)
+        }
+        let write = PendingWrite(
+            accessToken: account.unsaved?.accessToken, rotatedRefreshToken: account.unsaved?.rotatedRefreshToken,
+            cookies: account.unsaved?.cookies, sites: (account.unsaved?.sites ?? [:]).merging(kept) { $1 })
+        var siblings: [CredentialKind: Credential] = [:]
+        for (address, ticket) in kept where address != wanted { siblings[.site(address)] = ticket }
+        account.committing = Commit(
+            job: job, kind: job.key.kind, credential: mine, cookies: nil, rotated: false, write: write,
+            siblings: siblings)
         accounts[name] = account
         return [.persist(name, write)]
     }
@@ -101,6 +128,12 @@ extension RefreshMachine {
         account.credentials[commit.kind] = fresh(commit.credential, random: random)
         var effects: [Effect] = [.publish(key, commit.credential), .deliver(key, .refreshed(commit.credential))]
         waiting[key] = nil
+        for (kind, credential) in commit.siblings.sorted(by: { $0.key < $1.key }) {
+            let sibling = CredentialKey(account: name, kind: kind)
+            account.credentials[kind] = fresh(credential, random: random)
+            effects += [.publish(sibling, credential), .deliver(sibling, .refreshed(credential))]
+            waiting[sibling] = nil
+        }
         if let cookies = commit.cookies {
             // A sign-in starts a new grant family and the provider revokes the old one: the
             // other tokens (and the skypetoken made from one) must not be served any more.
@@ -194,7 +227,7 @@ extension RefreshMachine {
         var effects: [Effect] = []
         var final = false
         switch failure {
-        case .grantRevoked:
+        case .grantRevoked, .passwordRefused:
             account.state = .needsReauth
             account.stateReason = failure.message
             final = true
@@ -226,7 +259,7 @@ extension RefreshMachine {
             : final ? account.unavailable(key.kind, scopes: scopes) ?? error : error
         effects.append(.deliver(key, .failed(answer, current: schedule.credential, final: final)))
         switch failure {
-        case .grantRevoked:
+        case .grantRevoked, .passwordRefused:
             effects += [
                 .count(.needsReauth), .saveState(key.account, .needsReauth, reason: failure.message),
                 .publishAccount(key.account, account.view(scopes: scopes)),
@@ -254,8 +287,9 @@ extension RefreshMachine {
             }
             effects.append(.publishAccount(key.account, account.view(scopes: scopes)))
         }
-        if case .grantRevoked = failure {
-        } else {
+        switch failure {
+        case .grantRevoked, .passwordRefused: break
+        default:
             effects.append(
                 .log(
                     LogEvent(
@@ -290,6 +324,37 @@ extension RefreshMachine {
         }
         next.retried = true
         return next
+    }
+
+    // MARK: - Refusals outside a job
+
+    /// The server refused the stored password on an on-demand call (a Passport 1.4 login): the
+    /// account needs a new sign-in, like a refresh refused with `invalid_grant`, and nothing is
+    /// retried until it has one.
+    package mutating func passwordRefused(_ name: AccountName, reason: String) -> [Effect] {
+        guard var account = accounts[name], account.state == .active else { return [] }
+        account.state = .needsReauth
+        account.stateReason = reason
+        accounts[name] = account
+        dirty.insert(name)
+        var effects: [Effect] = []
+        for key in waiting.keys where key.account == name {
+            waiting[key] = nil
+            effects.append(
+                .deliver(
+                    key,
+                    .failed(
+                        Self.needsReauth(name, reason), current: account.credentials[key.kind]?.credential,
+                        final: true)))
+        }
+        return effects + [
+            .count(.needsReauth), .saveState(name, .needsReauth, reason: reason),
+            .publishAccount(name, account.view(scopes: scopes)),
+            .log(
+                LogEvent(
+                    .warning, "account needs a new sign-in",
+                    ["broker.account": "\(name)", "broker.event": "needs_reauth", "broker.reason": reason])),
+        ]
     }
 
     // MARK: - Bookkeeping

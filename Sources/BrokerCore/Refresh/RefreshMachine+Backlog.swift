@@ -55,7 +55,7 @@ extension RefreshMachine {
                 }
                 jobs.append(
                     Job(
-                        key: CredentialKey(account: item.account, kind: .scope(unsaved.accessToken.scope)),
+                        key: CredentialKey(account: item.account, kind: unsaved.kind),
                         realm: account.realm, step: .persist(unsaved), dueAt: account.retrySaveAt,
                         generation: account.generation))
                 running.insert(item.account)
@@ -63,7 +63,7 @@ extension RefreshMachine {
                 backlog.remove(at: index)
                 continue
             }
-            guard account.refreshToken != nil, let schedule = account.credentials[kind],
+            guard account.refreshable, let schedule = account.credentials[kind],
                 account.kinds(scopes: scopes).contains(kind),
                 effectiveDue(item.account, schedule, kind, now: now) <= now
             else {
@@ -125,6 +125,12 @@ extension RefreshMachine {
                 return .impossible(.rejected(code: "no_password", description: "no stored password"))
             }
             return .rstTicket(login: account.login, password: password)
+        case .site:
+            // One RST.srf call renews every site: each answer carries its own ticket.
+            guard let password = account.password, let sites = account.rstSites else {
+                return .impossible(.grantRevoked("no password is stored"))
+            }
+            return .rstSites(login: account.login, password: password, sites: sites)
         }
     }
 
@@ -158,7 +164,7 @@ extension RefreshMachine {
                 beyond = min(beyond, account.retrySaveAt)
             }
         }
-        guard account.refreshToken != nil else { return }
+        guard account.refreshable else { return }
         for kind in account.kinds(scopes: scopes) {
             guard let schedule = account.credentials[kind] else { continue }
             let at = effectiveDue(name, schedule, kind, now: now)

@@ -18,6 +18,8 @@ package struct RefreshMachine: Sendable {
     package internal(set) var scopes: [Scope]
     /// The configured realms: an account of another realm fails its refreshes.
     package internal(set) var realms: Set<String>
+    /// The `rst` realms, with the sites their accounts ask RST.srf for.
+    package internal(set) var rstRealms: [String: [RSTSite]] = [:]
     package internal(set) var accounts: [AccountName: AccountSchedule] = [:]
     /// Endpoints resting after a 429, until when.
     package internal(set) var rests: [RestKey: Date] = [:]
@@ -45,10 +47,20 @@ package struct RefreshMachine: Sendable {
         package var endpoint: Endpoint
     }
 
+    /// Realms given by name only sign in with OAuth.
     package init(policy: RefreshPolicy = RefreshPolicy(), scopes: [Scope] = Scope.allCases, realms: Set<String>) {
         self.policy = policy
         self.scopes = scopes
         self.realms = realms
+    }
+
+    package init(policy: RefreshPolicy = RefreshPolicy(), scopes: [Scope] = Scope.allCases, realms: [Realm]) {
+        self.init(policy: policy, scopes: scopes, realms: Set(realms.map(\.name)))
+        self.rstRealms = Self.rstRealms(realms)
+    }
+
+    static func rstRealms(_ realms: [Realm]) -> [String: [RSTSite]] {
+        Dictionary(realms.filter { $0.signIn == .rst }.map { ($0.name, $0.rstSites) }, uniquingKeysWith: { a, _ in a })
     }
 
     // MARK: - Accounts in and out
@@ -61,6 +73,7 @@ package struct RefreshMachine: Sendable {
             realm: seed.realm, login: seed.login, state: seed.state, stateReason: seed.stateReason,
             refreshToken: seed.refreshToken,
             password: seed.password, ticketMethod: seed.ticketMethod)
+        account.rstSites = rstRealms[seed.realm]
         if let cookies = seed.cookies {
             // Cookies loaded from the store have no recorded expiry: refresh them soon.
             let expires = cookies.expiresAt ?? now.addingTimeInterval(3600)
@@ -75,6 +88,9 @@ package struct RefreshMachine: Sendable {
         }
         for token in seed.accessTokens where token.expiresAt > now && account.credentials[.scope(token.scope)] != nil {
             account.credentials[.scope(token.scope)] = fresh(Credential(token), random: random)
+        }
+        for (address, ticket) in seed.sites where ticket.expiresAt > now && account.credentials[.site(address)] != nil {
+            account.credentials[.site(address)] = fresh(ticket, random: random)
         }
         let previous = accounts[seed.name]
         account.generation = nextGeneration
@@ -102,15 +118,17 @@ package struct RefreshMachine: Sendable {
     }
 
     /// Replaces realms, scopes and policy; credentials already held are kept, new kinds are due now.
-    package mutating func reconfigure(policy: RefreshPolicy, scopes: [Scope], realms: Set<String>, now: Date)
-        -> [Effect]
-    {
+    /// A realm's sign-in kind does not change while it has accounts (the daemon refuses such a
+    /// reload); its sites may.
+    package mutating func reconfigure(policy: RefreshPolicy, scopes: [Scope], realms: [Realm], now: Date) -> [Effect] {
         self.policy = policy
         self.scopes = scopes
-        self.realms = realms
+        self.realms = Set(realms.map(\.name))
+        self.rstRealms = Self.rstRealms(realms)
         var effects: [Effect] = []
         for name in Array(accounts.keys) {
             guard var account = accounts[name] else { continue }
+            account.rstSites = rstRealms[account.realm]
             for kind in account.kinds(scopes: scopes) where account.credentials[kind] == nil {
                 account.credentials[kind] = CredentialSchedule(dueAt: now)
             }
@@ -180,7 +198,7 @@ package struct RefreshMachine: Sendable {
         case .skypetoken: .skypetoken
         case .cookies: .signIn
         case .uic: .userInitialization
-        case .ticket: .rst
+        case .ticket, .site: .rst
         }
     }
 
