@@ -16,7 +16,8 @@ public enum FaultKind: String, Sendable, Codable, CaseIterable {
     case malformed
     /// Never answer; the connection stays open until the client gives up.
     case hang
-    /// On RST.srf/RST2.srf: answer with a SOAP fault (`soap_fault`).
+    /// On RST.srf/RST2.srf: answer with a SOAP fault (`soap_fault`). On login2.srf, `soap_fault: redirect`
+    /// answers 302 with a Location on the same DALogin.
     case soapFault = "soap_fault"
 }
 

@@ -228,6 +228,17 @@ struct RevivalNSTests {
             let requests = try await sim.counters()["requests"] as? [String: Int]
             #expect(requests?["login2"] == 7 && requests?["pprdr"] == 5)
 
+            // A redirect to another DALogin, followed with the same Authorization.
+            try await sim.addFault(#"{"endpoint":"login2","kind":"soap_fault","soap_fault":"redirect","count":1}"#)
+            let moved = try await sim.passport14()
+            #expect(moved.status == 302)
+            let location = try #require(moved.header("Location"))
+            #expect(location == "https://127.0.0.1:\(sim.server.port)/login2.srf?lc=1033")
+            let authorization =
+                "Passport1.4 OrgVerb=GET,OrgURL=http%3A%2F%2Fmessenger%2Emsn%2Ecom,sign-in=alice%40example.com,pwd=correct%20horse,ct=1,rver=1,wp=FS_40SEC_0_COMPACT,lc=1,id=1"
+            let followed = try await sim.request(.GET, location, headers: [("Authorization", authorization)])
+            #expect(followed.status == 200 && fromPP(followed) != nil)
+
             try await sim.setSettings(#"{"pprdr_header":"Passporturls"}"#)
             let nexus = try await sim.request(.GET, "/rdr/pprdr.asp")
             #expect(nexus.headers.contains { $0.0 == "Passporturls" })
