@@ -18,6 +18,23 @@ public enum PageStyle: String, Sendable, Codable, CaseIterable {
     case escaped
 }
 
+/// How RST.srf numbers the `Compact<N>` Ids of the tokens it issues.
+public enum RSTNumbering: String, Sendable, Codable, CaseIterable {
+    /// By the request's `RST<N>` Id, as the live service did (RST1 → Compact1).
+    case rstID = "rst_id"
+    /// By Escargot's own loop, which counts Passport.NET/tb too: the Ids are shifted (RST1 → Compact2),
+    /// and never equal to the RST Id.
+    case escargot
+}
+
+/// The name `GET /rdr/pprdr.asp` sends its answer under (header names are case-insensitive).
+public enum PassportURLsHeader: String, Sendable, Codable, CaseIterable {
+    /// As Microsoft's servers sent it.
+    case live = "PassportURLs"
+    /// Title-cased, as Escargot sends it.
+    case escargot = "Passporturls"
+}
+
 /// The kinds of credential livesim issues; each has a lifetime that can be overridden.
 public enum CredentialKind: String, Sendable, Codable, CaseIterable {
     case accessToken = "access_token"
@@ -26,6 +43,8 @@ public enum CredentialKind: String, Sendable, Codable, CaseIterable {
     case ticket
     case uic
     case cookie
+    /// Passport 1.4 tickets from the DALogin (`/login2.srf`), for `USR TWN S`; 30 s unless overridden.
+    case passportTicket = "passport_ticket"
 }
 
 /// An account as loaded from the accounts file or created through the control API.
@@ -90,6 +109,10 @@ public struct LiveSimConfiguration: Sendable {
     /// Seconds a rotated refresh token stays valid in `rotate` mode.
     public var rotationGrace = 10
     public var pageStyle = PageStyle.classic
+    /// Lifetimes in seconds per credential kind, over `tokenLifetime` (and the 30 s of Passport 1.4 tickets).
+    public var lifetimes: [CredentialKind: Int] = [:]
+    public var rstNumbering = RSTNumbering.rstID
+    public var passportURLsHeader = PassportURLsHeader.live
     public var accounts: [AccountSpec] = []
     /// Log one line per request.
     public var logRequests = true

@@ -127,7 +127,8 @@ final class ControlAPI: SimApplication {
                 .ok,
                 encoding: [
                     "secrets": state.withLock { world in
-                        Array(world.credentials.keys) + world.accounts.values.map(\.spec.password)
+                        Array(world.credentials.keys) + world.credentials.values.compactMap(\.binarySecret)
+                            + world.accounts.values.map(\.spec.password)
                     }
                 ])
         default:
@@ -144,12 +145,16 @@ final class ControlAPI: SimApplication {
         var rotation: RotationMode?
         var rotationGrace: Int?
         var pageStyle: PageStyle?
+        var rstNumbering: RSTNumbering?
+        var passportURLsHeader: PassportURLsHeader?
 
         enum CodingKeys: String, CodingKey {
             case tokenLifetime = "token_lifetime"
             case lifetimes, rotation
             case rotationGrace = "rotation_grace"
             case pageStyle = "page_style"
+            case rstNumbering = "rst_numbering"
+            case passportURLsHeader = "pprdr_header"
         }
     }
 
@@ -292,6 +297,8 @@ final class ControlAPI: SimApplication {
             if let v = patch.rotation { world.settings.rotation = v }
             if let v = patch.rotationGrace { world.settings.rotationGrace = v }
             if let v = patch.pageStyle { world.settings.pageStyle = v }
+            if let v = patch.rstNumbering { world.settings.rstNumbering = v }
+            if let v = patch.passportURLsHeader { world.settings.passportURLsHeader = v }
             return world.settings
         }
         return .json(.ok, encoding: settings)

@@ -16,7 +16,8 @@ public enum FaultKind: String, Sendable, Codable, CaseIterable {
     case malformed
     /// Never answer; the connection stays open until the client gives up.
     case hang
-    /// On RST.srf/RST2.srf: answer with a SOAP fault (`soap_fault`).
+    /// On RST.srf/RST2.srf: answer with a SOAP fault (`soap_fault`). On login2.srf, `soap_fault: redirect`
+    /// answers 302 with a Location on the same DALogin.
     case soapFault = "soap_fault"
 }
 
@@ -67,6 +68,8 @@ public enum SimEndpoint: String, Sendable, CaseIterable {
     case authorize, post, desktop, token, rst, rst2
     case userInitialization = "user_initialization"
     case skypetoken, abuse, proofs, gateway
+    /// Passport 1.4: the nexus and the DALogin.
+    case pprdr, login2
 
     static func match(path: String) -> SimEndpoint? {
         switch path {
@@ -81,6 +84,8 @@ public enum SimEndpoint: String, Sendable, CaseIterable {
         case "/Abuse": .abuse
         case "/proofs/Verify": .proofs
         case "/gateway/gateway.dll": .gateway
+        case "/rdr/pprdr.asp": .pprdr
+        case "/login2.srf": .login2
         default: nil
         }
     }

@@ -57,7 +57,7 @@ extension IdentityProvider {
             case bad(String?)
             case accrual(String)
             case rateLimited
-            case ok(SimAccount, [Templates.RSTIssued], Date)
+            case ok(SimAccount, [Templates.RSTIssued])
         }
         let outcome = state.withLock { world -> Outcome in
             let key = SimWorld.key(username)
@@ -67,27 +67,27 @@ extension IdentityProvider {
             }
             if account.spec.rateLimited { return .rateLimited }
             if account.spec.twoFactor { return .accrual(key) }
+            let style = world.settings.rstNumbering
+            let numbers = Self.tokenNumbers(sites, style: style)
             var tokens: [Templates.RSTIssued] = []
-            var expires = now
-            for site in sites {
-                if site.address.lowercased() == "http://passport.net/tb" {
-                    tokens.append(
-                        .init(
-                            address: site.address, policy: site.policy, ticket: nil,
-                            binarySecret: TokenFactory.base64(24)))
-                    continue
-                }
-                let ticket = TokenFactory.ticket()
-                let issued = world.issue(.ticket, value: ticket, login: key, scope: site.address, now: now)
-                expires = issued.expiresAt
+            for (site, number) in zip(sites, numbers) {
+                // Every site gets its own value; messengerclear.live.com and Passport.NET/tb each get a
+                // BinarySecret of their own, kept with the token (only messengerclear's keys the SSO proof).
+                let address = site.address.lowercased()
+                let legacy = address == Self.passportTB
+                let value = legacy ? TokenFactory.base64(Int.random(in: 700...760)) : TokenFactory.ticket()
+                let secret = legacy || address == Self.messengerClear ? TokenFactory.base64(24) : nil
+                let issued = world.issue(
+                    .ticket, value: value, login: key, scope: site.address, binarySecret: secret, now: now)
                 tokens.append(
                     .init(
-                        address: site.address, policy: site.policy, ticket: "t=\(ticket)&p=",
-                        binarySecret: site.address.lowercased() == "messengerclear.live.com"
-                            ? TokenFactory.base64(24) : nil))
+                        address: site.address,
+                        token: legacy ? .legacy(cipherValue: value) : .compact("t=\(value)&p="),
+                        number: legacy && style == .escargot ? 0 : number, binarySecret: secret, created: now,
+                        expires: issued.expiresAt))
             }
             world.counters.logins += 1
-            return .ok(account, tokens, expires)
+            return .ok(account, tokens)
         }
         switch outcome {
         case .bad(let key):
@@ -102,73 +102,37 @@ extension IdentityProvider {
             var response = SimResponse.json(.tooManyRequests, LiveSimText.rateLimitBody)
             response.headers.append(("Retry-After", "300"))
             return response
-        case .ok(let account, let tokens, let expires):
+        case .ok(let account, let tokens):
             var response = soap(
                 .ok,
                 Templates.rstSuccess(
-                    puid: account.puid, cid: account.cid, login: account.spec.login, created: now, expires: expires,
-                    tokens: tokens))
+                    puid: account.puid, cid: account.cid, login: account.spec.login, now: now,
+                    soap12: endpoint == .rst2, tokens: tokens))
             response.account = SimWorld.key(account.spec.login)
             return response
         }
     }
 
+    static let passportTB = "http://passport.net/tb"
+    static let messengerClear = "messengerclear.live.com"
+
+    /// N of each site's `Compact<N>`. The live service used the request's RST Id (RST1 → Compact1).
+    /// Escargot counts its own loop from 1 over every site, Passport.NET/tb included, which shifts the
+    /// Ids (RST1 → Compact2). Under that style no site's N equals its RST Id: a client that looks for
+    /// `Compact<RST Id>` finds another site's token (whose ticket is refused for this site) or none.
+    static func tokenNumbers(_ sites: [SOAPScan.Site], style: RSTNumbering) -> [Int] {
+        let rstIDs = sites.enumerated().map { $1.rstID ?? $0 }
+        switch style {
+        case .rstID:
+            return rstIDs
+        case .escargot:
+            var offset = 1
+            while rstIDs.enumerated().contains(where: { $0 + offset == $1 }) { offset += 1 }
+            return rstIDs.indices.map { $0 + offset }
+        }
+    }
+
     private func soap(_ status: HTTPResponseStatus, _ xml: String) -> SimResponse {
         .text(status, xml, type: "application/soap+xml; charset=utf-8")
-    }
-}
-
-/// livesim's own reader of the SOAP requests it is sent.
-enum SOAPScan {
-    struct Site {
-        var address: String
-        var policy: String
-    }
-
-    /// The text of the first element with this local name, whatever its prefix, XML-unescaped.
-    static func firstText(of local: String, in xml: String) -> String? {
-        elements(local, in: xml[...]).first.map { unescape(String($0.content)) }
-    }
-
-    static func elements(_ local: String, in xml: Substring) -> [(open: Substring, content: Substring)] {
-        var out: [(Substring, Substring)] = []
-        var rest = xml
-        while let lt = rest.firstIndex(of: "<") {
-            rest = rest[rest.index(after: lt)...]
-            guard let gt = rest.firstIndex(of: ">") else { break }
-            let tag = rest[..<gt]
-            let name = tag.prefix { !$0.isWhitespace && $0 != "/" && $0 != ">" }
-            let localName = name.split(separator: ":").last ?? name
-            guard localName == local, !tag.hasPrefix("/") else { continue }
-            let afterOpen = rest[rest.index(after: gt)...]
-            if tag.hasSuffix("/") {
-                out.append((tag, afterOpen[afterOpen.startIndex..<afterOpen.startIndex]))
-                continue
-            }
-            guard let close = afterOpen.range(of: "</\(name)>") else { break }
-            out.append((tag, afterOpen[..<close.lowerBound]))
-            rest = afterOpen[close.upperBound...]
-        }
-        return out
-    }
-
-    static func requestedSites(in xml: String) -> [Site] {
-        elements("RequestSecurityToken", in: xml[...]).compactMap { element in
-            guard let address = elements("Address", in: element.content).first?.content else { return nil }
-            var policy = ""
-            if let ref = elements("PolicyReference", in: element.content).first?.open,
-                let uri = ref.range(of: "URI=\"")
-            {
-                policy = String(ref[uri.upperBound...].prefix { $0 != "\"" })
-            }
-            return Site(
-                address: unescape(address.trimmingCharacters(in: .whitespacesAndNewlines)), policy: unescape(policy))
-        }
-    }
-
-    static func unescape(_ text: String) -> String {
-        text.replacingOccurrences(of: "&lt;", with: "<").replacingOccurrences(of: "&gt;", with: ">")
-            .replacingOccurrences(of: "&quot;", with: "\"").replacingOccurrences(of: "&apos;", with: "'")
-            .replacingOccurrences(of: "&amp;", with: "&")
     }
 }

@@ -71,6 +71,9 @@ final class IdentityProvider: SimApplication {
             if endpoint == .rst || endpoint == .rst2 {
                 action = .respond(
                     countAccount(dispatch(endpoint, request, soapFault: fault.soapFault ?? .failedAuthentication)))
+            } else if endpoint == .login2, fault.soapFault == .redirect {
+                // The DA sending the client to another DALogin, which the client follows with the same Authorization.
+                action = .respond(.redirect("https://\(request.host)/login2.srf?lc=1033"))
             } else {
                 action = .respond(
                     .text(.internalServerError, "<html><body>soap_fault applies to RST.srf only</body></html>"))
@@ -101,6 +104,8 @@ final class IdentityProvider: SimApplication {
         case .abuse: return .text(.ok, Templates.abusePage())
         case .proofs: return .text(.ok, Templates.proofsPage(host: request.host, login: ""))
         case .gateway: return gateway.handle(request)
+        case .pprdr: return passportNexus(request)
+        case .login2: return passportLogin(request)
         }
     }
 }

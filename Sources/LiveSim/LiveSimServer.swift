@@ -73,8 +73,12 @@ public final class LiveSimServer: Sendable {
 
         var world = SimWorld(
             settings: SimSettings(
-                tokenLifetime: configuration.tokenLifetime, lifetimes: [:], rotation: configuration.rotation,
-                rotationGrace: configuration.rotationGrace, pageStyle: configuration.pageStyle))
+                tokenLifetime: configuration.tokenLifetime,
+                lifetimes: Dictionary(
+                    uniqueKeysWithValues: configuration.lifetimes.map { ($0.key.rawValue, $0.value) }),
+                rotation: configuration.rotation, rotationGrace: configuration.rotationGrace,
+                pageStyle: configuration.pageStyle, rstNumbering: configuration.rstNumbering,
+                passportURLsHeader: configuration.passportURLsHeader))
         for spec in configuration.accounts { _ = world.addAccount(spec) }
         let state = SimState(world)
         let requestLogger = configuration.logRequests ? logger : nil

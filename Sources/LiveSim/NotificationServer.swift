@@ -25,8 +25,9 @@ struct NSLoginCount: Codable, Equatable {
 ///                      -> ATH 0 CON   Context, <auth-response>: logged in
 ///
 /// Refusals close the session: 911 for a bad or missing credential, 540 for a wrong challenge
-/// answer or Registration, 715 for a malformed or unexpected command. The same type serves the
-/// TCP listener and the HTTP gateway; it is not thread-safe, its owner serializes access.
+/// answer or Registration, 715 for a malformed or unexpected command. A session whose first command
+/// is `VER` speaks the MSNP8-18 login instead (`USRSession`). The same type serves the TCP listener
+/// and the HTTP gateway; it is not thread-safe, its owner serializes access.
 struct NSSession {
     enum Phase { case connect, authenticate, bind, challenge, loggedIn, closed }
 
@@ -48,7 +49,8 @@ struct NSSession {
         var command: String
         var trid: Int
         var reply: String
-        var method: NSLoginMethod?
+        /// The login method's counter name (`ssl-compact-ticket`, `sso`...).
+        var method: String?
         var account: String?
         var reason: String?
     }
@@ -63,6 +65,8 @@ struct NSSession {
     private(set) var method: NSLoginMethod?
     private(set) var account: String?
     private var buffer: [UInt8] = []
+    /// Set when the first command is `VER`: the session speaks MSNP8-18 (`USR TWN`/`USR SSO`) instead.
+    private var usr: USRSession?
     private var registration: String?
     private var contextID: String?
     private var nonce: String?
@@ -79,6 +83,15 @@ struct NSSession {
             return out
         }
         buffer += bytes
+        if usr == nil, phase == .connect, buffer.starts(with: USRSession.versionCommand) { usr = USRSession() }
+        if var session = usr {
+            out = session.receive(buffer, transport: transport, state: state, now: now)
+            buffer = []
+            usr = session
+            account = session.account
+            if out.close { phase = .closed }
+            return out
+        }
         var offset = 0
         while phase != .closed {
             switch MSNPFrame.parse(buffer[offset...]) {
@@ -167,7 +180,8 @@ struct NSSession {
             }
             phase = .loggedIn
         case (.loggedIn, "OUT", _):
-            out.events.append(Event(command: "OUT", trid: command.trid, reply: "-", method: method, account: account))
+            out.events.append(
+                Event(command: "OUT", trid: command.trid, reply: "-", method: method?.rawValue, account: account))
             phase = .closed
         default:
             refuse(
@@ -178,7 +192,9 @@ struct NSSession {
     private func reply(_ message: MSNPCommand, to command: MSNPCommand, into out: inout Output) {
         out.bytes += message.wire
         out.events.append(
-            Event(command: command.name, trid: command.trid, reply: message.name, method: method, account: account))
+            Event(
+                command: command.name, trid: command.trid, reply: message.name, method: method?.rawValue,
+                account: account))
     }
 
     private mutating func refuse(
@@ -193,7 +209,9 @@ struct NSSession {
     ) {
         out.bytes += MSNPCommand.error(code, trid: trid)
         out.events.append(
-            Event(command: command, trid: trid, reply: String(code), method: method, account: account, reason: reason))
+            Event(
+                command: command, trid: trid, reply: String(code), method: method?.rawValue, account: account,
+                reason: reason))
         if let method, phase != .loggedIn {
             state.withLock { $0.counters.nsLogins[method.rawValue, default: NSLoginCount()].failure += 1 }
         }
@@ -314,7 +332,7 @@ extension NSSession.Event {
         var metadata: Logger.Metadata = [
             "transport": "\(transport)", "command": "\(command)", "trid": "\(trid)", "reply": "\(reply)",
         ]
-        if let method { metadata["method"] = "\(method.rawValue)" }
+        if let method { metadata["method"] = "\(method)" }
         if let account { metadata["account"] = "\(account)" }
         if let reason { metadata["reason"] = "\(reason)" }
         logger.info("ns", metadata: metadata)

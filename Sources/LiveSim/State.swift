@@ -37,6 +37,8 @@ struct Issued {
     var revoked: String?
     /// For refresh tokens: when a newer one replaced it.
     var rotatedAt: Date?
+    /// For messengerclear.live.com tickets: the BinarySecret (base64) issued with it, which keys the SSO proof.
+    var binarySecret: String? = nil
 }
 
 struct Family {
@@ -63,12 +65,16 @@ struct SimSettings: Codable {
     var rotation: RotationMode
     var rotationGrace: Int
     var pageStyle: PageStyle
+    var rstNumbering: RSTNumbering = .rstID
+    var passportURLsHeader: PassportURLsHeader = .live
 
     enum CodingKeys: String, CodingKey {
         case tokenLifetime = "token_lifetime"
         case lifetimes, rotation
         case rotationGrace = "rotation_grace"
         case pageStyle = "page_style"
+        case rstNumbering = "rst_numbering"
+        case passportURLsHeader = "pprdr_header"
     }
 }
 
@@ -88,6 +94,8 @@ struct Counters: Codable {
     var faultsInjected: [String: Int] = [:]
     /// Notification-server logins per ATH method; a success is a login that got its final `ATH 0 CON`.
     var nsLogins = Dictionary(uniqueKeysWithValues: NSLoginMethod.allCases.map { ($0.rawValue, NSLoginCount()) })
+    /// The same for the `USR` logins of MSNP8-18 (`sso`, `twn`); a success is a login that got `USR t OK`.
+    var nsUSRLogins = Dictionary(uniqueKeysWithValues: NSUSRMethod.allCases.map { ($0.rawValue, NSLoginCount()) })
 
     enum CodingKeys: String, CodingKey {
         case requests
@@ -102,6 +110,7 @@ struct Counters: Codable {
         case loginFailures = "login_failures"
         case faultsInjected = "faults_injected"
         case nsLogins = "ns_logins"
+        case nsUSRLogins = "ns_usr_logins"
     }
 }
 
@@ -120,6 +129,8 @@ struct SimWorld {
 
     static let ppftLifetime: TimeInterval = 900
     static let defaultRefreshTokenLifetime = 14 * 86_400
+    /// Escargot keeps Passport 1.4 tickets 30 s.
+    static let defaultPassportTicketLifetime = 30
 
     init(settings: SimSettings) { self.settings = settings }
 
@@ -141,7 +152,11 @@ struct SimWorld {
     func lifetime(_ kind: CredentialKind, login: String) -> Int {
         if let value = accounts[Self.key(login)]?.lifetimes[kind] { return value }
         if let value = settings.lifetimes[kind.rawValue] { return value }
-        return kind == .refreshToken ? Self.defaultRefreshTokenLifetime : settings.tokenLifetime
+        switch kind {
+        case .refreshToken: return Self.defaultRefreshTokenLifetime
+        case .passportTicket: return Self.defaultPassportTicketLifetime
+        default: return settings.tokenLifetime
+        }
     }
 
     func rotation(for login: String) -> RotationMode { accounts[Self.key(login)]?.rotation ?? settings.rotation }
@@ -153,11 +168,11 @@ struct SimWorld {
 
     mutating func issue(
         _ kind: CredentialKind, value: String, login: String, scope: String? = nil, family: Int? = nil,
-        session: Int? = nil, now: Date
+        session: Int? = nil, binarySecret: String? = nil, now: Date
     ) -> Issued {
         let issued = Issued(
             kind: kind, login: Self.key(login), scope: scope, family: family, session: session, issuedAt: now,
-            expiresAt: now.addingTimeInterval(TimeInterval(lifetime(kind, login: login))))
+            expiresAt: now.addingTimeInterval(TimeInterval(lifetime(kind, login: login))), binarySecret: binarySecret)
         record(value, issued)
         return issued
     }

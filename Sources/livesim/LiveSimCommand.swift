@@ -12,11 +12,13 @@ struct LiveSimCommand: AsyncParsableCommand {
         abstract: "A simulator of the Live/Skype identity endpoints, served over HTTPS.",
         discussion: """
             Serves oauth20_authorize.srf, ppsecure/post.srf, oauth20_desktop.srf, oauth20_token.srf, RST.srf, \
-            RST2.srf, v1/User/Initialization and rps/skypetoken at their real paths. The control API (accounts, \
-            lifetimes, rotation, faults, counters, validation, secret export) lives under /_livesim/ on the \
-            control listener, which is off unless --control-listen is given. --ns-listen adds a notification-server \
-            TCP listener that speaks the MSNP24 login exchange (CNT, ATH, BND, PUT MSGR\\CHALLENGE); the same \
-            exchange is served over HTTPS at /gateway/gateway.dll.
+            RST2.srf, v1/User/Initialization, rps/skypetoken, and Passport 1.4's rdr/pprdr.asp and login2.srf at \
+            their real paths. The control API (accounts, lifetimes, rotation, faults, counters, validation, secret \
+            export) lives under /_livesim/ on the control listener, which is off unless --control-listen is given. \
+            --ns-listen adds a notification-server TCP listener that speaks the MSNP24 login exchange (CNT, ATH, \
+            BND, PUT MSGR\\CHALLENGE) and, when the first command is VER, the MSNP8-18 one (USR TWN with a \
+            Passport 1.4 ticket, USR SSO with an RST.srf ticket and its MBI_KEY_OLD proof); the same exchanges are \
+            served over HTTPS at /gateway/gateway.dll.
             """)
 
     @Option(help: "HTTPS listen address, HOST:PORT (port 0 picks one).")
@@ -47,6 +49,20 @@ struct LiveSimCommand: AsyncParsableCommand {
         help: "Lifetime in seconds of every credential issued (access tokens, skypetokens, tickets, UICs, cookies).")
     var tokenLifetime = 86_400
 
+    @Option(
+        name: .customLong("lifetime"),
+        help: """
+            KIND=SECONDS: the lifetime of one credential kind (access_token, refresh_token, skypetoken, ticket, uic, \
+            cookie, passport_ticket), over --token-lifetime (repeatable). Passport 1.4 tickets default to 30 s.
+            """)
+    var lifetimes: [String] = []
+
+    @Option(help: "RST.srf Compact<N> numbering: rst_id (the live service) or escargot (shifted).")
+    var rstNumbering: RSTNumbering = .rstID
+
+    @Option(help: "The name of rdr/pprdr.asp's header: PassportURLs (the live service) or Passporturls (Escargot).")
+    var pprdrHeader: PassportURLsHeader = .live
+
     @Option(help: "Refresh-token rotation: none, rotate or strict.")
     var rotation: RotationMode = .rotate
 
@@ -76,6 +92,23 @@ struct LiveSimCommand: AsyncParsableCommand {
         _ = try Self.hostPort(listen)
         if let controlListen { _ = try Self.hostPort(controlListen) }
         if let nsListen { _ = try Self.hostPort(nsListen) }
+        _ = try Self.lifetimes(lifetimes)
+    }
+
+    static func lifetimes(_ specs: [String]) throws -> [CredentialKind: Int] {
+        var out: [CredentialKind: Int] = [:]
+        for spec in specs {
+            let parts = spec.split(separator: "=", maxSplits: 1).map(String.init)
+            guard parts.count == 2, let kind = CredentialKind(rawValue: parts[0]), let seconds = Int(parts[1]),
+                seconds > 0
+            else {
+                throw ValidationError(
+                    "expected --lifetime KIND=SECONDS with KIND one of \(CredentialKind.allCases.map(\.rawValue)), got \(spec)"
+                )
+            }
+            out[kind] = seconds
+        }
+        return out
     }
 
     static func hostPort(_ text: String) throws -> (String, Int) {
@@ -103,6 +136,9 @@ struct LiveSimCommand: AsyncParsableCommand {
         config.rotation = rotation
         config.rotationGrace = rotationGrace
         config.pageStyle = pageStyle
+        config.lifetimes = try Self.lifetimes(lifetimes)
+        config.rstNumbering = rstNumbering
+        config.passportURLsHeader = pprdrHeader
         config.logRequests = !quiet
         if let threads { config.threads = threads }
         if let accounts { config.accounts = try AccountSpec.load(from: URL(fileURLWithPath: accounts)) }
@@ -138,3 +174,5 @@ struct LiveSimCommand: AsyncParsableCommand {
 
 extension RotationMode: ExpressibleByArgument {}
 extension PageStyle: ExpressibleByArgument {}
+extension RSTNumbering: ExpressibleByArgument {}
+extension PassportURLsHeader: ExpressibleByArgument {}
