@@ -68,4 +68,70 @@ struct SecretScanTests {
             #expect(leaked.isEmpty, "\(leaked.count) of \(secrets.count) secrets found in logs, output or the database")
         }
     }
+
+    @Test(
+        "revival realms: no password, ticket or BinarySecret in logs, errors or the database, and no BinarySecret in any answer"
+    )
+    func revivalFlows() async throws {
+        try await withRevivalBroker(sim: { $0.tokenLifetime = 5 }, refresh: ["safety_margin = 1"]) { sim, daemon in
+            let alice = "alice@example.com"
+            var outputs: [String] = []
+            var answers: [String] = []
+            func run(_ arguments: [String], stdin: String? = nil) throws {
+                let result = try daemon.tokenctl(arguments, stdin: stdin)
+                outputs.append(result.stderr)
+                answers.append(result.stdout)
+            }
+            func get(_ path: String) async throws {
+                let response = try await daemon.get(path)
+                answers.append(response.body)
+                // A credential served is meant to be seen; an error never holds one.
+                if response.status != 200 { outputs.append(response.body) }
+            }
+            try run(["login", alice, "--realm", "revival", "--password-stdin"], stdin: "not the password\n")
+            try run(["login", alice, "--realm", "revival", "--password-stdin"], stdin: "correct horse\n")
+            let start = ContinuousClock.now
+            while ContinuousClock.now - start < .seconds(12) {
+                for path in [
+                    "sso?nonce=\(String(repeating: "Zz", count: 32))&trid=4&guid=abc", "ticket",
+                    "ticket?site=contacts.msn.com",
+                    "ticket?site=storage.msn.com", "passport14?challenge=ct=1,rver=1,wp=FS_40SEC_0_COMPACT,lc=1,id=1",
+                    "token?scope=skype", "sso?nonce=%01",
+                ] {
+                    try await get("/v1/accounts/\(alice)/\(path)")
+                }
+                let reply = try await ssoLogin(sim, daemon, account: alice, login: alice, version: 18)
+                #expect(reply.prefix(3) == ["USR", "4", "OK"], "\(reply)")
+                try run(["status"])
+                try run(["status", alice])
+                try await Task.sleep(for: .milliseconds(500))
+            }
+            // A password changed at the server: refused renewals and a refused Passport 1.4 login.
+            _ = try await sim.control(.PATCH, "accounts/\(alice)", json: #"{"password":"changed"}"#)
+            try await get("/v1/accounts/\(alice)/passport14?challenge=ct=2,rver=1")
+            try await Task.sleep(for: .seconds(5))
+            try await get("/v1/accounts/\(alice)/sso?nonce=abc")
+            try run(["status", alice])
+            #expect(daemon.stop() == 0)
+
+            var haystack = Data(daemon.log.utf8)
+            for output in outputs { haystack += Data(output.utf8) }
+            let state = daemon.directory.file("state")
+            for file in try FileManager.default.contentsOfDirectory(atPath: state)
+            where file.hasPrefix("tokenbroker.sqlite") {
+                haystack += try Data(contentsOf: URL(fileURLWithPath: state + "/" + file))
+            }
+            // livesim knows the current password; the earlier ones are the test's.
+            let secrets = try await sim.secrets().filter { $0.count >= 6 } + ["correct horse", "not the password"]
+            let binarySecrets = secrets.filter { !$0.hasPrefix("t=") && Data(base64Encoded: $0)?.count == 24 }
+            #expect(secrets.contains("changed"))
+            #expect(binarySecrets.count >= 4, "\(binarySecrets.count) BinarySecrets issued")
+            let leaked = secrets.filter { haystack.range(of: Data($0.utf8)) != nil }
+            #expect(leaked.isEmpty, "\(leaked.count) of \(secrets.count) secrets found in logs, errors or the database")
+            let answered = Data(answers.joined(separator: "\n").utf8)
+            #expect(answered.range(of: Data("HAAAAAEAAAADZgAA".utf8)) != nil, "no proof was served")
+            let inAnswers = binarySecrets.filter { answered.range(of: Data($0.utf8)) != nil }
+            #expect(inAnswers.isEmpty, "\(inAnswers.count) BinarySecrets found in socket answers")
+        }
+    }
 }
