@@ -237,6 +237,10 @@ installed=(/usr/local/bin/tokenbrokerd /usr/local/bin/tokenctl /usr/local/bin/li
     /usr/local/share/fish/vendor_completions.d/tokenctl.fish)
 missing=$(for file in "${installed[@]}"; do ct test -s "$file" || echo "$file"; done)
 expect "make install DESTDIR=<container root> installed binaries, units, sysusers.d, config, man pages, completions${missing:+ (missing: $missing)}" test -z "$missing"
+# tokenbrokerd links OpenSSL's libcrypto (the SSO proof's 3DES): the container (the host's root,
+# overlaid) has it, as a machine with libssl-dev installed does.
+links_resolved() { local libs; libs=$(ct ldd /usr/local/bin/tokenbrokerd) && [[ $libs == *libcrypto* && $libs != *"not found"* ]]; }
+expect "the installed tokenbrokerd finds every library it links, libcrypto included" links_resolved
 expect "systemd-analyze verify accepts the installed units (and finds their man pages)" \
     test -z "$(ct systemd-analyze verify --recursive-errors=no /usr/local/lib/systemd/system/tokenbrokerd.service /usr/local/lib/systemd/system/tokenbrokerd.socket 2>&1)"
 sctl start livesim.service
