@@ -1,17 +1,25 @@
 #!/usr/bin/env python3
-"""Log in to an MSNP24 notification server with credentials served by tokenbrokerd.
+"""Log in to an MSNP notification server with credentials served by tokenbrokerd.
 
 The broker hands out tokens to other local processes over its Unix socket. This client asks it
-for a ready-made ATH command and for the challenge answer, and speaks the login exchange of the
-MSNP24 flowchart (CNT, ATH, BND, PUT MSGR\\CHALLENGE) to a notification server: over TCP for the
-ssl-compact-ticket methods, through the HTTPS gateway for web-compact-ticket. Standard library only.
+for what each login step needs and speaks the exchange to a notification server. Standard
+library only.
+
+MSNP24 (the default): the login flowchart (CNT, ATH, BND, PUT MSGR\\CHALLENGE) with a ready-made
+ATH command and the challenge answer from the broker; over TCP for the ssl-compact-ticket
+methods, through the HTTPS gateway for web-compact-ticket. Exits 0 only on the final ATH 0 CON.
+
+MSNP15 and MSNP18 (revival servers, an account of an rst realm): VER, USR SSO I, then the
+USR SSO S line with the ticket and the MBI_KEY_OLD proof for the server's nonce, from the broker.
+MSNP12: VER, USR TWN I, then USR TWN S with a Passport 1.4 ticket for the server's challenge.
+Over TCP; exits 0 only on USR 4 OK.
 
   msnp_login.py alice@example.com --method ssl-compact-ticket --ns 127.0.0.1:1863
   msnp_login.py alice@example.com --method web-compact-ticket --gateway https://127.0.0.1:4443 --cafile ca.pem
-
-Exits 0 only when the server sends the final ATH 0 CON.
+  msnp_login.py carol --dialect MSNP18 --ns 127.0.0.1:1863
+  msnp_login.py carol --dialect MSNP12 --ns 127.0.0.1:1863
 """
-import argparse, http.client, json, os, re, socket, ssl, sys, urllib.parse
+import argparse, http.client, json, os, re, socket, ssl, sys, urllib.parse, uuid
 from xml.sax.saxutils import escape
 
 CONNECT = "<connect><ver>2</ver><agent><os>linux</os><osVer>6</osVer><proc>x64</proc><lcid>en-us</lcid></agent></connect>"
@@ -103,6 +111,86 @@ class Gateway:
         return fields, *split_payload(rest[:length])
 
 
+class LegacyNS:
+    """A notification server of MSNP15 and before: command lines, some followed by a payload."""
+    PAYLOAD = {"GCF", "MSG", "NOT", "UBX", "UUX", "IPG", "ADL", "RML", "FQY", "UUN", "SDG", "NFY"}
+
+    def __init__(self, address):
+        host, _, port = address.rpartition(":")
+        self.sock = socket.create_connection((host.strip("[]"), int(port)), timeout=30)
+        self.reader = self.sock.makefile("rb")
+
+    def send(self, line, shown=None):
+        print("> " + (shown or line))
+        self.sock.sendall(line.encode() + b"\r\n")
+
+    def read(self):
+        """The next command line as fields, after skipping any payload (GCF's policy XML and such)."""
+        while True:
+            line = self.reader.readline().decode(errors="replace").rstrip("\r\n")
+            if not line:
+                sys.exit("ns: connection closed")
+            fields = line.split(" ")
+            if fields[0] in self.PAYLOAD and fields[-1].isdigit():
+                self.reader.read(int(fields[-1]))
+                print(f"< {line} (payload skipped)")
+                continue
+            print("< " + line)
+            return fields
+
+    def until(self, trid, name):
+        """Reads up to the reply with this TrID; an error code (911 4 and such) ends the login."""
+        while True:
+            fields = self.read()
+            if fields[0].isdigit():
+                sys.exit(f"refused: {' '.join(fields)}")
+            if fields[0] == "XFR":
+                sys.exit(f"redirected to another server: {' '.join(fields)} (pass it as --ns)")
+            if len(fields) > 1 and fields[1] == str(trid):
+                if fields[0] != name:
+                    sys.exit(f"unexpected reply: {' '.join(fields)}")
+                return fields
+
+
+def legacy_login(args, name):
+    """VER, USR I, then USR S with the broker's ticket (and proof): MSNP15/18 SSO or MSNP12 TWN."""
+    login = broker(args.socket, "GET", f"/v1/accounts/{name}")["login"]
+    ns = LegacyNS(args.ns)
+    print(f"ns: connected to {args.ns}")
+    ns.send(f"VER 1 {args.dialect} CVR0")
+    fields = ns.until(1, "VER")
+    if args.dialect not in fields[2:]:
+        sys.exit(f"the server does not speak {args.dialect}")
+
+    if args.dialect == "MSNP12":
+        ns.send(f"USR 3 TWN I {login}")
+        fields = ns.until(3, "USR")
+        if fields[2:4] != ["TWN", "S"] or len(fields) < 5:
+            sys.exit("expected USR 3 TWN S <challenge>")
+        query = urllib.parse.urlencode({"challenge": fields[4]})
+        answer = broker(args.socket, "GET", f"/v1/accounts/{name}/passport14?{query}")
+        print("broker: Passport 1.4 ticket")
+        ns.send(f"USR 4 TWN S {answer['ticket']}", shown="USR 4 TWN S <ticket>")
+    else:
+        ns.send(f"USR 3 SSO I {login}")
+        fields = ns.until(3, "USR")
+        if fields[2:4] != ["SSO", "S"] or len(fields) < 6:
+            sys.exit("expected USR 3 SSO S <policy> <nonce>")
+        policy, nonce = fields[4], fields[5]
+        params = {"nonce": nonce, "trid": "4", "policy": policy}
+        if args.dialect != "MSNP15":  # MSNP16 and later send the machine GUID
+            params["guid"] = args.guid or "{" + str(uuid.uuid4()).upper() + "}"
+        answer = broker(args.socket, "GET", f"/v1/accounts/{name}/sso?{urllib.parse.urlencode(params)}")
+        print(f"broker: SSO ticket and proof for {answer['policy']}, expires in {answer['expires_in']} s")
+        shown = "USR 4 SSO S <ticket> <proof>" + (" " + params["guid"] if "guid" in params else "")
+        ns.send(answer["usr"], shown=shown)
+
+    fields = ns.until(4, "USR")
+    if fields[2] != "OK":
+        sys.exit(f"expected USR 4 OK: {' '.join(fields)}")
+    print(f"logged in as {login} with {args.dialect}")
+
+
 def expect(reply, name):
     fields, headers, body = reply
     print("<", " ".join(fields))
@@ -114,14 +202,25 @@ def expect(reply, name):
 def main():
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("account", help="the broker's account name, e.g. alice@example.com")
+    parser.add_argument("--dialect", default="MSNP24", choices=["MSNP24", "MSNP18", "MSNP15", "MSNP12"],
+                        help="MSNP24 (ATH, the default); MSNP18 or MSNP15 (USR SSO); MSNP12 (USR TWN, Passport 1.4)")
     parser.add_argument("--method", default="ssl-compact-ticket",
-                        choices=["ssl-compact-ticket", "ssl-compact-ticket-uic", "web-compact-ticket"])
+                        choices=["ssl-compact-ticket", "ssl-compact-ticket-uic", "web-compact-ticket"],
+                        help="the ATH method (MSNP24)")
     parser.add_argument("--socket", default=os.environ.get("TOKENBROKER_SOCKET", "/run/tokenbroker/tokenbroker.sock"))
-    parser.add_argument("--ns", metavar="HOST:PORT", help="notification server (ssl-compact-ticket methods)")
+    parser.add_argument("--ns", metavar="HOST:PORT",
+                        help="notification server (the ssl-compact-ticket methods and the older dialects)")
     parser.add_argument("--gateway", metavar="https://HOST:PORT", help="HTTP gateway (web-compact-ticket)")
     parser.add_argument("--cafile", help="CA certificate (PEM) to trust for the gateway")
+    parser.add_argument("--guid", metavar="{GUID}", help="machine GUID for MSNP18 (default: a random one)")
     args = parser.parse_args()
     name = urllib.parse.quote(args.account, safe="@._+-")
+
+    if args.dialect != "MSNP24":
+        if not args.ns:
+            parser.error(f"{args.dialect} needs --ns HOST:PORT")
+        legacy_login(args, name)
+        return
 
     if args.method == "web-compact-ticket":
         if not args.gateway:

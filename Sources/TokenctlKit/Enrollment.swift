@@ -18,12 +18,39 @@ package enum Enrollment {
         return match
     }
 
-    /// "enrolled alice (alice@example.com, realm live): active", then the scopes when there are any.
+    /// The realm a password enrollment goes to, to tell beforehand what happens there: the one
+    /// named by --realm (which must exist), else the daemon's default realm; nil when there is
+    /// no default (the daemon then answers the enrollment itself).
+    package static func passwordRealm(named name: String?, from realms: [RealmInfo]) throws(Failure) -> RealmInfo? {
+        guard let name else { return realms.first(where: \.isDefault) }
+        return try chooseRealm(named: name, from: realms)
+    }
+
+    /// "enrolled alice (alice@example.com, realm live): active", then the scopes (the sites, for
+    /// an account of an rst realm) when there are any.
     package static func enrolled(_ account: AccountDetail) -> String {
         var line = "enrolled \(account.name) (\(account.login), realm \(account.realm)): \(account.state)"
         if let reason = account.stateReason { line += " (\(reason))" }
         guard !account.scopes.isEmpty else { return line }
-        return line + "\n" + "scopes: " + account.scopes.map(\.alias).joined(separator: ", ")
+        let label = account.hasSites ? "sites: " : "scopes: "
+        return line + "\n" + label + account.scopes.map(\.alias).joined(separator: ", ")
+    }
+
+    /// `RealmInfo.signIn` of a realm whose accounts sign in at RST.srf (revival servers).
+    package static let rstSignIn = "rst"
+
+    /// On standard error before a password enrollment in an rst realm: the password is kept
+    /// whether or not --store-password was given.
+    package static func rstPasswordNote(_ realm: RealmInfo) -> String {
+        "realm \(realm.name) signs in with rst (RST.srf): the password is stored (sealed), "
+            + "as renewing RST tickets needs it"
+    }
+
+    /// --ticket-method chooses between OAuth and RST.srf tickets, which an rst realm does not.
+    package static func ticketMethodInRSTRealm(_ realm: RealmInfo) -> Failure {
+        Failure(
+            "realm \(realm.name) signs in with rst: its tickets all come from RST.srf, so --ticket-method does not apply",
+            hint: "Leave out --ticket-method.", exitStatus: ExitStatus.usage)
     }
 
     /// What a browser sign-in asks of the person, on standard error.

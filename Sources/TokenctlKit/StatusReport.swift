@@ -23,8 +23,15 @@ package enum StatusReport {
         var state = account.state
         if let reason = account.stateReason { state += " (\(reason))" }
         var text = "\(account.name)  \(account.login)  realm \(account.realm)  \(state)"
+        let sites = account.hasSites
         if account.state == AccountStateValue.needsReauth {
             text += "\n  sign in again: tokenctl login \(account.login)"
+            if sites {
+                // Its realm signs in with rst, which is not the default realm as a rule.
+                text += " --realm \(account.realm)"
+                if account.name != account.login { text += " --name \(account.name)" }
+                text += " --password-stdin"
+            }
         }
         if let readers = account.readers {
             let uids = readers.uids.isEmpty ? "none" : readers.uids.map(String.init).joined(separator: ", ")
@@ -33,7 +40,7 @@ package enum StatusReport {
         }
         guard !account.scopes.isEmpty else { return text + "\n  no scopes" }
 
-        var rows = [["SCOPE", "EXPIRES", "NEXT REFRESH", "FAILURES", "LAST ERROR"]]
+        var rows = [[sites ? "SITE" : "SCOPE", "EXPIRES", "NEXT REFRESH", "FAILURES", "LAST ERROR"]]
         for scope in account.scopes {
             var lastError = scope.lastError.map { "\($0.code): \($0.message)" } ?? "-"
             if let backoff = scope.backoffUntil {
@@ -51,4 +58,18 @@ package enum StatusReport {
     package static func loggedOutMeanwhile(_ name: String) -> String {
         "\(name): logged out meanwhile"
     }
+}
+
+extension ScopeStatus {
+    /// Whether this credential is an RST site's ticket (an account of an rst realm): its name is
+    /// the site's address, such as `messengerclear.live.com`, rather than a scope or a credential
+    /// kind of an OAuth account (`skype`, `service::skype.com::MBI_SSL`, `skypetoken`, `ticket`).
+    package var isSite: Bool {
+        scope == alias && alias.contains(".") && !alias.contains("::")
+    }
+}
+
+extension AccountDetail {
+    /// Whether the account's credentials are RST site tickets (it belongs to an rst realm).
+    package var hasSites: Bool { !scopes.isEmpty && scopes.allSatisfy(\.isSite) }
 }

@@ -54,13 +54,31 @@ struct UIC: ParsableCommand {
 
 struct Ticket: ParsableCommand {
     static let configuration = CommandConfiguration(
-        abstract: "Print an account's ssl-compact-ticket (t=...&p=), not XML-escaped.")
+        abstract: "Print an account's ssl-compact-ticket (t=...&p=), not XML-escaped.",
+        discussion: """
+            For an account of an rst realm: the ticket of messengerclear.live.com, or with --site \
+            the ticket of another RST site the daemon keeps (messenger.msn.com, contacts.msn.com, \
+            messengersecure.live.com, storage.msn.com, ...).
+            """)
     @OptionGroup var global: GlobalOptions
     @OptionGroup var options: CredentialOptions
 
+    @Option(help: ArgumentHelp("The RST site whose ticket to print (accounts of rst realms).", valueName: "address"))
+    var site: String?
+
+    func validate() throws {
+        if site?.isEmpty == true { throw ValidationError("The --site is empty.") }
+    }
+
     func run() throws {
         try reporting {
-            let answer = try global.client().ticket(account: options.name, minValid: options.minValid)
+            let client = global.client()
+            let answer =
+                if let site {
+                    try client.ticket(account: options.name, site: site, minValid: options.minValid)
+                } else {
+                    try client.ticket(account: options.name, minValid: options.minValid)
+                }
             try options.emit(answer, bare: answer.ticket)
         }
     }

@@ -8,7 +8,8 @@ struct Login: ParsableCommand {
         discussion: """
             With a password: asks for it on the terminal without echo, or reads it from the \
             first line of standard input with --password-stdin. The daemon keeps it only with \
-            --store-password (so it can sign in again by itself).
+            --store-password (so it can sign in again by itself). In a realm that signs in with \
+            rst (RST.srf, revival servers), the password is always kept: renewing the tickets needs it.
 
             With --browser: prints the realm's sign-in address. Open it, sign in, then paste \
             the final address of the blank page the browser ends on. With --cookies-stdin, \
@@ -61,8 +62,13 @@ struct Login: ParsableCommand {
     }
 
     private func passwordRequest(_ client: BrokerClient) throws -> EnrollRequest {
-        // Fail before anyone types a password when the daemon is not there.
-        _ = try client.health()
+        // Fail before anyone types a password when the daemon is not there or the realm is not.
+        let realm = try Enrollment.passwordRealm(named: enrollment.realm, from: client.realms())
+        let rst = realm?.signIn == Enrollment.rstSignIn
+        if let realm, rst {
+            if ticketMethod != nil { throw Enrollment.ticketMethodInRSTRealm(realm) }
+            writeStandardError(Enrollment.rstPasswordNote(realm) + "\n")
+        }
         let password: String
         if passwordStdin {
             if Input.standardInputIsTerminal { writeStandardError("Password for \(enrollment.login) (echoed): ") }
@@ -73,7 +79,7 @@ struct Login: ParsableCommand {
         }
         var request = EnrollRequest.password(
             login: enrollment.login, password: password, name: enrollment.name, realm: enrollment.realm,
-            storePassword: storePassword)
+            storePassword: storePassword || rst)
         request.ticketMethod = ticketMethod
         return request
     }

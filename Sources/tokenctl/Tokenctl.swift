@@ -23,6 +23,8 @@ struct Tokenctl: ParsableCommand {
         version: BrokerDefaults.version,
         subcommands: [
             Status.self, Accounts.self, Token.self, Skypetoken.self, UIC.self, Ticket.self, WebTicket.self, ATH.self,
+            SSO.self,
+            Passport14.self,
             ChallengeCommand.self, Login.self, Import.self, Logout.self, Rekey.self,
         ]
     )

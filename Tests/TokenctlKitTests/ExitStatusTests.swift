@@ -42,6 +42,54 @@ import TokenctlKit
         #expect(plain.report == "tokenctl: oops (internal_error)\n")
     }
 
+    /// The failures of the rst realm commands (sso, passport14, ticket --site, login), as the
+    /// daemon words them.
+    @Test func rstFailures() {
+        let wrongPassword = Failure(
+            BrokerClientError.api(
+                status: 401, code: "invalid_credentials",
+                message: "the server refused the login or password: FailedAuthentication", hint: nil))
+        #expect(wrongPassword.exitStatus == 4)
+        #expect(
+            wrongPassword.report
+                == "tokenctl: the server refused the login or password: FailedAuthentication (invalid_credentials)\n")
+
+        let needsSignIn = Failure(
+            BrokerClientError.api(
+                status: 401, code: "needs_reauth", message: "account carol needs a new sign-in: password refused",
+                hint: "tokenctl login carol@escargot.chat --realm escargot --password-stdin"))
+        #expect(needsSignIn.exitStatus == 4)
+        #expect(
+            needsSignIn.report == """
+                tokenctl: account carol needs a new sign-in: password refused (needs_reauth)
+                tokenctl login carol@escargot.chat --realm escargot --password-stdin
+
+                """)
+
+        let oauthAccount = Failure(
+            BrokerClientError.api(
+                status: 409, code: "credential_unavailable",
+                message: "account alice is in realm live, which signs in with oauth: SSO proofs and Passport 1.4 "
+                    + "tickets are for rst realms", hint: nil))
+        #expect(oauthAccount.exitStatus == 1)
+
+        let badNonce = Failure(
+            BrokerClientError.api(
+                status: 400, code: "bad_request", message: "nonce must be 1-256 characters of printable ASCII",
+                hint: nil))
+        #expect(badNonce.exitStatus == 64)
+
+        let refused = Failure(
+            BrokerClientError.api(
+                status: 401, code: "sign_in_failed", message: "Passport 1.4 answered da-status=failed", hint: nil))
+        #expect(refused.exitStatus == 1)
+        #expect(
+            Failure(
+                BrokerClientError.api(status: 502, code: "upstream_error", message: "RST.srf answered 502", hint: nil)
+            )
+            .exitStatus == 5)
+    }
+
     @Test func unreachable() {
         let missing = Failure(BrokerClientError.unreachable(path: "/run/x.sock", reason: "no such file"))
         #expect(missing.exitStatus == 69)

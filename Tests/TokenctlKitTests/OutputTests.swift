@@ -104,6 +104,68 @@ private let now = BrokerJSON.parseDate("2026-11-27T13:00:30Z")!
         #expect(StatusReport.loggedOutMeanwhile("bob") == "bob: logged out meanwhile")
     }
 
+    /// An account of an rst realm: its credentials are the RST sites (name = the site's address).
+    @Test func rstAccount() {
+        let sites = [
+            "contacts.msn.com", "messenger.msn.com", "messengerclear.live.com", "messengersecure.live.com",
+        ].map {
+            ScopeStatus(
+                scope: $0, alias: $0, expiresAt: "2026-11-28T13:00:00Z", lastRefresh: "2026-11-27T13:00:00Z",
+                nextRefresh: "2026-11-28T07:00:00Z")
+        }
+        let storage = ScopeStatus(
+            scope: "storage.msn.com", alias: "storage.msn.com", expiresAt: "2026-11-27T12:55:30Z",
+            backoffUntil: "2026-11-27T13:05:00Z", failures: 1,
+            lastError: APIErrorInfo(code: "upstream_error", message: "RST.srf answered 502"))
+        let account = AccountDetail(
+            name: "carol", realm: "escargot", login: "carol@escargot.chat", state: "active",
+            scopes: sites + [storage])
+        #expect(account.hasSites)
+        #expect(
+            StatusReport.account(account, now: now) == """
+                carol  carol@escargot.chat  realm escargot  active
+                  SITE                      EXPIRES                            NEXT REFRESH                       FAILURES  LAST ERROR
+                  contacts.msn.com          in 23h 59m (2026-11-28 13:00:00Z)  in 17h 59m (2026-11-28 07:00:00Z)  0         -
+                  messenger.msn.com         in 23h 59m (2026-11-28 13:00:00Z)  in 17h 59m (2026-11-28 07:00:00Z)  0         -
+                  messengerclear.live.com   in 23h 59m (2026-11-28 13:00:00Z)  in 17h 59m (2026-11-28 07:00:00Z)  0         -
+                  messengersecure.live.com  in 23h 59m (2026-11-28 13:00:00Z)  in 17h 59m (2026-11-28 07:00:00Z)  0         -
+                  storage.msn.com           5m ago (12:55:30Z)                 -                                  1         upstream_error: RST.srf answered 502 (backing off until 13:05:00Z)
+                """)
+    }
+
+    /// An rst account that needs a new sign-in is told its realm (rarely the default) and name.
+    @Test func rstAccountThatNeedsSignIn() {
+        let account = AccountDetail(
+            name: "carol", realm: "escargot", login: "carol@escargot.chat", state: "needs_reauth",
+            stateReason: "the server refused the password",
+            scopes: [ScopeStatus(scope: "messengerclear.live.com", alias: "messengerclear.live.com")])
+        #expect(
+            StatusReport.account(account, now: now) == """
+                carol  carol@escargot.chat  realm escargot  needs_reauth (the server refused the password)
+                  sign in again: tokenctl login carol@escargot.chat --realm escargot --name carol --password-stdin
+                  SITE                     EXPIRES  NEXT REFRESH  FAILURES  LAST ERROR
+                  messengerclear.live.com  -        -             0         -
+                """)
+    }
+
+    /// Only RST site addresses count as sites; OAuth scopes and credential kinds do not.
+    @Test func sitesAndScopes() {
+        #expect(ScopeStatus(scope: "messengerclear.live.com", alias: "messengerclear.live.com").isSite)
+        #expect(ScopeStatus(scope: "http://Passport.NET/tb", alias: "http://Passport.NET/tb").isSite)
+        #expect(!ScopeStatus(scope: "service::skype.com::MBI_SSL", alias: "skype").isSite)
+        #expect(!ScopeStatus(scope: "skypetoken", alias: "skypetoken").isSite)
+        #expect(!ScopeStatus(scope: "ticket", alias: "ticket").isSite)
+        let oauth = AccountDetail(
+            name: "alice", realm: "live", login: "alice@example.com", state: "active",
+            scopes: [
+                ScopeStatus(scope: "service::skype.com::MBI_SSL", alias: "skype"),
+                ScopeStatus(scope: "ticket", alias: "ticket"),
+            ])
+        #expect(!oauth.hasSites)
+        #expect(StatusReport.account(oauth, now: now).contains("\n  SCOPE "))
+        #expect(!AccountDetail(name: "a", realm: "r", login: "a", state: "active", scopes: []).hasSites)
+    }
+
     // MARK: - tokenctl accounts
 
     @Test func accounts() {
@@ -181,6 +243,47 @@ private let now = BrokerJSON.parseDate("2026-11-27T13:00:30Z")!
         )
     }
 
+    @Test func rstTicket() throws {
+        let answer = TicketResult(
+            ticket: "t=0123456789abcdef0123xyz&p=", method: "rst", site: "contacts.msn.com",
+            expiresAt: "2026-11-28T13:00:00Z", expiresIn: 86370)
+        #expect(try Answer.text(answer, bare: answer.ticket, json: false) == "t=0123456789abcdef0123xyz&p=")
+        #expect(
+            try Answer.text(answer, bare: answer.ticket, json: true)
+                == #"{"expires_at":"2026-11-28T13:00:00Z","expires_in":86370,"method":"rst","site":"contacts.msn.com","ticket":"t=0123456789abcdef0123xyz&p="}"#
+        )
+    }
+
+    /// `tokenctl sso`: the `USR` line, or the whole answer.
+    @Test func sso() throws {
+        let answer = SSOResult(
+            ticket: "t=abc&p=", proof: "HAAAAAEAAAADZgAABIAAAAgAAAAUAAAASAAAA+/x=", policy: "MBI_KEY_OLD",
+            usr:
+                "USR 4 SSO S t=abc&p= HAAAAAEAAAADZgAABIAAAAgAAAAUAAAASAAAA+/x= {6F1C2A3B-0000-4000-8000-0123456789AB}",
+            expiresAt: "2026-11-28T13:00:00Z", expiresIn: 86370)
+        #expect(
+            try Answer.text(answer, bare: answer.usr, json: false)
+                == "USR 4 SSO S t=abc&p= HAAAAAEAAAADZgAABIAAAAgAAAAUAAAASAAAA+/x= {6F1C2A3B-0000-4000-8000-0123456789AB}"
+        )
+        #expect(
+            try Answer.text(answer, bare: answer.usr, json: true)
+                == #"{"expires_at":"2026-11-28T13:00:00Z","expires_in":86370,"policy":"MBI_KEY_OLD","proof":"HAAAAAEAAAADZgAABIAAAAgAAAAUAAAASAAAA+/x=","ticket":"t=abc&p=","usr":"USR 4 SSO S t=abc&p= HAAAAAEAAAADZgAABIAAAAgAAAAUAAAASAAAA+/x= {6F1C2A3B-0000-4000-8000-0123456789AB}"}"#
+        )
+        let placeholder = SSOResult(
+            ticket: "t=abc&p=", proof: "HAAA", policy: "MBI_KEY_OLD", usr: "USR {trid} SSO S t=abc&p= HAAA",
+            expiresAt: "2026-11-28T13:00:00Z", expiresIn: 10)
+        #expect(try Answer.text(placeholder, bare: placeholder.usr, json: false) == "USR {trid} SSO S t=abc&p= HAAA")
+    }
+
+    /// `tokenctl passport14`: the ticket, or the whole answer with its null lifetime.
+    @Test func passport14() throws {
+        let answer = Passport14Result(ticket: "t=0123456789abcdef0123&p=")
+        #expect(try Answer.text(answer, bare: answer.ticket, json: false) == "t=0123456789abcdef0123&p=")
+        #expect(
+            try Answer.text(answer, bare: answer.ticket, json: true)
+                == #"{"expires_in":null,"ticket":"t=0123456789abcdef0123&p="}"#)
+    }
+
     // MARK: - tokenctl login, import, logout, rekey
 
     @Test func enrolled() {
@@ -196,6 +299,44 @@ private let now = BrokerJSON.parseDate("2026-11-27T13:00:30Z")!
         #expect(
             Enrollment.enrolled(account)
                 == "enrolled alice (alice@example.com, realm live): needs_reauth (consent required)")
+    }
+
+    @Test func enrolledInRSTRealm() {
+        let account = AccountDetail(
+            name: "carol", realm: "escargot", login: "carol@escargot.chat", state: "active",
+            scopes: ["messengerclear.live.com", "storage.msn.com"].map { ScopeStatus(scope: $0, alias: $0) })
+        #expect(
+            Enrollment.enrolled(account)
+                == "enrolled carol (carol@escargot.chat, realm escargot): active\nsites: messengerclear.live.com, storage.msn.com"
+        )
+    }
+
+    /// What tokenctl login says before a password enrollment in an rst realm.
+    @Test func rstRealmLogin() throws {
+        let realm = RealmInfo(name: "escargot", signIn: "rst", authorizeURL: nil, isDefault: false)
+        #expect(realm.signIn == Enrollment.rstSignIn)
+        #expect(
+            Enrollment.rstPasswordNote(realm)
+                == "realm escargot signs in with rst (RST.srf): the password is stored (sealed), as renewing RST tickets needs it"
+        )
+        let failure = Enrollment.ticketMethodInRSTRealm(realm)
+        #expect(failure.exitStatus == 64)
+        #expect(
+            failure.report == """
+                tokenctl: realm escargot signs in with rst: its tickets all come from RST.srf, so --ticket-method does not apply
+                Leave out --ticket-method.
+
+                """)
+        let realms = [
+            RealmInfo(name: "live", authorizeURL: "https://login.live.com/oauth20_authorize.srf", isDefault: true),
+            realm,
+        ]
+        #expect(try Enrollment.chooseRealm(named: "escargot", from: realms).signIn == "rst")
+        #expect(try Enrollment.chooseRealm(named: nil, from: realms).signIn == "oauth")
+        #expect(try Enrollment.passwordRealm(named: "escargot", from: realms)?.signIn == "rst")
+        #expect(try Enrollment.passwordRealm(named: nil, from: realms)?.name == "live")
+        #expect(try Enrollment.passwordRealm(named: nil, from: [realm]) == nil)
+        #expect(throws: Failure.self) { try Enrollment.passwordRealm(named: "nope", from: realms) }
     }
 
     @Test func browserInstructions() {
