@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # Runs examples/msnp_login.py against tokenbrokerd and livesim: one notification-server login per
 # ATH method (the ssl-compact-ticket ones over TCP, web-compact-ticket through the HTTPS gateway),
-# then checks livesim's counters saw a successful login for each.
+# and, for an account of an rst realm (livesim playing a revival server), one login per legacy
+# dialect (MSNP15 and MSNP18 with USR SSO, MSNP12 with Passport 1.4); then checks livesim's
+# counters saw a successful login for each.
 # Usage: scripts/examples-test.sh [build-dir]   (default .build/debug; builds it when missing)
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -34,6 +36,10 @@ login_url = "https://127.0.0.1:$PORT"
 user_initialization_url = "https://127.0.0.1:$PORT"
 skypetoken_url = "https://127.0.0.1:$PORT"
 ca_file = "$work/ca.pem"
+[realms.revival]
+sign_in = "rst"
+rst_url = "https://127.0.0.1:$PORT"
+ca_file = "$work/ca.pem"
 TOML
 "$BIN/tokenbrokerd" --config tokenbroker.toml 2> daemon.log &
 daemon=$!
@@ -41,9 +47,12 @@ export TOKENBROKER_SOCKET=$work/tokenbroker.sock
 for _ in $(seq 100); do [ -S "$TOKENBROKER_SOCKET" ] && break; sleep 0.1; done
 [ -S "$TOKENBROKER_SOCKET" ] || fail "tokenbrokerd did not start"
 
-echo "== tokenctl login alice@example.com --password-stdin --store-password --ticket-method rst"
-echo "correct horse" | "$BIN/tokenctl" login alice@example.com --password-stdin --store-password --ticket-method rst \
-    || fail "enrollment failed"
+echo "== tokenctl login alice@example.com --realm sim --password-stdin --store-password --ticket-method rst"
+echo "correct horse" | "$BIN/tokenctl" login alice@example.com --realm sim --password-stdin --store-password \
+    --ticket-method rst || fail "enrollment failed"
+echo "== tokenctl login alice@example.com --realm revival --name alice-revival --password-stdin"
+echo "correct horse" | "$BIN/tokenctl" login alice@example.com --realm revival --name alice-revival --password-stdin \
+    || fail "enrollment in the rst realm failed"
 
 for method in ssl-compact-ticket ssl-compact-ticket-uic; do
     echo "== msnp_login.py --method $method (TCP)"
@@ -54,6 +63,12 @@ echo "== msnp_login.py --method web-compact-ticket (HTTPS gateway)"
 python3 "$EXAMPLES/msnp_login.py" alice@example.com --method web-compact-ticket \
     --gateway "https://127.0.0.1:$PORT" --cafile "$work/ca.pem" || fail "web-compact-ticket login failed"
 
+for dialect in MSNP15 MSNP18 MSNP12; do
+    echo "== msnp_login.py alice-revival --dialect $dialect (TCP)"
+    python3 "$EXAMPLES/msnp_login.py" alice-revival --dialect "$dialect" --ns "127.0.0.1:$NS" \
+        || fail "$dialect login failed"
+done
+
 echo "== livesim counters: ns_logins"
 curl -sf "http://127.0.0.1:$CONTROL/_livesim/counters" > counters.json || fail "no counters"
 python3 - counters.json <<'PY' || fail "ns_logins does not show a success for each method"
@@ -62,5 +77,13 @@ logins = json.load(open(sys.argv[1]))["ns_logins"]
 print(json.dumps(logins, sort_keys=True))
 methods = ["ssl-compact-ticket", "ssl-compact-ticket-uic", "web-compact-ticket"]
 sys.exit(0 if all(logins.get(m, {}).get("success", 0) >= 1 for m in methods) else 1)
+PY
+echo "== livesim counters: ns_usr_logins"
+python3 - counters.json <<'PY' || fail "ns_usr_logins does not show the SSO and Passport 1.4 logins"
+import json, sys
+logins = json.load(open(sys.argv[1]))["ns_usr_logins"]
+print(json.dumps(logins, sort_keys=True))
+ok = logins["sso"]["success"] >= 2 and logins["twn"]["success"] >= 1
+sys.exit(0 if ok and logins["sso"]["failure"] == 0 and logins["twn"]["failure"] == 0 else 1)
 PY
 echo "examples-test: ok"

@@ -80,8 +80,9 @@ package enum RefreshFailure: Error, Sendable, Equatable {
     /// `invalid_grant`: only a new sign-in helps.
     case grantRevoked(String)
     /// The server refused the stored password (RST.srf's `wsse:FailedAuthentication`, a
-    /// Passport 1.4 `da-status=failed`): as final as a revoked grant. Holds the server's reason.
-    case passwordRefused(String)
+    /// Passport 1.4 `da-status=failed`): as final as a revoked grant. `by` names the service,
+    /// `reason` is what the server said.
+    case passwordRefused(by: String, reason: String)
     /// HTTP 429: rest the endpoint, for every account of the realm.
     case rateLimited(retryAfter: TimeInterval?)
     /// 5xx, timeouts, resets, malformed replies: retry with backoff.
@@ -93,7 +94,7 @@ package enum RefreshFailure: Error, Sendable, Equatable {
     package var message: String {
         switch self {
         case .grantRevoked(let description): "the grant was revoked or has expired: \(description)"
-        case .passwordRefused(let reason): "the server refused the stored password: \(reason)"
+        case .passwordRefused(let by, let reason): "\(by) refused the stored password (\(reason))"
         case .rateLimited(let retryAfter):
             "rate limited by the server" + (retryAfter.map { " (Retry-After \(Int($0)) s)" } ?? "")
         case .transient(let description): description

@@ -83,8 +83,8 @@ extension BrokerEngine {
                 realm: realm, login: login, password: password, sites: realm.rstSites, now: now)
         } catch {
             switch error {
-            case .passwordRefused(let reason):
-                throw BrokerError(.invalidCredentials, "the server refused the login or password: \(reason)")
+            case .passwordRefused(let by, let reason):
+                throw BrokerError(.invalidCredentials, "\(by) refused the login or password (\(reason))")
             case .rejected(let code, let description) where code == "interaction_required":
                 throw BrokerError(.interactionRequired, description)
             case .rejected(_, let description):

@@ -71,7 +71,8 @@ extension LiveIdentityClient {
                     url = target
                 case .badCredentials:
                     throw .passwordRefused(
-                        "RST.srf: \(fault.faultcode ?? "FailedAuthentication"): "
+                        by: "RST.srf",
+                        reason: "\(fault.faultcode ?? "FailedAuthentication"): "
                             + (fault.internalErrorText ?? fault.faultstring ?? "Authentication Failure"))
                 case .profileAccrualRequired:
                     throw .rejected(
@@ -124,7 +125,7 @@ extension LiveIdentityClient {
                 return ticket
             case 401:
                 let status = headers.first(name: "WWW-Authenticate").flatMap(Passport14.status(wwwAuthenticate:))
-                throw .passwordRefused("Passport 1.4: da-status=\(status ?? "failed")")
+                throw .passwordRefused(by: "the Passport 1.4 login", reason: "da-status=\(status ?? "failed")")
             case 300..<400:
                 guard let location = headers.first(name: "Location"), realm.mayFollow(location) else {
                     throw .rejected(

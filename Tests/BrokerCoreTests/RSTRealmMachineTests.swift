@@ -115,7 +115,8 @@ struct RSTRealmMachineTests {
         _ = m.add(seed(), now: t0, random: half)
         let job = try #require(m.due(now: t0, random: half).first)
         let effects = m.apply(
-            .failed(job, .passwordRefused("RST.srf: wsse:FailedAuthentication: Authentication Failure")), now: t0,
+            .failed(job, .passwordRefused(by: "RST.srf", reason: "wsse:FailedAuthentication: Authentication Failure")),
+            now: t0,
             random: half)
         #expect(m.accounts[alice]!.state == .needsReauth)
         #expect(m.accounts[alice]!.stateReason?.contains("Authentication Failure") == true)
