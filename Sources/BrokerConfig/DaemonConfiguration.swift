@@ -355,7 +355,7 @@ struct ConfigFile: Decodable {
             return Realm(
                 name: name, signIn: .rst, loginBase: rst, tokenBase: rst, rstBase: rst, userInitializationBase: rst,
                 skypetokenBase: rst, caFile: r.ca_file, allowInsecureHTTP: r.allow_insecure_http ?? false,
-                nexusBase: r.nexus_url ?? rst, passport14Base: r.passport14_url, rstSites: sites)
+                nexusBase: r.nexus_url, passport14Base: r.passport14_url, rstSites: sites)
         }
     }
 }

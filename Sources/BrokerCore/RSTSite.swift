@@ -30,5 +30,9 @@ package struct RSTSite: Sendable, Hashable {
     ]
 
     /// Whether the answer for this site is a compact ticket the broker keeps and serves.
-    package var keepsTicket: Bool { address.lowercased() != Self.passportTB.address.lowercased() }
+    package var keepsTicket: Bool { key != Self.passportTB.key }
+
+    /// The address lowercased: how the site's ticket is filed (`CredentialKind.site`), stored and
+    /// asked for (`ticket?site=`). Host names are case-insensitive.
+    package var key: String { address.lowercased() }
 }

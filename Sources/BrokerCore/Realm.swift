@@ -55,7 +55,10 @@ package struct Realm: Sendable, Equatable {
         self.redirectURI = redirectURI
         self.caFile = caFile
         self.allowInsecureHTTP = allowInsecureHTTP
-        self.nexusBase = Self.trimmed(nexusBase ?? rstBase ?? loginBase)
+        // The nexus defaults to the origin of rst_url (which may name a .srf page).
+        let rst = Self.trimmed(rstBase ?? loginBase)
+        self.nexusBase = Self.trimmed(
+            nexusBase ?? (rst.lowercased().hasSuffix(".srf") ? Self.origin(of: rst) ?? rst : rst))
         self.passport14Base = passport14Base.map(Self.trimmed)
         self.rstSites = rstSites
     }

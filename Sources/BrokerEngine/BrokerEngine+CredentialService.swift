@@ -2,6 +2,7 @@ import BrokerCore
 import BrokerStore
 import Foundation
 import LiveProtocol
+import Synchronization
 
 /// The engine serves the socket through `CredentialService`. Most requirements are the engine's
 /// own methods; the rest adapt them here.
@@ -11,6 +12,13 @@ extension BrokerEngine: CredentialService {
         case .challenge(let nonce, let productID, let productKey):
             return .challenge(response: Challenge.answer(nonce: nonce, productID: productID, productKey: productKey))
         case .ath(let account, let method, let site, let trid, let minValid):
+            if let realm = locked.withLock({
+                $0.machine.accounts[account]?.rstSites != nil ? $0.machine.accounts[account]?.realm : nil
+            }) {
+                throw BrokerError(
+                    .credentialUnavailable,
+                    "ATH payloads are MSNP24's, and realm \(realm) signs in with rst (RST.srf): use sso or passport14")
+            }
             return try await athAnswer(account: account, method: method, site: site, trid: trid, minValid: minValid)
         case .sso(let account, let nonce, let policy, let trid, let guid, let minValid):
             return .sso(

@@ -135,7 +135,7 @@ extension BrokerEngine {
             guard let site else {
                 throw BrokerError(.credentialUnavailable, "the realm of \(account) keeps no RST site ticket")
             }
-            let served = try await read(account: account, kind: .site(site.address), minValid: minValid)
+            let served = try await read(account: account, kind: .site(site.key), minValid: minValid)
             return (served.credential.value.exposed, .rst, served)
         }
         switch method {

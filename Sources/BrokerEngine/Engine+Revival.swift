@@ -18,7 +18,7 @@ extension BrokerEngine {
             throw BrokerError(
                 .badRequest, "realm \(realm.name) keeps no site with policy \(policy) (rst_sites)")
         }
-        let served = try await read(account: account, kind: .site(site.address), minValid: minValid)
+        let served = try await read(account: account, kind: .site(site.key), minValid: minValid)
         guard let key = served.credential.proofKey else {
             throw BrokerError(
                 .credentialUnavailable,
@@ -36,9 +36,10 @@ extension BrokerEngine {
     /// puts the account in `needs_reauth`, as a refused refresh does.
     func passport14(account: AccountName, challenge: String) async throws(BrokerError) -> String {
         let realm = try rstRealm(of: account)
-        let (login, password, state, reason) = locked.withLock { locked in
+        try Passport14.check(challenge: challenge)
+        let (login, password, state, reason, generation) = locked.withLock { locked in
             let schedule = locked.machine.accounts[account]
-            return (schedule?.login, schedule?.password, schedule?.state, schedule?.stateReason)
+            return (schedule?.login, schedule?.password, schedule?.state, schedule?.stateReason, schedule?.generation)
         }
         guard let login else {
             throw BrokerError(.notFound, "no account named \(account)", hint: "tokenctl accounts lists them")
@@ -56,7 +57,8 @@ extension BrokerEngine {
                 realm: realm, login: login, password: password, challenge: challenge, now: wallClock())
         } catch {
             if case .passwordRefused = error {
-                carryOut(update { $0.passwordRefused(account, reason: error.message) })
+                // Only for the enrollment whose password was sent: a new one since is left alone.
+                carryOut(update { $0.passwordRefused(account, reason: error.message, generation: generation) })
                 throw BrokerError(
                     .needsReauth, "account \(account) needs a new sign-in: \(error.message)",
                     hint: "tokenctl login \(login) --realm \(realm.name) --password-stdin")
@@ -93,14 +95,14 @@ extension BrokerEngine {
                 throw error.brokerError
             }
         }
-        let missing = realm.keptSites.filter { sites[$0.address] == nil }.map(\.address)
-        guard missing.isEmpty else {
-            throw BrokerError(
-                .signInFailed, "RST.srf answered no ticket for \(missing.joined(separator: ", ")) (rst_sites)")
+        // Tolerant of a server that issues fewer sites than asked: those are marked missing.
+        let missing = Set(realm.keptSites.map(\.key).filter { sites[$0] == nil })
+        guard missing.count < realm.keptSites.count else {
+            throw BrokerError(.signInFailed, "RST.srf answered no ticket for any site of rst_sites")
         }
         var seed = AccountSeed(
             name: name, realm: realm.name, login: login, refreshToken: nil, password: password, ticketMethod: .rst,
-            sites: sites)
+            sites: sites, missingSites: missing)
         let exists = locked.withLock { $0.machine.accounts[name] != nil }
         do { try persistence.saveEnrollment(seed, exists: exists, now: now) } catch { throw Self.brokerError(error) }
         seed.state = .active

@@ -231,7 +231,9 @@ final class Router: Sendable {
                         expiresIn: Self.left(served, now)))
             }
         case "ticket":
-            if let site = request.query["site"] {
+            if let asked = request.query["site"] {
+                // Sites are filed by their address lowercased: host names are case-insensitive.
+                let site = asked.lowercased()
                 guard Self.isPrintableASCII(site, max: 253), !site.contains(" ") else {
                     return .now(.error(BrokerError(.badRequest, "site must be a site address, like contacts.msn.com")))
                 }

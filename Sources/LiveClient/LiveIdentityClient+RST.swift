@@ -20,7 +20,7 @@ extension LiveIdentityClient {
         return Self.credential(token, now: now)
     }
 
-    /// The tickets of every site RST.srf is asked for, by the configured site address, each with
+    /// The tickets of every site RST.srf is asked for, by site key (the address lowercased), each with
     /// the BinarySecret of its own answer. A site the server sent nothing for is missing.
     package func rstSites(realm: Realm, login: String, password: Secret, sites: [RSTSite], now: Date)
         async throws(RefreshFailure) -> [String: Credential]
@@ -32,7 +32,7 @@ extension LiveIdentityClient {
             guard let token = tokens.first(where: { $0.address.lowercased() == site.address.lowercased() }) else {
                 continue
             }
-            result[site.address] = Self.credential(token, now: now)
+            result[site.key] = Self.credential(token, now: now)
         }
         return result
     }
@@ -108,8 +108,13 @@ extension LiveIdentityClient {
     package func passport14(realm: Realm, login: String, password: Secret, challenge: String, now: Date)
         async throws(RefreshFailure) -> String
     {
+        let authorization: Secret
+        do {
+            authorization = try Passport14.authorization(login: login, password: password, challenge: challenge)
+        } catch {
+            throw .rejected(code: "bad_challenge", description: error.message)
+        }
         var url = try await daLogin(realm, now: now)
-        let authorization = Passport14.authorization(login: login, password: password, challenge: challenge)
         for _ in 0...Self.maxHops {
             var request = HTTPClientRequest(url: url)
             request.headers.add(name: "Authorization", value: authorization.exposed)
@@ -127,7 +132,12 @@ extension LiveIdentityClient {
                 let status = headers.first(name: "WWW-Authenticate").flatMap(Passport14.status(wwwAuthenticate:))
                 throw .passwordRefused(by: "the Passport 1.4 login", reason: "da-status=\(status ?? "failed")")
             case 300..<400:
-                guard let location = headers.first(name: "Location"), realm.mayFollow(location) else {
+                // A relative Location is taken against the URL that answered.
+                let location = headers.first(name: "Location").flatMap {
+                    URL(string: $0, relativeTo: URL(string: url))
+                }?
+                .absoluteString
+                guard let location, realm.mayFollow(location) else {
                     throw .rejected(
                         code: "passport14_redirect",
                         description: "the Passport 1.4 login redirected outside the realm's origins")
@@ -148,7 +158,7 @@ extension LiveIdentityClient {
     /// nexus asks again).
     func daLogin(_ realm: Realm, now: Date) async throws(RefreshFailure) -> String {
         let key = realm.name + " " + realm.nexusEndpoint
-        if let cached = daLogins.withLock({ $0[key] }) { return cached }
+        if let cached = daLogins.withLock({ $0[key] }), realm.mayFollow(cached) { return cached }
         let request = HTTPClientRequest(url: realm.nexusEndpoint)
         let (status, headers, _) = try await call(realm, request, what: "the nexus (rdr/pprdr.asp)")
         if status == 429 { throw .rateLimited(retryAfter: Self.retryAfter(headers, now: now)) }

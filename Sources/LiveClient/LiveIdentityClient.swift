@@ -52,6 +52,8 @@ package final class LiveIdentityClient: Sendable {
             clients.retired += clients.current.values
             clients.current = fresh
         }
+        // A realm's nexus is asked again after a reload: its origins may have changed.
+        daLogins.withLock { $0.removeAll() }
     }
 
     /// Reads each realm's CA file; fails before any client exists, so that none is left running.
@@ -371,7 +373,8 @@ package final class LiveIdentityClient: Sendable {
 
     /// Names the failure without any request or response content.
     static func describe(_ error: any Error) -> String {
-        if let error = error as? HTTPClientError { return "\(error)" }
+        // Its short description has no associated values: a header value (a password) never shows.
+        if let error = error as? HTTPClientError { return error.shortDescription }
         if let error = error as? NIOSSLError { return "TLS: \(error)" }
         if error is CancellationError { return "cancelled" }
         return String(describing: type(of: error)) + ": " + String(describing: error).prefix(200)

@@ -24,11 +24,33 @@ package enum Passport14 {
     }
 
     /// `Passport1.4 OrgVerb=GET,OrgURL=...,sign-in=<login>,pwd=<password>,<challenge>`, with
-    /// login and password URL-encoded and the challenge string as the server sent it.
-    package static func authorization(login: String, password: Secret, challenge: String) -> Secret {
-        Secret(
+    /// login and password URL-encoded and the challenge string as the server sent it. A challenge
+    /// with a field of its own named like one of ours (servers keep the last of each: it would
+    /// replace the login or the password) is refused.
+    package static func authorization(login: String, password: Secret, challenge: String) throws(BrokerError)
+        -> Secret
+    {
+        try check(challenge: challenge)
+        return Secret(
             "Passport1.4 OrgVerb=GET,OrgURL=http%3A%2F%2Fmessenger%2Emsn%2Ecom,sign-in=\(encode(login)),"
                 + "pwd=\(encode(password.exposed)),\(challenge)")
+    }
+
+    /// Fields the client writes itself; a challenge may not carry them.
+    static let reservedFields: Set<String> = ["orgverb", "orgurl", "sign-in", "pwd"]
+
+    /// A challenge string: printable ASCII without spaces, none of the client's own fields.
+    package static func check(challenge: String) throws(BrokerError) {
+        guard !challenge.isEmpty, challenge.utf8.allSatisfy({ (0x21...0x7e).contains($0) }) else {
+            throw BrokerError(.badRequest, "the challenge must be printable ASCII without spaces")
+        }
+        for field in challenge.split(separator: ",") {
+            let name = field.split(separator: "=", maxSplits: 1).first.map(String.init) ?? ""
+            let decoded = (name.removingPercentEncoding ?? name).trimmingCharacters(in: .whitespaces).lowercased()
+            if reservedFields.contains(decoded) {
+                throw BrokerError(.badRequest, "the challenge may not carry a \(decoded) field")
+            }
+        }
     }
 
     /// Everything but unreserved characters, percent-encoded (so `,` and `=` cannot end a field).

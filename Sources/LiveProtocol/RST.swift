@@ -154,11 +154,15 @@ package enum RSTResponse: Sendable, Hashable {
         } catch {
             throw BrokerError(.upstreamError, "malformed RST response: \(error.reason) at byte \(error.offset)")
         }
-        guard root.localName == "Envelope", let body = root.child("Body") else {
+        guard root.localName == "Envelope" else {
             throw BrokerError(.upstreamError, "malformed RST response: not a SOAP envelope")
         }
-        if let fault = body.firstDescendant("Fault") {
+        // Escargot answers a wrong password with its fault straight under the envelope, no Body.
+        if let fault = root.child("Body")?.firstDescendant("Fault") ?? root.child("Fault") {
             return .fault(readFault(fault, envelope: root))
+        }
+        guard let body = root.child("Body") else {
+            throw BrokerError(.upstreamError, "malformed RST response: not a SOAP envelope")
         }
         guard let collection = body.firstDescendant(where: { $0.localName.hasPrefix("RequestSecurityTokenResponse") })
         else {

@@ -48,6 +48,18 @@ struct RSTRealmConfigTests {
         #expect(realm.rstSites[0].policy == "")
     }
 
+    @Test("a .srf rst_url: the nexus defaults to its origin")
+    func nexusOfASrfURL() throws {
+        let config = try DaemonConfiguration.parse(
+            """
+            [realms.r]
+            sign_in = "rst"
+            rst_url = "https://rst.example:8443/RST2.srf"
+            """)
+        #expect(config.realms[0].rstEndpoint == "https://rst.example:8443/RST2.srf")
+        #expect(config.realms[0].nexusEndpoint == "https://rst.example:8443/rdr/pprdr.asp")
+    }
+
     @Test(
         "OAuth-only keys in an rst realm are refused by name",
         arguments: [

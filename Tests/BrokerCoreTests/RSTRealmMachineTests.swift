@@ -97,16 +97,43 @@ struct RSTRealmMachineTests {
         #expect(clear?.proofKey == Secret("K"))
     }
 
-    @Test("an answer without the due site's ticket fails that job and installs nothing")
+    @Test("a site the answer lacks is marked missing (unavailable, never asked for again); the others are installed")
     func missingSite() throws {
         var m = machine()
         _ = m.add(seed(), now: t0, random: half)
         let job = try #require(m.due(now: t0, random: half).first)
+        guard case .site(let wanted) = job.key.kind else { throw BrokerError(.internalError, "not a site job") }
+        #expect(m.wait(for: job.key, minValid: 0, now: t0) == nil)
         var partial = all("p", at: t0)
-        if case .site(let wanted) = job.key.kind { partial[wanted] = nil }
+        partial[wanted] = nil
         let effects = m.apply(.obtainedSites(job, partial), now: t0, random: half)
-        #expect(!effects.contains { if case .persist = $0 { true } else { false } })
-        #expect(m.accounts[alice]!.credentials[job.key.kind]!.failures == 1)
+        #expect(
+            effects.contains {
+                if case .deliver(let key, .failed(let error, _, final: true)) = $0 {
+                    key == job.key && error.code == .credentialUnavailable
+                } else {
+                    false
+                }
+            })
+        guard case .persist(_, let write) = effects.last else {
+            Issue.record("expected a write of the others, got \(effects)")
+            return
+        }
+        #expect(write.sites.count == 4 && write.sites[wanted] == nil)
+        _ = m.apply(.persisted(alice, failure: nil), now: t0, random: half)
+        let account = m.accounts[alice]!
+        #expect(account.missingSites == [wanted])
+        #expect(account.unavailable(.site(wanted), scopes: [.skype])?.message.contains("issues no ticket") == true)
+        #expect(!account.kinds(scopes: [.skype]).contains(.site(wanted)))
+        #expect(account.kinds(scopes: [.skype]).count == 4)
+        for kind in account.kinds(scopes: [.skype]) {
+            #expect(m.credential(CredentialKey(account: alice, kind: kind)) != nil)
+        }
+        // Nothing is due for the missing site: no RST.srf call until the others' refresh point.
+        #expect(m.due(now: t0.addingTimeInterval(30), random: half).isEmpty)
+        // A new enrollment asks for every site again.
+        _ = m.add(seed(), now: t0, random: half)
+        #expect(m.accounts[alice]!.missingSites.isEmpty)
     }
 
     @Test("a refused password: needs_reauth with the server's reason, and no further job")

@@ -76,8 +76,14 @@ struct RevivalTests {
             let token = try await daemon.get("/v1/accounts/\(Self.alice)/token?scope=skype")
             #expect(token.status == 409)
             #expect(code(token) == "credential_unavailable")
-            #expect(
-                ((token.json["error"] as? [String: Any])?["message"] as? String ?? "").contains("signs in with rst"))
+            let message = (token.json["error"] as? [String: Any])?["message"] as? String ?? ""
+            #expect(message.contains("signs in with rst"), "\(message)")
+            let ath = try await daemon.get("/v1/accounts/\(Self.alice)/ath?method=ssl-compact-ticket")
+            #expect(code(ath) == "credential_unavailable", "\(ath.body)")
+            let upper = try await daemon.get("/v1/accounts/\(Self.alice)/ticket?site=Contacts.MSN.com")
+            #expect(upper.json["ticket"] as? String == contactsTicket)
+            let injected = try await daemon.get("/v1/accounts/\(Self.alice)/passport14?challenge=ct=1,pwd=x")
+            #expect(code(injected) == "bad_request", "\(injected.body)")
             let badNonce = try await daemon.get("/v1/accounts/\(Self.alice)/sso?nonce=%0Abad")
             #expect(code(badNonce) == "bad_request")
             let badPolicy = try await daemon.get("/v1/accounts/\(Self.alice)/sso?nonce=abc&policy=NOPE")

@@ -18,14 +18,25 @@ struct Passport14Tests {
     }
 
     @Test("the Authorization header URL-encodes login and password and carries the challenge as sent")
-    func authorization() {
-        let header = Passport14.authorization(
+    func authorization() throws {
+        let header = try Passport14.authorization(
             login: "o'brien@example.com", password: Secret("p,w=d %x"),
             challenge: "ct=1,rver=1,wp=FS_40SEC_0_COMPACT,lc=1,id=1")
         #expect(
             header.exposed
                 == "Passport1.4 OrgVerb=GET,OrgURL=http%3A%2F%2Fmessenger%2Emsn%2Ecom,sign-in=o%27brien%40example.com,"
                 + "pwd=p%2Cw%3Dd%20%25x,ct=1,rver=1,wp=FS_40SEC_0_COMPACT,lc=1,id=1")
+    }
+
+    @Test(
+        "a challenge that names the client's own fields (which would replace the password) is refused",
+        arguments: [
+            "ct=1,pwd=x", "ct=1,PWD=x", "sign-in=mallory@example.com", "ct=1,%70wd=x", "OrgURL=http://x", "a b",
+        ])
+    func reservedFields(challenge: String) {
+        #expect(throws: BrokerError.self) {
+            try Passport14.authorization(login: "a@b.c", password: Secret("pw"), challenge: challenge)
+        }
     }
 
     @Test("the ticket is between the quotes after from-PP=, only with da-status=success")

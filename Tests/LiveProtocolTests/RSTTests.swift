@@ -243,6 +243,35 @@ struct RSTFaultTests {
         #expect(fault.kind == .badCredentials)
     }
 
+    /// Escargot's authentication-failure template (HTTP 200): the fault sits straight under the
+    /// envelope, with no Body.
+    static let escargotAuthFailed = """
+        <?xml version="1.0" encoding="utf-8" ?>
+        <S:Envelope xmlns:S="http://schemas.xmlsoap.org/soap/envelope/" xmlns:wsse="http://schemas.xmlsoap.org/ws/2003/06/secext" xmlns:psf="http://schemas.microsoft.com/Passport/SoapServices/SOAPFault">
+        	<S:Header>
+        		<psf:pp xmlns:psf="http://schemas.microsoft.com/Passport/SoapServices/SOAPFault">
+        			<psf:serverVersion>1</psf:serverVersion>
+        			<psf:authstate>0x80048800</psf:authstate>
+        			<psf:reqstatus>0x80048823</psf:reqstatus>
+        			<psf:serverInfo Path="Live1" RollingUpgradeState="ExclusiveNew" LocVersion="0" ServerTime="2026-12-03T10:00:00Z">XYZPPLOGN1A23 2017.09.28.12.44.07</psf:serverInfo>
+        			<psf:cookies/>
+        			<psf:response/>
+        		</psf:pp>
+        	</S:Header>
+        	<S:Fault>
+        		<faultcode>wsse:FailedAuthentication</faultcode>
+        		<faultstring>Authentication Failure</faultstring>
+        	</S:Fault>
+        </S:Envelope>
+        """
+
+    @Test func escargotWrongPasswordWithoutBody() throws {
+        let fault = try Self.fault(Self.escargotAuthFailed)
+        #expect(fault.faultcode == "wsse:FailedAuthentication")
+        #expect(fault.faultstring == "Authentication Failure")
+        #expect(fault.kind == .badCredentials)
+    }
+
     @Test func soap12WrongPassword() throws {
         let fault = try Self.fault(Self.soap12BadPassword)
         #expect(fault.faultcode == "wst:FailedAuthentication")

@@ -32,16 +32,20 @@ package struct AccountSeed: Sendable {
     package var accessTokens: [AccessToken]
     /// Session cookies, with their expiry when known (the store does not keep it).
     package var cookies: (value: Secret, expiresAt: Date?)?
-    /// RST site tickets (an `rst` realm's), by site address.
+    /// RST site tickets (an `rst` realm's), by site key.
     package var sites: [String: Credential]
+    /// Sites the server answered no ticket for at enrollment (by key): not asked for again.
+    package var missingSites: Set<String> = []
 
     package init(
         name: AccountName, realm: String, login: String, state: AccountState = .active, stateReason: String? = nil,
         refreshToken: Secret?, password: Secret? = nil, ticketMethod: TicketMethod = .oauth,
         accessTokens: [AccessToken] = [],
-        cookies: (value: Secret, expiresAt: Date?)? = nil, sites: [String: Credential] = [:]
+        cookies: (value: Secret, expiresAt: Date?)? = nil, sites: [String: Credential] = [:],
+        missingSites: Set<String> = []
     ) {
         self.sites = sites
+        self.missingSites = missingSites
         self.name = name
         self.realm = realm
         self.login = login
@@ -67,6 +71,9 @@ package struct AccountSchedule: Sendable {
     package var ticketMethod: TicketMethod
     /// For an account of an `rst` realm: the sites RST.srf is asked for (nil: an OAuth realm).
     package var rstSites: [RSTSite]?
+    /// Sites (by key) RST.srf answers no ticket for: unavailable, and not refreshed, until the
+    /// account is enrolled again or the realm's sites change.
+    package var missingSites: Set<String> = []
     package var credentials: [CredentialKind: CredentialSchedule] = [:]
     /// Why the cookie-based credentials cannot be had, once silent sign-in stopped working.
     package var cookiesLost: String?
@@ -87,7 +94,9 @@ package struct AccountSchedule: Sendable {
     package var refreshable: Bool { rstSites != nil ? password != nil : refreshToken != nil }
 
     /// The site kinds an `rst` account keeps.
-    var siteKinds: [CredentialKind] { (rstSites ?? []).filter(\.keepsTicket).map { .site($0.address) } }
+    var siteKinds: [CredentialKind] {
+        (rstSites ?? []).filter { $0.keepsTicket && !missingSites.contains($0.key) }.map { .site($0.key) }
+    }
 
     /// The kinds this account keeps fresh, given the configured scopes. The dependencies:
     /// the skypetoken is made from the skype scope's token, the cookies and the UIC need cookies
@@ -109,6 +118,11 @@ package struct AccountSchedule: Sendable {
                     .credentialUnavailable,
                     "\(kind.name) is an OAuth credential, and realm \(realm) signs in with rst (RST.srf): "
                         + "it serves site tickets, SSO proofs and Passport 1.4 tickets")
+            }
+            if case .site(let key) = kind, missingSites.contains(key) {
+                return BrokerError(
+                    .credentialUnavailable, "the server of realm \(realm) issues no ticket for site \(key)",
+                    hint: "take it out of rst_sites, or ask the server's operator")
             }
             guard siteKinds.contains(kind) else {
                 return BrokerError(
@@ -158,7 +172,10 @@ package struct AccountSchedule: Sendable {
     /// How the account looks to reads.
     func view(scopes: [Scope]) -> AccountView {
         var unavailable: [CredentialKind: BrokerError] = [:]
-        for kind in Scope.allCases.map(CredentialKind.scope) + [.skypetoken, .cookies, .uic, .ticket] + siteKinds {
+        let missing = missingSites.sorted().map(CredentialKind.site)
+        for kind in Scope.allCases.map(CredentialKind.scope) + [.skypetoken, .cookies, .uic, .ticket] + siteKinds
+            + missing
+        {
             if let error = self.unavailable(kind, scopes: scopes) { unavailable[kind] = error }
         }
         return AccountView(state: state, reason: stateReason, unavailable: unavailable)

@@ -68,26 +68,56 @@ extension RefreshMachine {
 
     /// RST.srf answered an `rst` account's sites: every ticket (with its BinarySecret) is
     /// written first, then all are installed together. A ticket and its BinarySecret always come
-    /// from the same answer.
+    /// from the same answer. A site the answer lacks is marked missing (unavailable, and not asked
+    /// for again) rather than retried forever; the others are installed all the same.
     private mutating func obtainedSites(
         _ job: Job, _ sites: [String: Credential], now: Date, random: () -> Double
     ) -> [Effect] {
         let name = job.key.account
         guard var account = accounts[name] else { return finish(name) }
-        let kept = sites.filter { account.credentials[.site($0.key)] != nil }
-        guard case .site(let wanted) = job.key.kind, let mine = kept[wanted] else {
-            return failed(job, .transient("RST.srf sent no ticket for \(job.key.kind.name)"), now: now, random: random)
+        let kept = sites.filter { account.credentials[.site($0.key)] != nil && !account.missingSites.contains($0.key) }
+        guard case .site(let wanted) = job.key.kind, let primary = kept[wanted] != nil ? wanted : kept.keys.min()
+        else {
+            return failed(job, .transient("RST.srf sent no ticket for any site"), now: now, random: random)
+        }
+        var effects: [Effect] = []
+        let missing = account.siteKinds.compactMap { kind -> String? in
+            guard case .site(let key) = kind, kept[key] == nil else { return nil }
+            return key
+        }
+        if !missing.isEmpty {
+            account.missingSites.formUnion(missing)
+            for key in missing {
+                account.credentials[.site(key)] = nil
+                let siteKey = CredentialKey(account: name, kind: .site(key))
+                waiting[siteKey] = nil
+                effects += [
+                    .publish(siteKey, nil),
+                    .deliver(
+                        siteKey, .failed(account.unavailable(.site(key), scopes: scopes)!, current: nil, final: true)),
+                ]
+            }
+            effects += [
+                .publishAccount(name, account.view(scopes: scopes)),
+                .log(
+                    LogEvent(
+                        .warning, "the server issues no ticket for some sites",
+                        [
+                            "broker.account": "\(name)", "broker.event": "sites_missing",
+                            "broker.sites": missing.sorted().joined(separator: ","),
+                        ])),
+            ]
         }
         let write = PendingWrite(
             accessToken: account.unsaved?.accessToken, rotatedRefreshToken: account.unsaved?.rotatedRefreshToken,
             cookies: account.unsaved?.cookies, sites: (account.unsaved?.sites ?? [:]).merging(kept) { $1 })
         var siblings: [CredentialKind: Credential] = [:]
-        for (address, ticket) in kept where address != wanted { siblings[.site(address)] = ticket }
+        for (key, ticket) in kept where key != primary { siblings[.site(key)] = ticket }
         account.committing = Commit(
-            job: job, kind: job.key.kind, credential: mine, cookies: nil, rotated: false, write: write,
+            job: job, kind: .site(primary), credential: kept[primary]!, cookies: nil, rotated: false, write: write,
             siblings: siblings)
         accounts[name] = account
-        return [.persist(name, write)]
+        return effects + [.persist(name, write)]
     }
 
     /// The store answered. After a commit, the result is installed, served and handed on.
@@ -331,8 +361,10 @@ extension RefreshMachine {
     /// The server refused the stored password on an on-demand call (a Passport 1.4 login): the
     /// account needs a new sign-in, like a refresh refused with `invalid_grant`, and nothing is
     /// retried until it has one.
-    package mutating func passwordRefused(_ name: AccountName, reason: String) -> [Effect] {
-        guard var account = accounts[name], account.state == .active else { return [] }
+    package mutating func passwordRefused(_ name: AccountName, reason: String, generation: UInt64? = nil) -> [Effect] {
+        guard var account = accounts[name], account.state == .active,
+            generation == nil || generation == account.generation
+        else { return [] }
         account.state = .needsReauth
         account.stateReason = reason
         accounts[name] = account

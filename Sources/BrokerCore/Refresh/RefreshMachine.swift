@@ -74,6 +74,7 @@ package struct RefreshMachine: Sendable {
             refreshToken: seed.refreshToken,
             password: seed.password, ticketMethod: seed.ticketMethod)
         account.rstSites = rstRealms[seed.realm]
+        account.missingSites = seed.missingSites
         if let cookies = seed.cookies {
             // Cookies loaded from the store have no recorded expiry: refresh them soon.
             let expires = cookies.expiresAt ?? now.addingTimeInterval(3600)
@@ -128,6 +129,7 @@ package struct RefreshMachine: Sendable {
         var effects: [Effect] = []
         for name in Array(accounts.keys) {
             guard var account = accounts[name] else { continue }
+            if account.rstSites != rstRealms[account.realm] { account.missingSites = [] }
             account.rstSites = rstRealms[account.realm]
             for kind in account.kinds(scopes: scopes) where account.credentials[kind] == nil {
                 account.credentials[kind] = CredentialSchedule(dueAt: now)
