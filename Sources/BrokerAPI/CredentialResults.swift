@@ -22,17 +22,22 @@ public struct SkypetokenResult: Codable, Sendable, Hashable, CustomStringConvert
 /// `GET /v1/accounts/{name}/uic`.
 public struct UICResult: Codable, Sendable, Hashable, CustomStringConvertible {
     public var uic: String
+    /// The Skype name SkyLogin credentials name (`uic?method=skylogin`, `uic?nonce=`); absent for
+    /// the UIC of User/Initialization.
+    public var skypeName: String?
     public var expiresAt: String
     public var expiresIn: Int
 
-    public init(uic: String, expiresAt: String, expiresIn: Int) {
+    public init(uic: String, skypeName: String? = nil, expiresAt: String, expiresIn: Int) {
         self.uic = uic
+        self.skypeName = skypeName
         self.expiresAt = expiresAt
         self.expiresIn = expiresIn
     }
 
     enum CodingKeys: String, CodingKey {
         case uic
+        case skypeName = "skype_name"
         case expiresAt = "expires_at"
         case expiresIn = "expires_in"
     }

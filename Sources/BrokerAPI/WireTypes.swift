@@ -283,6 +283,9 @@ public enum EnrollMethod: String, Codable, Sendable, Hashable, CaseIterable {
     case redirectURL = "redirect_url"
     /// `refresh_token`: a refresh token obtained elsewhere.
     case refreshToken = "refresh_token"
+    /// `skype_name` and `password`: a Skype name signs in at the realm's SkyLogin server; only
+    /// its login hash is kept.
+    case skypePassword = "skype_password"
 }
 
 /// `POST /v1/accounts`. Its descriptions and mirror redact every secret.
@@ -304,6 +307,8 @@ public struct EnrollRequest: Codable, Sendable, Hashable, CustomStringConvertibl
     public var storePassword: Bool?
     /// How the ssl-compact-ticket is obtained: `oauth` (default) or `rst` (needs the stored password).
     public var ticketMethod: String?
+    /// The Skype name of a `skype_password` enrollment (then `login` may be left out).
+    public var skypeName: String?
 
     public init(
         method: EnrollMethod, login: String, name: String? = nil, realm: String? = nil,
@@ -331,6 +336,15 @@ public struct EnrollRequest: Codable, Sendable, Hashable, CustomStringConvertibl
             storePassword: storePassword)
     }
 
+    public static func skypePassword(
+        skypeName: String, password: String, name: String? = nil, realm: String? = nil
+    ) -> EnrollRequest {
+        var request = EnrollRequest(
+            method: .skypePassword, login: skypeName, name: name, realm: realm, password: password)
+        request.skypeName = skypeName
+        return request
+    }
+
     public static func redirectURL(
         login: String, redirectURL: String, name: String? = nil, realm: String? = nil,
         cookies: String? = nil
@@ -355,6 +369,27 @@ public struct EnrollRequest: Codable, Sendable, Hashable, CustomStringConvertibl
         case refreshToken = "refresh_token"
         case storePassword = "store_password"
         case ticketMethod = "ticket_method"
+        case skypeName = "skype_name"
+    }
+
+    /// `login` may be left out of a `skype_password` enrollment: it is the Skype name.
+    public init(from decoder: any Decoder) throws {
+        let c = try decoder.container(keyedBy: CodingKeys.self)
+        method = try c.decode(EnrollMethod.self, forKey: .method)
+        skypeName = try c.decodeIfPresent(String.self, forKey: .skypeName)
+        if method == .skypePassword, let skypeName {
+            login = try c.decodeIfPresent(String.self, forKey: .login) ?? skypeName
+        } else {
+            login = try c.decode(String.self, forKey: .login)
+        }
+        name = try c.decodeIfPresent(String.self, forKey: .name)
+        realm = try c.decodeIfPresent(String.self, forKey: .realm)
+        password = try c.decodeIfPresent(String.self, forKey: .password)
+        redirectURL = try c.decodeIfPresent(String.self, forKey: .redirectURL)
+        refreshToken = try c.decodeIfPresent(String.self, forKey: .refreshToken)
+        cookies = try c.decodeIfPresent(String.self, forKey: .cookies)
+        storePassword = try c.decodeIfPresent(Bool.self, forKey: .storePassword)
+        ticketMethod = try c.decodeIfPresent(String.self, forKey: .ticketMethod)
     }
 
     public var description: String {

@@ -154,6 +154,8 @@ struct ConfigFile: Decodable {
         var nexus_url: String?
         var passport14_url: String?
         var rst_sites: [SiteSection]?
+        var skylogin_servers: [String]?
+        var skylogin_keys: String?
         /// Refused: scopes are set at the top level, and an `rst` realm has none.
         var scopes: [String]?
         var login_url: String?
@@ -317,6 +319,9 @@ struct ConfigFile: Decodable {
         guard let signIn = SignInKind(rawValue: r.sign_in ?? "oauth") else {
             throw BrokerError(.badRequest, "\(prefix).sign_in must be \"oauth\" or \"rst\", not \"\(r.sign_in ?? "")\"")
         }
+        if r.skylogin_keys != nil && (r.skylogin_servers ?? []).isEmpty {
+            throw BrokerError(.badRequest, "\(prefix).skylogin_keys needs skylogin_servers")
+        }
         if r.scopes != nil {
             throw BrokerError(
                 .badRequest, "\(prefix).scopes: scopes are set at the top level (and an rst realm has none)")
@@ -336,7 +341,8 @@ struct ConfigFile: Decodable {
                 skypetokenBase: r.skypetoken_url ?? "https://api.skype.com",
                 clientID: r.client_id ?? messengerClientID,
                 redirectURI: r.redirect_uri ?? defaultDesktopRedirect, caFile: r.ca_file,
-                allowInsecureHTTP: r.allow_insecure_http ?? false)
+                allowInsecureHTTP: r.allow_insecure_http ?? false, skyloginServers: r.skylogin_servers ?? [],
+                skyloginKeysFile: r.skylogin_keys)
         case .rst:
             for (key, value) in [
                 ("login_url", r.login_url), ("token_url", r.token_url), ("client_id", r.client_id),
@@ -355,7 +361,8 @@ struct ConfigFile: Decodable {
             return Realm(
                 name: name, signIn: .rst, loginBase: rst, tokenBase: rst, rstBase: rst, userInitializationBase: rst,
                 skypetokenBase: rst, caFile: r.ca_file, allowInsecureHTTP: r.allow_insecure_http ?? false,
-                nexusBase: r.nexus_url, passport14Base: r.passport14_url, rstSites: sites)
+                nexusBase: r.nexus_url, passport14Base: r.passport14_url, rstSites: sites,
+                skyloginServers: r.skylogin_servers ?? [], skyloginKeysFile: r.skylogin_keys)
         }
     }
 }

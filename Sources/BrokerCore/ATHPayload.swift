@@ -6,9 +6,14 @@ package enum ATHMethod: String, Sendable, CaseIterable {
     case sslCompactTicket = "ssl-compact-ticket"
     /// `<ssl-compact-ticket>` with the UIC and `<ssl-site-name>`.
     case sslCompactTicketUIC = "ssl-compact-ticket-uic"
+    /// A Microsoft account through SkyLogin: `<ssl-compact-ticket>`, the base64 of its SkyLogin
+    /// credentials as `<uic>`, the login as `<id>` and the Skype name as `<alias>`.
+    case sslCompactTicketSkylogin = "ssl-compact-ticket-skylogin"
+    /// A Skype name: `<uic>` signed over the CNT nonce, and the Skype name as `<id>`.
+    case skypeUIC = "skype-uic"
 
     /// What the method needs besides the payload itself.
-    package var needsTicket: Bool { self != .webCompactTicket }
+    package var needsTicket: Bool { self != .webCompactTicket && self != .skypeUIC }
     package var needsUIC: Bool { self == .sslCompactTicketUIC }
 }
 
@@ -24,7 +29,8 @@ package struct ATHPayload: Sendable, Equatable {
     package static let defaultSite = "chatservice.live.com"
 
     package static func render(
-        method: ATHMethod, ticket: String? = nil, uic: String? = nil, site: String = defaultSite, trid: Int? = nil
+        method: ATHMethod, ticket: String? = nil, uic: String? = nil, site: String = defaultSite, trid: Int? = nil,
+        id: String? = nil, alias: String? = nil
     ) -> ATHPayload {
         var body = "<user>"
         switch method {
@@ -35,6 +41,12 @@ package struct ATHPayload: Sendable, Equatable {
         case .sslCompactTicketUIC:
             body +=
                 element("ssl-compact-ticket", ticket ?? "") + element("uic", uic ?? "") + element("ssl-site-name", site)
+        case .sslCompactTicketSkylogin:
+            body +=
+                element("ssl-compact-ticket", ticket ?? "") + element("uic", uic ?? "") + element("id", id ?? "")
+                + element("alias", alias ?? "")
+        case .skypeUIC:
+            body += element("uic", uic ?? "") + element("id", id ?? "")
         }
         body += "</user>"
         let length = 2 + body.utf8.count

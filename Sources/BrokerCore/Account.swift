@@ -32,6 +32,13 @@ package struct AccountName: RawRepresentable, Hashable, Sendable, Codable, Compa
 }
 
 /// Whether an account can be refreshed without a person.
+/// Who an account is: a Microsoft account (an e-mail login, OAuth or RST.srf), or a Skype name
+/// that signs in at a SkyLogin login server with its password.
+package enum LoginKind: String, Sendable, Codable, Hashable, CaseIterable {
+    case microsoft
+    case skype
+}
+
 package enum AccountState: String, Sendable, Codable, Hashable {
     case active
     /// The grant was revoked or expired: only a new sign-in helps.

@@ -19,6 +19,9 @@ package enum CredentialKind: Hashable, Sendable, Comparable, CustomStringConvert
     /// The compact ticket of one RST.srf site (its `wsa:Address`) of an `rst` realm, with the
     /// BinarySecret that came with it, if any.
     case site(String)
+    /// Signed credentials from a SkyLogin login server (the Skype name bound to the account's
+    /// RSA key, with an expiry); `proofKey` is that RSA key, `subject` the Skype name.
+    case skylogin
 
     package var name: String {
         switch self {
@@ -28,6 +31,7 @@ package enum CredentialKind: Hashable, Sendable, Comparable, CustomStringConvert
         case .ticket: "ticket"
         case .cookies: "cookies"
         case .site(let address): address
+        case .skylogin: "skylogin"
         }
     }
 
@@ -41,6 +45,7 @@ package enum CredentialKind: Hashable, Sendable, Comparable, CustomStringConvert
         case .uic: 12
         case .ticket: 13
         case .site: 14
+        case .skylogin: 15
         }
     }
 
@@ -63,13 +68,16 @@ package struct Credential: Sendable, Hashable {
     /// The key that proves possession of the credential (an RST site's BinarySecret). It is
     /// used inside the daemon only: no answer carries it.
     package var proofKey: Secret?
+    /// Whom the credential names, where it says (the Skype name of SkyLogin credentials).
+    package var subject: String?
 
     package init(
         value: Secret, obtainedAt: Date, expiresAt: Date, refreshBy: Date? = nil, issuedAt: Date? = nil,
-        proofKey: Secret? = nil
+        proofKey: Secret? = nil, subject: String? = nil
     ) {
         self.value = value
         self.proofKey = proofKey
+        self.subject = subject
         self.obtainedAt = obtainedAt
         self.expiresAt = expiresAt
         self.refreshBy = refreshBy

@@ -85,7 +85,13 @@ package enum ServiceRequest: Sendable {
     case challenge(nonce: String, productID: String, productKey: String)
     /// The `<user>` payload of an MSNP `ATH`, from the account's credentials, each valid for at
     /// least `minValid` seconds (refreshed first when needed). `trid` nil leaves a placeholder.
-    case ath(account: AccountName, method: ATHMethod, site: String, trid: Int?, minValid: TimeInterval)
+    /// `nonce` is the CNT nonce a `skype-uic` UIC is signed over.
+    case ath(
+        account: AccountName, method: ATHMethod, site: String, trid: Int?, minValid: TimeInterval,
+        nonce: String? = nil)
+    /// A UIC from SkyLogin credentials fresh for `minValid` seconds: signed over `nonce` with the
+    /// account's RSA key (a Skype name), or, with no nonce, the credentials' base64 (either kind).
+    case skyloginUIC(account: AccountName, nonce: String?, minValid: TimeInterval)
     /// The `USR t SSO S` answer of an account of an `rst` realm: the ticket of the site whose
     /// policy is `policy`, and the proof for `nonce` keyed by the BinarySecret that came with
     /// that ticket. `trid` nil leaves a placeholder; `guid` nil leaves the guid out.
@@ -102,6 +108,7 @@ package enum ServiceAnswer: Sendable {
     case ath(ATHPayload, expiresAt: Date)
     case sso(SSOAnswer)
     case passport14(ticket: String)
+    case skyloginUIC(uic: String, skypeName: String, expiresAt: Date)
 }
 
 /// What `ServiceRequest.sso` computed. No field holds the BinarySecret.
@@ -161,6 +168,8 @@ extension CredentialService {
         var expiries: [Date] = []
         var ticketValue: String?
         var uic: String?
+        var id: String?
+        var alias: String?
         if method == .webCompactTicket {
             expiries.append(try await read(account: account, kind: .cookies, minValid: minValid).credential.expiresAt)
         }
@@ -174,7 +183,15 @@ extension CredentialService {
             uic = served.credential.value.exposed
             expiries.append(served.credential.expiresAt)
         }
-        let payload = ATHPayload.render(method: method, ticket: ticketValue, uic: uic, site: site, trid: trid)
+        if method == .sslCompactTicketSkylogin {
+            let served = try await read(account: account, kind: .skylogin, minValid: minValid)
+            uic = served.credential.value.exposed
+            alias = served.credential.subject
+            id = status(account)?.login
+            expiries.append(served.credential.expiresAt)
+        }
+        let payload = ATHPayload.render(
+            method: method, ticket: ticketValue, uic: uic, site: site, trid: trid, id: id, alias: alias)
         return .ath(payload, expiresAt: expiries.min() ?? now())
     }
 }

@@ -34,6 +34,11 @@ package struct Realm: Sendable, Equatable {
     package var passport14Base: String?
     /// The sites an `rst` realm asks RST.srf for; those with a compact ticket are kept fresh.
     package var rstSites: [RSTSite]
+    /// SkyLogin login servers (`host:port`), tried in order; empty: the realm has none.
+    package var skyloginServers: [String]
+    /// A JSON file with the session-key modulus and the trusted signer keys by key index; nil:
+    /// Skype's own keys.
+    package var skyloginKeysFile: String?
 
     package init(
         name: String, signIn: SignInKind = .oauth, loginBase: String = "https://login.live.com",
@@ -42,8 +47,10 @@ package struct Realm: Sendable, Equatable {
         skypetokenBase: String = "https://api.skype.com",
         clientID: String = messengerClientID, redirectURI: String = defaultDesktopRedirect, caFile: String? = nil,
         allowInsecureHTTP: Bool = false, nexusBase: String? = nil, passport14Base: String? = nil,
-        rstSites: [RSTSite] = RSTSite.messengerDefaults
+        rstSites: [RSTSite] = RSTSite.messengerDefaults, skyloginServers: [String] = [], skyloginKeysFile: String? = nil
     ) {
+        self.skyloginServers = skyloginServers
+        self.skyloginKeysFile = skyloginKeysFile
         self.name = name
         self.signIn = signIn
         self.loginBase = Self.trimmed(loginBase)
@@ -99,6 +106,17 @@ package struct Realm: Sendable, Equatable {
         keptSites.first { $0.policy.lowercased() == policy.lowercased() }
     }
 
+    /// `host:port` (a bracketed IPv6 address, or a name or IPv4 address) with a port 1-65535.
+    package static func hostAndPort(_ server: String) -> (host: String, port: Int)? {
+        guard let colon = server.lastIndex(of: ":"), let port = Int(server[server.index(after: colon)...]),
+            (1...65535).contains(port)
+        else { return nil }
+        var host = String(server[..<colon])
+        if host.hasPrefix("[") && host.hasSuffix("]") { host = String(host.dropFirst().dropLast()) }
+        guard !host.isEmpty, !host.contains(" "), !host.contains("/") else { return nil }
+        return (host, port)
+    }
+
     /// The origin of a URL, or nil when it is not an absolute http(s) URL.
     package static func origin(of url: String) -> String? {
         guard let components = URLComponents(string: url), let scheme = components.scheme?.lowercased(),
@@ -140,6 +158,9 @@ package struct Realm: Sendable, Equatable {
             }
         }
         if name.isEmpty { throw BrokerError(.badRequest, "a realm needs a name") }
+        for server in skyloginServers where Self.hostAndPort(server) == nil {
+            throw BrokerError(.badRequest, "realm \(name): skylogin_servers: \"\(server)\" is not host:port")
+        }
         if signIn == .rst {
             guard !keptSites.isEmpty else {
                 throw BrokerError(.badRequest, "realm \(name): rst_sites names no site with a compact ticket")

@@ -35,4 +35,10 @@ package enum SecretKind: String, Sendable, CaseIterable, Codable {
     case siteTicket = "site_ticket"
     /// The BinarySecret that came with an RST site's ticket (`site_tickets.proof_key`).
     case proofKey = "proof_key"
+    /// A Skype name's MD5(name ‖ "\nskyper\n" ‖ password), hex (`skylogin.login_hash`).
+    case loginHash = "login_hash"
+    /// The account's SkyLogin RSA private key (`skylogin.client_key`).
+    case clientKey = "client_key"
+    /// SkyLogin signed credentials (`skylogin.credentials`).
+    case skyloginCredentials = "skylogin_credentials"
 }

@@ -80,6 +80,8 @@ package enum EnrollCredential: Sendable {
     case password(Secret, store: Bool)
     case redirectURL(String)
     case refreshToken(Secret)
+    /// A Skype name (the command's login) with its password, at the realm's SkyLogin server.
+    case skypePassword(Secret)
 }
 
 package struct EnrollCommand: Sendable {
@@ -136,6 +138,7 @@ package struct AccountReport: Sendable {
     package var stateReason: String?
     package var ticketMethod: TicketMethod
     package var credentials: [CredentialReport]
+    package var loginKind: LoginKind = .microsoft
 
     package init(
         name: AccountName, realm: String, login: String, state: AccountState, stateReason: String?,

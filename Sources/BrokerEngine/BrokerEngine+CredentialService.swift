@@ -11,7 +11,23 @@ extension BrokerEngine: CredentialService {
         switch request {
         case .challenge(let nonce, let productID, let productKey):
             return .challenge(response: Challenge.answer(nonce: nonce, productID: productID, productKey: productKey))
-        case .ath(let account, let method, let site, let trid, let minValid):
+        case .ath(let account, .skypeUIC, _, let trid, let minValid, let nonce):
+            guard let nonce else { throw BrokerError(.badRequest, "nonce required: the CNT nonce to sign the UIC over") }
+            let (uic, served) = try await signedUIC(account: account, nonce: nonce, minValid: minValid)
+            let payload = ATHPayload.render(
+                method: .skypeUIC, uic: uic, trid: trid, id: served.credential.subject ?? status(account)?.login)
+            return .ath(payload, expiresAt: served.credential.expiresAt)
+        case .skyloginUIC(let account, let nonce, let minValid):
+            if let nonce {
+                let (uic, served) = try await signedUIC(account: account, nonce: nonce, minValid: minValid)
+                return .skyloginUIC(
+                    uic: uic, skypeName: served.credential.subject ?? "", expiresAt: served.credential.expiresAt)
+            }
+            let served = try await skyloginCredentials(account: account, minValid: minValid)
+            return .skyloginUIC(
+                uic: served.credential.value.exposed, skypeName: served.credential.subject ?? "",
+                expiresAt: served.credential.expiresAt)
+        case .ath(let account, let method, let site, let trid, let minValid, _):
             if let realm = locked.withLock({
                 $0.machine.accounts[account]?.rstSites != nil ? $0.machine.accounts[account]?.realm : nil
             }) {

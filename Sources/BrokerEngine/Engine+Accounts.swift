@@ -11,7 +11,7 @@ extension BrokerEngine {
         locked.withLock { locked in
             let machine = locked.machine
             guard let account = machine.accounts[name] else { return nil }
-            return AccountReport(
+            var report = AccountReport(
                 name: name, realm: account.realm, login: account.login, state: account.state,
                 stateReason: account.stateReason,
                 ticketMethod: account.ticketMethod,
@@ -26,6 +26,8 @@ extension BrokerEngine {
                         nextRefresh: account.state == .active ? schedule.dueAt : nil, backoffUntil: backoff,
                         failures: schedule.failures, lastError: schedule.lastError)
                 })
+            report.loginKind = account.loginKind
+            return report
         }
     }
 
@@ -54,6 +56,9 @@ extension BrokerEngine {
     package func enroll(_ command: EnrollCommand) async throws(BrokerError) -> AccountReport {
         let configuration = self.configuration
         let realm = try configuration.realm(named: command.realm)
+        if case .skypePassword(let password) = command.credential {
+            return try await enrollSkype(command, password: password, realm: realm, name: command.name)
+        }
         let login = command.login.trimmingCharacters(in: .whitespaces)
         guard !login.isEmpty, login.count <= 320 else { throw BrokerError(.badRequest, "a login is required") }
         guard let name = command.name ?? AccountName(rawValue: login) else {
@@ -80,6 +85,8 @@ extension BrokerEngine {
             if storePassword { password = secret }
         case .redirectURL(let url):
             grant = try identity.redeem(url, now: now)
+        case .skypePassword:
+            preconditionFailure("enrolled above")
         case .refreshToken(let imported):
             // One refresh proves the token works, and takes the rotated one if the server rotates.
             do {

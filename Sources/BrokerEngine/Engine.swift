@@ -194,6 +194,9 @@ package final class BrokerEngine: Service, Sendable {
                 return .obtainedSites(
                     job,
                     try await identity.rstSites(realm: realm, login: login, password: password, sites: sites, now: now))
+            case .skylogin(let request, let clientKey):
+                return .obtained(
+                    job, try await identity.skylogin(realm: realm, request: request, clientKey: clientKey, now: now))
             case .rstTicket(let login, let password):
                 return .obtained(
                     job, try await identity.rstTicket(realm: realm, login: login, password: password, now: now))

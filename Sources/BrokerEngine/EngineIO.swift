@@ -22,6 +22,11 @@ package protocol IdentityProviding: Sendable {
     /// A Passport 1.4 ticket for a `USR t TWN S` challenge string.
     func passport14(realm: Realm, login: String, password: Secret, challenge: String, now: Date)
         async throws(RefreshFailure) -> String
+    /// Signed credentials from the realm's SkyLogin servers, verified on receipt: `value` is their
+    /// base64, `subject` the Skype name, `proofKey` the RSA key they are bound to (`clientKey`,
+    /// or a new one when it is nil).
+    func skylogin(realm: Realm, request: SkyLoginSignIn, clientKey: Secret?, now: Date)
+        async throws(RefreshFailure) -> Credential
 }
 
 /// What the engine writes: `CredentialStore` is the real one (SQLite); tests may pass a fake.
@@ -69,17 +74,32 @@ extension CredentialStore: CredentialPersisting {
                 stateReason: account.stateReason,
                 refreshToken: credentials.refreshToken, password: credentials.password,
                 ticketMethod: account.ticketMethod, accessTokens: Array(credentials.accessTokens.values),
-                cookies: credentials.cookies.map { (value: $0, expiresAt: nil) }, sites: credentials.sites)
+                cookies: credentials.cookies.map { (value: $0, expiresAt: nil) }, sites: credentials.sites,
+                loginKind: account.loginKind, loginHash: credentials.loginHash, skylogin: credentials.skylogin,
+                skyloginKey: credentials.skyloginKey)
         }
     }
 
     package func commit(_ write: PendingWrite, account: AccountName, now: Date) throws {
         try commitRefresh(
             account: account, accessToken: write.accessToken, rotatedRefreshToken: write.rotatedRefreshToken,
-            cookies: write.cookies, sites: write.sites, now: now)
+            cookies: write.cookies, sites: write.sites, skylogin: write.skylogin, now: now)
     }
 
     package func saveEnrollment(_ seed: AccountSeed, exists: Bool, now: Date) throws {
+        if seed.loginKind == .skype {
+            guard let hash = seed.loginHash, let skylogin = seed.skylogin else {
+                throw BrokerError(.internalError, "a Skype name's enrollment without its login hash or credentials")
+            }
+            if exists {
+                try replaceSkyLogin(account: seed.name, loginHash: hash, skylogin: skylogin)
+            } else {
+                try createAccount(
+                    name: seed.name, realm: seed.realm, login: seed.login, refreshToken: nil, accessTokens: [],
+                    password: nil, cookies: nil, loginKind: .skype, loginHash: hash, skylogin: skylogin, now: now)
+            }
+            return
+        }
         guard seed.refreshToken != nil || (seed.password != nil && !seed.sites.isEmpty) else {
             throw BrokerError(.internalError, "an enrollment without a refresh token or RST tickets")
         }

@@ -23,6 +23,15 @@ extension Router {
             trid = number
         }
         let tridValue = trid
+        var nonce: String?
+        if method == .skypeUIC {
+            guard let value = request.query["nonce"] else {
+                return .now(.error(BrokerError(.badRequest, "nonce required: the CNT nonce the UIC is signed over")))
+            }
+            guard Self.isPrintableASCII(value, max: Self.maxUICNonce) else { return .now(.error(Self.badUICNonce)) }
+            nonce = value
+        }
+        let signedOver = nonce
         let site = request.query["site"] ?? ATHPayload.defaultSite
         guard !site.isEmpty, site.count <= 253 else { return .now(.error(BrokerError(.badRequest, "invalid site"))) }
         let service = self.service
@@ -30,12 +39,56 @@ extension Router {
             do {
                 guard
                     case .ath(let payload, let expires) = try await service.perform(
-                        .ath(account: account, method: method, site: site, trid: tridValue, minValid: minValid))
+                        .ath(
+                            account: account, method: method, site: site, trid: tridValue, minValid: minValid,
+                            nonce: signedOver))
                 else { return .error(Router.unexpectedAnswer) }
                 return .json(
                     ATHResult(
                         method: method.rawValue, body: payload.body, length: payload.length, wire: payload.wire,
                         expiresAt: BrokerJSON.formatDate(expires),
+                        expiresIn: max(0, Int(expires.timeIntervalSince(service.now()).rounded(.down)))))
+            } catch {
+                return .error(Router.brokerError(error))
+            }
+        }
+    }
+
+    /// The longest nonce a SkyLogin UIC can be signed over: its 128-byte block has room for 47.
+    static let maxUICNonce = 47
+    static let badUICNonce = BrokerError(.badRequest, "nonce must be 1-47 characters of printable ASCII")
+
+    /// `uic?nonce=N` (a Skype name: a UIC signed over the nonce) or `uic?method=skylogin` (the
+    /// SkyLogin credentials' base64, either kind of account).
+    func skyloginUIC(_ request: APIRequest, account: AccountName, minValid: TimeInterval) -> Routed {
+        let nonce = request.query["nonce"]
+        if let method = request.query["method"] {
+            guard method == "skylogin" else {
+                return .now(.error(BrokerError(.badRequest, "method must be skylogin (or leave it out)")))
+            }
+            guard nonce == nil else {
+                return .now(.error(BrokerError(.badRequest, "give either nonce or method=skylogin, not both")))
+            }
+        } else {
+            guard let nonce else {
+                return .now(
+                    .error(
+                        BrokerError(
+                            .badRequest, "nonce required: a Skype name's UIC is signed over the CNT nonce",
+                            hint: "uic?nonce=N, or uic?method=skylogin for its credentials")))
+            }
+            guard Self.isPrintableASCII(nonce, max: Self.maxUICNonce) else { return .now(.error(Self.badUICNonce)) }
+        }
+        let service = self.service
+        return .later {
+            do {
+                guard
+                    case .skyloginUIC(let uic, let skypeName, let expires) = try await service.perform(
+                        .skyloginUIC(account: account, nonce: nonce, minValid: minValid))
+                else { return .error(Router.unexpectedAnswer) }
+                return .json(
+                    UICResult(
+                        uic: uic, skypeName: skypeName, expiresAt: BrokerJSON.formatDate(expires),
                         expiresIn: max(0, Int(expires.timeIntervalSince(service.now()).rounded(.down)))))
             } catch {
                 return .error(Router.brokerError(error))
@@ -209,12 +262,25 @@ extension Router {
                 return .now(.error(BrokerError(.badRequest, "refresh_token is required")))
             }
             credential = .refreshToken(Secret(token))
+        case .skypePassword:
+            guard let password = body.password, !password.isEmpty else {
+                return .now(.error(BrokerError(.badRequest, "password is required")))
+            }
+            guard body.storePassword == nil, body.ticketMethod == nil, body.cookies == nil else {
+                return .now(
+                    .error(
+                        BrokerError(
+                            .badRequest,
+                            "store_password, ticket_method and cookies do not apply to a Skype name: only its login hash is kept"
+                        )))
+            }
+            credential = .skypePassword(Secret(password))
         }
         guard let ticketMethod = TicketMethod(rawValue: body.ticketMethod ?? "oauth") else {
             return .now(.error(BrokerError(.badRequest, "ticket_method must be oauth or rst")))
         }
         let command = EnrollCommand(
-            login: body.login, name: name, realm: body.realm, credential: credential,
+            login: body.method == .skypePassword ? (body.skypeName ?? body.login) : body.login, name: name, realm: body.realm, credential: credential,
             cookies: body.cookies.map(Secret.init),
             ticketMethod: ticketMethod)
         let service = self.service

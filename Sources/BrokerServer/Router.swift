@@ -215,6 +215,11 @@ final class Router: Sendable {
                         expiresIn: Self.left(served, now)))
             }
         case "uic":
+            if request.query["nonce"] != nil || request.query["method"] != nil
+                || service.status(account)?.loginKind == .skype
+            {
+                return skyloginUIC(request, account: account, minValid: minValid)
+            }
             return read(account: account, kind: .uic, minValid: minValid, peer: peer) { served, now in
                 .json(
                     UICResult(

@@ -14,7 +14,8 @@ extension CredentialStore {
     package func createAccount(
         name: AccountName, realm: String, login: String, refreshToken: Secret?,
         accessTokens: [AccessToken], password: Secret?, cookies: Secret?, ticketMethod: TicketMethod = .oauth,
-        sites: [String: Credential] = [:], now: Date = Date()
+        sites: [String: Credential] = [:], loginKind: LoginKind = .microsoft, loginHash: Secret? = nil,
+        skylogin: Credential? = nil, now: Date = Date()
     ) throws {
         guard !realm.isEmpty else { throw BrokerError(.badRequest, "the realm name is empty") }
         guard !login.isEmpty else { throw BrokerError(.badRequest, "the login is empty") }
@@ -50,6 +51,25 @@ extension CredentialStore {
                 try self.putAccessToken(db, id, token)
             }
             for (site, ticket) in sites { try self.putSiteTicket(db, id, site, ticket) }
+            if loginKind != .microsoft {
+                try db.execute(
+                    sql: "UPDATE accounts SET login_kind = ? WHERE id = ?", arguments: [loginKind.rawValue, id])
+            }
+            if loginHash != nil || skylogin != nil {
+                try self.putSkyLogin(db, id, credentials: skylogin, key: skylogin?.proofKey, loginHash: loginHash)
+            }
+        }
+    }
+
+    /// A Skype name enrolled again: its new RSA key, login hash and credentials replace the old,
+    /// and the account is active again.
+    package func replaceSkyLogin(account name: AccountName, loginHash: Secret, skylogin: Credential) throws {
+        try write("cannot store the new sign-in of \(name)") { db in
+            let id = try Self.requireAccountID(db, name, self.sealer)
+            try self.putSkyLogin(db, id, credentials: skylogin, key: skylogin.proofKey, loginHash: loginHash)
+            try db.execute(
+                sql: "UPDATE accounts SET state = ?, state_reason = NULL WHERE id = ?",
+                arguments: [AccountState.active.rawValue, id])
         }
     }
 

@@ -11,12 +11,13 @@ extension CredentialStore {
     /// `now` is when the secrets were obtained, from the caller's clock.
     package func commitRefresh(
         account name: AccountName, accessToken: AccessToken?, rotatedRefreshToken: Secret?, cookies: Secret? = nil,
-        sites: [String: Credential] = [:], now: Date = Date()
+        sites: [String: Credential] = [:], skylogin: Credential? = nil, now: Date = Date()
     ) throws {
         try write("cannot store the refreshed token of \(name)") { db in
             let id = try Self.requireAccountID(db, name, self.sealer)
             if let accessToken { try self.putAccessToken(db, id, accessToken) }
             for (site, ticket) in sites { try self.putSiteTicket(db, id, site, ticket) }
+            if let skylogin { try self.putSkyLogin(db, id, credentials: skylogin, key: skylogin.proofKey) }
             if let rotatedRefreshToken {
                 try self.putSecret(db, id, .refreshToken, rotatedRefreshToken, now)
             }
@@ -84,6 +85,36 @@ extension CredentialStore {
                 id, site, value, proofKey, ticket.obtainedAt.timeIntervalSince1970,
                 ticket.expiresAt.timeIntervalSince1970,
             ])
+    }
+
+    /// The SkyLogin row: the RSA key and the credentials (with their times), and a Skype name's
+    /// login hash; a nil argument keeps what is stored.
+    func putSkyLogin(_ db: Database, _ id: Int64, credentials: Credential?, key: Secret?, loginHash: Secret? = nil)
+        throws
+    {
+        try db.execute(sql: "INSERT OR IGNORE INTO skylogin (account_id) VALUES (?)", arguments: [id])
+        if let key {
+            try db.execute(
+                sql: "UPDATE skylogin SET client_key = ? WHERE account_id = ?",
+                arguments: [try sealer.seal(key.exposed, SealContext(accountID: id, kind: .clientKey)), id])
+        }
+        if let loginHash {
+            try db.execute(
+                sql: "UPDATE skylogin SET login_hash = ? WHERE account_id = ?",
+                arguments: [try sealer.seal(loginHash.exposed, SealContext(accountID: id, kind: .loginHash)), id])
+        }
+        if let credentials {
+            try db.execute(
+                sql: """
+                    UPDATE skylogin SET credentials = ?, skype_name = ?, obtained_at = ?, expires_at = ?
+                    WHERE account_id = ?
+                    """,
+                arguments: [
+                    try sealer.seal(credentials.value.exposed, SealContext(accountID: id, kind: .skyloginCredentials)),
+                    credentials.subject, credentials.obtainedAt.timeIntervalSince1970,
+                    credentials.expiresAt.timeIntervalSince1970, id,
+                ])
+        }
     }
 
     func putAccessToken(_ db: Database, _ id: Int64, _ token: AccessToken) throws {

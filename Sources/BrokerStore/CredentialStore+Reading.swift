@@ -51,6 +51,7 @@ extension CredentialStore {
     private func fetchAccounts(_ db: Database, name: AccountName?) throws -> [AccountRow] {
         var sql = """
             SELECT a.id, a.name_sealed, a.realm, a.login_sealed, a.state, a.state_reason, a.created_at, a.ticket_method,
+                a.login_kind,
                 EXISTS (SELECT 1 FROM secrets s WHERE s.account_id = a.id AND s.kind = 'refresh_token') AS has_refresh_token,
                 EXISTS (SELECT 1 FROM secrets s WHERE s.account_id = a.id AND s.kind = 'password') AS has_password,
                 EXISTS (SELECT 1 FROM secrets s WHERE s.account_id = a.id AND s.kind = 'cookies') AS has_cookies
@@ -74,12 +75,13 @@ extension CredentialStore {
                 throw BrokerError(.internalError, "account \(name) has an unknown state")
             }
             let login = try open(row["login_sealed"], SealContext(accountID: id, kind: .login), account: rawName)
-            let account = StoredAccount(
+            var account = StoredAccount(
                 name: name, realm: row["realm"], login: login, state: state, stateReason: row["state_reason"],
                 createdAt: Date(timeIntervalSince1970: row["created_at"]),
                 hasRefreshToken: row["has_refresh_token"], hasPassword: row["has_password"],
                 hasCookies: row["has_cookies"],
                 ticketMethod: TicketMethod(rawValue: row["ticket_method"]) ?? .oauth)
+            account.loginKind = LoginKind(rawValue: row["login_kind"]) ?? .microsoft
             return AccountRow(id: id, account: account)
         }.sorted { $0.account.name < $1.account.name }
     }
@@ -100,7 +102,9 @@ extension CredentialStore {
             case .refreshToken: credentials.refreshToken = secret
             case .password: credentials.password = secret
             case .cookies: credentials.cookies = secret
-            case .accessToken, .login, .accountName, .siteTicket, .proofKey: break
+            case .accessToken, .login, .accountName, .siteTicket, .proofKey, .loginHash, .clientKey,
+                .skyloginCredentials:
+                break
             }
         }
         for row in try Row.fetchAll(
@@ -132,6 +136,28 @@ extension CredentialStore {
             credentials.sites[site] = Credential(
                 value: Secret(value), obtainedAt: Date(timeIntervalSince1970: row["obtained_at"]),
                 expiresAt: Date(timeIntervalSince1970: row["expires_at"]), proofKey: proofKey)
+        }
+        if let row = try Row.fetchOne(
+            db,
+            sql: """
+                SELECT client_key, login_hash, credentials, skype_name, obtained_at, expires_at
+                FROM skylogin WHERE account_id = ?
+                """, arguments: [id])
+        {
+            func open(_ column: String, _ kind: SecretKind) throws -> Secret? {
+                guard let sealed = row[column] as Data? else { return nil }
+                return Secret(try self.open(sealed, SealContext(accountID: id, kind: kind), account: name.rawValue))
+            }
+            credentials.skyloginKey = try open("client_key", .clientKey)
+            credentials.loginHash = try open("login_hash", .loginHash)
+            if let value = try open("credentials", .skyloginCredentials), let obtained = row["obtained_at"] as Double?,
+                let expires = row["expires_at"] as Double?
+            {
+                credentials.skylogin = Credential(
+                    value: value, obtainedAt: Date(timeIntervalSince1970: obtained),
+                    expiresAt: Date(timeIntervalSince1970: expires), proofKey: credentials.skyloginKey,
+                    subject: row["skype_name"])
+            }
         }
         return credentials
     }

@@ -68,6 +68,27 @@ extension CredentialStore {
                         arguments: [try next.seal(ticket, ticketContext), proofKey, id, site])
                     count += 1
                 }
+                for row in try Row.fetchAll(
+                    db, sql: "SELECT account_id, client_key, login_hash, credentials FROM skylogin")
+                {
+                    let id: Int64 = row["account_id"]
+                    var values: [Data?] = []
+                    for (column, kind) in [
+                        ("client_key", SecretKind.clientKey), ("login_hash", .loginHash),
+                        ("credentials", .skyloginCredentials),
+                    ] {
+                        guard let sealed = row[column] as Data? else {
+                            values.append(nil)
+                            continue
+                        }
+                        let context = SealContext(accountID: id, kind: kind)
+                        values.append(try next.seal(try self.open(sealed, context, account: "row \(id)"), context))
+                        count += 1
+                    }
+                    try db.execute(
+                        sql: "UPDATE skylogin SET client_key = ?, login_hash = ?, credentials = ? WHERE account_id = ?",
+                        arguments: [values[0], values[1], values[2], id])
+                }
                 for row in try Row.fetchAll(db, sql: "SELECT id, realm, login_sealed, name_sealed FROM accounts") {
                     let id: Int64 = row["id"]
                     let realm: String = row["realm"]

@@ -15,6 +15,8 @@ enum Schema {
     ///   the realm.
     /// - `secrets`: the refresh token, password and cookies of an account, sealed.
     /// - `access_tokens`: one sealed access token per account and scope, with its times.
+    /// - `skylogin` (v5): an account's SkyLogin RSA key, a Skype name's login hash, and the signed
+    ///   credentials, sealed; `accounts.login_kind` is `microsoft` or `skype`.
     /// - `site_tickets` (v4): an `rst` realm's compact ticket per account and site, sealed, with
     ///   the BinarySecret that came with it (sealed) and its times.
     ///
@@ -94,6 +96,25 @@ enum Schema {
                         obtained_at REAL NOT NULL,
                         expires_at REAL NOT NULL,
                         PRIMARY KEY (account_id, site)
+                    );
+                    """)
+        }
+        // v5: SkyLogin. `login_kind` tells a Skype name from a Microsoft account; `skylogin` holds
+        // an account's RSA key, a Skype name's login hash, and the signed credentials with their
+        // times, each sealed.
+        migrator.registerMigration("v5") { db in
+            try db.execute(
+                sql: """
+                    ALTER TABLE accounts ADD COLUMN login_kind TEXT NOT NULL DEFAULT 'microsoft'
+                        CHECK (login_kind IN ('microsoft', 'skype'));
+                    CREATE TABLE skylogin (
+                        account_id INTEGER PRIMARY KEY NOT NULL REFERENCES accounts(id) ON DELETE CASCADE,
+                        client_key BLOB,
+                        login_hash BLOB,
+                        credentials BLOB,
+                        skype_name TEXT,
+                        obtained_at REAL,
+                        expires_at REAL
                     );
                     """)
         }

@@ -17,6 +17,8 @@ package struct StoredAccount: Sendable, Hashable {
     package var hasCookies: Bool
     /// How the ssl-compact-ticket is obtained.
     package var ticketMethod: TicketMethod
+    /// A Microsoft account or a Skype name.
+    package var loginKind: LoginKind = .microsoft
 
     package init(
         name: AccountName, realm: String, login: String, state: AccountState, stateReason: String?,
@@ -45,6 +47,11 @@ package struct StoredCredentials: Sendable, Hashable, CustomStringConvertible,
     package var cookies: Secret?
     /// RST site tickets with their BinarySecrets, by site address.
     package var sites: [String: Credential]
+    /// The SkyLogin RSA key, a Skype name's login hash, and the signed credentials (their
+    /// `proofKey` is the RSA key).
+    package var skyloginKey: Secret?
+    package var loginHash: Secret?
+    package var skylogin: Credential?
 
     package init(
         refreshToken: Secret? = nil, accessTokens: [Scope: AccessToken] = [:], password: Secret? = nil,
@@ -61,7 +68,8 @@ package struct StoredCredentials: Sendable, Hashable, CustomStringConvertible,
         let scopes = accessTokens.keys.sorted().map(\.alias).joined(separator: ",")
         return "StoredCredentials(refreshToken: \(refreshToken.map { "\($0)" } ?? "none"), "
             + "accessTokens: [\(scopes)], password: \(password.map { "\($0)" } ?? "none"), "
-            + "cookies: \(cookies.map { "\($0)" } ?? "none"), sites: [\(sites.keys.sorted().joined(separator: ","))])"
+            + "cookies: \(cookies.map { "\($0)" } ?? "none"), sites: [\(sites.keys.sorted().joined(separator: ","))], "
+            + "skylogin: \(skyloginKey == nil ? "none" : "key")\(loginHash == nil ? "" : ", hash")\(skylogin == nil ? "" : ", credentials"))"
     }
 
     package var debugDescription: String { description }

@@ -41,9 +41,9 @@ private final class FixedService: CredentialService {
         switch request {
         case .challenge(let nonce, let productID, let productKey):
             return .challenge(response: Challenge.answer(nonce: nonce, productID: productID, productKey: productKey))
-        case .ath(let account, let method, let site, let trid, let minValid):
+        case .ath(let account, let method, let site, let trid, let minValid, _):
             return try await athAnswer(account: account, method: method, site: site, trid: trid, minValid: minValid)
-        case .sso, .passport14:
+        case .sso, .passport14, .skyloginUIC:
             throw BrokerError(.credentialUnavailable, "this service has no rst realm")
         }
     }

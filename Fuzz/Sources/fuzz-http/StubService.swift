@@ -54,7 +54,7 @@ final class StubService: CredentialService {
         switch request {
         case .challenge(let nonce, let productID, let productKey):
             return .challenge(response: Challenge.answer(nonce: nonce, productID: productID, productKey: productKey))
-        case .ath(let account, let method, let site, let trid, let minValid):
+        case .ath(let account, let method, let site, let trid, let minValid, _):
             return try await athAnswer(account: account, method: method, site: site, trid: trid, minValid: minValid)
         case .sso(let account, _, let policy, let trid, let guid, let minValid):
             let served = try await read(account: account, kind: .site("messengerclear.live.com"), minValid: minValid)
@@ -64,6 +64,11 @@ final class StubService: CredentialService {
                     ticket: ticket, proof: "cHJvb2Y=", policy: policy,
                     usr: SSOAnswer.usrLine(trid: trid, ticket: ticket, proof: "cHJvb2Y=", guid: guid),
                     expiresAt: served.credential.expiresAt))
+        case .skyloginUIC(let account, let nonce, let minValid):
+            let served = try await read(account: account, kind: .skylogin, minValid: minValid)
+            return .skyloginUIC(
+                uic: nonce == nil ? served.credential.value.exposed : "c2lnbmVk", skypeName: "live:stub",
+                expiresAt: served.credential.expiresAt)
         case .passport14(let account, _):
             _ = try await read(account: account, kind: .site("messengerclear.live.com"), minValid: 0)
             return .passport14(ticket: "t=stub&p=")

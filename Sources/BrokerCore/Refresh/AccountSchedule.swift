@@ -36,16 +36,28 @@ package struct AccountSeed: Sendable {
     package var sites: [String: Credential]
     /// Sites the server answered no ticket for at enrollment (by key): not asked for again.
     package var missingSites: Set<String> = []
+    package var loginKind: LoginKind = .microsoft
+    /// A Skype name's login hash (hex), the only secret its renewals need.
+    package var loginHash: Secret?
+    /// SkyLogin credentials held (with the account's RSA key as `proofKey`), from the store.
+    package var skylogin: Credential?
+    /// The account's SkyLogin RSA key, when it has one but no credentials.
+    package var skyloginKey: Secret?
 
     package init(
         name: AccountName, realm: String, login: String, state: AccountState = .active, stateReason: String? = nil,
         refreshToken: Secret?, password: Secret? = nil, ticketMethod: TicketMethod = .oauth,
         accessTokens: [AccessToken] = [],
         cookies: (value: Secret, expiresAt: Date?)? = nil, sites: [String: Credential] = [:],
-        missingSites: Set<String> = []
+        missingSites: Set<String> = [], loginKind: LoginKind = .microsoft, loginHash: Secret? = nil,
+        skylogin: Credential? = nil, skyloginKey: Secret? = nil
     ) {
         self.sites = sites
         self.missingSites = missingSites
+        self.loginKind = loginKind
+        self.loginHash = loginHash
+        self.skylogin = skylogin
+        self.skyloginKey = skyloginKey
         self.name = name
         self.realm = realm
         self.login = login
@@ -74,6 +86,15 @@ package struct AccountSchedule: Sendable {
     /// Sites (by key) RST.srf answers no ticket for: unavailable, and not refreshed, until the
     /// account is enrolled again or the realm's sites change.
     package var missingSites: Set<String> = []
+    /// A Skype name (SkyLogin only) or a Microsoft account.
+    package var loginKind: LoginKind = .microsoft
+    /// A Skype name's login hash (hex): what its renewals send instead of a password.
+    package var loginHash: Secret?
+    /// The account's SkyLogin RSA key: made at first use (or at a Skype name's enrollment), kept
+    /// for the account's life.
+    package var skyloginKey: Secret?
+    /// Whether the account's realm names SkyLogin servers.
+    package var skyloginServers = false
     package var credentials: [CredentialKind: CredentialSchedule] = [:]
     /// Why the cookie-based credentials cannot be had, once silent sign-in stopped working.
     package var cookiesLost: String?
@@ -91,7 +112,10 @@ package struct AccountSchedule: Sendable {
 
     /// Whether the account has anything to refresh with: a refresh token, or (in an `rst`
     /// realm) the password.
-    package var refreshable: Bool { rstSites != nil ? password != nil : refreshToken != nil }
+    package var refreshable: Bool {
+        if loginKind == .skype { return loginHash != nil }
+        return rstSites != nil ? password != nil : refreshToken != nil
+    }
 
     /// The site kinds an `rst` account keeps.
     var siteKinds: [CredentialKind] {
@@ -102,8 +126,10 @@ package struct AccountSchedule: Sendable {
     /// the skypetoken is made from the skype scope's token, the cookies and the UIC need cookies
     /// or a password, and the RST ticket needs the `rst` method and a password.
     package func kinds(scopes: [Scope]) -> [CredentialKind] {
+        if loginKind == .skype { return skyloginServers && loginHash != nil ? [.skylogin] : [] }
         if rstSites != nil { return password != nil ? siteKinds : [] }
         var kinds = scopes.map(CredentialKind.scope)
+        if skyloginServers && scopes.contains(.loginSkype) { kinds.append(.skylogin) }
         if scopes.contains(.skype) { kinds.append(.skypetoken) }
         if (cookies != nil || password != nil) && cookiesLost == nil { kinds += [.cookies, .uic] }
         if ticketMethod == .rst && password != nil { kinds.append(.ticket) }
@@ -112,6 +138,30 @@ package struct AccountSchedule: Sendable {
 
     /// Why this account cannot have a credential of this kind, with the command that fixes it.
     package func unavailable(_ kind: CredentialKind, scopes: [Scope]) -> BrokerError? {
+        if loginKind == .skype {
+            guard kind == .skylogin else {
+                return BrokerError(
+                    .credentialUnavailable,
+                    "\(login) is a Skype name (SkyLogin): it has UICs and SkyLogin credentials, not \(kind.name)")
+            }
+            if !skyloginServers {
+                return BrokerError(.credentialUnavailable, "realm \(realm) names no skylogin_servers")
+            }
+            return loginHash == nil
+                ? BrokerError(
+                    .credentialUnavailable, "this Skype name has no stored login hash",
+                    hint: "tokenctl login --skype \(login) --password-stdin") : nil
+        }
+        if kind == .skylogin {
+            if rstSites != nil || !skyloginServers {
+                return BrokerError(.credentialUnavailable, "realm \(realm) names no skylogin_servers")
+            }
+            return scopes.contains(.loginSkype)
+                ? nil
+                : BrokerError(
+                    .credentialUnavailable,
+                    "SkyLogin signs in with the login-skype token, and that scope is not kept fresh by this daemon")
+        }
         if rstSites != nil {
             guard case .site = kind else {
                 return BrokerError(
@@ -166,6 +216,8 @@ package struct AccountSchedule: Sendable {
             return BrokerError(
                 .credentialUnavailable,
                 "site \(address): realm \(realm) signs in with oauth; RST site tickets are kept for rst realms")
+        case .skylogin:
+            return nil
         }
     }
 
@@ -173,8 +225,8 @@ package struct AccountSchedule: Sendable {
     func view(scopes: [Scope]) -> AccountView {
         var unavailable: [CredentialKind: BrokerError] = [:]
         let missing = missingSites.sorted().map(CredentialKind.site)
-        for kind in Scope.allCases.map(CredentialKind.scope) + [.skypetoken, .cookies, .uic, .ticket] + siteKinds
-            + missing
+        for kind in Scope.allCases.map(CredentialKind.scope) + [.skypetoken, .cookies, .uic, .ticket, .skylogin]
+            + siteKinds + missing
         {
             if let error = self.unavailable(kind, scopes: scopes) { unavailable[kind] = error }
         }

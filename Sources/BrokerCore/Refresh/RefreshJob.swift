@@ -29,6 +29,16 @@ package enum Endpoint: String, Hashable, Sendable, CaseIterable {
     case userInitialization = "user_initialization"
     /// RST.srf: the ssl-compact-ticket of the `rst` ticket method, and an `rst` realm's sites.
     case rst
+    /// A SkyLogin login server (TCP): signed credentials.
+    case skylogin
+}
+
+/// How an account signs in at a SkyLogin login server.
+package enum SkyLoginSignIn: Sendable, Equatable {
+    /// A Microsoft account, with its `service::login.skype.com::MBI_SSL` access token.
+    case oauth(token: Secret)
+    /// A Skype name, with MD5(name ‖ "\nskyper\n" ‖ password) (hex): the password is not kept.
+    case password(skypeName: String, loginHash: Secret)
 }
 
 /// One call to the provider, with everything it needs: the executor reads nothing back from
@@ -48,6 +58,8 @@ package enum Step: Sendable, Equatable {
     case rstTicket(login: String, password: Secret)
     /// RST.srf with the stored password, for every site of an `rst` realm at once.
     case rstSites(login: String, password: Secret, sites: [RSTSite])
+    /// The SkyLogin login server, with the account's RSA key (nil: make one, at first use).
+    case skylogin(SkyLoginSignIn, clientKey: Secret?)
     /// Write a result the store refused earlier.
     case persist(PendingWrite)
     /// Nothing can be called: the step fails at once with this.
@@ -60,6 +72,7 @@ package enum Step: Sendable, Equatable {
         case .silentSignIn, .passwordSignIn: .signIn
         case .userInitialization: .userInitialization
         case .rstTicket, .rstSites: .rst
+        case .skylogin: .skylogin
         case .persist, .impossible: nil
         }
     }
@@ -111,21 +124,26 @@ package struct PendingWrite: Sendable, Equatable {
     package var accessToken: AccessToken?
     package var rotatedRefreshToken: Secret?
     package var cookies: Secret?
-    /// By site address.
+    /// By site key.
     package var sites: [String: Credential]
+    /// SkyLogin credentials, with the RSA key (`proofKey`) they are bound to.
+    package var skylogin: Credential?
 
     package init(
-        accessToken: AccessToken?, rotatedRefreshToken: Secret?, cookies: Secret?, sites: [String: Credential] = [:]
+        accessToken: AccessToken?, rotatedRefreshToken: Secret?, cookies: Secret?, sites: [String: Credential] = [:],
+        skylogin: Credential? = nil
     ) {
         self.accessToken = accessToken
         self.rotatedRefreshToken = rotatedRefreshToken
         self.cookies = cookies
         self.sites = sites
+        self.skylogin = skylogin
     }
 
     /// The credential the write is filed under (for a retried write's job).
     package var kind: CredentialKind {
         if let accessToken { return .scope(accessToken.scope) }
+        if skylogin != nil { return .skylogin }
         return sites.keys.min().map(CredentialKind.site) ?? .cookies
     }
 }
@@ -136,7 +154,7 @@ package enum Outcome: Sendable {
     case granted(Job, TokenGrant)
     /// `silentSignIn` or `passwordSignIn` succeeded.
     case signedIn(Job, SignInGrant)
-    /// `skypetoken`, `userInitialization` or `rstTicket` succeeded.
+    /// `skypetoken`, `userInitialization`, `rstTicket` or `skylogin` succeeded.
     case obtained(Job, Credential)
     /// `rstSites` succeeded: the tickets, by site address (those the server sent).
     case obtainedSites(Job, [String: Credential])

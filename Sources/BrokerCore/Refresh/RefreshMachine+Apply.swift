@@ -31,6 +31,8 @@ extension RefreshMachine {
             let expires = result.cookiesExpireAt ?? result.grant.accessToken.expiresAt
             return granted(
                 job, result.grant, cookies: Credential(value: cookies, obtainedAt: now, expiresAt: expires), now: now)
+        case .obtained(let job, let credential) where job.key.kind == .skylogin:
+            return obtainedSkyLogin(job, credential)
         case .obtained(let job, let credential):
             return obtained(job, credential, now: now, random: random)
         case .obtainedSites(let job, let sites):
@@ -57,7 +59,8 @@ extension RefreshMachine {
         if let rotated { account.refreshToken = rotated }
         let write = PendingWrite(
             accessToken: grant.accessToken, rotatedRefreshToken: rotated ?? account.unsaved?.rotatedRefreshToken,
-            cookies: cookies?.value ?? account.unsaved?.cookies, sites: account.unsaved?.sites ?? [:])
+            cookies: cookies?.value ?? account.unsaved?.cookies, sites: account.unsaved?.sites ?? [:],
+            skylogin: account.unsaved?.skylogin)
         account.committing = Commit(
             job: job, kind: .scope(grant.accessToken.scope), credential: Credential(grant.accessToken),
             cookies: cookies,
@@ -110,7 +113,8 @@ extension RefreshMachine {
         }
         let write = PendingWrite(
             accessToken: account.unsaved?.accessToken, rotatedRefreshToken: account.unsaved?.rotatedRefreshToken,
-            cookies: account.unsaved?.cookies, sites: (account.unsaved?.sites ?? [:]).merging(kept) { $1 })
+            cookies: account.unsaved?.cookies, sites: (account.unsaved?.sites ?? [:]).merging(kept) { $1 },
+            skylogin: account.unsaved?.skylogin)
         var siblings: [CredentialKind: Credential] = [:]
         for (key, ticket) in kept where key != primary { siblings[.site(key)] = ticket }
         account.committing = Commit(
@@ -118,6 +122,21 @@ extension RefreshMachine {
             siblings: siblings)
         accounts[name] = account
         return effects + [.persist(name, write)]
+    }
+
+    /// SkyLogin credentials: written first, with the RSA key they are bound to (made at first use
+    /// by the executor, so it reaches the store with them), then installed.
+    private mutating func obtainedSkyLogin(_ job: Job, _ credential: Credential) -> [Effect] {
+        let name = job.key.account
+        guard var account = accounts[name] else { return finish(name) }
+        let write = PendingWrite(
+            accessToken: account.unsaved?.accessToken, rotatedRefreshToken: account.unsaved?.rotatedRefreshToken,
+            cookies: account.unsaved?.cookies, sites: account.unsaved?.sites ?? [:], skylogin: credential)
+        if let key = credential.proofKey { account.skyloginKey = key }
+        account.committing = Commit(
+            job: job, kind: .skylogin, credential: credential, cookies: nil, rotated: false, write: write)
+        accounts[name] = account
+        return [.persist(name, write)]
     }
 
     /// The store answered. After a commit, the result is installed, served and handed on.
@@ -207,6 +226,14 @@ extension RefreshMachine {
                 .run(
                     Job(
                         key: job.key, realm: job.realm, step: .skypetoken(accessToken: commit.credential.value),
+                        dueAt: job.dueAt, retried: job.retried, generation: job.generation))
+            ]
+        case (.skylogin, _) where commit.kind == .scope(.loginSkype):
+            return effects + [
+                .run(
+                    Job(
+                        key: job.key, realm: job.realm,
+                        step: .skylogin(.oauth(token: commit.credential.value), clientKey: account.skyloginKey),
                         dueAt: job.dueAt, retried: job.retried, generation: job.generation))
             ]
         case (.uic, let cookies?):

@@ -131,6 +131,22 @@ extension RefreshMachine {
                 return .impossible(.grantRevoked("no password is stored"))
             }
             return .rstSites(login: account.login, password: password, sites: sites)
+        case .skylogin:
+            if account.loginKind == .skype {
+                guard let hash = account.loginHash else {
+                    return .impossible(.grantRevoked("no login hash is stored"))
+                }
+                return .skylogin(.password(skypeName: account.login, loginHash: hash), clientKey: account.skyloginKey)
+            }
+            // Each renewal signs in with a login.skype.com token valid at that moment.
+            let token = account.credentials[.scope(.loginSkype)]?.credential
+            if let token, policy.isFresh(token.accessToken(scope: .loginSkype), now: now, minValid: 0) {
+                return .skylogin(.oauth(token: token.value), clientKey: account.skyloginKey)
+            }
+            guard let refreshToken = account.refreshToken else {
+                return .impossible(.grantRevoked("no refresh token is stored"))
+            }
+            return .refreshScope(.loginSkype, refreshToken: refreshToken)
         }
     }
 

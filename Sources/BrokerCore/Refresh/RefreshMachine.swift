@@ -20,6 +20,8 @@ package struct RefreshMachine: Sendable {
     package internal(set) var realms: Set<String>
     /// The `rst` realms, with the sites their accounts ask RST.srf for.
     package internal(set) var rstRealms: [String: [RSTSite]] = [:]
+    /// The realms that name SkyLogin servers.
+    package internal(set) var skyloginRealms: Set<String> = []
     package internal(set) var accounts: [AccountName: AccountSchedule] = [:]
     /// Endpoints resting after a 429, until when.
     package internal(set) var rests: [RestKey: Date] = [:]
@@ -57,6 +59,7 @@ package struct RefreshMachine: Sendable {
     package init(policy: RefreshPolicy = RefreshPolicy(), scopes: [Scope] = Scope.allCases, realms: [Realm]) {
         self.init(policy: policy, scopes: scopes, realms: Set(realms.map(\.name)))
         self.rstRealms = Self.rstRealms(realms)
+        self.skyloginRealms = Set(realms.filter { !$0.skyloginServers.isEmpty }.map(\.name))
     }
 
     static func rstRealms(_ realms: [Realm]) -> [String: [RSTSite]] {
@@ -75,6 +78,10 @@ package struct RefreshMachine: Sendable {
             password: seed.password, ticketMethod: seed.ticketMethod)
         account.rstSites = rstRealms[seed.realm]
         account.missingSites = seed.missingSites
+        account.loginKind = seed.loginKind
+        account.loginHash = seed.loginHash
+        account.skyloginServers = skyloginRealms.contains(seed.realm)
+        account.skyloginKey = seed.skylogin?.proofKey ?? seed.skyloginKey
         if let cookies = seed.cookies {
             // Cookies loaded from the store have no recorded expiry: refresh them soon.
             let expires = cookies.expiresAt ?? now.addingTimeInterval(3600)
@@ -92,6 +99,9 @@ package struct RefreshMachine: Sendable {
         }
         for (address, ticket) in seed.sites where ticket.expiresAt > now && account.credentials[.site(address)] != nil {
             account.credentials[.site(address)] = fresh(ticket, random: random)
+        }
+        if let skylogin = seed.skylogin, skylogin.expiresAt > now, account.credentials[.skylogin] != nil {
+            account.credentials[.skylogin] = fresh(skylogin, random: random)
         }
         let previous = accounts[seed.name]
         account.generation = nextGeneration
@@ -126,11 +136,13 @@ package struct RefreshMachine: Sendable {
         self.scopes = scopes
         self.realms = Set(realms.map(\.name))
         self.rstRealms = Self.rstRealms(realms)
+        self.skyloginRealms = Set(realms.filter { !$0.skyloginServers.isEmpty }.map(\.name))
         var effects: [Effect] = []
         for name in Array(accounts.keys) {
             guard var account = accounts[name] else { continue }
             if account.rstSites != rstRealms[account.realm] { account.missingSites = [] }
             account.rstSites = rstRealms[account.realm]
+            account.skyloginServers = skyloginRealms.contains(account.realm)
             for kind in account.kinds(scopes: scopes) where account.credentials[kind] == nil {
                 account.credentials[kind] = CredentialSchedule(dueAt: now)
             }
@@ -201,6 +213,7 @@ package struct RefreshMachine: Sendable {
         case .cookies: .signIn
         case .uic: .userInitialization
         case .ticket, .site: .rst
+        case .skylogin: .skylogin
         }
     }
 
