@@ -50,8 +50,18 @@ public struct BrokerClient: Sendable {
     }
 
     /// `GET /v1/accounts/{name}/uic`.
-    public func uic(account: String, minValid: Int? = nil) throws(BrokerClientError) -> UICResult {
-        try call("GET", Self.credentialPath(account, "uic", minValid: minValid))
+    /// `GET /v1/accounts/{name}/uic[?nonce=N | ?method=skylogin]`.
+    public func uic(account: String, minValid: Int? = nil, nonce: String? = nil, method: String? = nil)
+        throws(BrokerClientError) -> UICResult
+    {
+        guard nonce != nil || method != nil else {
+            return try call("GET", Self.credentialPath(account, "uic", minValid: minValid))
+        }
+        var query: [String] = []
+        if let nonce { query.append("nonce=" + PercentEncoding.queryValue(nonce)) }
+        if let method { query.append("method=" + PercentEncoding.queryValue(method)) }
+        if let minValid { query.append("min_valid=\(minValid)") }
+        return try call("GET", Self.accountPath(account) + "/uic?" + query.joined(separator: "&"))
     }
 
     /// `GET /v1/accounts/{name}/ticket`.
@@ -90,11 +100,12 @@ public struct BrokerClient: Sendable {
     }
 
     /// `GET /v1/accounts/{name}/ath?method=...[&trid=N]`.
-    public func ath(account: String, method: String, trid: Int? = nil, minValid: Int? = nil) throws(BrokerClientError)
-        -> ATHResult
-    {
+    public func ath(
+        account: String, method: String, trid: Int? = nil, minValid: Int? = nil, nonce: String? = nil
+    ) throws(BrokerClientError) -> ATHResult {
         var path = Self.accountPath(account) + "/ath?method=" + PercentEncoding.queryValue(method)
         if let trid { path += "&trid=\(trid)" }
+        if let nonce { path += "&nonce=" + PercentEncoding.queryValue(nonce) }
         if let minValid { path += "&min_valid=\(minValid)" }
         return try call("GET", path)
     }

@@ -40,13 +40,30 @@ struct Skypetoken: ParsableCommand {
 
 struct UIC: ParsableCommand {
     static let configuration = CommandConfiguration(
-        commandName: "uic", abstract: "Print an account's UIC (from User/Initialization).")
+        commandName: "uic", abstract: "Print an account's UIC.",
+        discussion: """
+            Without options: the UIC of User/Initialization. With --nonce (a Skype name): a UIC \
+            signed over the CNT nonce (1-47 characters). With --method skylogin: the base64 of the \
+            account's SkyLogin credentials (the UIC of ssl-compact-ticket-skylogin).
+            """)
     @OptionGroup var global: GlobalOptions
     @OptionGroup var options: CredentialOptions
 
+    @Option(help: "The nonce of the server's CNT answer, to sign the UIC over (Skype names).")
+    var nonce: String?
+
+    @Option(help: ArgumentHelp("skylogin: the SkyLogin credentials' base64.", valueName: "method"))
+    var method: String?
+
+    func validate() throws {
+        if let method, method != "skylogin" { throw ValidationError("--method is skylogin.") }
+        if nonce != nil && method != nil { throw ValidationError("Give --nonce or --method, not both.") }
+    }
+
     func run() throws {
         try reporting {
-            let answer = try global.client().uic(account: options.name, minValid: options.minValid)
+            let answer = try global.client().uic(
+                account: options.name, minValid: options.minValid, nonce: nonce, method: method)
             try options.emit(answer, bare: answer.uic)
         }
     }
@@ -102,7 +119,10 @@ struct WebTicket: ParsableCommand {
 struct ATH: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "ath", abstract: "Print the ATH CON\\USER command for an account, ready to send.",
-        discussion: "Methods: web-compact-ticket, ssl-compact-ticket, ssl-compact-ticket-uic.")
+        discussion: """
+            Methods: web-compact-ticket, ssl-compact-ticket, ssl-compact-ticket-uic, \
+            ssl-compact-ticket-skylogin, and skype-uic (a Skype name; needs --nonce).
+            """)
     @OptionGroup var global: GlobalOptions
     @OptionGroup var options: CredentialOptions
 
@@ -112,10 +132,18 @@ struct ATH: ParsableCommand {
     @Option(help: "The TrID to put in the command (default: a {trid} placeholder).")
     var trid: Int?
 
+    @Option(help: "skype-uic: the nonce of the server's CNT answer.")
+    var nonce: String?
+
+    func validate() throws {
+        if method == "skype-uic" && nonce == nil { throw ValidationError("--method skype-uic needs --nonce.") }
+        if method != "skype-uic" && nonce != nil { throw ValidationError("--nonce goes with --method skype-uic.") }
+    }
+
     func run() throws {
         try reporting {
             let answer = try global.client().ath(
-                account: options.name, method: method, trid: trid, minValid: options.minValid)
+                account: options.name, method: method, trid: trid, minValid: options.minValid, nonce: nonce)
             try options.emit(answer, bare: answer.wire)
         }
     }

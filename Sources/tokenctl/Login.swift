@@ -11,6 +11,10 @@ struct Login: ParsableCommand {
             --store-password (so it can sign in again by itself). In a realm that signs in with \
             rst (RST.srf, revival servers), the password is always kept: renewing the tickets needs it.
 
+            With --skype: the login is a Skype name, which signs in at the realm's SkyLogin \
+            server. The daemon keeps only its login hash, never the password; --store-password \
+            and --ticket-method do not apply.
+
             With --browser: prints the realm's sign-in address. Open it, sign in, then paste \
             the final address of the blank page the browser ends on. With --cookies-stdin, \
             a second line carries the browser's cookies (MSPAuth=...; MSPProf=...; WLSSC=...).
@@ -21,6 +25,9 @@ struct Login: ParsableCommand {
 
     @Flag(help: "Sign in with a browser instead of a password.")
     var browser = false
+
+    @Flag(help: "The login is a Skype name, signing in at the realm's SkyLogin server.")
+    var skype = false
 
     @Flag(help: "Read the password from the first line of standard input.")
     var passwordStdin = false
@@ -51,12 +58,20 @@ struct Login: ParsableCommand {
             throw ValidationError("--ticket-method rst needs --store-password.")
         }
         if cookiesStdin && !browser { throw ValidationError("--cookies-stdin goes with --browser.") }
+        if skype {
+            if browser { throw ValidationError("--skype signs in with a password; leave out --browser.") }
+            if storePassword {
+                throw ValidationError("--store-password does not apply to --skype: only the login hash is kept.")
+            }
+            if ticketMethod != nil { throw ValidationError("--ticket-method does not apply to --skype.") }
+        }
     }
 
     func run() throws {
         try reporting {
             let client = global.client(timeout: EnrollmentOptions.timeout)
-            let request = try browser ? browserRequest(client) : passwordRequest(client)
+            let request =
+                try skype ? skypeRequest(client) : browser ? browserRequest(client) : passwordRequest(client)
             try enrollment.enroll(request, with: client)
         }
     }
@@ -82,6 +97,21 @@ struct Login: ParsableCommand {
             storePassword: storePassword || rst)
         request.ticketMethod = ticketMethod
         return request
+    }
+
+    private func skypeRequest(_ client: BrokerClient) throws -> EnrollRequest {
+        // Fail before anyone types a password when the daemon is not there or the realm is not.
+        _ = try Enrollment.passwordRealm(named: enrollment.realm, from: client.realms())
+        let password: String
+        if passwordStdin {
+            if Input.standardInputIsTerminal { writeStandardError("Password for \(enrollment.login) (echoed): ") }
+            password = try Input.line("the password")
+        } else {
+            password = try Input.password(prompt: "Password for \(enrollment.login): ")
+            guard !password.isEmpty else { throw Failure("the password is empty", exitStatus: ExitStatus.usage) }
+        }
+        return .skypePassword(
+            skypeName: enrollment.login, password: password, name: enrollment.name, realm: enrollment.realm)
     }
 
     private func browserRequest(_ client: BrokerClient) throws -> EnrollRequest {
@@ -150,7 +180,7 @@ struct EnrollmentOptions: ParsableArguments {
     /// Signing in makes several calls to the identity provider.
     static let timeout: Duration = .seconds(120)
 
-    @Argument(help: "The Microsoft account's sign-in name, e.g. alice@example.com.")
+    @Argument(help: "The Microsoft account's sign-in name, e.g. alice@example.com (with --skype: a Skype name).")
     var login: String
 
     @Option(help: "The realm to enroll in (default: the daemon's default realm).")
