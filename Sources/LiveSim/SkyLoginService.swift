@@ -39,7 +39,13 @@ enum SkyLoginService {
     ) -> Outcome {
         let identity = state.withLock { world -> Identity in
             let identity = identify(request.method, world: world, now: now)
-            if case .refused(let failure, _, _) = identity { world.counters.loginFailures[failure, default: 0] += 1 }
+            switch identity {
+            case .refused(let failure, _, let account):
+                world.counters.loginFailures[failure, default: 0] += 1
+                if let account { world.counters.requestsByAccount[account, default: 0] += 1 }
+            case .skypeName(let account), .microsoft(let account, _):
+                world.counters.requestsByAccount[account, default: 0] += 1
+            }
             return identity
         }
         let name: String

@@ -92,7 +92,7 @@ extension SimWorld {
     func microsoftLogin(skypeName: String) -> String? {
         let name = skypeName.lowercased()
         guard name.hasPrefix("live:") else { return nil }
-        return accounts.keys.sorted().first { Self.liveSkypeName(login: $0) == name }
+        return accounts.keys.filter { Self.liveSkypeName(login: $0) == name }.min()
     }
 
     /// The credentials' lifetime in seconds for a Skype-name account or a Microsoft login.

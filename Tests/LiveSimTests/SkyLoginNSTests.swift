@@ -52,6 +52,12 @@ struct SkyLoginNSTests {
                 nonces.insert(nonce)
             }
             #expect(nonces.count == 3)
+            // /validate reports on a UIC's credentials.
+            let validation = try await sim.validate(skyUIC(credentials: credentials, nonce: "any"))
+            #expect(validation["kind"] as? String == "skylogin")
+            #expect(validation["valid"] as? Bool == true)
+            #expect(validation["account"] as? String == "testuser")
+            #expect((try await sim.counters()["requests_by_account"] as? [String: Int])?["testuser"] == 1)
             #expect(try await sim.nsLogins()["skype-uic"] == counts(3, 0))
 
             // Signed over another nonce, for another name, or not a UIC at all: 911 and closed.
