@@ -53,6 +53,11 @@ struct SkyLoginServerTests {
             #expect(Array(keys.signers.keys) == [1])
             #expect(keys.signers[1]?.size == 256)
             #expect(sim.server.skyloginAddress == "127.0.0.1:\(sim.skyloginPort)")
+            let directory = try TemporaryDirectory()
+            defer { directory.cleanup() }
+            try sim.writeSkyLoginKeys(to: directory.file("keys.json"))
+            let written = try String(contentsOfFile: directory.file("keys.json"), encoding: .utf8)
+            #expect(try SkyKeysFile.parse(written).signers[1] == keys.signers[1])
             // No private key ever leaves livesim.
             let json = try #require(sim.server.skyloginKeysJSON)
             #expect(json.hasPrefix(#"{"session_modulus": ""#))
