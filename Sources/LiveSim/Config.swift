@@ -45,11 +45,19 @@ public enum CredentialKind: String, Sendable, Codable, CaseIterable {
     case cookie
     /// Passport 1.4 tickets from the DALogin (`/login2.srf`), for `USR TWN S`; 30 s unless overridden.
     case passportTicket = "passport_ticket"
+    /// SkyLogin signed credentials. The wire counts whole minutes: they expire at the first whole
+    /// minute at or after issue time + lifetime. Default: the token lifetime (24 h unless set).
+    case skylogin
 }
 
-/// An account as loaded from the accounts file or created through the control API.
+/// An account as loaded from the accounts file or created through the control API: a Microsoft
+/// account (`login`) or a Skype-name account (`skype_name`), never both.
 public struct AccountSpec: Sendable, Codable, Equatable {
+    /// The Microsoft account's login; empty for a Skype-name account.
     public var login: String
+    /// The Skype name of a Skype-name account (it signs in to the SkyLogin server only); nil for
+    /// a Microsoft account. Compared without regard to case.
+    public var skypeName: String?
     public var password: String
     public var twoFactor: Bool
     public var locked: Bool
@@ -65,8 +73,16 @@ public struct AccountSpec: Sendable, Codable, Equatable {
         self.rateLimited = rateLimited
     }
 
+    /// A Skype-name account.
+    public init(skypeName: String, password: String, locked: Bool = false) {
+        self.init(login: "", password: password, locked: locked)
+        self.skypeName = skypeName
+    }
+
     enum CodingKeys: String, CodingKey {
-        case login, password
+        case login
+        case skypeName = "skype_name"
+        case password
         case twoFactor = "two_factor"
         case locked
         case rateLimited = "rate_limited"
@@ -74,11 +90,39 @@ public struct AccountSpec: Sendable, Codable, Equatable {
 
     public init(from decoder: any Decoder) throws {
         let c = try decoder.container(keyedBy: CodingKeys.self)
-        login = try c.decode(String.self, forKey: .login)
+        let login = try c.decodeIfPresent(String.self, forKey: .login)
+        skypeName = try c.decodeIfPresent(String.self, forKey: .skypeName)
+        switch (login, skypeName) {
+        case (let login?, nil):
+            self.login = login
+        case (nil, let name?):
+            guard !name.isEmpty, !name.utf8.contains(0), name.utf8.count <= 128 else {
+                throw DecodingError.dataCorruptedError(
+                    forKey: .skypeName, in: c, debugDescription: "a Skype name is 1-128 bytes without NUL")
+            }
+            self.login = ""
+        default:
+            throw DecodingError.dataCorrupted(
+                DecodingError.Context(
+                    codingPath: decoder.codingPath, debugDescription: "an account has either login or skype_name"))
+        }
         password = try c.decode(String.self, forKey: .password)
         twoFactor = try c.decodeIfPresent(Bool.self, forKey: .twoFactor) ?? false
         locked = try c.decodeIfPresent(Bool.self, forKey: .locked) ?? false
         rateLimited = try c.decodeIfPresent(Bool.self, forKey: .rateLimited) ?? false
+    }
+
+    public func encode(to encoder: any Encoder) throws {
+        var c = encoder.container(keyedBy: CodingKeys.self)
+        if let skypeName {
+            try c.encode(skypeName, forKey: .skypeName)
+        } else {
+            try c.encode(login, forKey: .login)
+        }
+        try c.encode(password, forKey: .password)
+        try c.encode(twoFactor, forKey: .twoFactor)
+        try c.encode(locked, forKey: .locked)
+        try c.encode(rateLimited, forKey: .rateLimited)
     }
 
     /// Reads the accounts file: a JSON array of account objects.
@@ -98,6 +142,12 @@ public struct LiveSimConfiguration: Sendable {
     /// Host and port of the notification-server TCP listener (MSNP24 login); nil turns it off.
     public var nsHost: String? = nil
     public var nsPort = 0
+    /// Host and port of the SkyLogin login-server TCP listener; nil turns it off. Its keys are
+    /// generated at start (see `LiveSimServer.skyloginKeysJSON`).
+    public var skyloginHost: String? = nil
+    public var skyloginPort = 0
+    /// Seconds a SkyLogin connection has to deliver its whole request before it is closed.
+    public var skyloginTimeout: Double = 30
     /// Extra DNS names or IP addresses for the server certificate.
     public var subjectAlternativeNames: [String] = []
     /// PEM files to serve instead of a generated certificate.

@@ -42,7 +42,7 @@ final class ControlAPI: SimApplication {
         return (.respond(response), "control")
     }
 
-    private func decode<T: Decodable>(_ type: T.Type, _ request: SimRequest) throws -> T {
+    func decode<T: Decodable>(_ type: T.Type, _ request: SimRequest) throws -> T {
         let body = request.body.isEmpty ? Array("{}".utf8) : request.body
         do {
             return try JSONDecoder().decode(T.self, from: Data(body))
@@ -64,23 +64,34 @@ final class ControlAPI: SimApplication {
         case (.PUT, "settings", 1), (.PATCH, "settings", 1):
             return try updateSettings(decode(SettingsPatch.self, request))
         case (.GET, "accounts", 1):
-            return .json(
-                .ok,
-                encoding: [
-                    "accounts": state.withLock { world in
-                        world.accounts.values.map { AccountView($0) }.sorted { $0.login < $1.login }
-                    }
-                ])
+            return .json(.ok, encoding: accountList())
         case (.POST, "accounts", 1):
             let spec = try decode(AccountSpec.self, request)
+            if let name = spec.skypeName {
+                guard state.withLock({ $0.addAccount(spec) }) else {
+                    throw APIError(status: .conflict, message: "account exists: \(name)")
+                }
+                return .json(.created, encoding: try skypeAccount(name))
+            }
             guard state.withLock({ $0.addAccount(spec) }) else {
                 throw APIError(status: .conflict, message: "account exists: \(spec.login)")
             }
             return .json(.created, encoding: try account(spec.login))
+        case (.GET, "accounts", 2) where isSkypeAccount(parts[1]):
+            return .json(.ok, encoding: try skypeAccount(parts[1]))
         case (.GET, "accounts", 2):
             return .json(.ok, encoding: try account(parts[1]))
+        case (.PATCH, "accounts", 2) where isSkypeAccount(parts[1]),
+            (.PUT, "accounts", 2) where isSkypeAccount(parts[1]):
+            return try updateSkypeAccount(parts[1], decode(AccountPatch.self, request))
         case (.PATCH, "accounts", 2), (.PUT, "accounts", 2):
             return try updateAccount(parts[1], decode(AccountPatch.self, request))
+        case (.DELETE, "accounts", 2) where isSkypeAccount(parts[1]):
+            state.withLock { _ = $0.skypeAccounts.removeValue(forKey: parts[1].lowercased()) }
+            return .json(.ok, encoding: ["deleted": parts[1]])
+        case (.POST, "accounts", 3) where parts[2] == "revoke" && isSkypeAccount(parts[1]):
+            state.withLock { $0.revokeSkyCredentials(skypeName: parts[1]) }
+            return .json(.ok, encoding: ["revoked": "all"])
         case (.DELETE, "accounts", 2):
             let removed = state.withLock { world -> Bool in
                 let key = SimWorld.key(parts[1])
@@ -128,7 +139,7 @@ final class ControlAPI: SimApplication {
                 encoding: [
                     "secrets": state.withLock { world in
                         Array(world.credentials.keys) + world.credentials.values.compactMap(\.binarySecret)
-                            + world.accounts.values.map(\.spec.password)
+                            + world.accounts.values.map(\.spec.password) + world.skySecrets
                     }
                 ])
         default:
@@ -238,10 +249,11 @@ final class ControlAPI: SimApplication {
         var status: Int?
         var retryAfter: Int?
         var soapFault: SOAPFaultKind?
+        var code: Int?
         var afterProcessing: Bool?
 
         enum CodingKeys: String, CodingKey {
-            case endpoint, kind, count
+            case endpoint, kind, count, code
             case durationSeconds = "duration_seconds"
             case latencyMs = "latency_ms"
             case status
@@ -262,9 +274,12 @@ final class ControlAPI: SimApplication {
         var reason: String?
         var issuedAt: Date?
         var expiresAt: Date?
+        /// SkyLogin credentials: the Skype name they carry.
+        var skypeName: String? = nil
 
         enum CodingKeys: String, CodingKey {
             case issued, kind, account, scope, valid, reason
+            case skypeName = "skype_name"
             case issuedAt = "issued_at"
             case expiresAt = "expires_at"
         }
@@ -367,12 +382,14 @@ final class ControlAPI: SimApplication {
         if request.kind == .status, !(100...599).contains(request.status ?? 0) {
             throw APIError(status: .badRequest, message: "kind status needs status 100-599")
         }
+        try checkSkyLoginFault(request)
         let now = Date()
         let rule = state.withLock { world -> FaultRule in
             let rule = FaultRule(
                 id: world.newID(), endpoint: request.endpoint, kind: request.kind, count: request.count,
                 durationSeconds: request.durationSeconds, latencyMs: request.latencyMs, status: request.status,
-                retryAfter: request.retryAfter, soapFault: request.soapFault, afterProcessing: request.afterProcessing,
+                retryAfter: request.retryAfter, soapFault: request.soapFault, code: request.code,
+                afterProcessing: request.afterProcessing,
                 until: request.durationSeconds.map { now.addingTimeInterval($0) }, applied: 0)
             world.faults.append(rule)
             return rule
@@ -387,6 +404,7 @@ final class ControlAPI: SimApplication {
         let now = Date()
         let result = state.withLock { world -> Validation in
             guard let issued = world.credentials[value] ?? world.credentials[request.credential] else {
+                if let sky = world.skyIssued(matching: request.credential) { return Self.validation(sky, world, now) }
                 return Validation(issued: false, valid: false, reason: "not issued by livesim")
             }
             let reason = world.invalidReason(issued, now: now)

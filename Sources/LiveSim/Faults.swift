@@ -19,6 +19,17 @@ public enum FaultKind: String, Sendable, Codable, CaseIterable {
     /// On RST.srf/RST2.srf: answer with a SOAP fault (`soap_fault`). On login2.srf, `soap_fault: redirect`
     /// answers 302 with a Location on the same DALogin.
     case soapFault = "soap_fault"
+    /// SkyLogin: answer with the refusal `code` (4201 unless given) instead of credentials.
+    case refuse
+    /// SkyLogin: random bytes instead of a reply record, then close.
+    case garbage
+    /// SkyLogin: credentials issued with an expiry already past.
+    case expired
+    /// SkyLogin: credentials signed under key index 7, which the keys file does not list.
+    case untrusted
+
+    /// The kinds that only mean something on the SkyLogin server.
+    static let skyLoginOnly: Set<FaultKind> = [.refuse, .garbage, .expired, .untrusted]
 }
 
 /// The SOAP faults RST.srf can be made to send.
@@ -40,6 +51,8 @@ struct FaultRule: Codable, Sendable {
     var status: Int?
     var retryAfter: Int?
     var soapFault: SOAPFaultKind?
+    /// For `refuse` on the SkyLogin server: the answer code (4201 unless given; never 4200).
+    var code: Int? = nil
     /// For `reset` and `hang`: process the request first (the server acted, the client never heard).
     var afterProcessing: Bool?
     var until: Date?
@@ -52,6 +65,7 @@ struct FaultRule: Codable, Sendable {
         case status
         case retryAfter = "retry_after"
         case soapFault = "soap_fault"
+        case code
         case afterProcessing = "after_processing"
         case until, applied
     }
@@ -70,6 +84,8 @@ public enum SimEndpoint: String, Sendable, CaseIterable {
     case skypetoken, abuse, proofs, gateway
     /// Passport 1.4: the nexus and the DALogin.
     case pprdr, login2
+    /// The SkyLogin login server (its own TCP listener).
+    case skylogin
 
     static func match(path: String) -> SimEndpoint? {
         switch path {

@@ -67,6 +67,9 @@ final class IdentityProvider: SimApplication {
             response.status = .ok
             response.body = Array(response.body.prefix(max(1, response.body.count / 2)))
             action = .respond(response)
+        case .refuse, .garbage, .expired, .untrusted:
+            // The login server's kinds; an HTTP endpoint answers normally.
+            action = .respond(process())
         case .soapFault:
             if endpoint == .rst || endpoint == .rst2 {
                 action = .respond(
@@ -106,6 +109,7 @@ final class IdentityProvider: SimApplication {
         case .gateway: return gateway.handle(request)
         case .pprdr: return passportNexus(request)
         case .login2: return passportLogin(request)
+        case .skylogin: return .text(.notFound, "<html><body>The page cannot be found</body></html>")
         }
     }
 }

@@ -14,6 +14,11 @@ public final class LiveSimServer: Sendable {
     public let controlPort: Int?
     /// The port of the notification-server TCP listener, when it is on.
     public let nsPort: Int?
+    /// The port of the SkyLogin login-server TCP listener, when it is on.
+    public let skyloginPort: Int?
+    /// The login server's public keys in the realm's `skylogin_keys` format,
+    /// `{"session_modulus": "<hex>", "signers": {"1": "<hex>"}}` (e = 65537), when it is on.
+    public let skyloginKeysJSON: String?
     /// The CA that signed the server certificate (PEM); nil when PEM files were given.
     public let caPEM: String?
     let state: SimState
@@ -21,14 +26,16 @@ public final class LiveSimServer: Sendable {
     private let channels: [any Channel]
 
     private init(
-        configuration: LiveSimConfiguration, port: Int, controlPort: Int?, nsPort: Int?, caPEM: String?,
-        state: SimState,
+        configuration: LiveSimConfiguration, port: Int, controlPort: Int?, nsPort: Int?, skylogin: (Int, String)?,
+        caPEM: String?, state: SimState,
         group: MultiThreadedEventLoopGroup, channels: [any Channel]
     ) {
         self.configuration = configuration
         self.port = port
         self.controlPort = controlPort
         self.nsPort = nsPort
+        self.skyloginPort = skylogin?.0
+        self.skyloginKeysJSON = skylogin?.1
         self.caPEM = caPEM
         self.state = state
         self.group = group
@@ -46,6 +53,11 @@ public final class LiveSimServer: Sendable {
     /// `HOST:PORT` of the notification-server listener, when it is on.
     public var nsAddress: String? {
         nsPort.map { "\(Self.urlHost(configuration.nsHost ?? "127.0.0.1")):\($0)" }
+    }
+
+    /// `HOST:PORT` of the SkyLogin listener, when it is on.
+    public var skyloginAddress: String? {
+        skyloginPort.map { "\(Self.urlHost(configuration.skyloginHost ?? "127.0.0.1")):\($0)" }
     }
 
     static func urlHost(_ host: String) -> String { host.contains(":") ? "[\(host)]" : host }
@@ -80,6 +92,8 @@ public final class LiveSimServer: Sendable {
                 pageStyle: configuration.pageStyle, rstNumbering: configuration.rstNumbering,
                 passportURLsHeader: configuration.passportURLsHeader))
         for spec in configuration.accounts { _ = world.addAccount(spec) }
+        let skyloginKeys = try configuration.skyloginHost.map { _ in try SkyLoginKeys.generate() }
+        world.skylogin = skyloginKeys
         let state = SimState(world)
         let requestLogger = configuration.logRequests ? logger : nil
 
@@ -105,9 +119,18 @@ public final class LiveSimServer: Sendable {
                 channels.append(ns)
                 nsPort = ns.localAddress?.port
             }
+            var skylogin: (Int, String)?
+            if let skyloginHost = configuration.skyloginHost, let skyloginKeys {
+                let listener = try await SkyLoginListener.bind(
+                    group: group, host: skyloginHost, port: configuration.skyloginPort, state: state,
+                    keys: skyloginKeys,
+                    logger: requestLogger, timeout: configuration.skyloginTimeout)
+                channels.append(listener)
+                skylogin = (listener.localAddress?.port ?? 0, skyloginKeys.publicJSON)
+            }
             return LiveSimServer(
                 configuration: configuration, port: main.localAddress?.port ?? 0, controlPort: controlPort,
-                nsPort: nsPort,
+                nsPort: nsPort, skylogin: skylogin,
                 caPEM: caPEM,
                 state: state, group: group, channels: channels)
         } catch {

@@ -8,6 +8,10 @@ enum NSLoginMethod: String, Sendable, Codable, CaseIterable {
     case sslCompactTicket = "ssl-compact-ticket"
     case sslCompactTicketUIC = "ssl-compact-ticket-uic"
     case webCompactTicket = "web-compact-ticket"
+    /// `<ssl-compact-ticket>` with SkyLogin credentials as `<uic>` and the Skype name as `<alias>`.
+    case sslCompactTicketSkyLogin = "ssl-compact-ticket-skylogin"
+    /// `<uic>` signed by the client over the CNT nonce, and the Skype name as `<id>`.
+    case skypeUIC = "skype-uic"
 }
 
 /// Successes and failures of one login method.
@@ -70,6 +74,8 @@ struct NSSession {
     private var registration: String?
     private var contextID: String?
     private var nonce: String?
+    /// The `<nonce>` of this session's CNT answer, which a `skype-uic` UIC must be signed over.
+    private(set) var connectNonce: String?
 
     static let authResponse =
         "<auth-response><new-thread-allowed>false</new-thread-allowed><p2p-migration-allowed>false</p2p-migration-allowed></auth-response>"
@@ -119,6 +125,7 @@ struct NSSession {
                 return refuse(715, command: command, reason: "CNT without <connect>", state: state, into: &out)
             }
             let nonce = UUID().uuidString.lowercased()
+            connectNonce = nonce
             reply(
                 MSNPCommand(
                     name: "CNT", trid: command.trid, target: "CON",
@@ -128,7 +135,9 @@ struct NSSession {
                 to: command, into: &out)
             phase = .authenticate
         case (.authenticate, "ATH", "CON\\USER"):
-            switch Self.authenticate(command.body, transport: transport, state: state, now: now) {
+            switch Self.authenticate(
+                command.body, transport: transport, state: state, now: now, connectNonce: connectNonce)
+            {
             case .failure(let refusal):
                 method = refusal.method
                 refuse(refusal.code, command: command, reason: refusal.reason, state: state, into: &out)
@@ -227,9 +236,9 @@ struct NSSession {
     }
 
     /// The account the `<user>` block authenticates, or why not.
-    static func authenticate(_ body: String, transport: Transport, state: SimState, now: Date) -> Result<
-        (NSLoginMethod, String), Refusal
-    > {
+    static func authenticate(
+        _ body: String, transport: Transport, state: SimState, now: Date, connectNonce: String? = nil
+    ) -> Result<(NSLoginMethod, String), Refusal> {
         guard let user = SOAPScan.elements("user", in: body[...]).first?.content else {
             return .failure(Refusal(code: 911, method: nil, reason: "ATH without <user>"))
         }
@@ -242,6 +251,9 @@ struct NSSession {
         let web = !SOAPScan.elements("web-compact-ticket", in: user).isEmpty
         if web, ticket == nil {
             return webCompactTicket(transport: transport, state: state, now: now)
+        }
+        if !web, let result = skyLogin(user: user, ticket: ticket, connectNonce: connectNonce, state: state, now: now) {
+            return result
         }
         guard let ticket, !web else {
             return .failure(Refusal(code: 911, method: nil, reason: "no ssl-compact-ticket or web-compact-ticket"))

@@ -126,6 +126,12 @@ struct SimWorld {
     var faults: [FaultRule] = []
     var counters = Counters()
     var nextID = 1
+    /// Skype-name accounts, by lowercased Skype name (Microsoft accounts are in `accounts`).
+    var skypeAccounts: [String: SkypeAccount] = [:]
+    /// The SkyLogin credentials issued, by the Base64 of the blob.
+    var skyCredentials: [String: SkyIssued] = [:]
+    /// The login server's keys, when it is on.
+    var skylogin: SkyLoginKeys?
 
     static let ppftLifetime: TimeInterval = 900
     static let defaultRefreshTokenLifetime = 14 * 86_400
@@ -142,6 +148,7 @@ struct SimWorld {
     static func key(_ login: String) -> String { login.lowercased() }
 
     mutating func addAccount(_ spec: AccountSpec) -> Bool {
+        if spec.skypeName != nil { return addSkypeAccount(spec) }
         let key = Self.key(spec.login)
         guard accounts[key] == nil else { return false }
         accounts[key] = SimAccount(
@@ -246,6 +253,9 @@ struct SimWorld {
             counters.revokedFamilies += 1
         }
         for (id, session) in sessions where session.login == key { sessions[id]?.revoked = true }
+        for (value, issued) in skyCredentials where issued.microsoftAccount && issued.account == key {
+            skyCredentials[value]?.revoked = "revoked"
+        }
         accounts[key]?.family = nil
         return true
     }
@@ -254,6 +264,7 @@ struct SimWorld {
     mutating func prune(now: Date) {
         let horizon = now.addingTimeInterval(-3600)
         credentials = credentials.filter { $0.value.expiresAt > horizon }
+        skyCredentials = skyCredentials.filter { $0.value.fields.expiresAt > horizon }
         ppfts = ppfts.filter { $0.value.expiresAt > horizon }
     }
 }

@@ -18,7 +18,9 @@ struct LiveSimCommand: AsyncParsableCommand {
             --ns-listen adds a notification-server TCP listener that speaks the MSNP24 login exchange (CNT, ATH, \
             BND, PUT MSGR\\CHALLENGE) and, when the first command is VER, the MSNP8-18 one (USR TWN with a \
             Passport 1.4 ticket, USR SSO with an RST.srf ticket and its MBI_KEY_OLD proof); the same exchanges are \
-            served over HTTPS at /gateway/gateway.dll.
+            served over HTTPS at /gateway/gateway.dll. --skylogin-listen adds a SkyLogin login server (Skype \
+            names and login.skype.com tokens in, signed credentials out) with keys generated at start; \
+            --skylogin-keys-out writes their public halves for a realm's skylogin_keys.
             """)
 
     @Option(help: "HTTPS listen address, HOST:PORT (port 0 picks one).")
@@ -30,7 +32,11 @@ struct LiveSimCommand: AsyncParsableCommand {
     @Option(help: "Write the generated CA certificate (PEM) to this file.")
     var caOut: String?
 
-    @Option(help: "A JSON array of accounts: {login, password, two_factor, locked, rate_limited}.")
+    @Option(
+        help: """
+            A JSON array of accounts: {login, password, two_factor, locked, rate_limited} for a Microsoft account, \
+            {skype_name, password, locked} for a Skype-name account.
+            """)
     var accounts: String?
 
     @Option(help: "Control API listen address, HOST:PORT (plain HTTP). Off when not given.")
@@ -45,6 +51,19 @@ struct LiveSimCommand: AsyncParsableCommand {
     @Option(help: "Write the bound notification-server port to this file.")
     var nsPortFile: String?
 
+    @Option(help: "SkyLogin login-server TCP listen address, HOST:PORT. Off when not given.")
+    var skyloginListen: String?
+
+    @Option(help: "Write the bound SkyLogin port to this file.")
+    var skyloginPortFile: String?
+
+    @Option(
+        help: """
+            Write the SkyLogin public keys, {"session_modulus": HEX, "signers": {"1": HEX}} (e = 65537), to this \
+            file: a realm's skylogin_keys.
+            """)
+    var skyloginKeysOut: String?
+
     @Option(
         help: "Lifetime in seconds of every credential issued (access tokens, skypetokens, tickets, UICs, cookies).")
     var tokenLifetime = 86_400
@@ -53,7 +72,8 @@ struct LiveSimCommand: AsyncParsableCommand {
         name: .customLong("lifetime"),
         help: """
             KIND=SECONDS: the lifetime of one credential kind (access_token, refresh_token, skypetoken, ticket, uic, \
-            cookie, passport_ticket), over --token-lifetime (repeatable). Passport 1.4 tickets default to 30 s.
+            cookie, passport_ticket, skylogin), over --token-lifetime (repeatable). Passport 1.4 tickets default to \
+            30 s. SkyLogin credentials count whole minutes: they expire at the first minute at or after the lifetime.
             """)
     var lifetimes: [String] = []
 
@@ -92,6 +112,10 @@ struct LiveSimCommand: AsyncParsableCommand {
         _ = try Self.hostPort(listen)
         if let controlListen { _ = try Self.hostPort(controlListen) }
         if let nsListen { _ = try Self.hostPort(nsListen) }
+        if let skyloginListen { _ = try Self.hostPort(skyloginListen) }
+        if skyloginListen == nil, skyloginPortFile != nil || skyloginKeysOut != nil {
+            throw ValidationError("--skylogin-port-file and --skylogin-keys-out need --skylogin-listen")
+        }
         _ = try Self.lifetimes(lifetimes)
     }
 
@@ -129,6 +153,7 @@ struct LiveSimCommand: AsyncParsableCommand {
         (config.listenHost, config.listenPort) = try Self.hostPort(listen)
         if let controlListen { (config.controlHost, config.controlPort) = try Self.hostPort(controlListen) }
         if let nsListen { (config.nsHost, config.nsPort) = try Self.hostPort(nsListen) }
+        if let skyloginListen { (config.skyloginHost, config.skyloginPort) = try Self.hostPort(skyloginListen) }
         config.subjectAlternativeNames = sans
         config.certificatePEMFile = cert
         config.privateKeyPEMFile = key
@@ -152,9 +177,16 @@ struct LiveSimCommand: AsyncParsableCommand {
         if let nsPortFile, let port = server.nsPort {
             try "\(port)\n".write(toFile: nsPortFile, atomically: true, encoding: .utf8)
         }
+        if let skyloginKeysOut, let keys = server.skyloginKeysJSON {
+            try (keys + "\n").write(toFile: skyloginKeysOut, atomically: true, encoding: .utf8)
+        }
+        if let skyloginPortFile, let port = server.skyloginPort {
+            try "\(port)\n".write(toFile: skyloginPortFile, atomically: true, encoding: .utf8)
+        }
         var ready = "livesim ready: \(server.baseURL)"
         if let control = server.controlURL { ready += " control \(control)" }
         if let ns = server.nsAddress { ready += " ns \(ns)" }
+        if let skylogin = server.skyloginAddress { ready += " skylogin \(skylogin)" }
         FileHandle.standardOutput.write(Data((ready + "\n").utf8))
 
         let signals = [SIGTERM, SIGINT].map { signo -> DispatchSourceSignal in

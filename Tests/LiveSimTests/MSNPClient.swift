@@ -157,6 +157,8 @@ struct LoginScript {
     var appID = Challenge.defaultProductID
     /// The Registration header sent for the one given; nil leaves it out.
     var registration: @Sendable (String) -> String? = { $0 }
+    /// When set, the ATH body is made from the CNT answer's `<nonce>` instead of `ath`.
+    var athForNonce: (@Sendable (String) -> String)? = nil
 }
 
 /// Walks the seed's exchange with `exchange` (one command in, one reply out) and returns the
@@ -168,8 +170,9 @@ func runLogin(_ script: LoginScript, _ exchange: ([UInt8]) async throws -> MSNPR
         replies.append(reply)
         return reply.isError ? nil : reply
     }
-    guard try await step(msnp("CNT", 1, "CON", body: connectBody)) != nil else { return replies }
-    let athPayload = Array(("\r\n" + script.ath).utf8)
+    guard let cnt = try await step(msnp("CNT", 1, "CON", body: connectBody)) else { return replies }
+    let ath = script.athForNonce.map { $0(cnt.element("nonce") ?? "") } ?? script.ath
+    let athPayload = Array(("\r\n" + ath).utf8)
     guard try await step(Array("ATH 2 CON\\USER \(athPayload.count)\r\n".utf8) + athPayload) != nil else {
         return replies
     }

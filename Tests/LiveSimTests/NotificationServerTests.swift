@@ -110,7 +110,8 @@ struct NotificationServerTests {
             #expect(
                 logins == [
                     "ssl-compact-ticket": counts(0, 0), "ssl-compact-ticket-uic": counts(0, 0),
-                    "web-compact-ticket": counts(0, 0),
+                    "web-compact-ticket": counts(0, 0), "ssl-compact-ticket-skylogin": counts(0, 0),
+                    "skype-uic": counts(0, 0),
                 ])
         }
     }
@@ -181,7 +182,8 @@ struct NotificationServerTests {
             #expect(
                 logins == [
                     "ssl-compact-ticket": counts(0, 0), "ssl-compact-ticket-uic": counts(2, 0),
-                    "web-compact-ticket": counts(0, 0),
+                    "web-compact-ticket": counts(0, 0), "ssl-compact-ticket-skylogin": counts(0, 0),
+                    "skype-uic": counts(0, 0),
                 ])
         }
     }
@@ -297,7 +299,8 @@ struct NotificationServerTests {
             #expect(
                 logins == [
                     "ssl-compact-ticket": counts(0, 4), "ssl-compact-ticket-uic": counts(0, 2),
-                    "web-compact-ticket": counts(0, 0),
+                    "web-compact-ticket": counts(0, 0), "ssl-compact-ticket-skylogin": counts(0, 0),
+                    "skype-uic": counts(0, 0),
                 ])
         }
     }

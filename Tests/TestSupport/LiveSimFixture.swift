@@ -82,6 +82,17 @@ public final class LiveSimFixture: Sendable {
         try (server.caPEM ?? "").write(toFile: path, atomically: true, encoding: .utf8)
     }
 
+    /// The SkyLogin login server's public keys written to a file, in a realm's `skylogin_keys`
+    /// format; the fixture needs `skyloginHost` set.
+    public func writeSkyLoginKeys(to path: String) throws {
+        guard let keys = server.skyloginKeysJSON else { throw SkyLoginOff() }
+        try keys.write(toFile: path, atomically: true, encoding: .utf8)
+    }
+
+    public struct SkyLoginOff: Error, CustomStringConvertible {
+        public var description: String { "livesim was started without skyloginHost" }
+    }
+
     public func request(
         _ method: HTTPMethod, _ url: String, headers: [(String, String)] = [], body: String? = nil,
         timeout: TimeAmount = .seconds(30)
