@@ -116,7 +116,8 @@ package struct SkyLoginClient: Sendable {
         } catch let failure as AttemptFailure {
             throw failure
         } catch {
-            throw AttemptFailure("\(Self.describe(error)) \(stage.current)")
+            let during = stage.current
+            throw AttemptFailure(Self.describe(error) + (during == "connecting" ? "" : " while \(during)"))
         }
         do {
             return try session.readReply(record)
@@ -139,7 +140,7 @@ package struct SkyLoginClient: Sendable {
             }
         return try await withTaskCancellationHandler {
             try await channel.executeThenClose { inbound, outbound in
-                var reader = Reader(inbound.makeAsyncIterator())
+                var reader = Reader(inbound.makeAsyncIterator(), stage: stage)
                 stage.set("sending the hello")
                 try await outbound.write(ByteBuffer(bytes: SkyLoginRecord.hello))
                 stage.set("waiting for the hello reply")
@@ -170,14 +171,18 @@ package struct SkyLoginClient: Sendable {
     /// Exact reads over the inbound stream.
     private struct Reader {
         var iterator: NIOAsyncChannelInboundStream<ByteBuffer>.AsyncIterator
+        let stage: Stage
         var buffer = ByteBuffer()
 
-        init(_ iterator: NIOAsyncChannelInboundStream<ByteBuffer>.AsyncIterator) { self.iterator = iterator }
+        init(_ iterator: NIOAsyncChannelInboundStream<ByteBuffer>.AsyncIterator, stage: Stage) {
+            self.iterator = iterator
+            self.stage = stage
+        }
 
         mutating func read(_ count: Int) async throws -> [UInt8] {
             while buffer.readableBytes < count {
                 guard var chunk = try await iterator.next() else {
-                    throw AttemptFailure("the server closed the connection")
+                    throw AttemptFailure("the server closed the connection while \(stage.current)")
                 }
                 buffer.writeBuffer(&chunk)
                 guard buffer.readableBytes <= 2 * SkyLoginClient.maxReply else {

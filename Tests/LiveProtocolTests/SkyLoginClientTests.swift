@@ -81,7 +81,12 @@ struct SkyLoginClientTests {
     }
 
     @Test func garbageIsTransient() async throws {
-        for behaviour in [FakeSkyLoginServer.Behaviour.garbage, .badHello, .closeAfterHello] {
+        let expected: [(FakeSkyLoginServer.Behaviour, String)] = [
+            (.garbage, "garbage reply: malformed SkyLogin data: the reply's CRC does not match"),
+            (.badHello, "the hello reply is not a SkyLogin record"),
+            (.closeAfterHello, "the server closed the connection while waiting for the reply"),
+        ]
+        for (behaviour, what) in expected {
             let server = try await FakeSkyLoginServer.start(behaviour)
             defer { server.stop() }
             let key = try V.clientKey
@@ -90,7 +95,7 @@ struct SkyLoginClientTests {
                 Issue.record("the login succeeded")
             } catch {
                 guard case .transient(let message) = error else { throw error }
-                #expect(message.contains(server.address), "\(message)")
+                #expect(message == "the SkyLogin server \(server.address): \(what)")
             }
         }
     }
@@ -123,7 +128,7 @@ struct SkyLoginClientTests {
             Issue.record("the login succeeded")
         } catch {
             guard case .transient(let message) = error else { throw error }
-            #expect(message.hasPrefix("the SkyLogin server [::1]:\(closed): "), "\(message)")
+            #expect(message.hasPrefix("the SkyLogin server [::1]:\(closed): cannot connect"), "\(message)")
             #expect(!message.contains("secret"))
         }
     }
