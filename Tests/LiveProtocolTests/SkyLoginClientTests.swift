@@ -152,6 +152,7 @@ final class FakeSkyLoginServer: Sendable {
         case keyIndex(UInt32)
         case garbage
         case badHello
+        /// Reads the request and closes without a reply.
         case closeAfterHello
         case silent
     }
@@ -227,7 +228,12 @@ final class FakeSkyLoginServer: Sendable {
                 return
             }
             try await outbound.write(ByteBuffer(bytes: [0x17, 0x03, 0x01, 0x00, 0x00]))
-            if case .closeAfterHello = behaviour { return }
+            if case .closeAfterHello = behaviour {
+                // Both records read first, so that the close is a FIN and not a reset.
+                _ = try await readRecord()
+                _ = try await readRecord()
+                return
+            }
 
             // Record 1: the session key, encrypted to the server's modulus.
             let record1 = try SkyLoginObjects.decodeList(await readRecord())
