@@ -54,6 +54,8 @@ let package = Package(
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 .product(name: "NIOSSL", package: "swift-nio-ssl"),
                 .product(name: "Logging", package: "swift-log"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
             ]),
         // SQLite: schema, migrations, sealing of secret columns, keys.
         .target(
@@ -175,7 +177,14 @@ let package = Package(
             ] + nio,
             path: "Tests/TestSupport"),
         .testTarget(name: "BrokerCoreTests", dependencies: ["BrokerCore"]),
-        .testTarget(name: "LiveProtocolTests", dependencies: ["LiveProtocol"], resources: [.copy("Fixtures")]),
+        // LiveClient and NIO for the SkyLogin client's test against an in-test login server.
+        .testTarget(
+            name: "LiveProtocolTests",
+            dependencies: [
+                "LiveProtocol", "LiveClient", .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+            ],
+            resources: [.copy("Fixtures")]),
         // BrokerCore and LiveProtocol only to cross-check livesim's challenge and SSO proof checks with
         // the client's implementations.
         .testTarget(

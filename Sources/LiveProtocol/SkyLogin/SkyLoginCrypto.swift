@@ -57,6 +57,7 @@ package enum SkyLoginCrypto {
         guard !modulus.isEmpty, modulus.count <= 1024, (modulus.last ?? 0) & 1 == 1 else {
             throw .crypto("RSA needs an odd modulus of at most 8192 bits")
         }
+        guard base.count <= 4096, exponent.count <= 1024 else { throw .malformed("an RSA input is too large") }
         guard let context = BN_CTX_new() else { throw .crypto("no big-number context") }
         defer { BN_CTX_free(context) }
         let a = BN_bin2bn(base, Int32(base.count), nil)
