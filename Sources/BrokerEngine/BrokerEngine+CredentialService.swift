@@ -12,7 +12,9 @@ extension BrokerEngine: CredentialService {
         case .challenge(let nonce, let productID, let productKey):
             return .challenge(response: Challenge.answer(nonce: nonce, productID: productID, productKey: productKey))
         case .ath(let account, .skypeUIC, _, let trid, let minValid, let nonce):
-            guard let nonce else { throw BrokerError(.badRequest, "nonce required: the CNT nonce to sign the UIC over") }
+            guard let nonce else {
+                throw BrokerError(.badRequest, "nonce required: the CNT nonce to sign the UIC over")
+            }
             let (uic, served) = try await signedUIC(account: account, nonce: nonce, minValid: minValid)
             let payload = ATHPayload.render(
                 method: .skypeUIC, uic: uic, trid: trid, id: served.credential.subject ?? status(account)?.login)

@@ -280,7 +280,8 @@ extension Router {
             return .now(.error(BrokerError(.badRequest, "ticket_method must be oauth or rst")))
         }
         let command = EnrollCommand(
-            login: body.method == .skypePassword ? (body.skypeName ?? body.login) : body.login, name: name, realm: body.realm, credential: credential,
+            login: body.method == .skypePassword ? (body.skypeName ?? body.login) : body.login, name: name,
+            realm: body.realm, credential: credential,
             cookies: body.cookies.map(Secret.init),
             ticketMethod: ticketMethod)
         let service = self.service

@@ -38,8 +38,11 @@ package final class LiveIdentityClient: Sendable {
     private let logger: Logger
     /// Each `rst` realm's Passport 1.4 DALogin, once its nexus has named it.
     let daLogins = Mutex<[String: String]>([:])
+    /// Each SkyLogin realm's trusted keys.
+    let skylogin: Mutex<[String: SkyLoginKeys]>
 
     package init(realms: [Realm], logger: Logger) throws(BrokerError) {
+        self.skylogin = Mutex(try Self.skyloginKeys(realms))
         self.clients = Mutex((current: Self.makeClients(try Self.tlsConfigurations(realms)), retired: []))
         self.logger = logger
     }
@@ -47,7 +50,9 @@ package final class LiveIdentityClient: Sendable {
     /// Takes a reloaded set of realms: every realm gets a new client (its `ca_file` read again);
     /// requests in flight finish on the old ones. Nothing changes if a `ca_file` cannot be read.
     package func update(realms: [Realm]) throws(BrokerError) {
+        let keys = try Self.skyloginKeys(realms)
         let fresh = Self.makeClients(try Self.tlsConfigurations(realms))
+        skylogin.withLock { $0 = keys }
         clients.withLock { clients in
             clients.retired += clients.current.values
             clients.current = fresh

@@ -46,8 +46,10 @@ struct SkyLoginMachineTests {
             guardCount += 1
             guard case .refreshScope(let scope, _) = job.step else { break }
             let token = AccessToken(
-                value: Secret("tok-\(scope.alias)"), scope: scope, obtainedAt: t0, expiresAt: t0.addingTimeInterval(3600))
-            _ = m.apply(.granted(job, TokenGrant(accessToken: token, refreshToken: nil, userID: nil)), now: t0, random: half)
+                value: Secret("tok-\(scope.alias)"), scope: scope, obtainedAt: t0,
+                expiresAt: t0.addingTimeInterval(3600))
+            _ = m.apply(
+                .granted(job, TokenGrant(accessToken: token, refreshToken: nil, userID: nil)), now: t0, random: half)
             _ = m.apply(.persisted(alice, failure: nil), now: t0, random: half)
             jobs = m.due(now: t0, random: half)
             try #require(jobs.count == 1)
@@ -59,7 +61,7 @@ struct SkyLoginMachineTests {
             return
         }
         #expect(token == Secret("tok-login-skype"))
-        #expect(key == nil)  // made by the executor at first use
+        #expect(key == nil) // made by the executor at first use
         let effects = m.apply(.obtained(job, credentials("C1", key: "NEWKEY", at: t0)), now: t0, random: half)
         guard case .persist(_, let write) = effects.first, effects.count == 1 else {
             Issue.record("expected the write first, got \(effects)")
@@ -116,11 +118,14 @@ struct SkyLoginMachineTests {
         _ = plain.add(
             AccountSeed(name: alice, realm: "live", login: alice.rawValue, refreshToken: Secret("rt")), now: t0,
             random: half)
-        #expect(plain.accounts[alice]!.unavailable(.skylogin, scopes: [.loginSkype])?.message.contains("skylogin_servers") == true)
+        #expect(
+            plain.accounts[alice]!.unavailable(.skylogin, scopes: [.loginSkype])?.message.contains("skylogin_servers")
+                == true)
         var noScope = machine(scopes: [.ssl])
         _ = noScope.add(
             AccountSeed(name: alice, realm: "live", login: alice.rawValue, refreshToken: Secret("rt")), now: t0,
             random: half)
-        #expect(noScope.accounts[alice]!.unavailable(.skylogin, scopes: [.ssl])?.message.contains("login-skype") == true)
+        #expect(
+            noScope.accounts[alice]!.unavailable(.skylogin, scopes: [.ssl])?.message.contains("login-skype") == true)
     }
 }

@@ -51,6 +51,9 @@ final class FakeIdentity: IdentityProviding {
     func passport14(realm: Realm, login: String, password: Secret, challenge: String, now: Date)
         async throws(RefreshFailure) -> String
     { throw .transient("no") }
+    func skylogin(realm: Realm, request: SkyLoginSignIn, clientKey: Secret?, now: Date)
+        async throws(RefreshFailure) -> Credential
+    { throw .transient("no") }
 }
 
 /// A store in memory that takes every write.
