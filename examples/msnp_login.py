@@ -7,7 +7,9 @@ library only.
 
 MSNP24 (the default): the login flowchart (CNT, ATH, BND, PUT MSGR\\CHALLENGE) with a ready-made
 ATH command and the challenge answer from the broker; over TCP for the ssl-compact-ticket
-methods, through the HTTPS gateway for web-compact-ticket. Exits 0 only on the final ATH 0 CON.
+methods and skype-uic, through the HTTPS gateway for web-compact-ticket. For skype-uic (an account
+enrolled with a Skype name) the UIC in the ATH is signed over the <nonce> of the server's CNT
+answer, so the ATH is asked for after that answer. Exits 0 only on the final ATH 0 CON.
 
 MSNP15 and MSNP18 (revival servers, an account of an rst realm): VER, USR SSO I, then the
 USR SSO S line with the ticket and the MBI_KEY_OLD proof for the server's nonce, from the broker.
@@ -15,12 +17,14 @@ MSNP12: VER, USR TWN I, then USR TWN S with a Passport 1.4 ticket for the server
 Over TCP; exits 0 only on USR 4 OK.
 
   msnp_login.py alice@example.com --method ssl-compact-ticket --ns 127.0.0.1:1863
+  msnp_login.py alice@example.com --method ssl-compact-ticket-skylogin --ns 127.0.0.1:1863
+  msnp_login.py echo123 --method skype-uic --ns 127.0.0.1:1863
   msnp_login.py alice@example.com --method web-compact-ticket --gateway https://127.0.0.1:4443 --cafile ca.pem
   msnp_login.py carol --dialect MSNP18 --ns 127.0.0.1:1863
   msnp_login.py carol --dialect MSNP12 --ns 127.0.0.1:1863
 """
 import argparse, http.client, json, os, re, socket, ssl, sys, urllib.parse, uuid
-from xml.sax.saxutils import escape
+from xml.sax.saxutils import escape, unescape
 
 CONNECT = "<connect><ver>2</ver><agent><os>linux</os><osVer>6</osVer><proc>x64</proc><lcid>en-us</lcid></agent></connect>"
 MSGR = ("<msgr><ver>2</ver><altVersions><ver>1</ver></altVersions><client><name>msnp_login.py</name>"
@@ -205,11 +209,12 @@ def main():
     parser.add_argument("--dialect", default="MSNP24", choices=["MSNP24", "MSNP18", "MSNP15", "MSNP12"],
                         help="MSNP24 (ATH, the default); MSNP18 or MSNP15 (USR SSO); MSNP12 (USR TWN, Passport 1.4)")
     parser.add_argument("--method", default="ssl-compact-ticket",
-                        choices=["ssl-compact-ticket", "ssl-compact-ticket-uic", "web-compact-ticket"],
-                        help="the ATH method (MSNP24)")
+                        choices=["ssl-compact-ticket", "ssl-compact-ticket-uic", "ssl-compact-ticket-skylogin",
+                                 "skype-uic", "web-compact-ticket"],
+                        help="the ATH method (MSNP24); skype-uic for an account enrolled with a Skype name")
     parser.add_argument("--socket", default=os.environ.get("TOKENBROKER_SOCKET", "/run/tokenbroker/tokenbroker.sock"))
     parser.add_argument("--ns", metavar="HOST:PORT",
-                        help="notification server (the ssl-compact-ticket methods and the older dialects)")
+                        help="notification server (the ssl-compact-ticket methods, skype-uic and the older dialects)")
     parser.add_argument("--gateway", metavar="https://HOST:PORT", help="HTTP gateway (web-compact-ticket)")
     parser.add_argument("--cafile", help="CA certificate (PEM) to trust for the gateway")
     parser.add_argument("--guid", metavar="{GUID}", help="machine GUID for MSNP18 (default: a random one)")
@@ -236,9 +241,17 @@ def main():
         print(f"ns: connected to {args.ns}")
 
     print("> CNT 1 CON")
-    expect(ns.send(command("CNT", 1, "CON", CONNECT)), "CNT")
+    _, _, body = expect(ns.send(command("CNT", 1, "CON", CONNECT)), "CNT")
 
-    ath = broker(args.socket, "GET", f"/v1/accounts/{name}/ath?method={args.method}&trid=2")
+    params = {"method": args.method, "trid": "2"}
+    if args.method == "skype-uic":
+        # The UIC is signed over the CNT answer's nonce (a GUID), so ask for the ATH only now.
+        found = re.search(r"<nonce>\s*([^<]*?)\s*</nonce>", body)
+        if not found or not found.group(1):
+            sys.exit("expected a <nonce> in the CNT answer (skype-uic signs over it)")
+        params["nonce"] = unescape(found.group(1))
+        print(f"  CNT nonce {params['nonce']}")
+    ath = broker(args.socket, "GET", f"/v1/accounts/{name}/ath?{urllib.parse.urlencode(params)}")
     print(f"broker: ATH for {ath['method']} ({ath['length']} bytes of payload)")
     print("> " + ath["wire"].split("\r\n", 1)[0])
     expect(ns.send(ath["wire"].encode()), "ATH")
