@@ -213,7 +213,7 @@ let package = Package(
         .testTarget(
             name: "IntegrationTests",
             dependencies: [
-                "TestSupport", "BrokerAPI", "LiveSim", "BrokerCore", "LiveProtocol",
+                "TestSupport", "BrokerAPI", "LiveSim", "BrokerCore", "LiveProtocol", "BrokerStore",
                 .product(name: "NIOHTTP1", package: "swift-nio"),
             ]),
         .testTarget(

@@ -1,3 +1,4 @@
+import BrokerCore
 import Foundation
 import LiveSim
 import TestSupport
@@ -150,7 +151,7 @@ final class NSClient {
 
     /// Reads until `count` bytes are buffered; false at end of stream.
     @discardableResult
-    private func fill(_ count: Int, timeout: Double) throws -> Bool {
+    func fill(_ count: Int, timeout: Double) throws -> Bool {
         while buffer.count < count {
             var poller = pollfd(fd: fd, events: Int16(POLLIN), revents: 0)
             guard poll(&poller, 1, Int32(timeout * 1000)) == 1 else { throw NSClientError("no answer in \(timeout) s") }
@@ -161,6 +162,36 @@ final class NSClient {
             buffer += chunk[..<n]
         }
         return true
+    }
+
+    /// The next MSNP24 reply: `CMD TRID TARGET LENGTH` and LENGTH bytes of payload (an error,
+    /// `911 TRID 0`, has none); nil at end of stream.
+    func readFramed(timeout: Double = 10) throws -> (words: [String], payload: String)? {
+        guard let words = try read(timeout: timeout) else { return nil }
+        let length = Int(words.last ?? "") ?? 0
+        guard Int(words.first ?? "") == nil, length > 0 else { return (words, "") }
+        try fill(length, timeout: timeout)
+        let payload = String(decoding: buffer.prefix(length), as: UTF8.self)
+        buffer.removeFirst(length)
+        return (words, payload)
+    }
+
+    /// Sends a framed MSNP24 command: the line, then the payload (headers, blank line, body).
+    func sendFramed(_ name: String, _ trid: Int, _ target: String, body: String, headers: [(String, String)] = [])
+        throws
+    {
+        let payload = headers.map { "\($0.0): \($0.1)\r\n" }.joined() + "\r\n" + body
+        try sendRaw("\(name) \(trid) \(target) \(payload.utf8.count)\r\n" + payload)
+    }
+
+    func sendRaw(_ text: String) throws {
+        let bytes = Array(text.utf8)
+        var sent = 0
+        while sent < bytes.count {
+            let n = bytes[sent...].withUnsafeBytes { Glibc.send(fd, $0.baseAddress, $0.count, Int32(MSG_NOSIGNAL)) }
+            guard n > 0 else { throw NSClientError("send: \(errno)") }
+            sent += n
+        }
     }
 
     /// Reads until a command named `name` (or an error code) arrives.
@@ -175,4 +206,57 @@ final class NSClient {
 struct NSClientError: Error, CustomStringConvertible {
     var description: String
     init(_ description: String) { self.description = description }
+}
+
+/// The text of the first `<name>` element in `xml`.
+func element(_ name: String, in xml: String) -> String? {
+    guard let open = xml.range(of: "<\(name)>"),
+        let close = xml.range(of: "</\(name)>", range: open.upperBound..<xml.endIndex)
+    else { return nil }
+    return String(xml[open.upperBound..<close.lowerBound])
+}
+
+/// The MSNP24 login at livesim's notification server (`CNT`, `ATH`, `BND`, `PUT` with the
+/// challenge answer), with the ATH command the broker wrote for the CNT answer's nonce. Returns the
+/// replies' command lines; a success ends with `ATH 0 CON`.
+func msnp24Login(_ sim: LiveSimFixture, athWire: (_ nonce: String) async throws -> String) async throws -> [String] {
+    let ns = try NSClient(port: sim.server.nsPort!)
+    var lines: [String] = []
+    let connect =
+        "<connect><ver>2</ver><agent><os>winnt</os><osVer>5.2</osVer><proc>x86</proc><lcid>en-us</lcid></agent></connect>"
+    try ns.sendFramed("CNT", 1, "CON", body: connect)
+    guard let cnt = try ns.readFramed() else { return lines }
+    lines.append(cnt.words.joined(separator: " "))
+    guard cnt.words.first == "CNT", let nonce = element("nonce", in: cnt.payload) else { return lines }
+    try ns.sendRaw(try await athWire(nonce).replacingOccurrences(of: "{trid}", with: "2"))
+    guard let ath = try ns.readFramed() else { return lines }
+    lines.append(ath.words.joined(separator: " "))
+    guard ath.words.first == "ATH" else { return lines }
+    let msgr = """
+        <msgr><ver>2</ver><altVersions><ver>1</ver></altVersions><client><name>Skype</name><ver>0/6.16.0.105/259/</ver>\
+        </client><epid>EB80C4E5-10DC-11D2-8C04-00A0C94C5D75</epid></msgr>
+        """
+    try ns.sendFramed("BND", 3, "CON\\MSGR", body: msgr)
+    guard let bnd = try ns.readFramed() else { return lines }
+    lines.append(bnd.words.joined(separator: " "))
+    guard bnd.words.first == "BND", let challengeNonce = element("nonce", in: bnd.payload),
+        let registration = bnd.payload.components(separatedBy: "\r\n").first(where: {
+            $0.hasPrefix("Set-Registration:")
+        })
+    else { return lines }
+    let answer = Challenge.answer(nonce: challengeNonce)
+    try ns.sendFramed(
+        "PUT", 4, "MSGR\\CHALLENGE",
+        body: "<challenge><appId>\(Challenge.defaultProductID)</appId><response>\(answer)</response></challenge>",
+        headers: [
+            (
+                "Registration",
+                String(registration.dropFirst("Set-Registration:".count)).trimmingCharacters(in: .whitespaces)
+            )
+        ])
+    while let reply = try ns.readFramed(timeout: 5) {
+        lines.append(reply.words.joined(separator: " "))
+        if reply.words.first == "ATH" || Int(reply.words.first ?? "") != nil { break }
+    }
+    return lines
 }

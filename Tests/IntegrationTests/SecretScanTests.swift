@@ -1,4 +1,7 @@
+import BrokerCore
+import BrokerStore
 import Foundation
+import LiveProtocol
 import LiveSim
 import NIOHTTP1
 import TestSupport
@@ -131,6 +134,89 @@ struct SecretScanTests {
             #expect(answered.range(of: Data("HAAAAAEAAAADZgAA".utf8)) != nil, "no proof was served")
             let inAnswers = binarySecrets.filter { answered.range(of: Data($0.utf8)) != nil }
             #expect(inAnswers.isEmpty, "\(inAnswers.count) BinarySecrets found in socket answers")
+        }
+    }
+
+    @Test(
+        "SkyLogin: no password, login hash or client private key in logs, errors, answers or the database; the database holds them sealed"
+    )
+    func skyloginFlows() async throws {
+        try await SkyLoginTests.withSkyLogin(sim: { $0.lifetimes[.skylogin] = 60 }, refresh: ["safety_margin = 1"]) {
+            sim, daemon in
+            var outputs: [String] = []
+            var answers: [String] = []
+            func run(_ arguments: [String], stdin: String? = nil) throws {
+                let result = try daemon.tokenctl(arguments, stdin: stdin)
+                outputs.append(result.stderr)
+                answers.append(result.stdout)
+            }
+            func get(_ path: String) async throws {
+                let response = try await daemon.get(path)
+                answers.append(response.body)
+                if response.status != 200 { outputs.append(response.body) }
+            }
+            try run(["login", "--skype", "echo123", "--password-stdin"], stdin: "not pw-echo\n")
+            try run(["login", "--skype", "echo123", "--password-stdin"], stdin: "pw-echo\n")
+            try run(["login", "alice@example.com", "--password-stdin"], stdin: "correct horse\n")
+            let start = ContinuousClock.now
+            while ContinuousClock.now - start < .seconds(50) {
+                for path in [
+                    "echo123/uic?nonce=\(UUID())", "echo123/uic?method=skylogin",
+                    "echo123/ath?method=skype-uic&nonce=n1",
+                    "echo123/uic", "echo123/uic?nonce=\(String(repeating: "x", count: 48))", "echo123/token?scope=ssl",
+                    "alice@example.com/uic?method=skylogin", "alice@example.com/ath?method=ssl-compact-ticket-skylogin",
+                ] {
+                    try await get("/v1/accounts/\(path)")
+                }
+                try run(["status"])
+                try run(["uic", "echo123", "--nonce", "abc"])
+                try await Task.sleep(for: .seconds(2))
+            }
+            // Failures too: the login server refusing and answering garbage.
+            try await sim.addFault(#"{"endpoint":"skylogin","kind":"garbage","count":1}"#)
+            try run(["login", "--skype", "echo123", "--password-stdin"], stdin: "pw-echo\n")
+            try await sim.addFault(#"{"endpoint":"skylogin","kind":"refuse","count":1}"#)
+            try run(["login", "--skype", "echo123", "--password-stdin"], stdin: "pw-echo\n")
+            #expect(daemon.stop() == 0)
+
+            // The daemon's own secrets, read back from its store with its key.
+            let state = URL(fileURLWithPath: daemon.directory.file("state"))
+            let store = try CredentialStore.open(directory: state, keyFile: state.appendingPathComponent("key"))
+            let echo = try store.credentials(for: AccountName(rawValue: "echo123")!)
+            let alice = try store.credentials(for: AccountName(rawValue: "alice@example.com")!)
+            var secrets = ["pw-echo", "not pw-echo", "correct horse"]
+            for key in [echo.skyloginKey, alice.skyloginKey] {
+                let serialized = try #require(key?.exposed)
+                let bytes = try #require(Data(base64Encoded: serialized))
+                #expect(bytes.count == 257)
+                // The private exponent, as hex and as base64, besides the stored form.
+                let d = bytes.suffix(128)
+                secrets += [serialized, d.map { String(format: "%02x", $0) }.joined(), Data(d).base64EncodedString()]
+            }
+            let hash = try #require(echo.loginHash?.exposed)
+            secrets += [hash, Data(SkyLoginHex.decode(hash) ?? []).base64EncodedString()]
+
+            var haystack = Data(daemon.log.utf8)
+            for output in outputs { haystack += Data(output.utf8) }
+            for file in try FileManager.default.contentsOfDirectory(atPath: state.path)
+            where file.hasPrefix("tokenbroker.sqlite") {
+                haystack += try Data(contentsOf: state.appendingPathComponent(file))
+            }
+            haystack += Data(answers.joined(separator: "\n").utf8)
+            let leaked = secrets.filter { haystack.range(of: Data($0.utf8)) != nil }
+            #expect(leaked.isEmpty, "\(leaked.count) of \(secrets.count) SkyLogin secrets found")
+            // What livesim knows (passwords, login hashes, the credentials it issued) stays out of
+            // logs, errors and the database file; credentials are served, so answers may hold them.
+            var unserved = Data(daemon.log.utf8)
+            for output in outputs { unserved += Data(output.utf8) }
+            for file in try FileManager.default.contentsOfDirectory(atPath: state.path)
+            where file.hasPrefix("tokenbroker.sqlite") {
+                unserved += try Data(contentsOf: state.appendingPathComponent(file))
+            }
+            let known = try await sim.secrets().filter { $0.count >= 6 }
+            #expect(known.contains("pw-echo"))
+            let found = known.filter { unserved.range(of: Data($0.utf8)) != nil }
+            #expect(found.isEmpty, "\(found.count) of \(known.count) livesim secrets in logs, errors or the database")
         }
     }
 }
