@@ -117,3 +117,35 @@ struct RSTRealmConfigTests {
         #expect(config.realms[0].rstEndpoint == "http://192.0.2.1:8080/RST.srf")
     }
 }
+
+@Suite("Configuration: SkyLogin")
+struct SkyLoginConfigTests {
+    @Test("skylogin_servers and skylogin_keys are taken in OAuth and rst realms")
+    func taken() throws {
+        let config = try DaemonConfiguration.parse(
+            """
+            [realms.live]
+            skylogin_servers = ["91.190.216.17:33033", "[2001:db8::1]:33033", "login.example:1"]
+            skylogin_keys = "/etc/tokenbroker/skylogin-keys.json"
+            """)
+        #expect(config.realms[0].skyloginServers.count == 3)
+        #expect(config.realms[0].skyloginKeysFile == "/etc/tokenbroker/skylogin-keys.json")
+        #expect(Realm.hostAndPort("[2001:db8::1]:33033")?.host == "2001:db8::1")
+    }
+
+    @Test(
+        "a server that is not host:port, or skylogin_keys without servers, is refused",
+        arguments: [
+            #"skylogin_servers = ["91.190.216.17"]"#, #"skylogin_servers = ["host:0"]"#,
+            #"skylogin_servers = ["host:70000"]"#, #"skylogin_servers = [":33033"]"#,
+            #"skylogin_keys = "/k.json""#,
+        ])
+    func refused(line: String) {
+        #expect {
+            try DaemonConfiguration.parse("[realms.live]\n" + line)
+        } throws: { error in
+            let message = (error as? BrokerError)?.message ?? ""
+            return message.contains("skylogin_servers") || message.contains("skylogin_keys")
+        }
+    }
+}
