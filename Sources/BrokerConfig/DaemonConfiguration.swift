@@ -352,6 +352,12 @@ struct ConfigFile: Decodable {
                 throw BrokerError(
                     .badRequest, "\(prefix).\(key) is an OAuth key, and this realm signs in with rst (RST.srf)")
             }
+            if r.skylogin_servers != nil || r.skylogin_keys != nil {
+                throw BrokerError(
+                    .badRequest,
+                    "\(prefix).skylogin_servers: an rst realm keeps RST tickets only; name SkyLogin servers in another realm"
+                )
+            }
             guard let rst = r.rst_url else {
                 throw BrokerError(.badRequest, "\(prefix).rst_url is required when sign_in = \"rst\"")
             }

@@ -107,14 +107,24 @@ package struct Realm: Sendable, Equatable {
     }
 
     /// `host:port` (a bracketed IPv6 address, or a name or IPv4 address) with a port 1-65535.
+    /// The port is 1-5 digits without a sign or a leading zero; an IPv6 address must be bracketed.
     package static func hostAndPort(_ server: String) -> (host: String, port: Int)? {
-        guard let colon = server.lastIndex(of: ":"), let port = Int(server[server.index(after: colon)...]),
-            (1...65535).contains(port)
+        guard let colon = server.lastIndex(of: ":") else { return nil }
+        let digits = server[server.index(after: colon)...]
+        guard (1...5).contains(digits.count), digits.allSatisfy({ ("0"..."9").contains($0) }), digits.first != "0",
+            let port = Int(digits), (1...65535).contains(port)
         else { return nil }
-        var host = String(server[..<colon])
-        if host.hasPrefix("[") && host.hasSuffix("]") { host = String(host.dropFirst().dropLast()) }
-        guard !host.isEmpty, !host.contains(" "), !host.contains("/") else { return nil }
-        return (host, port)
+        var host = server[..<colon]
+        if host.hasPrefix("[") || host.hasSuffix("]") {
+            guard host.hasPrefix("["), host.hasSuffix("]"), host.count > 2 else { return nil }
+            host = host.dropFirst().dropLast()
+            guard host.contains(":") else { return nil }
+        } else if host.contains(":") {
+            return nil
+        }
+        guard !host.isEmpty, host.allSatisfy({ $0.isASCII && !$0.isWhitespace && $0 != "/" && $0 != "[" && $0 != "]" })
+        else { return nil }
+        return (String(host), port)
     }
 
     /// The origin of a URL, or nil when it is not an absolute http(s) URL.

@@ -41,4 +41,7 @@ package enum SecretKind: String, Sendable, CaseIterable, Codable {
     case clientKey = "client_key"
     /// SkyLogin signed credentials (`skylogin.credentials`).
     case skyloginCredentials = "skylogin_credentials"
+    /// The Skype name SkyLogin credentials bind (`skylogin.skype_name`): it tells who the account
+    /// is, so it is sealed like the login.
+    case skypeName = "skype_name"
 }

@@ -65,9 +65,12 @@ extension BrokerEngine {
             throw BrokerError(.badRequest, "the login is not a valid account name; choose one with name")
         }
         let existing = locked.withLock { $0.machine.accounts[name] }.map {
-            (login: $0.login, realm: $0.realm, password: $0.password)
+            (login: $0.login, realm: $0.realm, password: $0.password, kind: $0.loginKind)
         }
-        if let existing, existing.login.lowercased() != login.lowercased() || existing.realm != realm.name {
+        if let existing,
+            existing.login.lowercased() != login.lowercased() || existing.realm != realm.name
+                || existing.kind != .microsoft
+        {
             throw BrokerError(.conflict, "account \(name) is already enrolled for another login or realm")
         }
         if realm.signIn == .rst {
@@ -114,6 +117,11 @@ extension BrokerEngine {
         let exists = locked.withLock { $0.machine.accounts[name] != nil }
         do { try persistence.saveEnrollment(seed, exists: exists, now: now) } catch { throw Self.brokerError(error) }
         seed.password = password ?? locked.withLock { $0.machine.accounts[name]?.password }
+        // The SkyLogin key (and the credentials bound to it) outlive a new sign-in: kept for the
+        // account's life.
+        (seed.skylogin, seed.skyloginKey) = locked.withLock {
+            ($0.machine.accounts[name]?.credentials[.skylogin]?.credential, $0.machine.accounts[name]?.skyloginKey)
+        }
         let random = self.random
         carryOut(update { $0.add(seed, now: now, random: random) })
         wakeup.signal()

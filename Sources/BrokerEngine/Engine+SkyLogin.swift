@@ -14,9 +14,15 @@ extension BrokerEngine {
     func enrollSkype(_ command: EnrollCommand, password: Secret, realm: Realm, name: AccountName?)
         async throws(BrokerError) -> AccountReport
     {
+        // Skype names are ASCII letters, digits and . , - _ : (live:...); both sides lowercase
+        // the same letters.
         let skypeName = command.login.trimmingCharacters(in: .whitespaces).lowercased()
-        guard !skypeName.isEmpty, skypeName.utf8.count <= 255, !skypeName.contains(" ") else {
-            throw BrokerError(.badRequest, "a Skype name is required")
+        guard !skypeName.isEmpty, skypeName.utf8.count <= 255,
+            skypeName.unicodeScalars.allSatisfy({
+                ("a"..."z").contains($0) || ("0"..."9").contains($0) || ".,-_:".unicodeScalars.contains($0)
+            })
+        else {
+            throw BrokerError(.badRequest, "a Skype name is 1-255 ASCII letters, digits and . , - _ :")
         }
         guard !realm.skyloginServers.isEmpty else {
             throw BrokerError(
@@ -95,11 +101,18 @@ extension BrokerEngine {
         else {
             throw BrokerError(.internalError, "the SkyLogin credentials of \(account) are unreadable")
         }
+        let clientKey: SkyLoginClientKey
         do {
-            let clientKey = try SkyLoginClientKey(serialized: key)
-            return (try SkyLoginUIC.uic(credentials: [UInt8](raw), clientKey: clientKey, nonce: nonce), served)
+            clientKey = try SkyLoginClientKey(serialized: key)
         } catch {
-            throw BrokerError(.badRequest, "cannot sign a UIC: \(error)")
+            throw BrokerError(.internalError, "the SkyLogin key of \(account) is unusable")
+        }
+        do {
+            return (try SkyLoginUIC.uic(credentials: [UInt8](raw), clientKey: clientKey, nonce: nonce), served)
+        } catch .invalidInput(let why) {
+            throw BrokerError(.badRequest, "cannot sign a UIC: \(why)")
+        } catch {
+            throw BrokerError(.internalError, "cannot sign a UIC for \(account)")
         }
     }
 }

@@ -215,9 +215,8 @@ final class Router: Sendable {
                         expiresIn: Self.left(served, now)))
             }
         case "uic":
-            if request.query["nonce"] != nil || request.query["method"] != nil
-                || service.status(account)?.loginKind == .skype
-            {
+            // A Skype name's plain uic is refused by the cache lookup itself ("nonce required").
+            if request.query["nonce"] != nil || request.query["method"] != nil {
                 return skyloginUIC(request, account: account, minValid: minValid)
             }
             return read(account: account, kind: .uic, minValid: minValid, peer: peer) { served, now in

@@ -111,7 +111,10 @@ extension CredentialStore {
                     """,
                 arguments: [
                     try sealer.seal(credentials.value.exposed, SealContext(accountID: id, kind: .skyloginCredentials)),
-                    credentials.subject, credentials.obtainedAt.timeIntervalSince1970,
+                    try credentials.subject.map {
+                        try sealer.seal($0, SealContext(accountID: id, kind: .skypeName))
+                    },
+                    credentials.obtainedAt.timeIntervalSince1970,
                     credentials.expiresAt.timeIntervalSince1970, id,
                 ])
         }

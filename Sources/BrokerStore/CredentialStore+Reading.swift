@@ -103,7 +103,7 @@ extension CredentialStore {
             case .password: credentials.password = secret
             case .cookies: credentials.cookies = secret
             case .accessToken, .login, .accountName, .siteTicket, .proofKey, .loginHash, .clientKey,
-                .skyloginCredentials:
+                .skyloginCredentials, .skypeName:
                 break
             }
         }
@@ -156,7 +156,7 @@ extension CredentialStore {
                 credentials.skylogin = Credential(
                     value: value, obtainedAt: Date(timeIntervalSince1970: obtained),
                     expiresAt: Date(timeIntervalSince1970: expires), proofKey: credentials.skyloginKey,
-                    subject: row["skype_name"])
+                    subject: try open("skype_name", .skypeName)?.exposed)
             }
         }
         return credentials

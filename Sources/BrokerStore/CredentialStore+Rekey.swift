@@ -69,13 +69,13 @@ extension CredentialStore {
                     count += 1
                 }
                 for row in try Row.fetchAll(
-                    db, sql: "SELECT account_id, client_key, login_hash, credentials FROM skylogin")
+                    db, sql: "SELECT account_id, client_key, login_hash, credentials, skype_name FROM skylogin")
                 {
                     let id: Int64 = row["account_id"]
                     var values: [Data?] = []
                     for (column, kind) in [
                         ("client_key", SecretKind.clientKey), ("login_hash", .loginHash),
-                        ("credentials", .skyloginCredentials),
+                        ("credentials", .skyloginCredentials), ("skype_name", .skypeName),
                     ] {
                         guard let sealed = row[column] as Data? else {
                             values.append(nil)
@@ -86,8 +86,11 @@ extension CredentialStore {
                         count += 1
                     }
                     try db.execute(
-                        sql: "UPDATE skylogin SET client_key = ?, login_hash = ?, credentials = ? WHERE account_id = ?",
-                        arguments: [values[0], values[1], values[2], id])
+                        sql: """
+                            UPDATE skylogin SET client_key = ?, login_hash = ?, credentials = ?, skype_name = ?
+                            WHERE account_id = ?
+                            """,
+                        arguments: [values[0], values[1], values[2], values[3], id])
                 }
                 for row in try Row.fetchAll(db, sql: "SELECT id, realm, login_sealed, name_sealed FROM accounts") {
                     let id: Int64 = row["id"]

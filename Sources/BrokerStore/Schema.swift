@@ -112,7 +112,7 @@ enum Schema {
                         client_key BLOB,
                         login_hash BLOB,
                         credentials BLOB,
-                        skype_name TEXT,
+                        skype_name BLOB,
                         obtained_at REAL,
                         expires_at REAL
                     );

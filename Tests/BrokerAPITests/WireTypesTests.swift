@@ -122,7 +122,8 @@ private func decode<T: Decodable>(_ type: T.Type, _ json: String) throws -> T {
     }
 
     @Test func enrollMethodNamesAreTheWireNames() {
-        #expect(EnrollMethod.allCases.map(\.rawValue) == ["password", "redirect_url", "refresh_token"])
+        #expect(
+            EnrollMethod.allCases.map(\.rawValue) == ["password", "redirect_url", "refresh_token", "skype_password"])
     }
 
     @Test func deleteAndErrors() throws {

@@ -138,7 +138,10 @@ struct SkyLoginConfigTests {
         arguments: [
             #"skylogin_servers = ["91.190.216.17"]"#, #"skylogin_servers = ["host:0"]"#,
             #"skylogin_servers = ["host:70000"]"#, #"skylogin_servers = [":33033"]"#,
-            #"skylogin_keys = "/k.json""#,
+            #"skylogin_keys = "/k.json""#, #"skylogin_servers = ["fe80::1:33033"]"#,
+            #"skylogin_servers = ["[::1:33033"]"#, #"skylogin_servers = ["host:+80"]"#,
+            #"skylogin_servers = ["host:000080"]"#, #"skylogin_servers = ["[]:1"]"#,
+            "sign_in = \"rst\"\nrst_url = \"https://a.example\"\nskylogin_servers = [\"h:1\"]",
         ])
     func refused(line: String) {
         #expect {

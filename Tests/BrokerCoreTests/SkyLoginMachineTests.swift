@@ -128,4 +128,32 @@ struct SkyLoginMachineTests {
         #expect(
             noScope.accounts[alice]!.unavailable(.skylogin, scopes: [.ssl])?.message.contains("login-skype") == true)
     }
+
+    @Test("a Microsoft account's refused token is retried once with a new one before the refusal counts")
+    func refusedTokenRetriedOnce() throws {
+        var m = machine(scopes: [.loginSkype])
+        let token = AccessToken(
+            value: Secret("old"), scope: .loginSkype, obtainedAt: t0, expiresAt: t0.addingTimeInterval(3600))
+        _ = m.add(
+            AccountSeed(
+                name: alice, realm: "live", login: alice.rawValue, refreshToken: Secret("rt"), accessTokens: [token],
+                skylogin: credentials("C0", key: "K", at: t0, lifetime: 100), skyloginKey: Secret("K")),
+            now: t0, random: half)
+        let job = try #require(m.due(now: t0.addingTimeInterval(80), random: half).first { $0.key.kind == .skylogin })
+        guard case .skylogin(.oauth(let sent), let key) = job.step else {
+            Issue.record("expected SkyLogin with the held token, got \(job.step)")
+            return
+        }
+        #expect(sent == Secret("old") && key == Secret("K"))
+        let refusal = RefreshFailure.passwordRefused(by: "the SkyLogin server", reason: "answer code 4201")
+        let effects = m.apply(.failed(job, refusal), now: t0.addingTimeInterval(80), random: half)
+        guard case .run(let retry) = effects.first, case .refreshScope(.loginSkype, _) = retry.step else {
+            Issue.record("expected a new login-skype token first, got \(effects)")
+            return
+        }
+        #expect(m.accounts[alice]!.state == .active)
+        // Refused again with the new token: now it counts.
+        _ = m.apply(.failed(retry, refusal), now: t0.addingTimeInterval(81), random: half)
+        #expect(m.accounts[alice]!.state == .needsReauth)
+    }
 }

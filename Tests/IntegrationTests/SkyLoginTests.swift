@@ -183,7 +183,8 @@ struct SkyLoginTests {
                     slowest = max(slowest, ContinuousClock.now - start)
                     try await Task.sleep(for: .milliseconds(50))
                 }
-                #expect(slowest < .milliseconds(500), "\(fault): a cached read took \(slowest)")
+                // Well under the 20 s the hang lasts, with room for a loaded machine.
+                #expect(slowest < .milliseconds(1500), "\(fault): a cached read took \(slowest)")
                 let result = try await enrolling.value
                 #expect(result.status == 5, "fault \(fault): \(result.status) \(result.stderr) \(result.stdout)")
                 #expect(result.stderr.contains(words), "\(fault): \(result.stderr)")

@@ -111,7 +111,8 @@ struct SkyLoginClientTests {
         } catch {
             #expect(error == .transient("the SkyLogin server \(server.address): timed out waiting for the hello reply"))
         }
-        #expect(ContinuousClock.now - start < .seconds(3))
+        // 0.3 s of silence, with room for a loaded machine.
+        #expect(ContinuousClock.now - start < .seconds(10))
     }
 
     @Test func serversAreTriedInOrder() async throws {

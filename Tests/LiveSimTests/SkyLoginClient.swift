@@ -104,7 +104,7 @@ enum SkyEnd: Equatable {
 
 /// Sends `segments` in order (after the first, waits for the 5-byte hello reply when it was the
 /// hello), then reads until the server closes, resets, or `timeout` passes.
-func skyConnect(port: Int, _ segments: [[UInt8]], timeout: Duration = .seconds(10)) async throws -> (
+func skyConnect(port: Int, _ segments: [[UInt8]], timeout: Duration = .seconds(30)) async throws -> (
     hello: [UInt8]?, bytes: [UInt8], end: SkyEnd
 ) {
     let channel = try await ClientBootstrap(group: MultiThreadedEventLoopGroup.singleton)

@@ -139,6 +139,11 @@ package struct AccountSchedule: Sendable {
     /// Why this account cannot have a credential of this kind, with the command that fixes it.
     package func unavailable(_ kind: CredentialKind, scopes: [Scope]) -> BrokerError? {
         if loginKind == .skype {
+            if kind == .uic {
+                return BrokerError(
+                    .badRequest, "nonce required: a Skype name's UIC is signed over the CNT nonce",
+                    hint: "uic?nonce=N, or uic?method=skylogin for its credentials")
+            }
             guard kind == .skylogin else {
                 return BrokerError(
                     .credentialUnavailable,

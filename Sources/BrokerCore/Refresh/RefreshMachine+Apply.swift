@@ -365,8 +365,17 @@ extension RefreshMachine {
     /// refused by silent sign-in fall back to the stored password; cookies refused by
     /// User/Initialization are renewed.
     private func retry(_ job: Job, after failure: RefreshFailure, now: Date) -> Job? {
-        guard case .rejected(let code, _) = failure, let account = accounts[job.key.account] else { return nil }
+        guard let account = accounts[job.key.account] else { return nil }
         var next = job
+        // SkyLogin refused a login.skype.com token the account held: once more with a new one,
+        // before the refusal counts (it may have been revoked on the server's side).
+        if case .passwordRefused = failure, case .skylogin(.oauth, _) = job.step, !job.retried {
+            guard let refreshToken = account.refreshToken else { return nil }
+            next.step = .refreshScope(.loginSkype, refreshToken: refreshToken)
+            next.retried = true
+            return next
+        }
+        guard case .rejected(let code, _) = failure else { return nil }
         switch job.step {
         case .skypetoken where code.hasPrefix("skypetoken_") && !job.retried:
             guard let refreshToken = account.refreshToken else { return nil }
