@@ -80,8 +80,8 @@ struct SecretScanTests {
             let alice = "alice@example.com"
             var outputs: [String] = []
             var answers: [String] = []
-            func run(_ arguments: [String], stdin: String? = nil) throws {
-                let result = try daemon.tokenctl(arguments, stdin: stdin)
+            func run(_ arguments: [String], stdin: String? = nil) async throws {
+                let result = try await daemon.tokenctlAsync(arguments, stdin: stdin)
                 outputs.append(result.stderr)
                 answers.append(result.stdout)
             }
@@ -91,8 +91,8 @@ struct SecretScanTests {
                 // A credential served is meant to be seen; an error never holds one.
                 if response.status != 200 { outputs.append(response.body) }
             }
-            try run(["login", alice, "--realm", "revival", "--password-stdin"], stdin: "not the password\n")
-            try run(["login", alice, "--realm", "revival", "--password-stdin"], stdin: "correct horse\n")
+            try await run(["login", alice, "--realm", "revival", "--password-stdin"], stdin: "not the password\n")
+            try await run(["login", alice, "--realm", "revival", "--password-stdin"], stdin: "correct horse\n")
             let start = ContinuousClock.now
             while ContinuousClock.now - start < .seconds(12) {
                 for path in [
@@ -105,7 +105,7 @@ struct SecretScanTests {
                 }
                 let reply = try await ssoLogin(sim, daemon, account: alice, login: alice, version: 18)
                 #expect(reply.prefix(3) == ["USR", "4", "OK"], "\(reply)")
-                try run(["status"])
+                try await run(["status"])
                 try await Task.sleep(for: .milliseconds(500))
             }
             // A password changed at the server: refused renewals and a refused Passport 1.4 login.
@@ -113,7 +113,7 @@ struct SecretScanTests {
             try await get("/v1/accounts/\(alice)/passport14?challenge=ct=2,rver=1")
             try await Task.sleep(for: .seconds(5))
             try await get("/v1/accounts/\(alice)/sso?nonce=abc")
-            try run(["status"])
+            try await run(["status"])
             #expect(daemon.stop() == 0)
 
             var haystack = Data(daemon.log.utf8)
@@ -145,8 +145,8 @@ struct SecretScanTests {
             sim, daemon in
             var outputs: [String] = []
             var answers: [String] = []
-            func run(_ arguments: [String], stdin: String? = nil) throws {
-                let result = try daemon.tokenctl(arguments, stdin: stdin)
+            func run(_ arguments: [String], stdin: String? = nil) async throws {
+                let result = try await daemon.tokenctlAsync(arguments, stdin: stdin)
                 outputs.append(result.stderr)
                 answers.append(result.stdout)
             }
@@ -155,9 +155,9 @@ struct SecretScanTests {
                 answers.append(response.body)
                 if response.status != 200 { outputs.append(response.body) }
             }
-            try run(["login", "--skype", "echo123", "--password-stdin"], stdin: "not pw-echo\n")
-            try run(["login", "--skype", "echo123", "--password-stdin"], stdin: "pw-echo\n")
-            try run(["login", "alice@example.com", "--password-stdin"], stdin: "correct horse\n")
+            try await run(["login", "--skype", "echo123", "--password-stdin"], stdin: "not pw-echo\n")
+            try await run(["login", "--skype", "echo123", "--password-stdin"], stdin: "pw-echo\n")
+            try await run(["login", "alice@example.com", "--password-stdin"], stdin: "correct horse\n")
             let start = ContinuousClock.now
             while ContinuousClock.now - start < .seconds(50) {
                 for path in [
@@ -168,15 +168,15 @@ struct SecretScanTests {
                 ] {
                     try await get("/v1/accounts/\(path)")
                 }
-                try run(["status"])
-                try run(["uic", "echo123", "--nonce", "abc"])
+                try await run(["status"])
+                try await run(["uic", "echo123", "--nonce", "abc"])
                 try await Task.sleep(for: .seconds(2))
             }
             // Failures too: the login server refusing and answering garbage.
             try await sim.addFault(#"{"endpoint":"skylogin","kind":"garbage","count":1}"#)
-            try run(["login", "--skype", "echo123", "--password-stdin"], stdin: "pw-echo\n")
+            try await run(["login", "--skype", "echo123", "--password-stdin"], stdin: "pw-echo\n")
             try await sim.addFault(#"{"endpoint":"skylogin","kind":"refuse","count":1}"#)
-            try run(["login", "--skype", "echo123", "--password-stdin"], stdin: "pw-echo\n")
+            try await run(["login", "--skype", "echo123", "--password-stdin"], stdin: "pw-echo\n")
             #expect(daemon.stop() == 0)
 
             // The daemon's own secrets, read back from its store with its key.

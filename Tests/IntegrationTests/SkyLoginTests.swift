@@ -56,7 +56,8 @@ struct SkyLoginTests {
     )
     func logins() async throws {
         try await Self.withSkyLogin { sim, daemon in
-            let enroll = try daemon.tokenctl(["login", "--skype", "Echo123", "--password-stdin"], stdin: "pw-echo\n")
+            let enroll = try await daemon.tokenctlAsync(
+                ["login", "--skype", "Echo123", "--password-stdin"], stdin: "pw-echo\n")
             #expect(enroll.status == 0, "\(enroll.stderr)")
             for round in 1...3 {
                 let lines = try await msnp24Login(sim) { nonce in
@@ -84,7 +85,8 @@ struct SkyLoginTests {
             #expect(code(try await daemon.get("/v1/accounts/\(Self.echo)/uic?nonce=\(long.dropLast())")) == nil)
 
             // A Microsoft account: SkyLogin with its login.skype.com token.
-            let login = try daemon.tokenctl(["login", Self.alice, "--password-stdin"], stdin: "correct horse\n")
+            let login = try await daemon.tokenctlAsync(
+                ["login", Self.alice, "--password-stdin"], stdin: "correct horse\n")
             #expect(login.status == 0, "\(login.stderr)")
             let lines = try await msnp24Login(sim) { _ in
                 let ath = try await daemon.get("/v1/accounts/\(Self.alice)/ath?method=ssl-compact-ticket-skylogin")
@@ -102,7 +104,8 @@ struct SkyLoginTests {
     @Test("livesim refuses a UIC signed over another nonce")
     func otherNonce() async throws {
         try await Self.withSkyLogin { sim, daemon in
-            let enroll = try daemon.tokenctl(["login", "--skype", Self.echo, "--password-stdin"], stdin: "pw-echo\n")
+            let enroll = try await daemon.tokenctlAsync(
+                ["login", "--skype", Self.echo, "--password-stdin"], stdin: "pw-echo\n")
             #expect(enroll.status == 0, "\(enroll.stderr)")
             let lines = try await msnp24Login(sim) { _ in
                 let ath = try await daemon.get(
@@ -119,19 +122,21 @@ struct SkyLoginTests {
     )
     func refusals() async throws {
         try await Self.withSkyLogin { sim, daemon in
-            let wrong = try daemon.tokenctl(["login", "--skype", Self.echo, "--password-stdin"], stdin: "nope\n")
+            let wrong = try await daemon.tokenctlAsync(
+                ["login", "--skype", Self.echo, "--password-stdin"], stdin: "nope\n")
             #expect(wrong.status == 4, "\(wrong.stderr)")
             #expect(wrong.stderr.contains("4201"), "\(wrong.stderr)")
             for fault in ["expired", "untrusted"] {
                 try await sim.addFault(#"{"endpoint":"skylogin","kind":"\#(fault)","count":1}"#)
-                let refused = try daemon.tokenctl(
+                let refused = try await daemon.tokenctlAsync(
                     ["login", "--skype", Self.echo, "--password-stdin"], stdin: "pw-echo\n")
                 #expect(refused.status != 0, "\(fault): \(refused.stdout)")
                 #expect(
                     refused.stderr.contains(fault == "expired" ? "expired" : "untrusted key index"),
                     "\(fault): \(refused.stderr)")
             }
-            let good = try daemon.tokenctl(["login", "--skype", Self.echo, "--password-stdin"], stdin: "pw-echo\n")
+            let good = try await daemon.tokenctlAsync(
+                ["login", "--skype", Self.echo, "--password-stdin"], stdin: "pw-echo\n")
             #expect(good.status == 0, "\(good.stderr)")
         }
     }
@@ -140,7 +145,8 @@ struct SkyLoginTests {
     func refusedLater() async throws {
         try await Self.withSkyLogin(sim: { $0.lifetimes[.skylogin] = 60 }, refresh: ["safety_margin = 1"]) {
             sim, daemon in
-            let good = try daemon.tokenctl(["login", "--skype", Self.echo, "--password-stdin"], stdin: "pw-echo\n")
+            let good = try await daemon.tokenctlAsync(
+                ["login", "--skype", Self.echo, "--password-stdin"], stdin: "pw-echo\n")
             #expect(good.status == 0, "\(good.stderr)")
             try await sim.addFault(#"{"endpoint":"skylogin","kind":"refuse","code":4201,"count":100}"#)
             var state = ""
@@ -162,7 +168,8 @@ struct SkyLoginTests {
     @Test("a login server that hangs, resets or answers garbage: a clear error; other accounts' cached reads stay fast")
     func faults() async throws {
         try await Self.withSkyLogin { sim, daemon in
-            let login = try daemon.tokenctl(["login", Self.alice, "--password-stdin"], stdin: "correct horse\n")
+            let login = try await daemon.tokenctlAsync(
+                ["login", Self.alice, "--password-stdin"], stdin: "correct horse\n")
             #expect(login.status == 0, "\(login.stderr)")
             // The account's own SkyLogin sign-in comes first, so that it does not take the faults.
             let own = try await daemon.get("/v1/accounts/\(Self.alice)/uic?method=skylogin")
@@ -172,7 +179,8 @@ struct SkyLoginTests {
             ] {
                 try await sim.addFault(#"{"endpoint":"skylogin","kind":"\#(fault)","count":1}"#)
                 let enrolling = Task {
-                    try daemon.tokenctl(["login", "--skype", Self.echo, "--password-stdin"], stdin: "pw-echo\n")
+                    try await daemon.tokenctlAsync(
+                        ["login", "--skype", Self.echo, "--password-stdin"], stdin: "pw-echo\n")
                 }
                 // Meanwhile another account's cached reads are answered at once.
                 var slowest = Duration.zero
@@ -197,7 +205,8 @@ struct SkyLoginTests {
     func keptFresh() async throws {
         try await Self.withSkyLogin(sim: { $0.lifetimes[.skylogin] = 120 }, refresh: ["safety_margin = 5"]) {
             sim, daemon in
-            let enroll = try daemon.tokenctl(["login", "--skype", Self.echo, "--password-stdin"], stdin: "pw-echo\n")
+            let enroll = try await daemon.tokenctlAsync(
+                ["login", "--skype", Self.echo, "--password-stdin"], stdin: "pw-echo\n")
             #expect(enroll.status == 0, "\(enroll.stderr)")
             let start = ContinuousClock.now
             var checked = 0

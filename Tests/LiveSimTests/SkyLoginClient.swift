@@ -104,42 +104,72 @@ enum SkyEnd: Equatable {
 
 /// Sends `segments` in order (after the first, waits for the 5-byte hello reply when it was the
 /// hello), then reads until the server closes, resets, or `timeout` passes.
+///
+/// Plain blocking sockets on a thread of its own: the answer's timing must not depend on the
+/// shared task threads, which other tests may keep busy.
 func skyConnect(port: Int, _ segments: [[UInt8]], timeout: Duration = .seconds(30)) async throws -> (
     hello: [UInt8]?, bytes: [UInt8], end: SkyEnd
 ) {
-    let channel = try await ClientBootstrap(group: MultiThreadedEventLoopGroup.singleton)
-        .connect(host: "127.0.0.1", port: port) { channel in
-            channel.eventLoop.makeCompletedFuture {
-                try NIOAsyncChannel<ByteBuffer, ByteBuffer>(wrappingChannelSynchronously: channel)
-            }
-        }
-    let raw = channel.channel
-    let started = ContinuousClock.now
-    let timer = raw.eventLoop.scheduleTask(in: .nanoseconds(Int64(timeout.components.seconds) * 1_000_000_000)) {
-        raw.close(promise: nil)
+    try await withCheckedThrowingContinuation { continuation in
+        Thread {
+            continuation.resume(with: Result { try skyConnectBlocking(port: port, segments, timeout: timeout) })
+        }.start()
     }
-    return try await channel.executeThenClose { inbound, outbound in
-        var iterator = inbound.makeAsyncIterator()
-        var received: [UInt8] = []
-        var hello: [UInt8]?
-        do {
-            for (index, segment) in segments.enumerated() {
-                try await outbound.write(ByteBuffer(bytes: segment))
-                if index == 0, segment == SkyTestClient.hello {
-                    while received.count < 5, let chunk = try await iterator.next() {
-                        received += Array(chunk.readableBytesView)
-                    }
-                    hello = Array(received.prefix(5))
-                    received.removeFirst(min(5, received.count))
-                }
-            }
-            while let chunk = try await iterator.next() { received += Array(chunk.readableBytesView) }
-        } catch {
-            timer.cancel()
-            return (hello, received, ContinuousClock.now - started >= timeout ? .timedOut : .reset)
+}
+
+struct SkyConnectError: Error, CustomStringConvertible {
+    var description: String
+}
+
+private func skyConnectBlocking(port: Int, _ segments: [[UInt8]], timeout: Duration) throws -> (
+    hello: [UInt8]?, bytes: [UInt8], end: SkyEnd
+) {
+    let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+    guard fd >= 0 else { throw SkyConnectError(description: "socket: \(errno)") }
+    defer { close(fd) }
+    var address = sockaddr_in()
+    address.sin_family = sa_family_t(AF_INET)
+    address.sin_port = in_port_t(UInt16(port).bigEndian)
+    address.sin_addr.s_addr = inet_addr("127.0.0.1")
+    let connected = withUnsafePointer(to: &address) {
+        $0.withMemoryRebound(to: sockaddr.self, capacity: 1) {
+            connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size))
         }
-        timer.cancel()
-        return (hello, received, ContinuousClock.now - started >= timeout ? .timedOut : .closed)
+    }
+    guard connected == 0 else { throw SkyConnectError(description: "connect: \(errno)") }
+    let deadline = ContinuousClock.now + timeout
+    var received: [UInt8] = []
+    var hello: [UInt8]?
+    /// Reads once; nil when the connection ended (closed, reset or timed out).
+    func readSome() -> SkyEnd? {
+        let left = deadline - ContinuousClock.now
+        guard left > .zero else { return .timedOut }
+        var entry = pollfd(fd: fd, events: Int16(POLLIN), revents: 0)
+        let milliseconds = Int32(
+            min(left.components.seconds * 1000 + left.components.attoseconds / 1_000_000_000_000_000, 60_000))
+        guard poll(&entry, 1, max(milliseconds, 1)) == 1 else {
+            return ContinuousClock.now >= deadline ? .timedOut : nil
+        }
+        var buffer = [UInt8](repeating: 0, count: 65536)
+        let n = recv(fd, &buffer, buffer.count, 0)
+        if n == 0 { return .closed }
+        if n < 0 { return .reset }
+        received += buffer[..<n]
+        return nil
+    }
+    for (index, segment) in segments.enumerated() {
+        let sent = segment.withUnsafeBytes { send(fd, $0.baseAddress, $0.count, Int32(MSG_NOSIGNAL)) }
+        if sent < 0 { return (hello, received, .reset) }
+        if index == 0, segment == SkyTestClient.hello {
+            while received.count < 5 {
+                if let end = readSome() { return (hello, received, end) }
+            }
+            hello = Array(received.prefix(5))
+            received.removeFirst(5)
+        }
+    }
+    while true {
+        if let end = readSome() { return (hello, received, end) }
     }
 }
 

@@ -169,6 +169,19 @@ public final class DaemonProcess: @unchecked Sendable {
         try runCommand(Products.path("tokenctl"), ["--socket", socketPath] + arguments, stdin: stdin)
     }
 
+    /// `tokenctl` on a thread of its own, so that waiting for it (a sign-in against a login server
+    /// that hangs, say) does not hold one of the few threads every test's tasks share.
+    public func tokenctlAsync(_ arguments: [String], stdin: String? = nil) async throws -> CommandResult {
+        let command = ["--socket", socketPath] + arguments
+        return try await withCheckedThrowingContinuation { continuation in
+            let thread = Thread {
+                continuation.resume(
+                    with: Result { try runCommand(Products.path("tokenctl"), command, stdin: stdin) })
+            }
+            thread.start()
+        }
+    }
+
     /// Enrolls an account through the control API's direct grant and `tokenctl import`.
     public func importAccount(_ login: String, sim: LiveSimFixture, name: String? = nil) async throws {
         let refreshToken = try await sim.grant(login)["refresh_token"] as? String ?? ""
