@@ -245,7 +245,7 @@ struct ConfigFile: Decodable {
                 throw BrokerError(.badRequest, "\(source): refresh.jitter must be 0-0.2")
             }
             guard c.policy.safetyMargin >= 0, c.policy.backoffStart > 0, c.policy.backoffCap >= c.policy.backoffStart,
-                c.policy.readWait > 0, c.policy.maxConcurrentRefreshes > 0, (1...60).contains(c.policy.wakeInterval)
+                c.policy.readWait >= 0, c.policy.maxConcurrentRefreshes > 0, (1...60).contains(c.policy.wakeInterval)
             else { throw BrokerError(.badRequest, "\(source): refresh values out of range") }
         }
         if let server {

@@ -152,3 +152,12 @@ struct SkyLoginConfigTests {
         }
     }
 }
+
+@Suite("Configuration: read_wait")
+struct ReadWaitConfigTests {
+    @Test("read_wait = 0 is taken, as documented (reads neither wait nor start a refresh); below 0 is refused")
+    func zero() throws {
+        #expect(try DaemonConfiguration.parse("[refresh]\nread_wait = 0").policy.readWait == 0)
+        #expect(throws: BrokerError.self) { try DaemonConfiguration.parse("[refresh]\nread_wait = -1") }
+    }
+}

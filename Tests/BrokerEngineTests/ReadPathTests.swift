@@ -123,4 +123,31 @@ struct ReadPathTests {
             try await group.waitForAll()
         }
     }
+
+    @Test("read_wait = 0: a stale read neither waits nor starts a refresh; it is answered at once")
+    func noReadWait() async throws {
+        let identity = FakeIdentity(lifetime: 3600)
+        let wall = SettableWallClock()
+        var logger = Logger(label: "test")
+        logger.logLevel = .critical
+        let realm = Realm(
+            name: "fake", loginBase: "https://127.0.0.1:1", userInitializationBase: "https://127.0.0.1:1",
+            skypetokenBase: "https://127.0.0.1:1")
+        var policy = RefreshPolicy()
+        policy.readWait = 0
+        let engine = try BrokerEngine(
+            configuration: EngineConfiguration(realms: [realm], scopes: [.ssl], policy: policy), store: FakeStore(),
+            identity: identity, cache: CountingCache(), clock: .continuous, wallClock: { wall.now() },
+            random: { 0.5 }, logger: logger)
+        let name = try #require(AccountName(rawValue: "alice@example.com"))
+        _ = try await engine.enroll(
+            EnrollCommand(
+                login: name.rawValue, name: nil, realm: nil, credential: .refreshToken(Secret("rt")), cookies: nil))
+        // The held token expired, and no scheduler runs: nothing refreshes it.
+        wall.jump(by: 7200)
+        let started = ContinuousClock.now
+        await #expect(throws: BrokerError.self) { try await engine.token(account: name, scope: .ssl) }
+        #expect(ContinuousClock.now - started < .seconds(1))
+        #expect(identity.refreshes.load(ordering: .relaxed) == 1)
+    }
 }
