@@ -106,13 +106,19 @@ struct SkyLoginClientTests {
         let start = ContinuousClock.now
         let key = try V.clientKey
         do throws(RefreshFailure) {
-            _ = try await login([server.address], Self.password(), key: key, timeout: .milliseconds(300))
+            _ = try await login([server.address], Self.password(), key: key, timeout: .seconds(2))
             Issue.record("the login succeeded")
         } catch {
-            #expect(error == .transient("the SkyLogin server \(server.address): timed out waiting for the hello reply"))
+            // The server accepts and stays silent: the attempt times out waiting for the hello
+            // reply (on a loaded machine it may already time out while connecting).
+            guard case .transient(let message) = error else {
+                Issue.record("expected a transient failure, got \(error)")
+                return
+            }
+            #expect(message.hasPrefix("the SkyLogin server \(server.address): timed out"), "\(message)")
         }
-        // 0.3 s of silence, with room for a loaded machine.
-        #expect(ContinuousClock.now - start < .seconds(10))
+        // 2 s of silence, with room for a loaded machine.
+        #expect(ContinuousClock.now - start < .seconds(15))
     }
 
     @Test func serversAreTriedInOrder() async throws {
