@@ -84,6 +84,9 @@ public final class DaemonProcess: @unchecked Sendable {
         try config.write(toFile: configPath, atomically: true, encoding: .utf8)
         var configuration = HTTPClient.Configuration()
         configuration.timeout = .init(connect: .seconds(5), read: .seconds(30))
+        // Drop idle connections well before the daemon does (its idle_timeout is 10 s), so that a
+        // request after a pause never picks a connection the daemon is closing at that moment.
+        configuration.connectionPool = .init(idleTimeout: .seconds(2))
         http = HTTPClient(eventLoopGroupProvider: .singleton, configuration: configuration)
     }
 
