@@ -105,7 +105,7 @@ struct LiveSimBench: AsyncParsableCommand {
             let loop = group.next()
             let done = loop.makePromise(of: ConnectionResult.self)
             let channel = try await ClientBootstrap(group: loop)
-                .channelOption(.socketOption(.tcp_nodelay), value: 1)
+                .channelOption(.tcpOption(.tcp_nodelay), value: 1)
                 .channelInitializer { channel in
                     channel.eventLoop.makeCompletedFuture {
                         let sync = channel.pipeline.syncOperations

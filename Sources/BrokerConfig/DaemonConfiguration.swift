@@ -59,8 +59,11 @@ package struct DaemonConfiguration: Sendable {
         return try parse(text, source: path, environment: environment)
     }
 
+    /// `defaults` are the values of keys the text leaves out: root's system paths unless a
+    /// `ConfigurationSource` gives a user's own.
     package static func parse(
-        _ text: String, source: String = "configuration", environment: [String: String] = [:]
+        _ text: String, source: String = "configuration", environment: [String: String] = [:],
+        defaults: ConfigurationSource.Defaults = .init()
     ) throws(BrokerError) -> DaemonConfiguration {
         let file: ConfigFile
         do {
@@ -71,7 +74,7 @@ package struct DaemonConfiguration: Sendable {
         } catch {
             throw BrokerError(.badRequest, "\(source): \(describe(error))")
         }
-        return try file.resolve(source: source, environment: environment)
+        return try file.resolve(source: source, environment: environment, defaults: defaults)
     }
 
     static func describe(_ error: any Error) -> String {
@@ -196,8 +199,10 @@ struct ConfigFile: Decodable {
     var access: [Access]?
     var log: Log?
 
-    func resolve(source: String, environment: [String: String] = [:]) throws(BrokerError) -> DaemonConfiguration {
-        var c = DaemonConfiguration()
+    func resolve(
+        source: String, environment: [String: String] = [:], defaults: ConfigurationSource.Defaults = .init()
+    ) throws(BrokerError) -> DaemonConfiguration {
+        var c = defaults.configuration
         // systemd's StateDirectory= (several are separated by colons; the first is ours).
         if let given = environment["STATE_DIRECTORY"]?.split(separator: ":").first, given.hasPrefix("/") {
             c.stateDirectory = String(given)
@@ -212,6 +217,7 @@ struct ConfigFile: Decodable {
             }
             if let group = socket.group { c.socketGroup = try DaemonConfiguration.gid(group, source: source) }
         }
+        if socket?.path == nil, let problem = defaults.socketProblem { throw BrokerError(.badRequest, problem) }
         if let state {
             if let directory = state.directory { c.stateDirectory = directory }
             c.keyFile = state.key_file

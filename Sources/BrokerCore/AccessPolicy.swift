@@ -35,18 +35,34 @@ package struct AccessRule: Sendable, Equatable {
     func admits(_ peer: Peer) -> Bool { uids.contains(peer.uid) || groups.contains(where: peer.isMember(of:)) }
 }
 
-/// Who may do what on the socket. Root and members of an admin group may do everything;
-/// token reads follow the access rules.
+/// Who may do what on the socket. Root, the daemon's own user and members of an admin group may
+/// do everything; token reads follow the access rules.
+///
+/// The daemon's own uid is an administrator of its own daemon, as ssh-agent trusts its owner: that
+/// user can already read the state directory and the key file, so the socket gives it nothing it
+/// does not have. It is an input (`daemonUID`), set by whoever starts the server, never read here.
 package struct AccessPolicy: Sendable, Equatable {
     package var adminGroups: [UInt32]
     package var rules: [AccessRule]
     /// Uids besides root and the admin groups that may read `/metrics`.
     package var metricsUIDs: [UInt32]
+    /// The uid the daemon runs as; nil when unknown (a policy not yet given to a server).
+    package var daemonUID: UInt32?
 
-    package init(adminGroups: [UInt32] = [], rules: [AccessRule] = [], metricsUIDs: [UInt32] = []) {
+    package init(
+        adminGroups: [UInt32] = [], rules: [AccessRule] = [], metricsUIDs: [UInt32] = [], daemonUID: UInt32? = nil
+    ) {
         self.adminGroups = adminGroups
         self.rules = rules
         self.metricsUIDs = metricsUIDs
+        self.daemonUID = daemonUID
+    }
+
+    /// This policy in a daemon running as `uid`.
+    package func running(as uid: UInt32) -> AccessPolicy {
+        var policy = self
+        policy.daemonUID = uid
+        return policy
     }
 
     /// Whether any decision looks at supplementary groups; when none does, the server need not
@@ -55,7 +71,9 @@ package struct AccessPolicy: Sendable, Equatable {
 
     package func mayReadMetrics(_ peer: Peer) -> Bool { isAdmin(peer) || metricsUIDs.contains(peer.uid) }
 
-    package func isAdmin(_ peer: Peer) -> Bool { peer.uid == 0 || adminGroups.contains(where: peer.isMember(of:)) }
+    package func isAdmin(_ peer: Peer) -> Bool {
+        peer.uid == 0 || peer.uid == daemonUID || adminGroups.contains(where: peer.isMember(of:))
+    }
 
     package func mayRead(_ peer: Peer, account: AccountName) -> Bool {
         isAdmin(peer) || rules.contains { $0.covers(account) && $0.admits(peer) }

@@ -20,7 +20,8 @@ import UnixSignals
 /// The wiring, in dependency order: store, identity client, engine, server; then readiness and
 /// the service group that runs until SIGTERM.
 struct Daemon {
-    var configurationPath: String
+    var source: ConfigurationSource
+    var origin: ConfigurationSource.Origin
     var configuration: DaemonConfiguration
     var logger: Logger
 
@@ -37,6 +38,7 @@ struct Daemon {
                 .internalError,
                 "cannot create the state directory \(configuration.stateDirectory): \(error.localizedDescription)")
         }
+        try Self.createSocketDirectory(for: configuration.socketPath)
         Hygiene.harden()
         // Few malloc arenas: with one per thread, memory freed after a refresh burst stays
         // spread over arenas that are never trimmed (see Supervisor.statusLoop).
@@ -45,11 +47,13 @@ struct Daemon {
         let registry = PrometheusCollectorRegistry()
         MetricsSystem.bootstrap(PrometheusMetricsFactory(registry: registry))
         _ = SocketServer.raiseFileLimit()
-        try Hygiene.refuseWritableByOthers([
-            configurationPath, configuration.stateDirectory,
-            configuration.stateDirectory + "/" + CredentialStore.databaseFileName,
-            configuration.resolvedKeyFile,
-        ])
+        var ownFiles = [configuration.stateDirectory]
+        if case .file(let path) = origin { ownFiles.append(path) }
+        try Hygiene.refuseWritableByOthers(
+            ownFiles + [
+                configuration.stateDirectory + "/" + CredentialStore.databaseFileName,
+                configuration.resolvedKeyFile,
+            ])
         let store: CredentialStore
         do {
             store = try CredentialStore.open(
@@ -71,7 +75,8 @@ struct Daemon {
             throw error
         }
         let server = SocketServer(
-            source: socketSource(), service: engine, policy: configuration.access, limits: Self.limits(configuration),
+            source: socketSource(), service: engine, policy: configuration.access.running(as: getuid()),
+            limits: Self.limits(configuration),
             logger: logger,
             metrics: {
                 Self.recordHeap()
@@ -85,8 +90,8 @@ struct Daemon {
         }
 
         let supervisor = Supervisor(
-            configurationPath: configurationPath, configuration: configuration, engine: engine, server: server,
-            identity: identity, reloadSignals: reloadSignals, logger: logger)
+            source: source, configurationPath: origin.description, configuration: configuration, engine: engine,
+            server: server, identity: identity, reloadSignals: reloadSignals, logger: logger)
         let summary = supervisor.statusLine()
         logger.notice("tokenbrokerd ready: \(summary)", metadata: ["broker.accounts": "\(engine.counts().accounts)"])
         SystemdNotifier.ready(status: summary)
@@ -126,6 +131,21 @@ struct Daemon {
     }
 
     /// The socket systemd passed (a .socket unit), else the configured path.
+    /// The socket's directory, when it does not exist (no `RuntimeDirectory=` made it): 0700 for
+    /// a user's own daemon, 0755 for root's, whose socket mode and group decide who connects.
+    static func createSocketDirectory(for socketPath: String) throws(BrokerError) {
+        let directory = (socketPath as NSString).deletingLastPathComponent
+        guard !directory.isEmpty, !FileManager.default.fileExists(atPath: directory) else { return }
+        do {
+            try FileManager.default.createDirectory(
+                atPath: directory, withIntermediateDirectories: false,
+                attributes: [.posixPermissions: getuid() == 0 ? 0o755 : 0o700])
+        } catch {
+            throw BrokerError(
+                .internalError, "cannot create the socket's directory \(directory): \(error.localizedDescription)")
+        }
+    }
+
     func socketSource() -> SocketSource {
         let activated = SocketActivation.takeListeningSockets()
         guard !activated.isEmpty else {

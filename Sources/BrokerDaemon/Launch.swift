@@ -34,32 +34,42 @@ package enum DaemonLaunch {
         sigprocmask(SIG_SETMASK, &empty, nil)
     }
 
-    /// Loads the configuration at `configurationPath`; with `checkOnly`, reports that it is valid
+    /// Loads the configuration (the `--config` file, else the file at the default path, else the
+    /// built-in defaults: see `ConfigurationSource`); with `checkOnly`, reports that it is valid
     /// and returns. Otherwise runs the daemon until it stops.
     ///
     /// Throws `DaemonExit.invalidConfiguration` for a configuration that does not load (the reason
     /// is on standard error) and `DaemonExit.startFailed` for a start that failed (the reason is in
     /// the log). Other errors pass through.
-    package static func run(configurationPath: String, checkOnly: Bool) async throws {
+    package static func run(configurationPath: String?, checkOnly: Bool) async throws {
+        // A reload reads the file again, perhaps after a change of working directory.
+        let explicit = configurationPath.map { URL(fileURLWithPath: $0).standardizedFileURL.path }
+        let source = ConfigurationSource(explicitPath: explicit)
         let configuration: DaemonConfiguration
+        let origin: ConfigurationSource.Origin
         do {
-            configuration = try DaemonConfiguration.load(path: configurationPath)
+            (configuration, origin) = try source.load()
         } catch {
             FileHandle.standardError.write(Data("tokenbrokerd: \(error.message)\n".utf8))
             throw DaemonExit.invalidConfiguration
         }
         if checkOnly {
-            print("tokenbrokerd: configuration \(configurationPath) is valid")
+            print("tokenbrokerd: configuration \(origin.description) is valid")
             return
         }
         let logging = LogSetup.bootstrap(configuration)
         var logger = Logger(label: "tokenbrokerd")
         logger.logLevel = LogSetup.level
         if let note = logging.note { logger.warning("\(note)") }
-        // A reload reads the file again, perhaps after a change of working directory.
-        let path = URL(fileURLWithPath: configurationPath).standardizedFileURL.path
+        if case .builtIn(let path) = origin {
+            logger.notice(
+                "no configuration file at \(path): running on the built-in defaults",
+                metadata: [
+                    "broker.socket": "\(configuration.socketPath)", "broker.state": "\(configuration.stateDirectory)",
+                ])
+        }
         do {
-            try await Daemon(configurationPath: path, configuration: configuration, logger: logger).run()
+            try await Daemon(source: source, origin: origin, configuration: configuration, logger: logger).run()
         } catch let error as BrokerError {
             logger.critical("cannot start: \(error.message)", metadata: ["broker.error": "\(error.code.rawValue)"])
             throw DaemonExit.startFailed

@@ -16,6 +16,9 @@ import UnixSignals
 /// The daemon's conversation with systemd, as a service: the STATUS line, watchdog pings that
 /// follow a real health check, configuration reloads on SIGHUP, and STOPPING=1 at shutdown.
 final class Supervisor: Service, Sendable {
+    /// Where a reload reads the configuration from.
+    let source: ConfigurationSource
+    /// The file it was read from, or the built-in defaults, for the log.
     let configurationPath: String
     let engine: BrokerEngine
     let server: SocketServer
@@ -28,9 +31,11 @@ final class Supervisor: Service, Sendable {
     let health: HealthCheck
 
     init(
-        configurationPath: String, configuration: DaemonConfiguration, engine: BrokerEngine, server: SocketServer,
-        identity: LiveIdentityClient, reloadSignals: UnixSignalsSequence, logger: Logger
+        source: ConfigurationSource, configurationPath: String, configuration: DaemonConfiguration,
+        engine: BrokerEngine, server: SocketServer, identity: LiveIdentityClient, reloadSignals: UnixSignalsSequence,
+        logger: Logger
     ) {
+        self.source = source
         self.configurationPath = configurationPath
         self.current = NIOLockedValueBox(configuration)
         self.engine = engine
@@ -162,11 +167,12 @@ final class Supervisor: Service, Sendable {
         SystemdNotifier.reloading(status: "reloading the configuration")
         logger.notice("reloading the configuration", metadata: ["broker.config": "\(configurationPath)"])
         do {
-            let new = try DaemonConfiguration.load(path: configurationPath)
+            // Without --config, a file put at the default path since the start is read now.
+            let (new, origin) = try source.load()
             try Self.checkSignIn(old: current.withLockedValue { $0 }.realms, new: new.realms, accounts: engine)
             try identity.update(realms: new.realms)
             engine.reconfigure(EngineConfiguration(realms: new.realms, scopes: new.scopes, policy: new.policy))
-            server.update(policy: new.access)
+            server.update(policy: new.access.running(as: getuid()))
             LogSetup.level = Logger.Level(rawValue: new.logLevel) ?? .info
             let old = current.withLockedValue { old in
                 defer { old = new }
@@ -180,7 +186,7 @@ final class Supervisor: Service, Sendable {
             logger.notice(
                 "configuration reloaded",
                 metadata: [
-                    "broker.config": "\(configurationPath)",
+                    "broker.config": "\(origin.description)",
                     "broker.realms": "\(new.realms.map(\.name).joined(separator: ","))",
                     "broker.access_rules": "\(new.access.rules.count)",
                 ])

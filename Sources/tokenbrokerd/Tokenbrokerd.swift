@@ -33,8 +33,13 @@ struct Tokenbrokerd: AsyncParsableCommand {
         }
     }
 
-    @Option(help: ArgumentHelp("The configuration file.", valueName: "path"))
-    var config = DaemonConfiguration.defaultPath
+    @Option(
+        help: ArgumentHelp(
+            "The configuration file; it must exist. Without this option the daemon reads "
+                + "/etc/tokenbroker/tokenbroker.toml (as root) or $XDG_CONFIG_HOME/tokenbroker/tokenbroker.toml "
+                + "(any other user), and runs on the built-in defaults when there is no file there.",
+            valueName: "path"))
+    var config: String?
 
     @Flag(help: "Check the configuration file and exit: 0 if it is valid, 78 with the reason if not.")
     var checkConfig = false

@@ -105,6 +105,24 @@ struct DomainTests {
         #expect(!policy.mayRead(Peer(pid: 1, uid: 3000, gid: 3000), account: alice))
     }
 
+    @Test("the daemon's own uid administers its daemon, as root does; other uids still need a group or a rule")
+    func daemonOwner() {
+        let alice = AccountName(rawValue: "alice")!
+        let policy = AccessPolicy(rules: [AccessRule(accounts: ["alice"], uids: [1001])])
+        let owner = Peer(pid: 1, uid: 1000, gid: 1000)
+        // A policy not yet given to a daemon knows no owner.
+        #expect(!policy.isAdmin(owner))
+        let running = policy.running(as: 1000)
+        #expect(running.isAdmin(owner))
+        #expect(running.mayRead(owner, account: alice))
+        #expect(running.mayReadMetrics(owner))
+        #expect(running.isAdmin(Peer(pid: 1, uid: 0, gid: 0)))
+        #expect(!running.isAdmin(Peer(pid: 1, uid: 1001, gid: 1001)))
+        #expect(running.mayRead(Peer(pid: 1, uid: 1001, gid: 1001), account: alice))
+        #expect(!running.isAdmin(Peer(pid: 1, uid: 1002, gid: 1000)), "the daemon's group is not an admin group")
+        #expect(!policy.running(as: 0).isAdmin(owner))
+    }
+
     @Test("a realm follows only its own origins, over https unless allowed")
     func origins() throws {
         let realm = Realm(
