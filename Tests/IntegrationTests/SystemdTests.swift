@@ -219,7 +219,7 @@ struct SystemdTests {
 
     @Test(
         "socket activation: systemd-socket-activate passes the socket; the daemon adopts it and leaves it in place",
-        .enabled(if: socketActivate != nil))
+        .enabled(if: socketActivate != nil, "needs systemd-socket-activate (the systemd package)"))
     func socketActivation() async throws {
         try await withLiveSim { sim in
             try await withConfiguredDaemon(sim) { daemon in
