@@ -8,17 +8,20 @@ import BrokerAPI
 
 /// Text layout for people: aligned columns and times relative to now.
 package enum Format {
-    /// Left-aligned columns two spaces apart; the last column is not padded.
-    package static func table(_ rows: [[String]], indent: String = "") -> String {
+    /// Left-aligned columns two spaces apart; the last column is not padded. `paint` colours a
+    /// cell (row, column, text) after the widths are measured, so colour does not skew them.
+    package static func table(
+        _ rows: [[String]], indent: String = "", paint: (Int, Int, String) -> String = { $2 }
+    ) -> String {
         guard let columns = rows.map(\.count).max(), columns > 0 else { return "" }
         var widths = [Int](repeating: 0, count: columns)
         for row in rows {
             for (index, cell) in row.enumerated() { widths[index] = max(widths[index], cell.count) }
         }
-        return rows.map { row in
+        return rows.enumerated().map { rowIndex, row in
             var line = indent
             for (index, cell) in row.enumerated() {
-                line += cell
+                line += paint(rowIndex, index, cell)
                 if index < row.count - 1 {
                     line += String(repeating: " ", count: widths[index] - cell.count + 2)
                 }
@@ -27,7 +30,7 @@ package enum Format {
         }.joined(separator: "\n")
     }
 
-    /// "in 59m (14:00:00Z)", "3m ago (13:57:00Z)"; the date is shown when it is not today (UTC).
+    /// "in 59 min (14:00:00Z)", "3 min ago (13:57:00Z)"; the date is shown when it is not today (UTC).
     /// "-" for nil; the text itself when it is not RFC 3339.
     package static func time(_ text: String?, now: Date = Date()) -> String {
         guard let text else { return "-" }
@@ -45,13 +48,13 @@ package enum Format {
         return sameDay ? String(absolute.dropFirst(11)) : absolute.replacing("T", with: " ")
     }
 
-    /// "45s", "59m", "2h 5m", "3d 4h".
+    /// "45 s", "59 min", "2 h 5 min", "3 d 4 h".
     package static func duration(_ seconds: Int) -> String {
         switch seconds {
-        case ..<60: "\(seconds)s"
-        case ..<3600: "\(seconds / 60)m"
-        case ..<86400: "\(seconds / 3600)h \(seconds % 3600 / 60)m"
-        default: "\(seconds / 86400)d \(seconds % 86400 / 3600)h"
+        case ..<60: "\(seconds) s"
+        case ..<3600: "\(seconds / 60) min"
+        case ..<86400: "\(seconds / 3600) h \(seconds % 3600 / 60) min"
+        default: "\(seconds / 86400) d \(seconds % 86400 / 3600) h"
         }
     }
 

@@ -10,19 +10,23 @@ import BrokerAPI
 package enum StatusReport {
     /// "tokenbrokerd 0.1.0: ok, 2 accounts, 1 needs sign-in", and a line about failing storage
     /// writes when there are any.
-    package static func health(_ health: HealthResponse) -> String {
-        "tokenbrokerd \(health.version): \(health.status), "
+    package static func health(_ health: HealthResponse, palette: Palette = .plain) -> String {
+        let status = health.status == "ok" ? palette.green(health.status) : palette.yellow(health.status)
+        let needs = "\(health.needsReauth) \(health.needsReauth == 1 ? "needs" : "need") sign-in"
+        return "tokenbrokerd \(health.version): \(status), "
             + "\(Format.plural(health.accounts, "account", "accounts")), "
-            + "\(health.needsReauth) \(health.needsReauth == 1 ? "needs" : "need") sign-in"
-            + (health.storageError.map { "\nstorage writes are failing (tokens are kept in memory and retried): \($0)" }
-                ?? "")
+            + (health.needsReauth > 0 ? palette.red(needs) : needs)
+            + (health.storageError.map {
+                palette.red("\nstorage writes are failing (tokens are kept in memory and retried): \($0)")
+            } ?? "")
     }
 
     /// An account's state, readers and a table of its scopes; times relative to `now`.
-    package static func account(_ account: AccountDetail, now: Date = Date()) -> String {
+    package static func account(_ account: AccountDetail, now: Date = Date(), palette: Palette = .plain) -> String {
         var state = account.state
         if let reason = account.stateReason { state += " (\(reason))" }
-        var text = "\(account.name)  \(account.login)  realm \(account.realm)  \(state)"
+        state = account.state == AccountStateValue.active ? palette.green(state) : palette.red(state)
+        var text = "\(palette.bold(account.name))  \(account.login)  realm \(account.realm)  \(state)"
         let sites = account.hasSites
         if account.state == AccountStateValue.needsReauth {
             text += "\n  sign in again: tokenctl login \(account.login)"
@@ -51,7 +55,15 @@ package enum StatusReport {
                 String(scope.failures), lastError,
             ])
         }
-        return text + "\n" + Format.table(rows, indent: "  ")
+        return text + "\n"
+            + Format.table(rows, indent: "  ") { row, column, cell in
+                switch (row, column) {
+                case (0, _): palette.dim(cell)
+                case (_, 3) where cell != "0": palette.yellow(cell)
+                case (_, 4) where cell != "-": palette.red(cell)
+                default: cell
+                }
+            }
     }
 
     /// In place of an account that was listed but is gone when its details are asked for.

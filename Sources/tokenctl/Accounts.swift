@@ -4,7 +4,11 @@ import TokenctlKit
 
 struct Accounts: ParsableCommand {
     static let configuration = CommandConfiguration(
-        abstract: "List the enrolled accounts, one per line: name, realm, login, state.")
+        abstract: "List the enrolled accounts, one per line: name, realm, login, state.",
+        discussion: """
+            EXAMPLE
+              tokenctl accounts
+            """)
 
     @OptionGroup var global: GlobalOptions
 

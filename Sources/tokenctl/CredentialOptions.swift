@@ -26,7 +26,13 @@ struct CredentialOptions: ParsableArguments {
 }
 
 struct Skypetoken: ParsableCommand {
-    static let configuration = CommandConfiguration(abstract: "Print an account's skypetoken.")
+    static let configuration = CommandConfiguration(
+        abstract: "Print an account's skypetoken.",
+        discussion: """
+            EXAMPLE
+              tokenctl skypetoken alice
+              tokenctl skypetoken alice --json --min-valid 600
+            """)
     @OptionGroup var global: GlobalOptions
     @OptionGroup var options: CredentialOptions
 
@@ -45,6 +51,10 @@ struct UIC: ParsableCommand {
             Without options: the UIC of User/Initialization. With --nonce (a Skype name): a UIC \
             signed over the CNT nonce (1-47 characters). With --method skylogin: the base64 of the \
             account's SkyLogin credentials (the UIC of ssl-compact-ticket-skylogin).
+
+            EXAMPLE
+              tokenctl uic alice
+              tokenctl uic live:carol --nonce 8f3c1d
             """)
     @OptionGroup var global: GlobalOptions
     @OptionGroup var options: CredentialOptions
@@ -76,6 +86,10 @@ struct Ticket: ParsableCommand {
             For an account of an rst realm: the ticket of messengerclear.live.com, or with --site \
             the ticket of another RST site the daemon keeps (messenger.msn.com, contacts.msn.com, \
             messengersecure.live.com, storage.msn.com, ...).
+
+            EXAMPLE
+              tokenctl ticket alice
+              tokenctl ticket carol --site contacts.msn.com
             """)
     @OptionGroup var global: GlobalOptions
     @OptionGroup var options: CredentialOptions
@@ -104,7 +118,12 @@ struct Ticket: ParsableCommand {
 struct WebTicket: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "web-ticket", abstract: "Print the Cookie header (MSPAuth, MSPProf, WLSSC) for the HTTPS gateway.",
-        discussion: "Send it with X-MSN-Auth: Use-Cookie.")
+        discussion: """
+            Send it with X-MSN-Auth: Use-Cookie.
+
+            EXAMPLE
+              curl -H "Cookie: $(tokenctl web-ticket alice)" -H "X-MSN-Auth: Use-Cookie" https://gateway.example/gateway/gateway.dll
+            """)
     @OptionGroup var global: GlobalOptions
     @OptionGroup var options: CredentialOptions
 
@@ -122,6 +141,10 @@ struct ATH: ParsableCommand {
         discussion: """
             Methods: web-compact-ticket, ssl-compact-ticket, ssl-compact-ticket-uic, \
             ssl-compact-ticket-skylogin, and skype-uic (a Skype name; needs --nonce).
+
+            EXAMPLE
+              tokenctl ath alice --trid 3
+              tokenctl ath live:carol --method skype-uic --nonce 8f3c1d
             """)
     @OptionGroup var global: GlobalOptions
     @OptionGroup var options: CredentialOptions
@@ -152,7 +175,11 @@ struct ATH: ParsableCommand {
 struct ChallengeCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "challenge",
-        abstract: "Print the answer to an MSNP challenge nonce (computed here; no daemon needed).")
+        abstract: "Print the answer to an MSNP challenge nonce (computed here; no daemon needed).",
+        discussion: """
+            EXAMPLE
+              tokenctl challenge 22210219642164014831
+            """)
 
     @Argument(help: "The nonce from the server.")
     var nonce: String

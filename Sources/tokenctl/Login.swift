@@ -18,6 +18,10 @@ struct Login: ParsableCommand {
             With --browser: prints the realm's sign-in address. Open it, sign in, then paste \
             the final address of the blank page the browser ends on. With --cookies-stdin, \
             a second line carries the browser's cookies (MSPAuth=...; MSPProf=...; WLSSC=...).
+
+            EXAMPLE
+              tokenctl login alice@example.com
+              echo "$PASSWORD" | tokenctl login carol@escargot.chat --realm escargot --password-stdin
             """)
 
     @OptionGroup var global: GlobalOptions
@@ -141,6 +145,9 @@ struct Import: ParsableCommand {
         discussion: """
             Reads the refresh token from the first line of standard input; with --cookies-stdin, \
             the cookies (MSPAuth=...; MSPProf=...; WLSSC=...) from the second.
+
+            EXAMPLE
+              echo "$REFRESH_TOKEN" | tokenctl import alice@example.com --refresh-token-stdin
             """)
 
     @OptionGroup var global: GlobalOptions

@@ -4,7 +4,11 @@ import TokenctlKit
 
 struct Logout: ParsableCommand {
     static let configuration = CommandConfiguration(
-        abstract: "Sign an account out: the daemon forgets every secret of it (admin only).")
+        abstract: "Sign an account out: the daemon forgets every secret of it (admin only).",
+        discussion: """
+            EXAMPLE
+              tokenctl logout alice
+            """)
 
     @OptionGroup var global: GlobalOptions
 

@@ -9,6 +9,9 @@ struct Rekey: ParsableCommand {
             Serving goes on while the daemon re-seals. When the key came from the key file, the daemon \
             replaces that file. When it came from a systemd credential, replace the credential with the \
             new key before the next restart (for example: openssl rand -hex 32 | tee new.key | tokenctl rekey).
+
+            EXAMPLE
+              openssl rand -hex 32 | tee new.key | tokenctl rekey
             """)
 
     @OptionGroup var global: GlobalOptions

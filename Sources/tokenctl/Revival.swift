@@ -12,6 +12,9 @@ struct SSO: ParsableCommand {
             USR <trid> SSO S <ticket> <proof>[ <guid>], ready to send with CR LF; the TrID stays a \
             {trid} placeholder without --trid. MSNP16 and later need --guid (the machine GUID, in braces). \
             The key of the proof never leaves the daemon.
+
+            EXAMPLE
+              tokenctl sso carol --nonce "$NONCE" --trid 4 --guid "{$MACHINE_GUID}"
             """)
     @OptionGroup var global: GlobalOptions
     @OptionGroup var options: CredentialOptions
@@ -54,6 +57,9 @@ struct Passport14: ParsableCommand {
             Give the challenge string of the server's USR t TWN S line. The daemon signs in for it \
             with the stored password; revival servers keep such a ticket for seconds, so send it at \
             once and ask again for the next login.
+
+            EXAMPLE
+              tokenctl passport14 carol --challenge 'ct=1,rver=1,wp=FS_40SEC_0_COMPACT,lc=1033,id=507'
             """)
     @OptionGroup var global: GlobalOptions
 

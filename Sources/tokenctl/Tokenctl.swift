@@ -8,7 +8,12 @@ struct Tokenctl: ParsableCommand {
         abstract: "Ask tokenbrokerd for tokens; enroll and sign out its accounts.",
         discussion: """
             The daemon's socket is --socket PATH, else $\(BrokerDefaults.socketEnvironmentVariable), \
-            else \(BrokerDefaults.socketPath).
+            else \(BrokerDefaults.socketPath) when it exists, else your own daemon's \
+            $XDG_RUNTIME_DIR/tokenbroker/tokenbroker.sock (/run/user/UID/... when XDG_RUNTIME_DIR is unset).
+
+            EXAMPLE
+              tokenctl status
+              tokenctl token --scope ssl
 
             EXIT STATUS
               0   success
@@ -18,7 +23,8 @@ struct Tokenctl: ParsableCommand {
               5   temporarily unavailable (identity provider down or rate-limiting)
               64  bad usage, an unknown scope, or a request the daemon calls bad
               69  tokenbrokerd is unreachable
-              77  forbidden: enroll and logout need the daemon's admin group
+              77  forbidden: this uid may not do that (enroll, logout and rekey are for root, the
+                  daemon's own user and admin_groups; reads follow [[access]])
             """,
         version: BrokerDefaults.version,
         subcommands: [

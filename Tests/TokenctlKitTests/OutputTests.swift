@@ -29,20 +29,20 @@ private let now = BrokerJSON.parseDate("2026-11-27T13:00:30Z")!
     }
 
     @Test func durations() {
-        #expect(Format.duration(0) == "0s")
-        #expect(Format.duration(45) == "45s")
-        #expect(Format.duration(60) == "1m")
-        #expect(Format.duration(3599) == "59m")
-        #expect(Format.duration(3600 * 2 + 5 * 60 + 7) == "2h 5m")
-        #expect(Format.duration(86400 * 3 + 3600 * 4 + 59) == "3d 4h")
+        #expect(Format.duration(0) == "0 s")
+        #expect(Format.duration(45) == "45 s")
+        #expect(Format.duration(60) == "1 min")
+        #expect(Format.duration(3599) == "59 min")
+        #expect(Format.duration(3600 * 2 + 5 * 60 + 7) == "2 h 5 min")
+        #expect(Format.duration(86400 * 3 + 3600 * 4 + 59) == "3 d 4 h")
         #expect(Format.plural(1, "account", "accounts") == "1 account")
         #expect(Format.plural(0, "account", "accounts") == "0 accounts")
     }
 
     @Test func times() {
-        #expect(Format.time("2026-11-27T14:00:00Z", now: now) == "in 59m (14:00:00Z)")
-        #expect(Format.time("2026-11-27T12:57:30Z", now: now) == "3m ago (12:57:30Z)")
-        #expect(Format.time("2026-11-28T14:00:00Z", now: now) == "in 1d 0h (2026-11-28 14:00:00Z)")
+        #expect(Format.time("2026-11-27T14:00:00Z", now: now) == "in 59 min (14:00:00Z)")
+        #expect(Format.time("2026-11-27T12:57:30Z", now: now) == "3 min ago (12:57:30Z)")
+        #expect(Format.time("2026-11-28T14:00:00Z", now: now) == "in 1 d 0 h (2026-11-28 14:00:00Z)")
         #expect(Format.time(nil, now: now) == "-")
         #expect(Format.time("soon", now: now) == "soon")
         #expect(Format.clock("2026-11-27T15:00:00+01:00", now: now) == "14:00:00Z")
@@ -85,9 +85,9 @@ private let now = BrokerJSON.parseDate("2026-11-27T13:00:30Z")!
             StatusReport.account(account, now: now) == """
                 alice  alice@example.com  realm live  active
                   readers: root; uids 1000, 1001; gids none
-                  SCOPE  EXPIRES             NEXT REFRESH        FAILURES  LAST ERROR
-                  skype  in 59m (14:00:00Z)  in 49m (13:50:00Z)  0         -
-                  ssl    -                   -                   2         temporarily_unavailable: the provider answered 503 (backing off until 13:05:00Z)
+                  SCOPE  EXPIRES                NEXT REFRESH           FAILURES  LAST ERROR
+                  skype  in 59 min (14:00:00Z)  in 49 min (13:50:00Z)  0         -
+                  ssl    -                      -                      2         temporarily_unavailable: the provider answered 503 (backing off until 13:05:00Z)
                 """)
     }
 
@@ -124,12 +124,12 @@ private let now = BrokerJSON.parseDate("2026-11-27T13:00:30Z")!
         #expect(
             StatusReport.account(account, now: now) == """
                 carol  carol@escargot.chat  realm escargot  active
-                  SITE                      EXPIRES                            NEXT REFRESH                       FAILURES  LAST ERROR
-                  contacts.msn.com          in 23h 59m (2026-11-28 13:00:00Z)  in 17h 59m (2026-11-28 07:00:00Z)  0         -
-                  messenger.msn.com         in 23h 59m (2026-11-28 13:00:00Z)  in 17h 59m (2026-11-28 07:00:00Z)  0         -
-                  messengerclear.live.com   in 23h 59m (2026-11-28 13:00:00Z)  in 17h 59m (2026-11-28 07:00:00Z)  0         -
-                  messengersecure.live.com  in 23h 59m (2026-11-28 13:00:00Z)  in 17h 59m (2026-11-28 07:00:00Z)  0         -
-                  storage.msn.com           5m ago (12:55:30Z)                 -                                  1         upstream_error: RST.srf answered 502 (backing off until 13:05:00Z)
+                  SITE                      EXPIRES                                NEXT REFRESH                           FAILURES  LAST ERROR
+                  contacts.msn.com          in 23 h 59 min (2026-11-28 13:00:00Z)  in 17 h 59 min (2026-11-28 07:00:00Z)  0         -
+                  messenger.msn.com         in 23 h 59 min (2026-11-28 13:00:00Z)  in 17 h 59 min (2026-11-28 07:00:00Z)  0         -
+                  messengerclear.live.com   in 23 h 59 min (2026-11-28 13:00:00Z)  in 17 h 59 min (2026-11-28 07:00:00Z)  0         -
+                  messengersecure.live.com  in 23 h 59 min (2026-11-28 13:00:00Z)  in 17 h 59 min (2026-11-28 07:00:00Z)  0         -
+                  storage.msn.com           5 min ago (12:55:30Z)                  -                                      1         upstream_error: RST.srf answered 502 (backing off until 13:05:00Z)
                 """)
     }
 
