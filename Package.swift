@@ -202,10 +202,13 @@ let package = Package(
             ]),
         .testTarget(name: "BrokerAPITests", dependencies: ["BrokerAPI"]),
         .testTarget(name: "TokenctlKitTests", dependencies: ["TokenctlKit", "BrokerAPI"]),
-        // The request parser and the hot path's encoder, without a socket.
+        // The request parser, the hot path's encoder and the routes table, without a socket.
         .testTarget(
             name: "BrokerServerTests",
-            dependencies: ["BrokerServer", "BrokerCore", .product(name: "NIOHTTP1", package: "swift-nio")]),
+            dependencies: [
+                "BrokerServer", "BrokerCore", .product(name: "NIOHTTP1", package: "swift-nio"),
+                .product(name: "Logging", package: "swift-log"),
+            ]),
         .testTarget(
             name: "SystemdSupportTests",
             dependencies: ["SystemdSupport", "CSystemd", .product(name: "Logging", package: "swift-log")]),
