@@ -212,7 +212,10 @@ let package = Package(
         .testTarget(
             name: "SystemdSupportTests",
             dependencies: ["SystemdSupport", "CSystemd", .product(name: "Logging", package: "swift-log")]),
-        .testTarget(name: "BrokerConfigTests", dependencies: ["BrokerConfig", "BrokerCore"]),
+        // TOMLKit to read the example configuration's text as the tests' own reference.
+        .testTarget(
+            name: "BrokerConfigTests",
+            dependencies: ["BrokerConfig", "BrokerCore", .product(name: "TOMLKit", package: "TOMLKit")]),
         .testTarget(
             name: "IntegrationTests",
             dependencies: [
