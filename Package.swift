@@ -202,7 +202,8 @@ let package = Package(
             ]),
         .testTarget(name: "BrokerAPITests", dependencies: ["BrokerAPI"]),
         .testTarget(name: "TokenctlKitTests", dependencies: ["TokenctlKit", "BrokerAPI"]),
-        // The request parser, the hot path's encoder and the routes table, without a socket.
+        // The request parser, the hot path's encoder and the routes table, without a socket; the
+        // documentation's drift checks.
         .testTarget(
             name: "BrokerServerTests",
             dependencies: [

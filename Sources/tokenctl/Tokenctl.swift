@@ -8,7 +8,8 @@ struct Tokenctl: ParsableCommand {
         abstract: "Ask tokenbrokerd for tokens; enroll and sign out its accounts.",
         discussion: """
             The daemon's socket is --socket PATH, else $\(BrokerDefaults.socketEnvironmentVariable), \
-            else \(BrokerDefaults.socketPath).
+            else \(BrokerDefaults.socketPath), else (when nothing is there) \
+            $XDG_RUNTIME_DIR/tokenbroker/tokenbroker.sock if it exists.
 
             EXIT STATUS
               0   success
