@@ -17,6 +17,12 @@ struct RestartKeysTests {
             table.keys.filter { $0.reload == .restart }.map { table.qualifiedName($0) }
         }
         #expect(DaemonConfiguration.restartKeys.map(\.key) == schema)
+        // As docs/CONFIGURATION.md and the example say: every key of [socket], [state] and
+        // [server], and log.target.
+        let documented = [ConfigSchema.socket, ConfigSchema.state, ConfigSchema.server].flatMap { table in
+            table.keys.map { table.qualifiedName($0) }
+        }
+        #expect(Set(schema) == Set(documented + ["log.target"]))
         #expect(Set(Self.changed.keys) == Set(schema))
         let base = try DaemonConfiguration.parse("", names: testNames)
         for (key, value) in Self.changed {
