@@ -202,14 +202,21 @@ let package = Package(
             ]),
         .testTarget(name: "BrokerAPITests", dependencies: ["BrokerAPI"]),
         .testTarget(name: "TokenctlKitTests", dependencies: ["TokenctlKit", "BrokerAPI"]),
-        // The request parser and the hot path's encoder, without a socket.
+        // The request parser, the hot path's encoder and the routes table, without a socket; the
+        // documentation's drift checks.
         .testTarget(
             name: "BrokerServerTests",
-            dependencies: ["BrokerServer", "BrokerCore", .product(name: "NIOHTTP1", package: "swift-nio")]),
+            dependencies: [
+                "BrokerServer", "BrokerCore", .product(name: "NIOHTTP1", package: "swift-nio"),
+                .product(name: "Logging", package: "swift-log"),
+            ]),
         .testTarget(
             name: "SystemdSupportTests",
             dependencies: ["SystemdSupport", "CSystemd", .product(name: "Logging", package: "swift-log")]),
-        .testTarget(name: "BrokerConfigTests", dependencies: ["BrokerConfig", "BrokerCore"]),
+        // TOMLKit to read the example configuration's text as the tests' own reference.
+        .testTarget(
+            name: "BrokerConfigTests",
+            dependencies: ["BrokerConfig", "BrokerCore", .product(name: "TOMLKit", package: "TOMLKit")]),
         .testTarget(
             name: "IntegrationTests",
             dependencies: [

@@ -1,15 +1,17 @@
 #!/usr/bin/env bash
-# The README's livesim walkthrough, step by step, with curl. CI runs it as written.
+# The README's livesim walkthrough, step by step, with curl; CI runs it as written. The README's
+# block is this file from the "# --- walkthrough ---" line on (DocsDriftTests compares them).
 # Usage: scripts/livesim-walkthrough.sh [path/to/livesim]
 set -euo pipefail
-LIVESIM=${1:-.build/debug/livesim}
+LIVESIM=$(realpath "${1:-.build/debug/livesim}")
+livesim() { "$LIVESIM" "$@"; }
 work=$(mktemp -d)
-trap 'kill "$pid" 2>/dev/null || true; rm -rf "$work"' EXIT
+trap 'kill "${pid:-}" 2>/dev/null || true; rm -rf "$work"' EXIT
 cd "$work"
-
+# --- walkthrough ---
 # 1. Start livesim with one account, its CA written to ca.pem.
 echo '[{"login": "alice@example.com", "password": "correct horse"}]' > accounts.json
-"$OLDPWD/$LIVESIM" --listen 127.0.0.1:0 --port-file port --ca-out ca.pem --accounts accounts.json \
+livesim --listen 127.0.0.1:0 --port-file port --ca-out ca.pem --accounts accounts.json \
     --control-listen 127.0.0.1:0 --control-port-file control-port --quiet > ready.txt &
 pid=$!
 for _ in $(seq 100); do [ -s control-port ] && break; sleep 0.1; done
@@ -22,14 +24,14 @@ curl -s --cacert ca.pem -c cookies.txt \
     > page.html
 PPFT=$(sed -n 's/.*name="PPFT" id="i0327" value="\([^"]*\)".*/\1/p' page.html)
 URLPOST=$(sed -n "s/.*urlPost:'\([^']*\)'.*/\1/p" page.html)
-[ -n "$PPFT" ] && [ -n "$URLPOST" ] || { echo "no PPFT or urlPost in the page"; exit 1; }
+[ -n "$PPFT" ] && [ -n "$URLPOST" ] || { echo "no PPFT or urlPost in the page"; false; }
 echo "PPFT: ${#PPFT} characters; urlPost: ${URLPOST%%\?*}"
 
 # 3. Post the password with the PPFT and the cookies; the answer is a 302 whose fragment holds the tokens.
 LOCATION=$(curl -s --cacert ca.pem -b cookies.txt -c cookies.txt -o /dev/null -w '%{redirect_url}' \
     --data-urlencode "login=alice@example.com" --data-urlencode "passwd=correct horse" \
     --data-urlencode "PPFT=$PPFT" "$URLPOST")
-case "$LOCATION" in https://login.live.com/oauth20_desktop.srf\?lc=1033\#access_token=*) ;; *) echo "unexpected redirect: ${LOCATION%%#*}"; exit 1;; esac
+case "$LOCATION" in https://login.live.com/oauth20_desktop.srf\?lc=1033\#access_token=*) ;; *) echo "unexpected redirect: ${LOCATION%%#*}"; false;; esac
 
 # 4. Read the fragment (URL-encoded values).
 field() { printf '%s' "${LOCATION#*#}" | tr '&' '\n' | sed -n "s/^$1=//p" | python3 -c 'import sys, urllib.parse; print(urllib.parse.unquote(sys.stdin.read().strip()))'; }
@@ -54,4 +56,5 @@ python3 -c 'import json; t = json.load(open("skypetoken.json")); assert len(t["s
 # 7. Ask the control API whether livesim issued that token and whether it is still valid.
 curl -s "http://127.0.0.1:$CONTROL/_livesim/validate" -d "{\"credential\": \"$ACCESS\"}" > valid.json
 python3 -c 'import json; v = json.load(open("valid.json")); assert v["valid"] and v["kind"] == "access_token"; print("validated:", v["kind"], v["scope"])'
+kill $pid
 echo "walkthrough: ok"

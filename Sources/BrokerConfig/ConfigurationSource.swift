@@ -79,7 +79,12 @@ package struct ConfigurationSource: Sendable {
         var socketProblem: String?
         if uid != 0 {
             c.socketMode = 0o600
-            if let socket = user.socketPath { c.socketPath = socket } else { socketProblem = user.socketProblem }
+            if let socket = user.socketPath {
+                c.socketPath = socket
+            } else {
+                c.socketPath = ""
+                socketProblem = user.socketProblem
+            }
             if let state = user.stateDirectory { c.stateDirectory = state }
         }
         // systemd's StateDirectory= (several are separated by colons; the first is ours).

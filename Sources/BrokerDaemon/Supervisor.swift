@@ -181,7 +181,10 @@ final class Supervisor: Service, Sendable {
             let ignored = Self.restartOnly(old: old, new: new)
             if !ignored.isEmpty {
                 logger.warning(
-                    "these settings changed but apply only after a restart: \(ignored.joined(separator: ", "))")
+                    "these settings changed but apply only after a restart: \(ignored.joined(separator: ", "))",
+                    metadata: [
+                        "broker.config": "\(configurationPath)", "broker.keys": "\(ignored.joined(separator: ","))",
+                    ])
             }
             logger.notice(
                 "configuration reloaded",
@@ -216,18 +219,8 @@ final class Supervisor: Service, Sendable {
         }
     }
 
-    /// Settings a running daemon cannot change.
+    /// Settings a running daemon cannot change (`DaemonConfiguration.restartKeys`).
     static func restartOnly(old: DaemonConfiguration, new: DaemonConfiguration) -> [String] {
-        var changed: [String] = []
-        if old.socketPath != new.socketPath { changed.append("socket.path") }
-        if old.socketMode != new.socketMode { changed.append("socket.mode") }
-        if old.socketGroup != new.socketGroup { changed.append("socket.group") }
-        if old.stateDirectory != new.stateDirectory { changed.append("state.directory") }
-        if old.resolvedKeyFile != new.resolvedKeyFile { changed.append("state.key_file") }
-        if old.idleTimeout != new.idleTimeout { changed.append("server.idle_timeout") }
-        if old.maxHeaderBytes != new.maxHeaderBytes { changed.append("server.max_header_bytes") }
-        if old.maxBodyBytes != new.maxBodyBytes { changed.append("server.max_body_bytes") }
-        if old.logTarget != new.logTarget { changed.append("log.target") }
-        return changed
+        DaemonConfiguration.restartNeeded(from: old, to: new)
     }
 }

@@ -72,6 +72,8 @@ final class Router: Sendable {
 
     func route(_ request: APIRequest, peer: Peer) -> Routed {
         let s = request.segments
+        // Only the routes of `Router.routes` go further.
+        if let error = Self.unrouted(request.method, s) { return .now(.error(error)) }
         if s == ["metrics"] {
             guard request.method == .GET else { return .now(.error(BrokerError(.methodNotAllowed, "GET only"))) }
             guard policy.mayReadMetrics(peer) else { return .now(deny(peer, "read metrics")) }
@@ -80,7 +82,7 @@ final class Router: Sendable {
             return .now(
                 APIResponse(status: .ok, body: metrics(), contentType: "text/plain; version=0.0.4; charset=utf-8"))
         }
-        guard s.first == "v1" else { return .now(.error(BrokerError(.notFound, "no such endpoint"))) }
+        guard s.first == "v1" else { return .now(.error(Self.noSuchEndpoint)) }
         switch (request.method, s.count, s.count > 1 ? s[1] : "") {
         case (.GET, 2, "health"):
             let (accounts, needsReauth) = service.counts()
@@ -146,12 +148,12 @@ final class Router: Sendable {
             guard policy.mayRead(peer, account: name) else { return .now(deny(peer, "read", account: name)) }
             return credential(s[3], request, account: name, peer: peer)
         case (_, 4, "accounts") where !Self.credentialEndpoints.contains(s[3]):
-            return .now(.error(BrokerError(.notFound, "no such endpoint")))
+            return .now(.error(Self.noSuchEndpoint))
         case (_, 2, "health"), (_, 2, "realms"), (_, 2, "accounts"), (_, 3, "accounts"), (_, 4, "accounts"),
             (_, 2, "challenge"):
             return .now(.error(BrokerError(.methodNotAllowed, "\(request.method.rawValue) is not allowed here")))
         default:
-            return .now(.error(BrokerError(.notFound, "no such endpoint")))
+            return .now(.error(Self.noSuchEndpoint))
         }
     }
 
@@ -171,10 +173,6 @@ final class Router: Sendable {
         return .error(
             BrokerError(.forbidden, "uid \(peer.uid) may not \(action)" + (account.map { " account \($0)" } ?? "")))
     }
-
-    static let credentialEndpoints: Set<String> = [
-        "token", "skypetoken", "uic", "ticket", "web-ticket", "ath", "sso", "passport14",
-    ]
 
     /// The credential endpoints: answered from the cache when fresh, else after the service's
     /// shared refresh.

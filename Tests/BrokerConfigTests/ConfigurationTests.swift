@@ -64,9 +64,9 @@ struct ConfigurationTests {
     @Test(
         "invalid configurations are refused with a message naming the problem",
         arguments: [
-            ("bogus = 1", "unknown keys"),
+            ("bogus = 1", "bogus: unknown key at the top level"),
             ("[socket]\nmode = \"rw\"", "socket.mode"),
-            ("scopes = [\"email\"]", "unknown scope email"),
+            ("scopes = [\"email\"]", "scopes[0]: unknown scope \"email\""),
             ("[realms.r]\nlogin_url = \"http://plain.example\"", "allow_insecure_http"),
             ("[refresh]\nrefresh_point = 2", "refresh_point"),
             ("[server]\nidle_timeout = 0", "idle_timeout"),
