@@ -202,10 +202,10 @@ let package = Package(
             ]),
         .testTarget(name: "BrokerAPITests", dependencies: ["BrokerAPI"]),
         .testTarget(name: "TokenctlKitTests", dependencies: ["TokenctlKit", "BrokerAPI"]),
-        // The request parser and the hot path's encoder, without a socket.
+        // The request parser and the hot path's encoder, without a socket; event streams on a socket.
         .testTarget(
             name: "BrokerServerTests",
-            dependencies: ["BrokerServer", "BrokerCore", .product(name: "NIOHTTP1", package: "swift-nio")]),
+            dependencies: ["BrokerServer", "BrokerCore", "BrokerAPI", .product(name: "NIOHTTP1", package: "swift-nio")]),
         .testTarget(
             name: "SystemdSupportTests",
             dependencies: ["SystemdSupport", "CSystemd", .product(name: "Logging", package: "swift-log")]),
