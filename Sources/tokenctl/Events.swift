@@ -29,9 +29,10 @@ struct Events: ParsableCommand {
         try reporting {
             let last = try global.client().events(account: name) { event in
                 writeStandardOutput((json ? EventLine.json(event) : EventLine.text(event)) + "\n")
-                return true
             }
-            if let last, last.type == EventType.dropped {
+            // Standard output is gone (the reading end of a pipe closed): nobody to tell.
+            guard let last else { throw ExitCode(ExitStatus.failure) }
+            if last.type == EventType.dropped {
                 throw Failure(
                     "the daemon dropped this reader: \(last.decoded?.message ?? "it fell behind")",
                     hint: "Read the events as they come; run tokenctl events again to start from the current state.",
