@@ -202,12 +202,12 @@ let package = Package(
             ]),
         .testTarget(name: "BrokerAPITests", dependencies: ["BrokerAPI"]),
         .testTarget(name: "TokenctlKitTests", dependencies: ["TokenctlKit", "BrokerAPI"]),
-        // The request parser, the hot path's encoder and the routes table, without a socket; the
-        // documentation's drift checks.
+        // The request parser, the hot path's encoder and the routes table, without a socket; event
+        // streams on a socket; the documentation's drift checks.
         .testTarget(
             name: "BrokerServerTests",
             dependencies: [
-                "BrokerServer", "BrokerCore", .product(name: "NIOHTTP1", package: "swift-nio"),
+                "BrokerServer", "BrokerCore", "BrokerAPI", .product(name: "NIOHTTP1", package: "swift-nio"),
                 .product(name: "Logging", package: "swift-log"),
             ]),
         .testTarget(

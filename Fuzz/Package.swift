@@ -24,7 +24,7 @@ let package = Package(
                 .product(name: "NIOHTTP1", package: "swift-nio"),
                 .product(name: "Logging", package: "swift-log"),
             ],
-            exclude: ["SocketServer.swift", "ServerLoop.swift"]),
+            exclude: ["SocketServer.swift", "ServerLoop.swift", "ServerLoop+Events.swift"]),
         // The harness, and the credential service it serves from (StubService.swift).
         .executableTarget(
             name: "fuzz-http",

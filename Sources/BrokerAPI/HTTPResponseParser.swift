@@ -92,6 +92,18 @@ enum HTTPResponseParser {
         }
     }
 
+    /// The head of an answer whose body is read as it arrives (an event stream), once it is
+    /// whole: the answer without its body, and where the body starts.
+    static func head(_ bytes: [UInt8]) throws(BrokerClientError) -> (HTTPResponse, bodyStart: Int)? {
+        guard let (headEnd, bodyStart) = findHeadEnd(bytes, from: 0) else {
+            if bytes.count > maximumHeadSize {
+                throw .protocolError("the response header is larger than \(maximumHeadSize) bytes")
+            }
+            return nil
+        }
+        return (try parseHead(bytes[..<headEnd]), bodyStart)
+    }
+
     private static func untilEOF(
         _ bytes: [UInt8], from bodyStart: Int, atEOF: Bool, _ response: HTTPResponse
     ) throws(BrokerClientError) -> Outcome {

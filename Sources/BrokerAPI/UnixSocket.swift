@@ -108,6 +108,13 @@ struct UnixSocket: ~Copyable {
 
     /// Reads what is there, waiting until the deadline. An empty result means EOF.
     func receive(into buffer: inout [UInt8], maximum: Int = 65536) throws(BrokerClientError) -> Int {
+        try receive(into: &buffer, maximum: maximum, until: deadline)
+    }
+
+    /// Reads what is there, waiting until `deadline` (a stream's reads each have their own).
+    func receive(
+        into buffer: inout [UInt8], maximum: Int = 65536, until deadline: ContinuousClock.Instant
+    ) throws(BrokerClientError) -> Int {
         while true {
             let waitMilliseconds = UnixSocket.milliseconds(until: deadline)
             guard waitMilliseconds > 0 else { throw timedOut() }

@@ -73,8 +73,9 @@ package protocol CredentialService: Sendable {
 
     // MARK: Events
 
-    /// State changes, as they happen, for as long as the caller listens. The default
-    /// implementation (below) publishes nothing: its stream finishes at once.
+    /// State changes, as they happen, for as long as the caller listens; each call is a
+    /// subscriber of its own. The default implementation (below) publishes nothing: its stream
+    /// finishes at once.
     func events() -> AsyncStream<ServiceEvent>
 }
 
@@ -150,6 +151,9 @@ package enum ServiceEvent: Sendable, Equatable {
     case accountChanged(AccountName)
     /// Store writes began failing (the reason) or succeed again (nil).
     case degradedChanged(String?)
+    /// A credential was refreshed or failed to be, an account needs a new sign-in, was
+    /// enrolled, signed in again or removed: what `GET /v1/events` streams.
+    case account(AccountEvent)
 }
 
 extension CredentialService {

@@ -47,6 +47,10 @@ extension BrokerEngine: CredentialService {
         }
     }
 
+    /// The account events (`ServiceEvent.account`) from now on, as the machine makes them, for
+    /// as long as the caller listens.
+    package func events() -> AsyncStream<ServiceEvent> { hub.subscribe() }
+
     package func rekey(to keyBytes: [UInt8]) throws(BrokerError) -> RekeyReport {
         let result: CredentialStore.RekeyResult = try rekey(keyBytes: keyBytes)
         return RekeyReport(keyID: result.keyID, resealed: result.resealed, keyFileReplaced: result.keyFileReplaced)

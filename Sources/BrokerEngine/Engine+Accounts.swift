@@ -122,13 +122,29 @@ extension BrokerEngine {
         (seed.skylogin, seed.skyloginKey) = locked.withLock {
             ($0.machine.accounts[name]?.credentials[.skylogin]?.credential, $0.machine.accounts[name]?.skyloginKey)
         }
-        let random = self.random
-        carryOut(update { $0.add(seed, now: now, random: random) })
-        wakeup.signal()
+        install(seed, existed: exists, now: now)
         logger.info(
             "account enrolled",
             metadata: ["broker.account": "\(name)", "broker.realm": "\(realm.name)", "broker.event": "enrolled"])
         return status(name)!
+    }
+
+    /// Schedules every credential of an account just enrolled (or signed in again), and tells
+    /// the event stream: `enrolled`, or `reauthenticated` for an account that was enrolled before.
+    func install(_ seed: AccountSeed, existed: Bool, now: Date) {
+        let random = self.random
+        let at = wallClock()
+        carryOut(
+            update { machine in
+                var effects = machine.add(seed, now: now, random: random)
+                effects.append(
+                    .announce(
+                        AccountEvent(
+                            existed ? .reauthenticated : .enrolled, account: seed.name, at: at,
+                            nextRefreshAt: machine.nextRefresh(of: seed.name))))
+                return effects
+            })
+        wakeup.signal()
     }
 
     /// Re-seals every stored secret under a new key while serving goes on.
@@ -148,8 +164,15 @@ extension BrokerEngine {
     package func logout(_ name: AccountName) throws(BrokerError) {
         let removed: Bool
         do { removed = try persistence.deleteAccount(name) } catch { throw Self.brokerError(error) }
-        let known = locked.withLock { $0.machine.accounts[name] != nil }
-        carryOut(update { $0.remove(name) })
+        let at = wallClock()
+        var known = false
+        carryOut(
+            update { machine in
+                known = machine.accounts[name] != nil
+                var effects = machine.remove(name)
+                if removed || known { effects.append(.announce(AccountEvent(.loggedOut, account: name, at: at))) }
+                return effects
+            })
         guard removed || known else { throw BrokerError(.notFound, "no account named \(name)") }
         logger.info("account removed", metadata: ["broker.account": "\(name)", "broker.event": "logout"])
     }

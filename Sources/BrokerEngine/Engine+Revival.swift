@@ -58,7 +58,9 @@ extension BrokerEngine {
         } catch {
             if case .passwordRefused = error {
                 // Only for the enrollment whose password was sent: a new one since is left alone.
-                carryOut(update { $0.passwordRefused(account, reason: error.message, generation: generation) })
+                let now = wallClock()
+                carryOut(
+                    update { $0.passwordRefused(account, reason: error.message, now: now, generation: generation) })
                 throw BrokerError(
                     .needsReauth, "account \(account) needs a new sign-in: \(error.message)",
                     hint: "tokenctl login \(login) --realm \(realm.name) --password-stdin")
@@ -106,9 +108,7 @@ extension BrokerEngine {
         let exists = locked.withLock { $0.machine.accounts[name] != nil }
         do { try persistence.saveEnrollment(seed, exists: exists, now: now) } catch { throw Self.brokerError(error) }
         seed.state = .active
-        let random = self.random
-        carryOut(update { $0.add(seed, now: now, random: random) })
-        wakeup.signal()
+        install(seed, existed: exists, now: now)
         logger.info(
             "account enrolled",
             metadata: [

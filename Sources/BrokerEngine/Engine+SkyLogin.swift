@@ -60,9 +60,7 @@ extension BrokerEngine {
         } catch {
             throw Self.brokerError(error)
         }
-        let random = self.random
-        carryOut(update { $0.add(seed, now: now, random: random) })
-        wakeup.signal()
+        install(seed, existed: existing != nil, now: now)
         logger.info(
             "account enrolled",
             metadata: [

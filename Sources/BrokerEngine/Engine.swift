@@ -23,6 +23,7 @@ package final class BrokerEngine: Service, Sendable {
     private let configurationBox: Mutex<EngineConfiguration>
     let wakeup = Wakeup()
     let metrics = EngineMetrics()
+    let hub = EventHub()
     private let heartbeat = Mutex<Duration>(.zero)
 
     /// The machine and the reads waiting on it: one lock, so that a result is handed to exactly
@@ -230,8 +231,8 @@ package final class BrokerEngine: Service, Sendable {
         return update { $0.apply(outcome, now: now, random: random) }
     }
 
-    /// Runs `change` on the machine under its lock, publishes to the cache and takes the waiting
-    /// reads' continuations there, and resumes those outside the lock.
+    /// Runs `change` on the machine under its lock, publishes to the cache and to the event
+    /// stream, takes the waiting reads' continuations there, and resumes those outside the lock.
     func update(_ change: (inout RefreshMachine) -> [Effect]) -> [Effect] {
         let (rest, resumes) = locked.withLock { locked -> ([Effect], [WaiterTable.Resume]) in
             var rest: [Effect] = []
@@ -244,6 +245,9 @@ package final class BrokerEngine: Service, Sendable {
                     cache.update(.account(name, view))
                 case .deliver(let key, let result):
                     resumes += locked.waiters.take(key, result)
+                case .announce(let event):
+                    // Under the lock: readers see the changes in the machine's order.
+                    hub.publish(.account(event))
                 default:
                     rest.append(effect)
                 }
@@ -275,7 +279,7 @@ package final class BrokerEngine: Service, Sendable {
             case .warning: logger.warning("\(event.message)", metadata: metadata)
             case .error: logger.error("\(event.message)", metadata: metadata)
             }
-        case .persist, .run, .publish, .publishAccount, .deliver:
+        case .persist, .run, .publish, .publishAccount, .deliver, .announce:
             assertionFailure("\(effect) is carried out by the job that asked for it")
         }
     }

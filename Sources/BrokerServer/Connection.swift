@@ -16,6 +16,9 @@ final class HTTPConnection {
         case later(@Sendable () async -> APIResponse)
         /// Write what was produced, then close.
         case close
+        /// Write what was produced (the event stream's head), and stream events from now on
+        /// (`GET /v1/events`): nothing more is read or answered on this connection.
+        case stream(EventSubscription)
     }
 
     let router: Router
@@ -44,6 +47,8 @@ final class HTTPConnection {
     private(set) var closing = false
     private(set) var inputClosed = false
     private(set) var quiescing = false
+    /// The connection became an event stream: the owner writes it; no timer applies.
+    private(set) var streaming = false
 
     private(set) var lastActivity: UInt64
     /// The first byte of the request being received, if any.
@@ -64,6 +69,8 @@ final class HTTPConnection {
     /// Bytes arrived: answers every whole request they complete, in order.
     func receive(_ bytes: UnsafeRawBufferPointer, now: UInt64, into out: inout [UInt8]) -> Next {
         guard !closing else { return .close }
+        // What a reader of an event stream sends is not read: it asked for the stream and no more.
+        guard !streaming else { return .proceed }
         lastActivity = now
         if buffered == 0 { requestStarted = now }
         input.append(contentsOf: bytes)
@@ -103,7 +110,7 @@ final class HTTPConnection {
     /// Whether a timer ran out: nothing received for the idle timeout, or a request not whole
     /// within the request timeout. A request being answered is not cut short.
     func expired(now: UInt64) -> Bool {
-        guard !busy else { return false }
+        guard !busy, !streaming else { return false }
         if now &- lastActivity >= idleTimeout { return true }
         if let requestStarted, now &- requestStarted >= requestTimeout { return true }
         return false
@@ -111,6 +118,7 @@ final class HTTPConnection {
 
     /// When `expired` may next become true.
     var deadline: UInt64 {
+        guard !streaming else { return .max }
         var next = lastActivity &+ idleTimeout
         if let requestStarted { next = min(next, requestStarted &+ requestTimeout) }
         return next
@@ -128,7 +136,7 @@ final class HTTPConnection {
     /// or the output reaches `outputBudget`.
     func process(now: UInt64, into out: inout [UInt8]) -> Next {
         moreToAnswer = false
-        while !busy && !closing {
+        while !busy && !closing && !streaming {
             if out.count >= Self.outputBudget {
                 moreToAnswer = buffered > 0
                 return .proceed
@@ -169,7 +177,13 @@ final class HTTPConnection {
                 chunked = nil
                 continueSent = false
                 requestStarted = buffered > 0 ? now : nil
-                if let next = answer(request, into: &out) { return next }
+                if let next = answer(request, into: &out) {
+                    if streaming {
+                        input = []
+                        start = 0
+                    }
+                    return next
+                }
             }
         }
         return closing ? .close : .proceed
@@ -206,6 +220,17 @@ final class HTTPConnection {
             busyKeepAlive = request.keepAlive
             busyIsHEAD = isHEAD
             return .later(work)
+        case .stream(let subscription):
+            if quiescing {
+                APIResponse.error(BrokerError(.temporarilyUnavailable, "the daemon is stopping"), close: true)
+                    .serialize(into: &out, keepAlive: false, omitBody: false)
+                closing = true
+                return .close
+            }
+            out.append(contentsOf: EventFrames.head)
+            streaming = true
+            requestStarted = nil
+            return .stream(subscription)
         }
     }
 

@@ -13,10 +13,12 @@ struct APIRequest {
     var body: [UInt8]
 }
 
-/// What the router decided: answer now from memory, or run something asynchronous.
+/// What the router decided: answer now from memory, run something asynchronous, or turn the
+/// connection into an event stream (`GET /v1/events`).
 enum Routed {
     case now(APIResponse)
     case later(@Sendable () async -> APIResponse)
+    case stream(EventSubscription)
 }
 
 /// Maps requests to the credential service, checks the peer against the access policy, and
@@ -108,6 +110,8 @@ final class Router: Sendable {
                                         redirectURI: realm.redirectURI),
                                 isDefault: realms.count == 1)
                         })))
+        case (.GET, 2, "events"):
+            return events(request, peer: peer)
         case (.GET, 2, "accounts"):
             let policy = self.policy
             let visible = service.accountNames().filter { policy.mayRead(peer, account: $0) }
@@ -150,7 +154,7 @@ final class Router: Sendable {
         case (_, 4, "accounts") where !Self.credentialEndpoints.contains(s[3]):
             return .now(.error(Self.noSuchEndpoint))
         case (_, 2, "health"), (_, 2, "realms"), (_, 2, "accounts"), (_, 3, "accounts"), (_, 4, "accounts"),
-            (_, 2, "challenge"):
+            (_, 2, "challenge"), (_, 2, "events"):
             return .now(.error(BrokerError(.methodNotAllowed, "\(request.method.rawValue) is not allowed here")))
         default:
             return .now(.error(Self.noSuchEndpoint))
@@ -161,7 +165,7 @@ final class Router: Sendable {
         error as? BrokerError ?? BrokerError(.internalError, "internal error: \(type(of: error))", cause: error)
     }
 
-    private func deny(_ peer: Peer, _ action: String, account: AccountName? = nil) -> APIResponse {
+    func deny(_ peer: Peer, _ action: String, account: AccountName? = nil) -> APIResponse {
         if action == "read" { service.recordRead(.denied, nanoseconds: nil) }
         var metadata: Logger.Metadata = [
             "broker.event": "denied", "broker.action": "\(action)", "broker.peer.uid": "\(peer.uid)",

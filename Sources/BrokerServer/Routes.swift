@@ -47,6 +47,7 @@ extension Router {
         "GET /v1/accounts/{name}/passport14",
         "POST /v1/challenge",
         "POST /v1/admin/rekey",
+        "GET /v1/events",
     ]
 
     /// The answer to a path that fits no route.

@@ -11,6 +11,8 @@ package struct ServerLimits: Sendable {
     /// Connections open at once. One more is answered 503 `temporarily_unavailable` and closed at
     /// once, so that the daemon's memory and descriptors stay bounded.
     package var maxConnections = 16384
+    /// How often an event stream (`GET /v1/events`) gets a heartbeat comment.
+    package var eventHeartbeat: Duration = .seconds(15)
 
     package init() {}
 }

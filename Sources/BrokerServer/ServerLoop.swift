@@ -11,17 +11,20 @@ import Synchronization
 /// The server's event loop: one thread, one epoll set, the listening socket and every
 /// connection. A cached read is answered on this thread between one `recv` and one `send`; what
 /// must wait (a refresh, an enrollment) runs as a task, whose answer comes back through the
-/// mailbox. Everything but the mailbox is touched by the loop's thread only.
+/// mailbox. Everything but the mailbox is touched by the loop's thread only. Event streams
+/// (`GET /v1/events`) are written from here too: ServerLoop+Events.swift.
 final class ServerLoop: @unchecked Sendable {
     enum Message {
         case answered(fd: Int32, serial: UInt64, APIResponse)
         case execute(@Sendable () -> Void)
         /// Stop accepting, close idle connections, finish the rest (up to `grace`), then end.
         case quiesce(grace: Duration)
+        /// For the event streams' readers.
+        case event(ServiceEvent)
     }
 
     /// A connection: its descriptor, the HTTP state, and what could not be written yet.
-    private final class Slot {
+    final class Slot {
         let fd: Int32
         let serial: UInt64
         let http: HTTPConnection
@@ -30,6 +33,8 @@ final class ServerLoop: @unchecked Sendable {
         /// The epoll events registered now, once registered.
         var events: UInt32 = 0
         var registered = false
+        /// Set once the connection is an event stream.
+        var stream: EventStream?
 
         init(fd: Int32, serial: UInt64, http: HTTPConnection) {
             self.fd = fd
@@ -38,22 +43,28 @@ final class ServerLoop: @unchecked Sendable {
         }
     }
 
-    private let router: Router
-    private let limits: ServerLimits
-    private let logger: Logger
+    let router: Router
+    let limits: ServerLimits
+    let logger: Logger
     private let epoll: Int32
     private let wake: Int32
     private var listener: Int32
-    private var slots: [Slot?] = []
+    var slots: [Slot?] = []
     private var open = 0
     private var serial: UInt64 = 0
     /// The earliest time a connection's timer can run out; the loop sleeps until then.
-    private var nextDeadline = UInt64.max
+    var nextDeadline = UInt64.max
+    /// The event streams, by descriptor.
+    var streams: [Int32: Slot] = [:]
+    /// The last event's `id`: one counter for the daemon.
+    var eventID: UInt64 = 0
+    /// When the streams next get a heartbeat; nil while there is none.
+    var nextHeartbeat: UInt64?
     private var quiesceDeadline: UInt64?
     /// Accepting paused (descriptors ran out) until then.
     private var acceptPausedUntil: UInt64?
     private var out: [UInt8] = []
-    private let readBuffer: UnsafeMutableRawBufferPointer
+    let readBuffer: UnsafeMutableRawBufferPointer
     private let mailbox = Mutex<(messages: [Message], signalled: Bool)>(([], false))
     private let finished = Mutex<(done: Bool, waiter: CheckedContinuation<Void, Never>?)>((false, nil))
     /// Refusals over `maxConnections` since the last warning, and when that was.
@@ -127,7 +138,7 @@ final class ServerLoop: @unchecked Sendable {
         while true {
             let now = Self.monotonicNow()
             var timeout: Int32 = -1
-            let wakeAt = min(nextDeadline, quiesceDeadline ?? .max, acceptPausedUntil ?? .max)
+            let wakeAt = min(nextDeadline, quiesceDeadline ?? .max, acceptPausedUntil ?? .max, nextHeartbeat ?? .max)
             if wakeAt != .max {
                 timeout = wakeAt <= now ? 0 : Int32(clamping: (wakeAt - now) / 1_000_000 + 1)
             }
@@ -160,6 +171,7 @@ final class ServerLoop: @unchecked Sendable {
                 _ = tokenbroker_epoll_ctl(epoll, EPOLL_CTL_ADD, listener, UInt32(EPOLLIN.rawValue))
             }
             if after >= nextDeadline { sweep(now: after) }
+            if let heartbeat = nextHeartbeat, after >= heartbeat { self.heartbeat(now: after) }
             if let quiesceDeadline {
                 if open == 0 { return end() }
                 if after >= quiesceDeadline {
@@ -209,6 +221,8 @@ final class ServerLoop: @unchecked Sendable {
                 act(next, slot, now: now)
             case .execute(let work):
                 work()
+            case .event(let event):
+                broadcast(event, now: now)
             case .quiesce(let grace):
                 if listener >= 0 {
                     _ = tokenbroker_epoll_ctl(epoll, EPOLL_CTL_DEL, listener, 0)
@@ -217,7 +231,8 @@ final class ServerLoop: @unchecked Sendable {
                 }
                 acceptPausedUntil = nil
                 quiesceDeadline = now + grace.nanoseconds
-                for case let slot? in slots where slot.http.quiesce() && slot.pending.isEmpty {
+                endStreams(now: now)
+                for case let slot? in slots where slot.stream == nil && slot.http.quiesce() && slot.pending.isEmpty {
                     closeSlot(slot)
                 }
                 if open == 0 { return true }
@@ -305,6 +320,7 @@ final class ServerLoop: @unchecked Sendable {
     }
 
     private func readable(_ slot: Slot, now: UInt64) {
+        if slot.stream != nil { return streamReadable(slot) }
         let received = recv(slot.fd, readBuffer.baseAddress, readBuffer.count, 0)
         out.removeAll(keepingCapacity: true)
         let next: HTTPConnection.Next
@@ -357,6 +373,9 @@ final class ServerLoop: @unchecked Sendable {
                 let response = await work()
                 post(.answered(fd: fd, serial: serial, response))
             }
+        case .stream(let subscription):
+            startStream(slot, subscription, now: now)
+            guard slots[Int(slot.fd)] === slot else { return }
         }
         updateInterest(slot)
         // Every read, answer and write passes here: the connection's timers count from now on.
@@ -394,6 +413,7 @@ final class ServerLoop: @unchecked Sendable {
         }
         slot.pending = []
         slot.pendingOffset = 0
+        if slot.stream != nil { return flushStream(slot) }
         if slot.http.closing {
             closeSlot(slot)
             return
@@ -410,7 +430,7 @@ final class ServerLoop: @unchecked Sendable {
 
     /// Reads while there is nothing left to write and the buffer is bounded; writes while
     /// something is pending.
-    private func updateInterest(_ slot: Slot) {
+    func updateInterest(_ slot: Slot) {
         // Before registration (the read right after accept), `accept` registers what is wanted.
         guard slot.registered else { return }
         let wanted = wantedEvents(slot)
@@ -422,6 +442,11 @@ final class ServerLoop: @unchecked Sendable {
 
     private func wantedEvents(_ slot: Slot) -> UInt32 {
         if !slot.pending.isEmpty { return UInt32(EPOLLOUT.rawValue) }
+        if let stream = slot.stream {
+            // A reader's close shows as EPOLLHUP, which epoll reports whatever is asked.
+            if !stream.isEmpty { return UInt32(EPOLLOUT.rawValue) }
+            return stream.inputClosed ? 0 : UInt32(EPOLLIN.rawValue)
+        }
         if !slot.http.closing, !slot.http.inputClosed,
             !(slot.http.busy && slot.http.buffered > limits.maxHeaderBytes + limits.maxBodyBytes)
         {
@@ -430,18 +455,23 @@ final class ServerLoop: @unchecked Sendable {
         return 0
     }
 
-    private func closeSlot(_ slot: Slot) {
+    func closeSlot(_ slot: Slot) {
         guard Int(slot.fd) < slots.count, slots[Int(slot.fd)] === slot else { return }
         slots[Int(slot.fd)] = nil
         open -= 1
         close(slot.fd)
+        if slot.stream != nil { streamClosed(slot) }
     }
 
     /// Closes connections whose timer ran out and finds the next deadline.
     private func sweep(now: UInt64) {
         var next = UInt64.max
         for case let slot? in slots {
-            if slot.http.expired(now: now) {
+            if let stream = slot.stream {
+                // Exempt from the timers; an ended stream's reader has until `closeBy`.
+                guard let closeBy = stream.closeBy else { continue }
+                if now >= closeBy { closeSlot(slot) } else { next = min(next, closeBy) }
+            } else if slot.http.expired(now: now) {
                 if slot.http.requestStarted != nil {
                     logger.debug("request not received in time; closing", metadata: ["broker.event": "request_timeout"])
                 }

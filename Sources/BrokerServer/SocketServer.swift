@@ -17,13 +17,15 @@ package enum SocketSource: Sendable {
 
 /// HTTP/1.1 over the Unix socket, as a service: binds (without a window in which others could
 /// connect), serves on its own event loop (`ServerLoop`) until graceful shutdown, then stops
-/// accepting, lets in-flight requests finish and closes idle connections.
+/// accepting, lets in-flight requests finish, ends event streams and closes idle connections.
 package final class SocketServer: Service, Sendable {
     private let source: SocketSource
     private let router: Router
     private let limits: ServerLimits
     private let logger: Logger
     private let loop = NIOLockedValueBox<ServerLoop?>(nil)
+    /// Takes the service's events to the loop, for the event streams.
+    private let events = NIOLockedValueBox<Task<Void, Never>?>(nil)
 
     package init(
         source: SocketSource, service: any CredentialService, policy: AccessPolicy,
@@ -81,6 +83,12 @@ package final class SocketServer: Service, Sendable {
         }
         loop.withLockedValue { $0 = serverLoop }
         serverLoop.start()
+        let stream = router.service.events()
+        events.withLockedValue {
+            $0 = Task {
+                for await event in stream { serverLoop.post(.event(event)) }
+            }
+        }
         var metadata: Logger.Metadata = [
             "broker.socket": "\(sourceDescription)", "broker.max_connections": "\(limits.maxConnections)",
         ]
@@ -198,5 +206,6 @@ package final class SocketServer: Service, Sendable {
         } onCancelOrGracefulShutdown: {
             serverLoop.post(.quiesce(grace: .seconds(5)))
         }
+        events.withLockedValue { $0 }?.cancel()
     }
 }

@@ -31,7 +31,7 @@ struct Tokenctl: ParsableCommand {
             Status.self, Accounts.self, Token.self, Skypetoken.self, UIC.self, Ticket.self, WebTicket.self, ATH.self,
             SSO.self,
             Passport14.self,
-            ChallengeCommand.self, Login.self, Import.self, Logout.self, Rekey.self,
+            ChallengeCommand.self, Login.self, Import.self, Logout.self, Rekey.self, Events.self,
         ]
     )
 

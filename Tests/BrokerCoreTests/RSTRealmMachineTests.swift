@@ -159,7 +159,7 @@ struct RSTRealmMachineTests {
         _ = m.add(seed(sites: all("disk", at: t0)), now: t0, random: half)
         let key = CredentialKey(account: alice, kind: .site("messengerclear.live.com"))
         #expect(m.wait(for: key, minValid: 200, now: t0) == nil)
-        let effects = m.passwordRefused(alice, reason: "the server refused the stored password: Passport 1.4")
+        let effects = m.passwordRefused(alice, reason: "the server refused the stored password: Passport 1.4", now: t0)
         #expect(m.accounts[alice]!.state == .needsReauth)
         #expect(
             effects.contains {
@@ -171,6 +171,6 @@ struct RSTRealmMachineTests {
             })
         #expect(m.due(now: t0.addingTimeInterval(3600), random: half).isEmpty)
         // Said once: a second refusal changes nothing.
-        #expect(m.passwordRefused(alice, reason: "again").isEmpty)
+        #expect(m.passwordRefused(alice, reason: "again", now: t0).isEmpty)
     }
 }

@@ -42,11 +42,13 @@ func answer(_ method: HTTPMethod, _ target: String) async -> (status: UInt, body
         service: EmptyService(), policy: AccessPolicy(),
         logger: Logger(label: "test") { _ in SwiftLogNoOpLogHandler() },
         metrics: { Array("# metrics\n".utf8) })
-    let response: APIResponse =
-        switch router.route(Router.parse(method: method, uri: target, body: []), peer: Peer(pid: 1, uid: 0, gid: 0)) {
-        case .now(let response): response
-        case .later(let work): await work()
-        }
+    let response: APIResponse
+    switch router.route(Router.parse(method: method, uri: target, body: []), peer: Peer(pid: 1, uid: 0, gid: 0)) {
+    case .now(let now): response = now
+    case .later(let work): response = await work()
+    // An event stream: the connection turns into one (200, text/event-stream).
+    case .stream: return (200, "")
+    }
     return (response.status.code, String(decoding: response.body, as: UTF8.self))
 }
 

@@ -10,10 +10,12 @@ import Testing
 @Suite("Secret scan")
 struct SecretScanTests {
     @Test(
-        "every flow with debug logging: no secret livesim issued or knows appears in stdout, stderr, errors or the database"
+        "every flow with debug logging: no secret livesim issued or knows appears in stdout, stderr, errors, the event stream or the database"
     )
     func noSecretAnywhere() async throws {
         try await withBroker(sim: { $0.tokenLifetime = 5 }, refresh: ["safety_margin = 1"]) { sim, daemon in
+            // Every event of every flow below, as JSON and as text.
+            let events = [try EventReader(daemon), try EventReader(daemon, json: false)]
             var outputs: [String] = []
             func run(_ arguments: [String], stdin: String? = nil) throws -> CommandResult {
                 let result = try daemon.tokenctl(arguments, stdin: stdin)
@@ -55,9 +57,13 @@ struct SecretScanTests {
             outputs.append(try await daemon.get("/v1/accounts/alice@example.com/ticket?min_valid=4").body)
             _ = try run(["logout", "erin@example.com"])
             #expect(daemon.stop() == 0)
+            for reader in events { #expect(try await reader.exitStatus() == 0, "\(reader.errors)") }
+            #expect(
+                events[0].text.contains(#""event":"needs_reauth""#) && events[0].text.contains(#""event":"refreshed""#))
+            #expect(events[0].text.contains(#""event":"refresh_failed""#) && events[1].text.contains(" logged_out "))
 
             var haystack = Data(daemon.log.utf8)
-            for output in outputs { haystack += Data(output.utf8) }
+            for output in outputs + events.map(\.text) { haystack += Data(output.utf8) }
             let state = daemon.directory.file("state")
             for file in try FileManager.default.contentsOfDirectory(atPath: state)
             where file.hasPrefix("tokenbroker.sqlite") {

@@ -15,7 +15,7 @@
 // Checked on every input, besides crashes and Swift's runtime checks:
 // - the connection is closed after the half-close (or when its timer runs out);
 // - the answer, if any, starts with `HTTP/1.1 `;
-// - uid 1000 never receives one of bob's values.
+// - uid 1000 never receives one of bob's values, nor an event about bob.
 //
 // FUZZ_PRINT=1 prints the answers: `FUZZ_PRINT=1 .build-fuzz/release/fuzz-http Fuzz/corpus/token`.
 
@@ -60,6 +60,13 @@ func exchange(_ input: [UInt8], root: Bool, wait: Bool) async -> [UInt8] {
         case .later(let work):
             precondition(waiting == nil, "a second answer was started while one was outstanding")
             waiting = work
+        case .stream(let subscription):
+            // The event loop takes an event stream over; it starts with a `state` event per
+            // account the peer may read.
+            for (index, state) in router.snapshot(subscription).enumerated() {
+                output += EventFrames.frame("state", id: UInt64(index + 1), data: state)
+            }
+            closed = true
         }
     }
     /// Delivers outstanding answers until none is left.
@@ -114,6 +121,9 @@ public func fuzzHTTP(_ data: UnsafePointer<UInt8>, _ size: Int) -> CInt {
         String(decoding: output, as: UTF8.self).contains(StubService.bobSecret)
     {
         fatalError("uid 1000 was served one of bob's values:\n\(String(decoding: output, as: UTF8.self))")
+    }
+    if !root, String(decoding: output, as: UTF8.self).contains(#""account":"bob""#) {
+        fatalError("uid 1000 was sent an event about bob:\n\(String(decoding: output, as: UTF8.self))")
     }
     return 0
 }

@@ -224,4 +224,6 @@ package enum Effect: Sendable {
     case run(Job)
     case count(RefreshResult)
     case log(LogEvent)
+    /// Tell the readers of the event stream (`GET /v1/events`).
+    case announce(AccountEvent)
 }

@@ -207,6 +207,8 @@ extension RefreshMachine {
         }
         accounts[name] = account
         effects.append(.count(.ok))
+        effects += refreshed(
+            name, [commit.kind] + commit.siblings.keys.sorted() + (commit.cookies == nil ? [] : [.cookies]), now: now)
         effects.append(
             .log(
                 LogEvent(
@@ -257,6 +259,7 @@ extension RefreshMachine {
         waiting[key] = nil
         return [
             .publish(key, credential), .deliver(key, .refreshed(credential)), .count(.ok),
+            refreshed(key.account, [key.kind], now: now)[0],
             .log(
                 LogEvent(
                     .info, "credential refreshed",
@@ -314,7 +317,10 @@ extension RefreshMachine {
             account.state == .needsReauth
             ? Self.needsReauth(key.account, account.stateReason)
             : final ? account.unavailable(key.kind, scopes: scopes) ?? error : error
-        effects.append(.deliver(key, .failed(answer, current: schedule.credential, final: final)))
+        effects += [
+            .deliver(key, .failed(answer, current: schedule.credential, final: final)),
+            self.failure(key, failure, error: error, now: now),
+        ]
         switch failure {
         case .grantRevoked, .passwordRefused:
             effects += [
@@ -397,7 +403,9 @@ extension RefreshMachine {
     /// The server refused the stored password on an on-demand call (a Passport 1.4 login): the
     /// account needs a new sign-in, like a refresh refused with `invalid_grant`, and nothing is
     /// retried until it has one.
-    package mutating func passwordRefused(_ name: AccountName, reason: String, generation: UInt64? = nil) -> [Effect] {
+    package mutating func passwordRefused(_ name: AccountName, reason: String, now: Date, generation: UInt64? = nil)
+        -> [Effect]
+    {
         guard var account = accounts[name], account.state == .active,
             generation == nil || generation == account.generation
         else { return [] }
@@ -418,6 +426,7 @@ extension RefreshMachine {
         return effects + [
             .count(.needsReauth), .saveState(name, .needsReauth, reason: reason),
             .publishAccount(name, account.view(scopes: scopes)),
+            .announce(AccountEvent(.needsReauth, account: name, at: now, errorCode: .needsReauth, message: reason)),
             .log(
                 LogEvent(
                     .warning, "account needs a new sign-in",
