@@ -8,9 +8,10 @@ struct ReloadTests {
     func restartKeysWarned() async throws {
         try await withBroker(server: ["request_timeout = 5", "max_connections = 1000"]) { _, daemon in
             let text = try String(contentsOfFile: daemon.configPath, encoding: .utf8)
-            try text.replacingOccurrences(of: "request_timeout = 5", with: "request_timeout = 7")
-                .replacingOccurrences(of: "max_connections = 1000", with: "max_connections = 2000")
-                .write(toFile: daemon.configPath, atomically: true, encoding: .utf8)
+            try writeConfiguration(
+                text.replacingOccurrences(of: "request_timeout = 5", with: "request_timeout = 7")
+                    .replacingOccurrences(of: "max_connections = 1000", with: "max_connections = 2000"),
+                to: daemon.configPath)
             kill(try #require(daemon.pid), SIGHUP)
             for _ in 0..<200 where !daemon.log.contains("configuration reloaded") {
                 try await Task.sleep(for: .milliseconds(50))

@@ -168,7 +168,7 @@ struct SystemdTests {
                     #expect(try await daemon.token("alice@example.com", scope: "skype").status == 200)
 
                     let text = try String(contentsOfFile: daemon.configPath, encoding: .utf8)
-                    try ("bogus_key = 1\n" + text).write(toFile: daemon.configPath, atomically: true, encoding: .utf8)
+                    try writeConfiguration("bogus_key = 1\n" + text, to: daemon.configPath)
                     launched.signal(SIGHUP)
                     _ = try await listener.wait { _ in
                         listener.messages.filter { $0.hasPrefix("READY=1|STATUS=1 account") }.count == 2

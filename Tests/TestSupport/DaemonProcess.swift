@@ -40,6 +40,13 @@ public func runCommand(_ path: String, _ arguments: [String], stdin: String? = n
         stderr: (try? String(contentsOfFile: base + ".err", encoding: .utf8)) ?? "")
 }
 
+/// Writes a daemon configuration for this user only (0600), whatever the umask: the daemon refuses
+/// a configuration others can write, and an ordinary user's umask is often 002.
+public func writeConfiguration(_ text: String, to path: String) throws {
+    try text.write(toFile: path, atomically: true, encoding: .utf8)
+    chmod(path, 0o600)
+}
+
 /// A real `tokenbrokerd` process with its own state directory and socket, configured for one
 /// realm served by a livesim fixture.
 public final class DaemonProcess: @unchecked Sendable {
@@ -81,7 +88,7 @@ public final class DaemonProcess: @unchecked Sendable {
             ca_file = "\(directory.file("ca.pem"))"
             \(extra)
             """
-        try config.write(toFile: configPath, atomically: true, encoding: .utf8)
+        try writeConfiguration(config, to: configPath)
         var configuration = HTTPClient.Configuration()
         configuration.timeout = .init(connect: .seconds(5), read: .seconds(30))
         // Drop idle connections well before the daemon does (its idle_timeout is 10 s), so that a
