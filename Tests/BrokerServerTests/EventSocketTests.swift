@@ -29,8 +29,11 @@ struct EventSocketTests {
         limits.idleTimeout = .milliseconds(300)
         limits.maxConnections = maxConnections
         let service = EventService()
+        // The server runs as this test's uid, which administers it, as in the daemon: the streams
+        // carry every account whether or not the tests run as root.
         let server = SocketServer(
-            source: .path(path, mode: 0o600, group: nil), service: service, policy: AccessPolicy(), limits: limits,
+            source: .path(path, mode: 0o600, group: nil), service: service,
+            policy: AccessPolicy().running(as: getuid()), limits: limits,
             logger: Logger(label: "test", factory: { _ in SwiftLogNoOpLogHandler() }))
         try await server.bind()
         let running = Task { try await server.run() }
@@ -63,7 +66,7 @@ struct EventSocketTests {
             #expect(everything.read(into: &all) { (try? $0.events().count) == 2 })
             #expect(alice.read(into: &one) { (try? $0.events().count) == 1 })
             let states = try all.events()
-            #expect(states.map(\.type) == ["state", "state"])
+            try #require(states.map(\.type) == ["state", "state"])
             #expect(
                 states.compactMap(\.decoded).map { [$0.account, $0.state] } == [
                     ["alice", "active"], ["bob", "needs_reauth"],
@@ -83,12 +86,12 @@ struct EventSocketTests {
         // The server stopped: each stream ends with `shutdown`, then the connection closes.
         #expect(clients[0].read(into: &all) && clients[1].read(into: &one))
         let events = try all.events()
-        #expect(events.map(\.type) == ["state", "state", "refreshed", "needs_reauth", "logged_out", "shutdown"])
+        try #require(events.map(\.type) == ["state", "state", "refreshed", "needs_reauth", "logged_out", "shutdown"])
         let ids = events.compactMap { $0.id.flatMap(UInt64.init) }
         #expect(ids.count == events.count && ids == ids.sorted() && Set(ids).count == ids.count)
         #expect(events[3].decoded?.message == "revoked" && events[3].decoded?.kind == "token")
         let mine = try one.events()
-        #expect(mine.map(\.type) == ["state", "refreshed", "logged_out", "shutdown"])
+        try #require(mine.map(\.type) == ["state", "refreshed", "logged_out", "shutdown"])
         #expect(mine.compactMap(\.decoded?.account).allSatisfy { $0 == "alice" })
         // The same events have the same ids on both streams.
         #expect(mine[1].id == events[2].id)
