@@ -85,7 +85,7 @@ let package = Package(
         // The daemon's TOML configuration, resolved to core types; process hygiene.
         .target(
             name: "BrokerConfig",
-            dependencies: ["BrokerCore", "CShims", .product(name: "TOMLKit", package: "TOMLKit")]),
+            dependencies: ["BrokerCore", "BrokerAPI", "CShims", .product(name: "TOMLKit", package: "TOMLKit")]),
         // The public contract: wire types and a blocking client for the socket.
         .target(name: "BrokerAPI"),
         // HTTP/1.1 over the Unix socket, in front of any CredentialService (the engine in tokenbrokerd).
