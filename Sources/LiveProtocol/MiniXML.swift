@@ -1,34 +1,56 @@
-/// A small XML reader for the SOAP answers of RST.srf: elements, attributes, text, CDATA and the
-/// predefined and numeric character references. No DTDs, no entity expansion, no namespace
-/// resolution: lookups go by local name, because servers differ in their prefixes.
+/// The client side's XML reader, for the SOAP answers of RST.srf: a small, strict, non-validating
+/// parser with namespaces (XML 1.0 fifth edition and Namespaces in XML 1.0, less the DTD).
+///
+/// - Elements and attributes are resolved to their namespace URI and local name, and are looked up
+///   that way, never by prefix: `S:`, `soap:`, `s12:` or a default namespace read the same.
+/// - Text and attribute values are decoded: the five predefined entities and character references
+///   (`&#39;`, `&#x27;`). CDATA sections are text. Line ends are normalized, and attribute values
+///   are normalized as a non-validating parser does.
+/// - No DTD, so no other entity: a document with a DOCTYPE is refused, and so is a reference to
+///   any other entity. Nothing is ever loaded or expanded.
+/// - Anything that is not well-formed is refused: mismatched or unclosed tags, a bare `&` or `<`,
+///   `]]>` in text, characters XML does not allow, undeclared prefixes, duplicate attributes,
+///   an XML declaration naming another encoding than UTF-8.
+/// - Bounded: size, depth, element and attribute counts.
+///
+/// livesim reads what it is sent with a parser of its own (FoundationXML); the two share nothing.
 struct MiniXML {
+    struct Attribute: Sendable, Hashable {
+        /// The namespace URI; empty for an unprefixed attribute.
+        var namespace: String
+        var localName: String
+        /// As written, e.g. `wsu:Id`.
+        var qualifiedName: String
+        var value: String
+    }
+
     struct Element: Sendable {
-        /// The qualified name as written, e.g. `wst:LifeTime`.
-        var name: String
-        var attributes: [(name: String, value: String)]
+        /// The namespace URI; empty for none.
+        var namespace: String
+        var localName: String
+        /// As written, e.g. `wst:LifeTime`.
+        var qualifiedName: String
+        /// Namespace declarations (`xmlns`, `xmlns:p`) are not attributes.
+        var attributes: [Attribute]
         var children: [Element]
         /// The element's own text (children's text excluded), references decoded.
         var text: String
 
-        var localName: Substring {
-            if let colon = name.lastIndex(of: ":") { return name[name.index(after: colon)...] }
-            return name[...]
-        }
-
         var trimmedText: String { text.trimmingASCIIWhitespace() }
 
-        /// An attribute by local name (`Id` matches `wsu:Id`).
-        func attribute(_ local: String) -> String? {
-            attributes.first { attr in
-                let n = attr.name
-                let l = n.lastIndex(of: ":").map { n[n.index(after: $0)...] } ?? n[...]
-                return l == local
-            }?.value
+        func `is`(_ namespaces: Set<String>, _ local: String) -> Bool {
+            localName == local && namespaces.contains(namespace)
         }
 
-        func child(_ local: String) -> Element? { children.first { $0.localName == local } }
+        /// An attribute by local name, in one of these namespaces (by default none, that is
+        /// unprefixed).
+        func attribute(_ local: String, in namespaces: Set<String> = [""]) -> String? {
+            attributes.first { $0.localName == local && namespaces.contains($0.namespace) }?.value
+        }
 
-        func children(_ local: String) -> [Element] { children.filter { $0.localName == local } }
+        func child(_ namespaces: Set<String>, _ local: String) -> Element? {
+            children.first { $0.is(namespaces, local) }
+        }
 
         /// Depth-first, document order; the element itself is not considered.
         func firstDescendant(where match: (Element) -> Bool) -> Element? {
@@ -39,13 +61,19 @@ struct MiniXML {
             return nil
         }
 
-        func firstDescendant(_ local: String) -> Element? { firstDescendant { $0.localName == local } }
+        func firstDescendant(_ namespaces: Set<String>, _ local: String) -> Element? {
+            firstDescendant { $0.is(namespaces, local) }
+        }
 
         /// Every descendant matching, not looking inside a match.
-        func descendants(_ local: String) -> [Element] {
+        func descendants(_ namespaces: Set<String>, _ local: String) -> [Element] {
             var out: [Element] = []
             for c in children {
-                if c.localName == local { out.append(c) } else { out.append(contentsOf: c.descendants(local)) }
+                if c.is(namespaces, local) {
+                    out.append(c)
+                } else {
+                    out.append(contentsOf: c.descendants(namespaces, local))
+                }
             }
             return out
         }
@@ -53,136 +81,26 @@ struct MiniXML {
 
     struct SyntaxError: Error, Sendable {
         var reason: String
+        /// The byte offset, after line ends were normalized.
         var offset: Int
     }
 
-    /// Deeper documents are refused: SOAP answers nest about ten levels.
+    /// An RST.srf answer is about 20 KB.
+    static let maxBytes = 4 << 20
+    /// SOAP answers nest about ten levels.
     static let maxDepth = 256
+    static let maxElements = 50_000
+    static let maxAttributes = 256
+
+    static let xmlNamespace = "http://www.w3.org/XML/1998/namespace"
+    static let xmlnsNamespace = "http://www.w3.org/2000/xmlns/"
 
     /// Parses a whole document and returns its root element.
     static func parse(_ text: String) throws(SyntaxError) -> Element {
-        let b = text.bytes
-        var i = 0
-        var stack: [(element: Element, text: [UInt8])] = []
-        var root: Element? = nil
-
-        func fail(_ reason: String) -> SyntaxError { SyntaxError(reason: reason, offset: i) }
-
-        // Skip a UTF-8 byte order mark.
-        if b.starts(with: [0xEF, 0xBB, 0xBF]) { i = 3 }
-
-        while i < b.count {
-            guard b[i] == .ascii("<") else {
-                // Text: up to the next '<'.
-                let start = i
-                while i < b.count && b[i] != .ascii("<") { i += 1 }
-                if stack.isEmpty {
-                    guard b[start..<i].allSatisfy(\.isASCIIWhitespace) else {
-                        throw fail("text outside the root element")
-                    }
-                } else {
-                    stack[stack.count - 1].text.append(contentsOf: decodeCharacterReferences(b[start..<i]))
-                }
-                continue
-            }
-            if b[i...].starts(with: "<?".utf8) {
-                guard let end = b.firstIndex(of: "?>".bytes, from: i + 2) else {
-                    throw fail("unterminated processing instruction")
-                }
-                i = end + 2
-            } else if b[i...].starts(with: "<!--".utf8) {
-                guard let end = b.firstIndex(of: "-->".bytes, from: i + 4) else { throw fail("unterminated comment") }
-                i = end + 3
-            } else if b[i...].starts(with: "<![CDATA[".utf8) {
-                guard let end = b.firstIndex(of: "]]>".bytes, from: i + 9) else { throw fail("unterminated CDATA") }
-                guard !stack.isEmpty else { throw fail("CDATA outside the root element") }
-                stack[stack.count - 1].text.append(contentsOf: b[(i + 9)..<end])
-                i = end + 3
-            } else if b[i...].starts(with: "<!".utf8) {
-                // A DOCTYPE: skipped, never interpreted.
-                guard stack.isEmpty, root == nil else { throw fail("declaration inside the document") }
-                guard let end = b.firstIndex(of: [.ascii(">")], from: i + 2) else {
-                    throw fail("unterminated declaration")
-                }
-                i = end + 1
-            } else if i + 1 < b.count, b[i + 1] == .ascii("/") {
-                // End tag.
-                let nameStart = i + 2
-                var j = nameStart
-                while j < b.count, !b[j].isASCIIWhitespace, b[j] != .ascii(">") { j += 1 }
-                let name = String(utf8Bytes: b[nameStart..<j])
-                while j < b.count && b[j].isASCIIWhitespace { j += 1 }
-                guard j < b.count, b[j] == .ascii(">") else { throw fail("unterminated end tag") }
-                guard let open = stack.popLast() else { throw fail("end tag without start tag") }
-                guard open.element.name == name else { throw fail("mismatched end tag") }
-                i = j + 1
-                var finished = open.element
-                finished.text = String(utf8Bytes: open.text)
-                if stack.isEmpty {
-                    root = finished
-                } else {
-                    stack[stack.count - 1].element.children.append(finished)
-                }
-            } else {
-                // Start tag.
-                guard root == nil else { throw fail("content after the root element") }
-                let nameStart = i + 1
-                var j = nameStart
-                while j < b.count, !b[j].isASCIIWhitespace, b[j] != .ascii(">"), b[j] != .ascii("/") { j += 1 }
-                guard j > nameStart else { throw fail("empty element name") }
-                let name = String(utf8Bytes: b[nameStart..<j])
-                var attributes: [(name: String, value: String)] = []
-                var selfClosing = false
-                while true {
-                    while j < b.count && b[j].isASCIIWhitespace { j += 1 }
-                    guard j < b.count else { throw fail("unterminated start tag") }
-                    if b[j] == .ascii(">") {
-                        j += 1
-                        break
-                    }
-                    if b[j] == .ascii("/") {
-                        guard j + 1 < b.count, b[j + 1] == .ascii(">") else { throw fail("stray '/' in start tag") }
-                        selfClosing = true
-                        j += 2
-                        break
-                    }
-                    let attrStart = j
-                    while j < b.count, !b[j].isASCIIWhitespace, b[j] != .ascii("="), b[j] != .ascii(">"),
-                        b[j] != .ascii("/")
-                    {
-                        j += 1
-                    }
-                    let attrName = String(utf8Bytes: b[attrStart..<j])
-                    while j < b.count && b[j].isASCIIWhitespace { j += 1 }
-                    guard j < b.count, b[j] == .ascii("="), !attrName.isEmpty else {
-                        throw fail("attribute without value")
-                    }
-                    j += 1
-                    while j < b.count && b[j].isASCIIWhitespace { j += 1 }
-                    guard j < b.count, b[j] == .ascii("\"") || b[j] == .ascii("'") else {
-                        throw fail("unquoted attribute")
-                    }
-                    let quote = b[j]
-                    let valueStart = j + 1
-                    guard let valueEnd = b.firstIndex(of: [quote], from: valueStart) else {
-                        throw fail("unterminated attribute")
-                    }
-                    attributes.append(
-                        (attrName, String(utf8Bytes: decodeCharacterReferences(b[valueStart..<valueEnd]))))
-                    j = valueEnd + 1
-                }
-                i = j
-                let element = Element(name: name, attributes: attributes, children: [], text: "")
-                if selfClosing {
-                    if stack.isEmpty { root = element } else { stack[stack.count - 1].element.children.append(element) }
-                } else {
-                    guard stack.count < maxDepth else { throw fail("document nested too deeply") }
-                    stack.append((element, []))
-                }
-            }
+        guard text.utf8.count <= maxBytes else {
+            throw SyntaxError(reason: "document larger than \(maxBytes) bytes", offset: 0)
         }
-        guard stack.isEmpty else { throw fail("unclosed element") }
-        guard let root else { throw fail("no root element") }
-        return root
+        var parser = MiniXMLParser(text)
+        return try parser.document()
     }
 }

@@ -146,7 +146,8 @@ package enum RSTResponse: Sendable, Hashable {
     /// Tokens are taken from every `RequestSecurityTokenResponse` holding a
     /// `BinarySecurityToken`; the encrypted legacy token of `http://Passport.NET/tb` has none
     /// and is skipped. Throws `.upstreamError` for anything that is not a SOAP envelope with
-    /// either a fault or a token collection.
+    /// either a fault or a token collection. Names are matched by namespace URI and local name
+    /// (`SOAPNames`), whatever prefixes the server's templates use.
     package static func parse(_ xml: String) throws(BrokerError) -> RSTResponse {
         let root: MiniXML.Element
         do {
@@ -154,38 +155,47 @@ package enum RSTResponse: Sendable, Hashable {
         } catch {
             throw BrokerError(.upstreamError, "malformed RST response: \(error.reason) at byte \(error.offset)")
         }
-        guard root.localName == "Envelope" else {
+        guard root.is(SOAPNames.envelope, "Envelope") else {
             throw BrokerError(.upstreamError, "malformed RST response: not a SOAP envelope")
         }
+        let body = root.child(SOAPNames.envelope, "Body")
         // Escargot answers a wrong password with its fault straight under the envelope, no Body.
-        if let fault = root.child("Body")?.firstDescendant("Fault") ?? root.child("Fault") {
+        if let fault = body?.firstDescendant(SOAPNames.envelope, "Fault") ?? root.child(SOAPNames.envelope, "Fault") {
             return .fault(readFault(fault, envelope: root))
         }
-        guard let body = root.child("Body") else {
+        guard let body else {
             throw BrokerError(.upstreamError, "malformed RST response: not a SOAP envelope")
         }
-        guard let collection = body.firstDescendant(where: { $0.localName.hasPrefix("RequestSecurityTokenResponse") })
+        guard
+            let collection = body.firstDescendant(where: {
+                SOAPNames.trust.contains($0.namespace) && $0.localName.hasPrefix("RequestSecurityTokenResponse")
+            })
         else {
             throw BrokerError(.upstreamError, "malformed RST response: neither tokens nor a fault")
         }
         let responses =
             collection.localName == "RequestSecurityTokenResponse"
-            ? [collection] : collection.descendants("RequestSecurityTokenResponse")
+            ? [collection] : collection.descendants(SOAPNames.trust, "RequestSecurityTokenResponse")
         var tokens: [RSTToken] = []
         for response in responses {
-            guard let binary = response.firstDescendant("BinarySecurityToken") else { continue }
-            guard let address = response.firstDescendant("Address")?.trimmedText, !address.isEmpty else {
+            guard let binary = response.firstDescendant(SOAPNames.security, "BinarySecurityToken") else { continue }
+            guard let address = response.firstDescendant(SOAPNames.addressing, "Address")?.trimmedText,
+                !address.isEmpty
+            else {
                 throw BrokerError(.upstreamError, "malformed RST response: a token without wsa:Address")
             }
-            let lifetime = response.children.first { $0.localName.lowercased() == "lifetime" }
+            // RST.srf writes LifeTime, RST2.srf Lifetime.
+            let lifetime = response.children.first {
+                SOAPNames.trust.contains($0.namespace) && $0.localName.lowercased() == "lifetime"
+            }
             tokens.append(
                 RSTToken(
                     address: address,
-                    id: binary.attribute("Id") ?? "",
+                    id: binary.attribute("Id", in: SOAPNames.utility.union([""])) ?? "",
                     ticket: Secret(binary.trimmedText),
-                    created: lifetime?.child("Created").flatMap { ISO8601.date($0.text) },
-                    expires: lifetime?.child("Expires").flatMap { ISO8601.date($0.text) },
-                    binarySecret: response.firstDescendant("BinarySecret").map(\.trimmedText)
+                    created: lifetime?.child(SOAPNames.utility, "Created").flatMap { ISO8601.date($0.text) },
+                    expires: lifetime?.child(SOAPNames.utility, "Expires").flatMap { ISO8601.date($0.text) },
+                    binarySecret: response.firstDescendant(SOAPNames.trust, "BinarySecret").map(\.trimmedText)
                         .flatMap { $0.isEmpty ? nil : Secret($0) }))
         }
         return .tokens(tokens)
@@ -196,26 +206,64 @@ package enum RSTResponse: Sendable, Hashable {
             guard let t = e?.trimmedText, !t.isEmpty else { return nil }
             return t
         }
+        // SOAP 1.1: faultcode and faultstring, unqualified (or, from some templates, in the
+        // envelope's namespace).
+        let soap11 = SOAPNames.envelope.union([""])
         // SOAP 1.2: Code/Value, refined by nested Subcode/Value.
-        var code = text(fault.child("faultcode"))
-        if code == nil, var node = fault.child("Code") {
-            code = text(node.child("Value"))
-            while let sub = node.child("Subcode") {
-                if let v = text(sub.child("Value")) { code = v }
+        var code = text(fault.child(soap11, "faultcode"))
+        if code == nil, var node = fault.child(SOAPNames.envelope, "Code") {
+            code = text(node.child(SOAPNames.envelope, "Value"))
+            while let sub = node.child(SOAPNames.envelope, "Subcode") {
+                if let v = text(sub.child(SOAPNames.envelope, "Value")) { code = v }
                 node = sub
             }
         }
-        let reason = text(fault.child("faultstring")) ?? text(fault.child("Reason")?.child("Text"))
-        let error = fault.firstDescendant("error") ?? envelope.firstDescendant("error")
-        let redirect =
-            fault.firstDescendant { $0.localName.lowercased() == "redirecturl" }
-            ?? envelope.firstDescendant { $0.localName.lowercased() == "redirecturl" }
+        let reason =
+            text(fault.child(soap11, "faultstring"))
+            ?? text(fault.child(SOAPNames.envelope, "Reason")?.child(SOAPNames.envelope, "Text"))
+        let passport = SOAPNames.passportFault
+        let error = fault.firstDescendant(passport, "error") ?? envelope.firstDescendant(passport, "error")
+        let isRedirect = { (e: MiniXML.Element) in
+            passport.contains(e.namespace) && e.localName.lowercased() == "redirecturl"
+        }
+        let redirect = fault.firstDescendant(where: isRedirect) ?? envelope.firstDescendant(where: isRedirect)
         return RSTFault(
             faultcode: code,
             faultstring: reason,
-            reqstatus: text(envelope.firstDescendant("reqstatus")),
-            errorValue: text(error?.child("value")),
-            internalErrorText: text(error?.firstDescendant("internalerror")?.child("text")),
+            reqstatus: text(envelope.firstDescendant(passport, "reqstatus")),
+            errorValue: text(error?.child(passport, "value")),
+            internalErrorText: text(error?.firstDescendant(passport, "internalerror")?.child(passport, "text")),
             redirectURL: text(redirect))
     }
+}
+
+/// The namespace URIs the RST answers are read in, by role. Each role accepts every version the
+/// live service and revival servers were seen to use.
+enum SOAPNames {
+    /// SOAP 1.1 (RST.srf) and SOAP 1.2 (RST2.srf).
+    static let envelope: Set<String> = [
+        "http://schemas.xmlsoap.org/soap/envelope/", "http://www.w3.org/2003/05/soap-envelope",
+    ]
+    /// WS-Trust: April 2004 (RST.srf), February 2005 (RST2.srf), OASIS 1.3.
+    static let trust: Set<String> = [
+        "http://schemas.xmlsoap.org/ws/2004/04/trust", "http://schemas.xmlsoap.org/ws/2005/02/trust",
+        "http://docs.oasis-open.org/ws-sx/ws-trust/200512",
+    ]
+    /// WS-Security: the 2003 draft (RST.srf) and OASIS 1.0 (RST2.srf).
+    static let security: Set<String> = [
+        "http://schemas.xmlsoap.org/ws/2003/06/secext",
+        "http://docs.oasis-open.org/wss/2004/01/oasis-200401-wss-wssecurity-secext-1.0.xsd",
+    ]
+    /// WS-Security utility (`Created`, `Expires`, `wsu:Id`): OASIS 1.0 and the 2002 draft.
+    static let utility: Set<String> = [
+        "http://docs.oasis-open.org/wss/2004/01/oasis-200401-wss-wssecurity-utility-1.0.xsd",
+        "http://schemas.xmlsoap.org/ws/2002/07/utility",
+    ]
+    /// WS-Addressing (`Address`): March 2004 (RST.srf), August 2004, the W3C's (RST2.srf).
+    static let addressing: Set<String> = [
+        "http://schemas.xmlsoap.org/ws/2004/03/addressing", "http://schemas.xmlsoap.org/ws/2004/08/addressing",
+        "http://www.w3.org/2005/08/addressing",
+    ]
+    /// Passport's fault details (`psf:pp`, `psf:error`, `psf:redirectUrl`).
+    static let passportFault: Set<String> = ["http://schemas.microsoft.com/Passport/SoapServices/SOAPFault"]
 }

@@ -5,17 +5,18 @@ import NIOHTTP1
 extension IdentityProvider {
     func rst(_ request: SimRequest, endpoint: SimEndpoint, soapFault: SOAPFaultKind?) -> SimResponse {
         guard request.method == .POST else { return .text(.methodNotAllowed, "") }
-        let xml = request.bodyText
-        guard let username = SOAPScan.firstText(of: "Username", in: xml),
-            let password = SOAPScan.firstText(of: "Password", in: xml)
-        else {
+        let username: String
+        let password: String
+        let sites: [RSTRequestBody.Site]
+        switch RSTRequestBody.read(request.body) {
+        case .success(let body): (username, password, sites) = (body.username, body.password, body.sites)
+        case .failure(let refusal):
             return soap(
                 .internalServerError,
                 Templates.rstFault(
-                    faultcode: "wsse:InvalidSecurity", faultstring: "Invalid request", reqstatus: "0x80048820",
-                    errorValue: nil, redirectURL: nil))
+                    faultcode: "wsse:InvalidSecurity", faultstring: "Invalid request: \(refusal.reason)",
+                    reqstatus: "0x80048820", errorValue: nil, redirectURL: nil))
         }
-        let sites = SOAPScan.requestedSites(in: xml)
         let failedAuth = {
             self.soap(
                 .internalServerError,
@@ -120,7 +121,7 @@ extension IdentityProvider {
     /// Escargot counts its own loop from 1 over every site, Passport.NET/tb included, which shifts the
     /// Ids (RST1 → Compact2). Under that style no site's N equals its RST Id: a client that looks for
     /// `Compact<RST Id>` finds another site's token (whose ticket is refused for this site) or none.
-    static func tokenNumbers(_ sites: [SOAPScan.Site], style: RSTNumbering) -> [Int] {
+    static func tokenNumbers(_ sites: [RSTRequestBody.Site], style: RSTNumbering) -> [Int] {
         let rstIDs = sites.enumerated().map { $1.rstID ?? $0 }
         switch style {
         case .rstID:

@@ -13,14 +13,10 @@ extension NSSession {
     typealias AuthResult = Result<(NSLoginMethod, String), Refusal>
 
     /// nil when the block is neither SkyLogin form.
-    static func skyLogin(user: Substring, ticket: String?, connectNonce: String?, state: SimState, now: Date)
-        -> AuthResult?
-    {
-        func text(_ name: String) -> String? {
-            SOAPScan.elements(name, in: user).first.map {
-                SOAPScan.unescape(String($0.content)).trimmingCharacters(in: .whitespacesAndNewlines)
-            }
-        }
+    static func skyLogin(
+        user: XMLReader.Element, ticket: String?, connectNonce: String?, state: SimState, now: Date
+    ) -> AuthResult? {
+        func text(_ name: String) -> String? { user.text(of: name) }
         let uic = text("uic")
         if let ticket, let alias = text("alias") {
             return sslCompactTicketSkyLogin(

@@ -121,8 +121,8 @@ struct NSSession {
     ) {
         switch (phase, command.name, command.target.uppercased()) {
         case (.connect, "CNT", "CON"):
-            guard !SOAPScan.elements("connect", in: command.body[...]).isEmpty else {
-                return refuse(715, command: command, reason: "CNT without <connect>", state: state, into: &out)
+            if case .failure(let refusal) = XMLReader.payload(command.body, "connect") {
+                return refuse(715, command: command, reason: "CNT: \(refusal)", state: state, into: &out)
             }
             let nonce = UUID().uuidString.lowercased()
             connectNonce = nonce
@@ -150,8 +150,8 @@ struct NSSession {
                 phase = .bind
             }
         case (.bind, "BND", "CON\\MSGR"):
-            guard !SOAPScan.elements("msgr", in: command.body[...]).isEmpty else {
-                return refuse(715, command: command, reason: "BND without <msgr>", state: state, into: &out)
+            if case .failure(let refusal) = XMLReader.payload(command.body, "msgr") {
+                return refuse(715, command: command, reason: "BND: \(refusal)", state: state, into: &out)
             }
             let registration = TokenFactory.base64(Int.random(in: 360...420))
             let contextID = TokenFactory.hex(8).uppercased()
@@ -239,16 +239,14 @@ struct NSSession {
     static func authenticate(
         _ body: String, transport: Transport, state: SimState, now: Date, connectNonce: String? = nil
     ) -> Result<(NSLoginMethod, String), Refusal> {
-        guard let user = SOAPScan.elements("user", in: body[...]).first?.content else {
-            return .failure(Refusal(code: 911, method: nil, reason: "ATH without <user>"))
+        let user: XMLReader.Element
+        switch XMLReader.payload(body, "user") {
+        case .success(let element): user = element
+        case .failure(let refusal): return .failure(Refusal(code: 911, method: nil, reason: "ATH: \(refusal)"))
         }
-        func text(_ name: String) -> String? {
-            SOAPScan.elements(name, in: user).first.map {
-                SOAPScan.unescape(String($0.content)).trimmingCharacters(in: .whitespacesAndNewlines)
-            }
-        }
+        func text(_ name: String) -> String? { user.text(of: name) }
         let ticket = text("ssl-compact-ticket")
-        let web = !SOAPScan.elements("web-compact-ticket", in: user).isEmpty
+        let web = user.first(XMLNS.none, "web-compact-ticket") != nil
         if web, ticket == nil {
             return webCompactTicket(transport: transport, state: state, now: now)
         }
@@ -321,14 +319,12 @@ struct NSSession {
     static func checkChallenge(_ command: MSNPCommand, registration: String, nonce: String) -> String? {
         guard let given = command.header("Registration") else { return "no Registration header" }
         guard given == registration else { return "Registration is not the one this session was given" }
-        guard let challenge = SOAPScan.elements("challenge", in: command.body[...]).first?.content else {
-            return "no <challenge>"
+        let challenge: XMLReader.Element
+        switch XMLReader.payload(command.body, "challenge") {
+        case .success(let element): challenge = element
+        case .failure(let refusal): return refusal.reason
         }
-        func text(_ name: String) -> String? {
-            SOAPScan.elements(name, in: challenge).first.map {
-                SOAPScan.unescape(String($0.content)).trimmingCharacters(in: .whitespacesAndNewlines)
-            }
-        }
+        func text(_ name: String) -> String? { challenge.text(of: name) }
         guard let appID = text("appId"), let productKey = NSChallenge.productKeys[appID] else { return "unknown appId" }
         guard let response = text("response") else { return "no <response>" }
         guard response.lowercased() == NSChallenge.answer(nonce: nonce, productID: appID, productKey: productKey) else {

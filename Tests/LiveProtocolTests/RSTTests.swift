@@ -138,7 +138,10 @@ struct RSTResponseTests {
         let xml = """
             <soap:Envelope xmlns:soap="http://schemas.xmlsoap.org/soap/envelope/"><soap:Body>
             <!-- a comment -->
-            <t:RequestSecurityTokenResponseCollection>
+            <t:RequestSecurityTokenResponseCollection xmlns:t="http://schemas.xmlsoap.org/ws/2004/04/trust" \
+            xmlns:p="http://schemas.xmlsoap.org/ws/2002/12/policy" xmlns:a="http://schemas.xmlsoap.org/ws/2004/03/addressing" \
+            xmlns:u="http://docs.oasis-open.org/wss/2004/01/oasis-200401-wss-wssecurity-utility-1.0.xsd" \
+            xmlns:s="http://schemas.xmlsoap.org/ws/2003/06/secext">
             \t<t:RequestSecurityTokenResponse><p:AppliesTo><a:EndpointReference><a:Address>contacts.msn.com</a:Address></a:EndpointReference></p:AppliesTo>
             \t\t<t:LifeTime><u:Created>2017-05-26T03:04:57.250Z</u:Created><u:Expires>2017-05-26T05:13:16+02:00</u:Expires></t:LifeTime>
             \t\t<t:RequestedSecurityToken><s:BinarySecurityToken Id="Compact0"><![CDATA[t=cdata&p=]]></s:BinarySecurityToken></t:RequestedSecurityToken>
