@@ -36,7 +36,9 @@ struct CredentialTests {
             /// grant family was replaced by the daemon's own sign-in after the read that served it
             /// began. A credential whose family was already revoked when it was asked for fails.
             func check(_ value: String, kind: String, servedFrom started: Date) async throws {
-                guard seen.insert(value).inserted else { return }
+                // Every read is checked, a value served before included: a cached credential
+                // served again after its family was revoked is as wrong as a new one.
+                seen.insert(value)
                 let validation = try await sim.validate(value)
                 #expect(validation["kind"] as? String == kind)
                 guard validation["valid"] as? Bool != true else {
@@ -95,7 +97,9 @@ struct CredentialTests {
                 try await Task.sleep(for: .milliseconds(250))
             }
             #expect(checked > 50)
-            print("credentials: \(checked) valid, \(revokedAfterServing) revoked by a later sign-in after serving")
+            print(
+                "credentials: \(seen.count) distinct, \(checked) valid reads, \(revokedAfterServing) revoked by a later sign-in after serving"
+            )
             let after = try await sim.counters()
             func delta(_ key: String, _ sub: String) -> Int {
                 ((after[key] as? [String: Int])?[sub] ?? 0) - ((before[key] as? [String: Int])?[sub] ?? 0)
