@@ -276,9 +276,16 @@ final class ControlAPI: SimApplication {
         var expiresAt: Date?
         /// SkyLogin credentials: the Skype name they carry.
         var skypeName: String? = nil
+        /// Tokens of a grant: its family, and, once the family is revoked, why and when (Unix
+        /// seconds, fractional: finer than `issued_at`).
+        var family: Int? = nil
+        var familyRevoked: String? = nil
+        var familyRevokedAt: Double? = nil
 
         enum CodingKeys: String, CodingKey {
-            case issued, kind, account, scope, valid, reason
+            case issued, kind, account, scope, valid, reason, family
+            case familyRevoked = "family_revoked"
+            case familyRevokedAt = "family_revoked_at"
             case skypeName = "skype_name"
             case issuedAt = "issued_at"
             case expiresAt = "expires_at"
@@ -408,10 +415,12 @@ final class ControlAPI: SimApplication {
                 return Validation(issued: false, valid: false, reason: "not issued by livesim")
             }
             let reason = world.invalidReason(issued, now: now)
+            let family = issued.family.flatMap { world.families[$0] }
             return Validation(
                 issued: true, kind: issued.kind.rawValue, account: issued.login, scope: issued.scope,
                 valid: reason == nil,
-                reason: reason, issuedAt: issued.issuedAt, expiresAt: issued.expiresAt)
+                reason: reason, issuedAt: issued.issuedAt, expiresAt: issued.expiresAt, family: issued.family,
+                familyRevoked: family?.revoked, familyRevokedAt: family?.revokedAt?.timeIntervalSince1970)
         }
         return .json(.ok, encoding: result)
     }

@@ -44,6 +44,9 @@ struct Issued {
 struct Family {
     var login: String
     var revoked: String?
+    /// When it was revoked: a test can tell a credential revoked after it was served from one
+    /// served when its family was already revoked.
+    var revokedAt: Date?
 }
 
 struct CookieSession {
@@ -189,6 +192,7 @@ struct SimWorld {
         let key = Self.key(login)
         if let old = accounts[key]?.family, families[old]?.revoked == nil {
             families[old]?.revoked = "replaced by a new sign-in"
+            families[old]?.revokedAt = Date()
         }
         let id = newID()
         families[id] = Family(login: key)
@@ -250,6 +254,7 @@ struct SimWorld {
         }
         for (id, family) in families where family.login == key && family.revoked == nil {
             families[id]?.revoked = "revoked"
+            families[id]?.revokedAt = Date()
             counters.revokedFamilies += 1
         }
         for (id, session) in sessions where session.login == key { sessions[id]?.revoked = true }

@@ -172,9 +172,10 @@ package enum JournalFields {
 
     /// Whether standard error is connected to the journal: `JOURNAL_STREAM` ("device:inode", set
     /// by systemd for StandardError=journal) names the file standard error is open on.
-    package static func standardErrorIsJournal() -> Bool {
-        guard let raw = getenv("JOURNAL_STREAM") else { return false }
-        let parts = String(cString: raw).split(separator: ":")
+    /// `environment` nil reads the process's.
+    package static func standardErrorIsJournal(environment: [String: String]? = nil) -> Bool {
+        guard let raw = SystemdEnvironment.value("JOURNAL_STREAM", in: environment) else { return false }
+        let parts = raw.split(separator: ":")
         guard parts.count == 2, let device = UInt64(parts[0]), let inode = UInt64(parts[1]) else { return false }
         var info = stat()
         guard fstat(2, &info) == 0 else { return false }

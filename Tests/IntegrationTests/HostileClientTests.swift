@@ -14,7 +14,7 @@ import Testing
 @Suite("Hostile clients", .serialized)
 struct HostileClientTests {
     @Test(
-        "10,000 idle connections: the daemon's RSS grows by at most 64 MB and a new client's reads keep p99 at or below 10 ms"
+        "10,000 idle connections: each costs the daemon at most twice the memory docs/SECURITY.md states, and a new client's reads keep p99 within the calibrated bound"
     )
     func tenThousandIdleConnections() async throws {
         let connections = 10_000
@@ -52,12 +52,19 @@ struct HostileClientTests {
             try await Task.sleep(for: .milliseconds(500))
             let rssIdle = try #require(residentKilobytes(pid))
 
-            // Other tests run in parallel on a machine of two cores; a round that they disturb is
-            // measured again, up to three rounds, and every round is printed.
+            // The p99 bound is written for an idle machine and scaled by the measured slowdown
+            // (see Calibration). A round over it is measured again, up to three rounds, only when
+            // a new calibration finds the machine loaded at that moment (a slowdown over 1.5),
+            // and the bound follows that measurement; every round is printed.
+            var latencyBound = Calibration.margin(Self.idleReadP99)
             var rounds: [[Duration]] = []
-            repeat {
+            while true {
                 rounds.append(try await offloaded { try readLatencies(client, count: 1000) })
-            } while rounds.count < 3 && percentile(rounds.last!, 0.99) > .milliseconds(10)
+                guard percentile(rounds.last!, 0.99) > latencyBound, rounds.count < 3 else { break }
+                let now = Calibration.measure().slowdown
+                guard now > 1.5 else { break }
+                latencyBound = max(latencyBound, Self.idleReadP99 * now)
+            }
             let loaded = rounds.last!
             let rssAfter = try #require(residentKilobytes(pid))
             let stillOpen = fds.filter { !peerClosed($0) }.count
@@ -74,8 +81,14 @@ struct HostileClientTests {
                 \(rounds.count > 1 ? " (round \(rounds.count); earlier p99 " + rounds.dropLast().map { ms(percentile($0, 0.99)) }.joined(separator: ", ") + ")" : "")
                 hostile: \(stillOpen) of \(connections) idle connections still open
                 """)
-            #expect(growth <= 64 * 1024, "RSS grew by \(growth) kB")
-            #expect(percentile(loaded, 0.99) <= .milliseconds(10))
+            let perConnection = growth * 1024 / connections
+            let documented = try documentedBytesPerIdleConnection()
+            #expect(
+                perConnection <= 2 * documented,
+                "\(perConnection) bytes per idle connection; docs/SECURITY.md states \(documented)")
+            #expect(
+                percentile(loaded, 0.99) <= latencyBound,
+                "p99 \(ms(percentile(loaded, 0.99))) with \(connections) idle connections; bound \(ms(latencyBound))")
             #expect(stillOpen == connections)
             #expect(daemon.isRunning)
 
@@ -85,21 +98,36 @@ struct HostileClientTests {
         }
     }
 
+    /// The bound on the p99 of a token read, 10,000 idle connections open, on an idle machine
+    /// (a debug build). Measured here: 0.4 to 1 ms on a quiet machine, about 4.3 ms on a busy one
+    /// whose calibration said 1.5, while the same reads without the idle connections kept 0.5 ms.
+    /// Scaled by `Calibration.slowdown`.
+    static let idleReadP99: Duration = .milliseconds(4)
+
     @Test(
-        "slowloris: a request dribbled a byte at a time is cut at request_timeout, one slower than idle_timeout at that, and others are served meanwhile"
+        "slowloris: a request dribbled a byte at a time is cut at request_timeout (each of two values, within 20%), one slower than idle_timeout at that, and others are served meanwhile"
     )
     func slowloris() async throws {
-        try await withBroker(sim: { $0.tokenLifetime = 3600 }, server: ["idle_timeout = 1", "request_timeout = 2"]) {
-            sim, daemon in
+        // Two values, so that a cut that follows anything but request_timeout (idle_timeout, a
+        // fixed constant, a default) misses one of the two windows. Their windows stay apart
+        // even at the calibration's widest margin.
+        for (index, timeout) in [Duration.milliseconds(1500), .seconds(4)].enumerated() {
+            try await slowloris(requestTimeout: timeout, checkIdleTimeout: index == 0)
+        }
+    }
+
+    func slowloris(requestTimeout: Duration, checkIdleTimeout: Bool) async throws {
+        let seconds = Double(requestTimeout.components.seconds) + Double(requestTimeout.components.attoseconds) / 1e18
+        try await withBroker(
+            sim: { $0.tokenLifetime = 3600 }, server: ["idle_timeout = 1", "request_timeout = \(seconds)"]
+        ) { sim, daemon in
             try await daemon.importAccount("alice@example.com", sim: sim)
             let path = daemon.socketPath
-            // request_timeout is 2 s here (the built-in default, 5 s, where the configuration is
-            // not applied): the bounds below hold for either.
 
             // 50 clients each send a header byte every 300 ms: under the idle timeout, so only the
             // request deadline can stop them. A 50th of them dribbles a body instead.
             async let dribblers = offloaded {
-                dribble(path, clients: 50, every: .milliseconds(300), giveUpAfter: .seconds(20))
+                dribble(path, clients: 50, every: .milliseconds(300), giveUpAfter: requestTimeout * 3 + .seconds(5))
             }
             // Meanwhile, reads are served.
             try await Task.sleep(for: .milliseconds(500))
@@ -111,24 +139,33 @@ struct HostileClientTests {
             let cut = results.filter { $0.closedAfter != nil }
             let longest = cut.compactMap(\.closedAfter).max() ?? .zero
             let fastest = cut.compactMap(\.closedAfter).min() ?? .zero
+            // ±20% of request_timeout; the upper side widened by the measured slowdown, since a
+            // loaded machine can only make the cut late, never early.
+            let earliest = requestTimeout * 0.8
+            let latest = requestTimeout + Calibration.margin(requestTimeout * 0.2)
             print(
-                "hostile: \(cut.count) of \(results.count) slowloris clients closed, after \(fastest) to \(longest); bytes sent at most \(results.map(\.sent).max() ?? 0)"
+                "hostile: request_timeout \(requestTimeout): \(cut.count) of \(results.count) slowloris clients closed, after \(fastest) to \(longest) (window \(earliest) to \(latest)); bytes sent at most \(results.map(\.sent).max() ?? 0)"
             )
-            #expect(cut.count == results.count)
-            #expect(longest < .milliseconds(6500))
-            #expect(fastest >= .milliseconds(1600))
+            #expect(cut.count == results.count, "\(results.count - cut.count) slowloris clients never cut")
+            #expect(fastest >= earliest, "a slowloris client was cut after \(fastest), before \(earliest)")
+            #expect(longest <= latest, "a slowloris client was cut after \(longest), after \(latest)")
             #expect(results.allSatisfy { $0.answer.isEmpty }, "a slowloris client got an answer")
-
-            // Slower than the idle timeout: closed by it, after about a second.
-            let gap = await offloaded {
-                dribble(path, clients: 1, every: .milliseconds(1500), giveUpAfter: .seconds(10))
-            }
-            print(
-                "hostile: a client sending a byte every 1.5 s was closed after \(gap[0].closedAfter.map { "\($0)" } ?? "never")"
-            )
-            #expect((gap[0].closedAfter ?? .seconds(99)) < .milliseconds(2500))
-
             #expect(daemon.log.contains("request not received in time"))
+
+            if checkIdleTimeout {
+                // Slower than the idle timeout: closed by it, after about a second.
+                let gap = await offloaded {
+                    dribble(path, clients: 1, every: .milliseconds(1500), giveUpAfter: .seconds(10))
+                }
+                print(
+                    "hostile: a client sending a byte every 1.5 s was closed after \(gap[0].closedAfter.map { "\($0)" } ?? "never")"
+                )
+                let closedAfter = gap[0].closedAfter ?? .seconds(99)
+                #expect(
+                    closedAfter >= .milliseconds(800)
+                        && closedAfter <= .seconds(1) + Calibration.margin(.milliseconds(200)))
+            }
+
             #expect(daemon.isRunning)
             #expect(try await daemon.get("/v1/health").status == 200)
         }
@@ -179,7 +216,7 @@ struct HostileClientTests {
                 ),
                 (
                     "a huge Content-Length",
-                    "POST /v1/challenge HTTP/1.1\r\nContent-Length: 99999999999999999999999\r\n\r\n", "4"
+                    "POST /v1/challenge HTTP/1.1\r\nContent-Length: 99999999999999999999999\r\n\r\n", "413"
                 ),
                 ("a negative Content-Length", "POST /v1/challenge HTTP/1.1\r\nContent-Length: -1\r\n\r\n", "400"),
                 (
@@ -372,6 +409,24 @@ struct HostileClientTests {
 
 // MARK: - Helpers
 
+/// What docs/SECURITY.md states an idle connection costs the daemon: "(N bytes each": the
+/// hostile-client test holds the daemon to twice that, so the two stay in step.
+func documentedBytesPerIdleConnection() throws -> Int {
+    let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
+        .deletingLastPathComponent()
+    let text = try String(contentsOf: root.appendingPathComponent("docs/SECURITY.md"), encoding: .utf8)
+    guard let match = text.firstMatch(of: /idle connections cost about [0-9.]+ MB \(([0-9]+) bytes each/),
+        let bytes = Int(match.1)
+    else { throw DocumentedFigureMissing() }
+    return bytes
+}
+
+struct DocumentedFigureMissing: Error, CustomStringConvertible {
+    var description: String {
+        "docs/SECURITY.md no longer says \"10,000 idle connections cost about X MB (N bytes each\""
+    }
+}
+
 /// The result of one exchange on a raw socket.
 struct Exchange: Sendable {
     var text: String
@@ -547,7 +602,12 @@ func dribble(_ path: String, clients: Int, every: Duration, giveUpAfter: Duratio
     let begin = ContinuousClock.now
     var buffer = [UInt8](repeating: 0, count: 4096)
     var answers = [[UInt8]](repeating: [], count: fds.count)
+    // Closes are looked for every 5 ms, so that when one happened is known to that much; a
+    // byte goes out on each connection every `every`.
+    var nextSend = begin
     while results.contains(where: { $0 == nil }), ContinuousClock.now - begin < giveUpAfter {
+        let sending = ContinuousClock.now >= nextSend
+        if sending { nextSend += every }
         for i in fds.indices where results[i] == nil {
             // Closed by the server?
             var entry = pollfd(fd: fds[i], events: Int16(POLLIN), revents: 0)
@@ -563,7 +623,7 @@ func dribble(_ path: String, clients: Int, every: Duration, giveUpAfter: Duratio
                 }
             }
             let input = inputs[i]
-            guard sent[i] < input.count else { continue }
+            guard sending, sent[i] < input.count else { continue }
             // The body dribbler's head goes at once; then a byte at a time.
             let isBody = input.count > head.count
             let chunk = isBody && sent[i] == 0 ? input.count - 2000 : 1
@@ -575,7 +635,7 @@ func dribble(_ path: String, clients: Int, every: Duration, giveUpAfter: Duratio
                 sent[i] += n
             }
         }
-        Thread.sleep(forTimeInterval: Double(every.components.seconds) + Double(every.components.attoseconds) / 1e18)
+        Thread.sleep(forTimeInterval: 0.005)
     }
     return fds.indices.map { i in
         results[i] ?? Dribbled(sent: sent[i], closedAfter: nil, answer: String(decoding: answers[i], as: UTF8.self))

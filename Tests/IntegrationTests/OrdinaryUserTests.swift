@@ -71,10 +71,9 @@ struct OrdinaryUserTests {
         try await Self.waitForSocket(socket, pid: pid)
         let daemonLog = { (try? String(contentsOfFile: log, encoding: .utf8)) ?? "" }
         try #require(access(socket, F_OK) == 0, "no socket at \(socket): \(daemonLog())")
-        var info = stat()
-        stat(socket, &info)
-        #expect(info.st_uid == Self.owner)
-        #expect(info.st_mode & 0o777 == 0o600)
+        let attributes = try FileManager.default.attributesOfItem(atPath: socket)
+        #expect((attributes[.ownerAccountID] as? NSNumber)?.uint32Value == Self.owner)
+        #expect(((attributes[.posixPermissions] as? NSNumber)?.intValue ?? 0) & 0o777 == 0o600)
         #expect(daemonLog().contains("running on the built-in defaults"), "\(daemonLog())")
         let health = try runCommand(
             "/usr/bin/curl", ["-sf", "--unix-socket", socket, "http://localhost/v1/health"])
@@ -85,8 +84,9 @@ struct OrdinaryUserTests {
         // The state went to XDG_STATE_HOME, for this user only.
         let state = home + "/.local/state/tokenbroker"
         #expect(FileManager.default.fileExists(atPath: state + "/key"))
-        stat(state, &info)
-        #expect(info.st_uid == Self.owner && info.st_mode & 0o777 == 0o700)
+        let stateAttributes = try FileManager.default.attributesOfItem(atPath: state)
+        #expect((stateAttributes[.ownerAccountID] as? NSNumber)?.uint32Value == Self.owner)
+        #expect(((stateAttributes[.posixPermissions] as? NSNumber)?.intValue ?? 0) & 0o777 == 0o700)
     }
 
     @Test(

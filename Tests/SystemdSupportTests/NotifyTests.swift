@@ -7,12 +7,14 @@ import Testing
     import Glibc
 #endif
 
-/// sd_notify and socket activation in-process. They read the environment, so the suite runs
-/// serialized and restores it.
-@Suite("sd_notify and socket activation", .serialized)
+/// sd_notify, the watchdog interval and the journal check, in-process. Each is given its socket
+/// or environment explicitly: nothing here changes this process's environment, which daemons that
+/// other tests spawn meanwhile inherit. `SystemdTests` (integration) checks the real daemon with
+/// NOTIFY_SOCKET, WATCHDOG_USEC and LISTEN_FDS in its own environment.
+@Suite("sd_notify and the systemd environment")
 struct NotifyTests {
-    /// Binds a datagram socket, points NOTIFY_SOCKET at it, runs `body`, returns what arrived.
-    func collect(_ body: () -> Void) throws -> [String] {
+    /// Binds a datagram socket, runs `body` with its path, returns what arrived.
+    func collect(_ body: (String) -> Void) throws -> [String] {
         let path = NSTemporaryDirectory() + "notify-\(getpid())-\(UInt32.random(in: 0...UInt32.max)).sock"
         let fd = socket(AF_UNIX, Int32(SOCK_DGRAM.rawValue), 0)
         defer {
@@ -30,9 +32,7 @@ struct NotifyTests {
             }
         }
         try #require(bound == 0)
-        setenv("NOTIFY_SOCKET", path, 1)
-        defer { unsetenv("NOTIFY_SOCKET") }
-        body()
+        body(path)
         var messages: [String] = []
         var buffer = [UInt8](repeating: 0, count: 4096)
         while true {
@@ -45,15 +45,15 @@ struct NotifyTests {
 
     @Test("each call sends its assignments as one datagram")
     func messages() throws {
-        let messages = try collect {
-            #expect(SystemdNotifier.isAvailable)
-            SystemdNotifier.ready(status: "starting\nup")
-            SystemdNotifier.status("2 accounts")
-            SystemdNotifier.watchdog()
-            SystemdNotifier.reloading()
-            SystemdNotifier.stopping()
+        let messages = try collect { socket in
+            #expect(SystemdNotifier.ready(status: "starting\nup", socket: socket))
+            #expect(SystemdNotifier.status("2 accounts", socket: socket))
+            #expect(SystemdNotifier.watchdog(socket: socket))
+            #expect(SystemdNotifier.reloading(socket: socket))
+            #expect(SystemdNotifier.stopping(socket: socket))
         }
         #expect(messages.count == 5)
+        guard messages.count == 5 else { return }
         #expect(messages[0] == "READY=1\nSTATUS=starting up")
         #expect(messages[1] == "STATUS=2 accounts")
         #expect(messages[2] == "WATCHDOG=1")
@@ -63,43 +63,36 @@ struct NotifyTests {
         #expect(messages[4] == "STOPPING=1")
     }
 
-    @Test("without NOTIFY_SOCKET nothing is sent and nothing fails")
+    @Test("without NOTIFY_SOCKET no manager listens; a socket nobody binds takes nothing, and nothing fails")
     func unavailable() {
-        unsetenv("NOTIFY_SOCKET")
-        #expect(!SystemdNotifier.isAvailable)
-        #expect(!SystemdNotifier.ready())
+        #expect(!SystemdNotifier.isAvailable(environment: [:]))
+        #expect(!SystemdNotifier.isAvailable(environment: ["NOTIFY_SOCKET": ""]))
+        #expect(SystemdNotifier.isAvailable(environment: ["NOTIFY_SOCKET": "/run/systemd/notify"]))
+        #expect(!SystemdNotifier.ready(socket: NSTemporaryDirectory() + "notify-nobody-\(getpid()).sock"))
     }
 
     @Test("the watchdog interval comes from WATCHDOG_USEC, for this process only")
     func watchdogInterval() {
-        unsetenv("WATCHDOG_USEC")
-        unsetenv("WATCHDOG_PID")
-        #expect(SystemdNotifier.watchdogInterval() == nil)
-        setenv("WATCHDOG_USEC", "3000000", 1)
-        #expect(SystemdNotifier.watchdogInterval() == .seconds(3))
-        setenv("WATCHDOG_PID", "1", 1)
-        #expect(SystemdNotifier.watchdogInterval() == nil)
-        unsetenv("WATCHDOG_USEC")
-        unsetenv("WATCHDOG_PID")
-    }
-
-    @Test("not socket-activated: no sockets")
-    func noSockets() {
-        unsetenv("LISTEN_FDS")
-        unsetenv("LISTEN_PID")
-        #expect(SocketActivation.takeListeningSockets().isEmpty)
+        #expect(SystemdNotifier.watchdogInterval(environment: [:]) == nil)
+        #expect(SystemdNotifier.watchdogInterval(environment: ["WATCHDOG_USEC": "3000000"]) == .seconds(3))
+        #expect(SystemdNotifier.watchdogInterval(environment: ["WATCHDOG_USEC": "0"]) == nil)
+        #expect(SystemdNotifier.watchdogInterval(environment: ["WATCHDOG_USEC": "3s"]) == nil)
+        let ours = ["WATCHDOG_USEC": "3000000", "WATCHDOG_PID": "\(getpid())"]
+        #expect(SystemdNotifier.watchdogInterval(environment: ours) == .seconds(3))
+        let another = ["WATCHDOG_USEC": "3000000", "WATCHDOG_PID": "1"]
+        #expect(SystemdNotifier.watchdogInterval(environment: another) == nil)
+        #expect(SystemdNotifier.watchdogInterval(environment: another, pid: 1) == .seconds(3))
     }
 
     @Test("JOURNAL_STREAM must name standard error's file")
     func journalStream() {
-        unsetenv("JOURNAL_STREAM")
-        #expect(!JournalFields.standardErrorIsJournal())
+        #expect(!JournalFields.standardErrorIsJournal(environment: [:]))
         var info = stat()
         fstat(2, &info)
-        setenv("JOURNAL_STREAM", "\(info.st_dev):\(info.st_ino)", 1)
-        #expect(JournalFields.standardErrorIsJournal())
-        setenv("JOURNAL_STREAM", "\(info.st_dev):\(info.st_ino &+ 1)", 1)
-        #expect(!JournalFields.standardErrorIsJournal())
-        unsetenv("JOURNAL_STREAM")
+        #expect(JournalFields.standardErrorIsJournal(environment: ["JOURNAL_STREAM": "\(info.st_dev):\(info.st_ino)"]))
+        #expect(
+            !JournalFields.standardErrorIsJournal(environment: ["JOURNAL_STREAM": "\(info.st_dev):\(info.st_ino &+ 1)"])
+        )
+        #expect(!JournalFields.standardErrorIsJournal(environment: ["JOURNAL_STREAM": "garbage"]))
     }
 }
