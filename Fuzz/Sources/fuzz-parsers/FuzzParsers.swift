@@ -71,12 +71,11 @@ let targets: [String: @Sendable ([UInt8]) -> Void] = [
 let selected: @Sendable ([UInt8]) -> Void = {
     let name = ProcessInfo.processInfo.environment["FUZZ_TARGET"] ?? ""
     if let target = targets[name] { return target }
-    if name == "list" {
-        print(targets.keys.sorted().joined(separator: " "))
-    } else {
-        print("FUZZ_TARGET must name one of:", targets.keys.sorted().joined(separator: " "))
-    }
-    exit(name == "list" ? 0 : 2)
+    print(name == "list" ? "" : "FUZZ_TARGET must name one of:", terminator: name == "list" ? "" : " ")
+    print(targets.keys.sorted().joined(separator: " "))
+    fflush(nil)
+    // _exit: libFuzzer takes an exit from the target for a failure.
+    _exit(name == "list" ? 0 : 2)
 }()
 
 @_cdecl("LLVMFuzzerTestOneInput")
