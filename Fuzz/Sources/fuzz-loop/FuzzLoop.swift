@@ -210,6 +210,10 @@ func fail(_ reason: String, _ bytes: [UInt8], _ trace: String) -> Never {
 let directory: String = {
     var template = Array("/tmp/fuzz-loop-XXXXXX".utf8CString)
     guard let made = mkdtemp(&template) else { fatalError("mkdtemp: \(ServerLoop.errorText())") }
+    atexit {
+        unlink(directory + "/s")
+        rmdir(directory)
+    }
     return String(cString: made)
 }()
 
