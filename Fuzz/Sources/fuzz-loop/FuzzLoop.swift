@@ -22,13 +22,14 @@
 // - every connection ends (the daemon closes it) within 5 s of the client's half-close;
 // - what a connection receives is a sequence of whole HTTP/1.1 answers (status line, headers,
 //   Content-Length body), and nothing after one that says `Connection: close`;
-// - on a connection that sent only well-formed requests, each one got exactly one answer, in
-//   order, or the daemon closed the connection: never more answers than requests, and fewer only
+// - on a connection that sent only well-formed requests, each one got exactly one answer, or the
+//   daemon closed the connection: never more answers than requests, and fewer only
 //   when the connection was closed (after a quiesce, or after a `Connection: close` the client
 //   asked for); and none of them is an answer to a malformed request (400, 413, 431 and the like);
 // - once the connections are closed, the loop holds no connection and ends when told to, and the
 //   heap returns to what it was before the input (AddressSanitizer's count of allocated bytes,
-//   within 512 KiB, once the first 100 inputs have warmed the runtime's caches up); libFuzzer's leak check runs too.
+//   within 512 KiB, once the first 100 inputs have warmed the runtime's caches up); libFuzzer's
+//   leak check runs too.
 //
 // FUZZ_PRINT=1 prints each connection's requests and answers.
 
