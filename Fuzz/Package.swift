@@ -1,8 +1,9 @@
 // swift-tools-version:6.1
-// The fuzz build: the daemon's request parser and router (the real Sources/BrokerServer, less
-// the socket and its event loop) over a stub CredentialService, linked with libFuzzer. Only
-// swift-nio's HTTP/1.1 types and locks and swift-log come in; not the engine, the store or the
-// HTTPS client. Build and run with scripts/fuzz.sh; see docs/SECURITY.md.
+// The fuzz build: the daemon's request parser, router and event loop (the real Sources/BrokerServer,
+// less SocketServer.swift) over a stub CredentialService, and the readers of the identity
+// provider's replies (the real Sources/LiveProtocol), linked with libFuzzer and AddressSanitizer.
+// Only swift-nio's HTTP/1.1 types and locks, swift-log and OpenSSL's libcrypto come in; not the
+// engine, the store or the HTTPS client. Build and run with scripts/fuzz.sh; see README.md.
 import PackageDescription
 
 let package = Package(
@@ -16,21 +17,35 @@ let package = Package(
         // Symbolic links to the daemon's own sources.
         .target(name: "BrokerCore"),
         .target(name: "BrokerAPI"),
+        .target(name: "CShims"),
+        .systemLibrary(name: "CLibcrypto", pkgConfig: "libcrypto", providers: [.apt(["libssl-dev"])]),
+        .target(name: "LiveProtocol", dependencies: ["BrokerCore", "CLibcrypto"]),
         .target(
             name: "BrokerServer",
             dependencies: [
-                "BrokerCore", "BrokerAPI",
+                "BrokerCore", "BrokerAPI", "CShims",
                 .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
                 .product(name: "NIOHTTP1", package: "swift-nio"),
                 .product(name: "Logging", package: "swift-log"),
             ],
-            exclude: ["SocketServer.swift", "ServerLoop.swift", "ServerLoop+Events.swift"]),
-        // The harness, and the credential service it serves from (StubService.swift).
+            // The service wrapper (swift-service-lifecycle); fuzz-loop binds and quiesces itself.
+            exclude: ["SocketServer.swift"]),
+        // The connection state machine and router, without a socket; the credential service it
+        // serves from (StubService.swift).
         .executableTarget(
             name: "fuzz-http",
             dependencies: [
                 "BrokerServer", "BrokerCore",
                 .product(name: "Logging", package: "swift-log"),
             ]),
+        // The event loop over a real Unix socket, many connections at once (StubService.swift is a link).
+        .executableTarget(
+            name: "fuzz-loop",
+            dependencies: [
+                "BrokerServer", "BrokerCore",
+                .product(name: "Logging", package: "swift-log"),
+            ]),
+        // One target per reader of the identity provider's replies, chosen by FUZZ_TARGET.
+        .executableTarget(name: "fuzz-parsers", dependencies: ["LiveProtocol", "BrokerCore"]),
     ]
 )

@@ -18,6 +18,11 @@ final class StubService: CredentialService {
     let configuration = EngineConfiguration(realms: [Realm(name: "live")])
     let degraded: String? = nil
     private let epoch = Date(timeIntervalSince1970: 1_800_000_000)
+    /// How long a stale read takes (a refresh); the loop fuzzer sets it, so that answers come
+    /// back through the event loop's mailbox while other connections are being read.
+    private let refreshDelay: Duration
+
+    init(refreshDelay: Duration = .zero) { self.refreshDelay = refreshDelay }
 
     func now() -> Date { epoch }
 
@@ -36,7 +41,9 @@ final class StubService: CredentialService {
     {
         switch cachedRead(account: account, kind: kind, minValid: 0) {
         case .fresh(let served): return served
-        case .stale: return served(account, kind)
+        case .stale:
+            if refreshDelay > .zero { try? await Task.sleep(for: refreshDelay) }
+            return served(account, kind)
         case .notFound: throw BrokerError(.notFound, "no account named \(account)")
         case .needsReauth(let reason): throw BrokerError(.needsReauth, reason)
         case .unavailable(let error): throw error

@@ -1,0 +1,1 @@
+../fuzz-http/StubService.swift
