@@ -63,8 +63,8 @@ struct EventSocketTests {
             let everything = try subscribe(path)
             let alice = try subscribe(path, "?account=alice")
             clients = [everything, alice]
-            #expect(everything.read(into: &all) { (try? $0.events().count) == 2 })
-            #expect(alice.read(into: &one) { (try? $0.events().count) == 1 })
+            #expect(await everything.readAsync(into: &all) { (try? $0.events().count) == 2 })
+            #expect(await alice.readAsync(into: &one) { (try? $0.events().count) == 1 })
             let states = try all.events()
             try #require(states.map(\.type) == ["state", "state"])
             #expect(
@@ -77,14 +77,16 @@ struct EventSocketTests {
             service.send(.refreshed, "alice")
             service.send(.needsReauth, "bob", message: "revoked")
             service.send(.loggedOut, "alice")
-            #expect(everything.read(into: &all) { (try? $0.events().count) == 5 })
-            #expect(alice.read(into: &one) { (try? $0.events().count) == 3 })
+            #expect(await everything.readAsync(into: &all) { (try? $0.events().count) == 5 })
+            #expect(await alice.readAsync(into: &one) { (try? $0.events().count) == 3 })
             // Idle for longer than the idle timeout, yet open, and with heartbeats.
             try await Task.sleep(for: .milliseconds(700))
-            #expect(everything.read(into: &all, timeout: .seconds(2)) { $0.text.contains(": heartbeat\n\n") })
+            #expect(
+                await everything.readAsync(into: &all, timeout: .seconds(2)) { $0.text.contains(": heartbeat\n\n") })
         }
         // The server stopped: each stream ends with `shutdown`, then the connection closes.
-        #expect(clients[0].read(into: &all) && clients[1].read(into: &one))
+        #expect(await clients[0].readAsync(into: &all))
+        #expect(await clients[1].readAsync(into: &one))
         let events = try all.events()
         try #require(events.map(\.type) == ["state", "state", "refreshed", "needs_reauth", "logged_out", "shutdown"])
         let ids = events.compactMap { $0.id.flatMap(UInt64.init) }
@@ -123,7 +125,7 @@ struct EventSocketTests {
             #expect(read.count == 1 + 2000 + 1)
             #expect(read.last?.type == "refreshed")
             var dropped: [UInt8] = []
-            #expect(stuck.read(into: &dropped, timeout: .seconds(20)))
+            #expect(await stuck.readAsync(into: &dropped, timeout: .seconds(20)))
             let events = try dropped.events()
             #expect(events.last?.type == "dropped")
             #expect(events.last?.decoded?.message?.contains("more than 1 MiB behind") == true)
@@ -142,12 +144,12 @@ struct EventSocketTests {
             var second: [UInt8] = []
             let a = try subscribe(path)
             let b = try subscribe(path)
-            #expect(a.read(into: &first) { (try? $0.events().count) == 2 })
-            #expect(b.read(into: &second) { (try? $0.events().count) == 2 })
+            #expect(await a.readAsync(into: &first) { (try? $0.events().count) == 2 })
+            #expect(await b.readAsync(into: &second) { (try? $0.events().count) == 2 })
             let c = try RawClient(path)
             c.send("GET /v1/health HTTP/1.1\r\n\r\n")
             var refused: [UInt8] = []
-            #expect(c.read(into: &refused))
+            #expect(await c.readAsync(into: &refused))
             #expect(refused.text.hasPrefix("HTTP/1.1 503"))
         }
     }

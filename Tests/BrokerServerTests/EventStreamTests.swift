@@ -90,7 +90,30 @@ final class RawClient: @unchecked Sendable {
         _ = Array(text.utf8).withUnsafeBytes { Glibc.send(fd, $0.baseAddress, $0.count, Int32(MSG_NOSIGNAL)) }
     }
 
-    /// Reads until `done` holds for what was read, the peer closes, or the time runs out.
+    /// `read`, without holding a thread while it waits: it polls without blocking and sleeps
+    /// between polls, so that the server's own tasks (which deliver the events) and other tests
+    /// keep the few threads the tasks share.
+    func readAsync(
+        into buffer: inout [UInt8], timeout: Duration = .seconds(10), until done: ([UInt8]) -> Bool = { _ in false }
+    ) async -> Bool {
+        let deadline = ContinuousClock.now + timeout
+        var chunk = [UInt8](repeating: 0, count: 65536)
+        while !done(buffer) {
+            guard ContinuousClock.now < deadline else { return false }
+            var poller = pollfd(fd: fd, events: Int16(POLLIN), revents: 0)
+            guard poll(&poller, 1, 0) > 0 else {
+                try? await Task.sleep(for: .milliseconds(5))
+                continue
+            }
+            let count = chunk.withUnsafeMutableBytes { recv(fd, $0.baseAddress, $0.count, 0) }
+            if count <= 0 { return true }
+            buffer += chunk[..<count]
+        }
+        return true
+    }
+
+    /// Reads until `done` holds for what was read, the peer closes, or the time runs out. It
+    /// blocks its thread: call it from a thread of its own (see `readAsync`).
     func read(
         into buffer: inout [UInt8], timeout: Duration = .seconds(10), until done: ([UInt8]) -> Bool = { _ in false }
     ) -> Bool {
