@@ -185,6 +185,12 @@ struct EventStreamIntegrationTests {
         }
     }
 
+}
+
+/// 10,000 events as fast as the daemon commits them: a load that would disturb the timing of the
+/// other suites, so `scripts/test` runs it on its own, after them, with the hostile clients.
+@Suite("Event stream under load")
+struct EventStreamLoadTests {
     @Test("a reader that never reads is dropped once 1 MiB waits for it; RSS grows at most 5 MB over 10,000 events")
     func slowReaderMemory() async throws {
         try await withLiveSim({ $0.tokenLifetime = 3600 }) { sim in
