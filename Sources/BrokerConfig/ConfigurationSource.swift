@@ -53,7 +53,8 @@ package struct ConfigurationSource: Sendable {
     }
 
     /// Reads the configuration: the explicit file (which must exist), the file at the default
-    /// path, or the built-in defaults. Keys a file leaves out take the same defaults.
+    /// path, or the built-in defaults (this user's). Keys a file leaves out take the system
+    /// defaults.
     package func load(fileExists: (String) -> Bool = { FileManager.default.fileExists(atPath: $0) })
         throws(BrokerError) -> (DaemonConfiguration, Origin)
     {
@@ -67,8 +68,9 @@ package struct ConfigurationSource: Sendable {
         } catch {
             throw BrokerError(.badRequest, "cannot read configuration \(path): \(error.localizedDescription)")
         }
-        let configuration = try DaemonConfiguration.parse(
-            text, source: path, environment: environment, defaults: try builtInDefaults(source: path))
+        // A file's missing keys take the system defaults, whoever runs the daemon: the system
+        // unit runs it as a DynamicUser, with the socket passed by systemd.
+        let configuration = try DaemonConfiguration.parse(text, source: path, environment: environment)
         return (configuration, .file(path))
     }
 
