@@ -336,7 +336,7 @@ expect "same process, account still there, token still served" \
 printf 'bogus_key = true\n' | cat - "$work/no-access.toml" > "$work/broken.toml"
 ct sh -c 'cat > /etc/tokenbroker/tokenbroker.toml' < "$work/broken.toml"
 if sctl reload tokenbrokerd.service 2> "$work/reload.err"; then bad "systemctl reload accepted a broken file"; else ok "systemctl reload refuses a broken file"; fi
-expect "...with the reason in the journal" sh -c "nsenter -t $pid1 -a journalctl --no-pager -u tokenbrokerd -o cat | grep -q 'unknown keys: bogus_key'"
+expect "...with the reason in the journal" sh -c "nsenter -t $pid1 -a journalctl --no-pager -u tokenbrokerd -o cat | grep -q 'bogus_key: unknown key'"
 sctl kill -s HUP --kill-whom=main tokenbrokerd.service
 expect "SIGHUP with a broken file: the daemon refuses it with an error entry" \
     wait_for 5 sh -c "nsenter -t $pid1 -a journalctl --no-pager -u tokenbrokerd -p err -o cat | grep -q 'configuration reload refused; the previous configuration stays in force: .*bogus_key'"
