@@ -171,7 +171,7 @@ let package = Package(
         .target(
             name: "TestSupport",
             dependencies: [
-                "LiveSim",
+                "LiveSim", "CShims",
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 .product(name: "NIOSSL", package: "swift-nio-ssl"),
             ] + nio,

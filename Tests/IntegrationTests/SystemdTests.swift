@@ -73,52 +73,44 @@ final class NotifyListener: @unchecked Sendable {
 /// Runs tokenbrokerd (optionally behind another program, such as systemd-socket-activate) with
 /// extra environment, against the configuration of a DaemonProcess.
 final class LaunchedDaemon: @unchecked Sendable {
-    let process = Process()
+    let pid: pid_t
+    private let exit = Mutex<Int32?>(nil)
 
     init(_ daemon: DaemonProcess, environment: [String: String], launcher: [String] = []) throws {
-        let binary = Products.path("tokenbrokerd")
-        if launcher.isEmpty {
-            process.executableURL = URL(fileURLWithPath: binary)
-            process.arguments = ["--config", daemon.configPath]
-        } else {
-            process.executableURL = URL(fileURLWithPath: launcher[0])
-            process.arguments = Array(launcher.dropFirst()) + [binary, "--config", daemon.configPath]
-        }
-        var env = ProcessInfo.processInfo.environment
+        let command = launcher + [Products.path("tokenbrokerd"), "--config", daemon.configPath]
+        var overrides: [String: String?] = [:]
         for key in [
             "NOTIFY_SOCKET", "WATCHDOG_USEC", "WATCHDOG_PID", "LISTEN_FDS", "LISTEN_PID", "LISTEN_FDNAMES",
             "JOURNAL_STREAM",
         ] {
-            env.removeValue(forKey: key)
+            overrides[key] = .some(nil)
         }
-        env.merge(environment) { _, new in new }
-        process.environment = env
-        if !FileManager.default.fileExists(atPath: daemon.logPath) {
-            FileManager.default.createFile(atPath: daemon.logPath, contents: nil)
-        }
-        let log = try FileHandle(forWritingTo: URL(fileURLWithPath: daemon.logPath))
-        log.seekToEndOfFile()
-        process.standardOutput = log
-        process.standardError = log
-        try process.run()
+        for (key, value) in environment { overrides[key] = value }
+        pid = try Spawn.start(command, stdout: daemon.logPath, stderr: daemon.logPath, environment: overrides)
     }
 
-    func signal(_ number: Int32) { kill(process.processIdentifier, number) }
+    func signal(_ number: Int32) { kill(pid, number) }
+
+    /// Reaps the daemon if it has ended; its exit status then.
+    private func ended() -> Int32? {
+        exit.withLock { status in
+            if status == nil { status = Spawn.poll(pid) }
+            return status
+        }
+    }
 
     /// SIGTERM and the exit status; SIGKILL (and -1) after 15 s. Waits without blocking a thread
     /// of the test's concurrency pool.
     func stop() async -> Int32 {
-        if process.isRunning { signal(SIGTERM) }
+        if ended() == nil { signal(SIGTERM) }
         let deadline = ContinuousClock.now + .seconds(15)
-        while process.isRunning, ContinuousClock.now < deadline {
+        while ended() == nil, ContinuousClock.now < deadline {
             try? await Task.sleep(for: .milliseconds(20))
         }
-        if process.isRunning {
-            signal(SIGKILL)
-            while process.isRunning { try? await Task.sleep(for: .milliseconds(20)) }
-            return -1
-        }
-        return process.terminationStatus
+        if let status = ended() { return status }
+        signal(SIGKILL)
+        while ended() == nil { try? await Task.sleep(for: .milliseconds(20)) }
+        return -1
     }
 }
 

@@ -244,7 +244,7 @@ struct SkyLoginServerTests {
             for segments in closedWithoutAnswer {
                 let (_, bytes, end) = try await skyConnect(port: port, segments, timeout: .seconds(40))
                 #expect(bytes.isEmpty, "\(segments.map(\.count))")
-                #expect(end != .timedOut)
+                #expect(end != .timedOut, "\(segments.map(\.count))")
             }
             var badCRC = client.record2(client.passwordPlain(name: "testuser", password: "secret"))
             badCRC[badCRC.count - 1] ^= 0xFF

@@ -7,6 +7,7 @@
 #include <sys/epoll.h>
 #include <sys/eventfd.h>
 #include <sys/socket.h>
+#include <spawn.h>
 
 /* prctl is variadic, which Swift cannot call: these fix its arguments. */
 static inline int tokenbroker_set_dumpable(int dumpable) {
@@ -39,6 +40,13 @@ static inline void tokenbroker_name_thread(const char *name) { pthread_setname_n
 /* accept4 is declared only under _GNU_SOURCE. */
 extern int accept4(int fd, struct sockaddr *address, socklen_t *length, int flags);
 static inline int tokenbroker_accept(int fd) { return accept4(fd, 0, 0, SOCK_NONBLOCK | SOCK_CLOEXEC); }
+
+/* posix_spawn_file_actions_addclosefrom_np (glibc 2.34) is declared only under _GNU_SOURCE. It
+   closes every descriptor from `from` up in the child, close-on-exec or not. */
+extern int posix_spawn_file_actions_addclosefrom_np(posix_spawn_file_actions_t *actions, int from);
+static inline int tokenbroker_spawn_closefrom(posix_spawn_file_actions_t *actions, int from) {
+    return posix_spawn_file_actions_addclosefrom_np(actions, from);
+}
 
 /* The epoll event's data as the descriptor it was registered with (the struct is packed on x86_64). */
 static inline int tokenbroker_epoll_fd(const struct epoll_event *event) { return event->data.fd; }
