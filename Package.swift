@@ -42,6 +42,8 @@ let package = Package(
     targets: [
         // Domain types and every decision; no I/O.
         .target(name: "BrokerCore"),
+        // A lock ThreadSanitizer can see (LockedValue), for the daemon's and livesim's shared state.
+        .target(name: "Locks"),
         // OpenSSL's libcrypto: 3DES for the SSO proof (swift-crypto has none), RSA and big numbers.
         .systemLibrary(name: "CLibcrypto", pkgConfig: "libcrypto", providers: [.apt(["libssl-dev"])]),
         // Readers and writers of the identity provider's wire formats, and the SSO proof.
@@ -50,7 +52,7 @@ let package = Package(
         .target(
             name: "LiveClient",
             dependencies: [
-                "BrokerCore", "LiveProtocol",
+                "BrokerCore", "LiveProtocol", "Locks",
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 .product(name: "NIOSSL", package: "swift-nio-ssl"),
                 .product(name: "Logging", package: "swift-log"),
@@ -61,7 +63,7 @@ let package = Package(
         .target(
             name: "BrokerStore",
             dependencies: [
-                "BrokerCore",
+                "BrokerCore", "Locks",
                 .product(name: "GRDB", package: "GRDB.swift"),
                 .product(name: "Crypto", package: "swift-crypto"),
             ]),
@@ -69,7 +71,7 @@ let package = Package(
         .target(
             name: "BrokerEngine",
             dependencies: [
-                "BrokerCore", "BrokerAPI", "LiveClient", "BrokerStore",
+                "BrokerCore", "BrokerAPI", "LiveClient", "BrokerStore", "Locks",
                 .product(name: "CoreMetrics", package: "swift-metrics"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
@@ -92,7 +94,7 @@ let package = Package(
         .target(
             name: "BrokerServer",
             dependencies: [
-                "BrokerCore", "BrokerAPI", "CShims",
+                "BrokerCore", "BrokerAPI", "CShims", "Locks",
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                 .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
@@ -102,7 +104,7 @@ let package = Package(
         .target(
             name: "LiveSim",
             dependencies: [
-                "CLibcrypto",
+                "CLibcrypto", "Locks",
                 .product(name: "NIOSSL", package: "swift-nio-ssl"),
                 .product(name: "X509", package: "swift-certificates"),
                 .product(name: "SwiftASN1", package: "swift-asn1"),
@@ -171,7 +173,7 @@ let package = Package(
         .target(
             name: "TestSupport",
             dependencies: [
-                "LiveSim", "CShims",
+                "LiveSim", "CShims", "Locks",
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 .product(name: "NIOSSL", package: "swift-nio-ssl"),
             ] + nio,
@@ -225,7 +227,9 @@ let package = Package(
             ]),
         .testTarget(
             name: "BrokerEngineTests",
-            dependencies: ["TestSupport", "BrokerEngine", "BrokerStore", "LiveClient", "BrokerCore", "LiveSim"]),
+            dependencies: [
+                "TestSupport", "BrokerEngine", "BrokerStore", "LiveClient", "BrokerCore", "LiveSim", "Locks",
+            ]),
     ]
 )
 

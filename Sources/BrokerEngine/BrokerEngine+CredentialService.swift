@@ -2,7 +2,7 @@ import BrokerCore
 import BrokerStore
 import Foundation
 import LiveProtocol
-import Synchronization
+import Locks
 
 /// The engine serves the socket through `CredentialService`. Most requirements are the engine's
 /// own methods; the rest adapt them here.

@@ -1,8 +1,8 @@
 import BrokerCore
 import BrokerStore
 import Foundation
+import Locks
 import Logging
-import Synchronization
 
 extension BrokerEngine {
     package func accountNames() -> [AccountName] { locked.withLock { Array($0.machine.accounts.keys) }.sorted() }

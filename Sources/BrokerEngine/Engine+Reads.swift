@@ -1,6 +1,6 @@
 import BrokerCore
 import Foundation
-import Synchronization
+import Locks
 
 extension BrokerEngine {
     /// The cache lookup: a memory read, no I/O, and not the machine's lock. Safe to call from an

@@ -1,8 +1,8 @@
 import BrokerCore
 import Foundation
 import LiveProtocol
+import Locks
 import Logging
-import Synchronization
 
 /// The on-demand answers of `rst` realms (revival servers): the `USR SSO S` proof and the
 /// Passport 1.4 ticket. The BinarySecret and the password stay in here: only the proof and the

@@ -1,8 +1,8 @@
 import BrokerCore
 import Foundation
 import LiveProtocol
+import Locks
 import Logging
-import Synchronization
 
 /// SkyLogin: Skype names enrolled with their password (of which only the login hash is kept), and
 /// the UICs made from signed credentials. The account's RSA key signs inside the daemon; only

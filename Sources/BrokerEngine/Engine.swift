@@ -1,8 +1,8 @@
 import BrokerCore
 import Foundation
+import Locks
 import Logging
 import ServiceLifecycle
-import Synchronization
 
 /// The refresh service: the executor of the `RefreshMachine`. It keeps the machine (and the
 /// reads waiting on it) behind one lock, runs the machine's jobs in a discarding task group
@@ -19,12 +19,12 @@ package final class BrokerEngine: Service, Sendable {
     let random: @Sendable () -> Double
     let logger: Logger
     let cache: any CredentialCache
-    let locked: Mutex<Locked>
-    private let configurationBox: Mutex<EngineConfiguration>
+    let locked: LockedValue<Locked>
+    private let configurationBox: LockedValue<EngineConfiguration>
     let wakeup = Wakeup()
     let metrics = EngineMetrics()
     let hub = EventHub()
-    private let heartbeat = Mutex<Duration>(.zero)
+    private let heartbeat = LockedValue<Duration>(.zero)
 
     /// The machine and the reads waiting on it: one lock, so that a result is handed to exactly
     /// the reads that waited for it.
@@ -48,7 +48,7 @@ package final class BrokerEngine: Service, Sendable {
         cache: any CredentialCache, clock: MonotonicClock, wallClock: @escaping @Sendable () -> Date,
         random: @escaping @Sendable () -> Double, logger: Logger
     ) throws(BrokerError) {
-        self.configurationBox = Mutex(configuration)
+        self.configurationBox = LockedValue(configuration)
         self.persistence = store
         self.identity = identity
         self.cache = cache
@@ -56,7 +56,7 @@ package final class BrokerEngine: Service, Sendable {
         self.wallClock = wallClock
         self.random = random
         self.logger = logger
-        self.locked = Mutex(
+        self.locked = LockedValue(
             Locked(
                 machine: RefreshMachine(
                     policy: configuration.policy, scopes: configuration.scopes,

@@ -1,5 +1,5 @@
 import BrokerCore
-import Synchronization
+import Locks
 
 /// The subscribers of `BrokerEngine.events()`. Each call adds one; an event goes to every
 /// subscriber, in the order it was published (the engine publishes under the machine's lock).
@@ -8,7 +8,7 @@ import Synchronization
 /// subscriber in the daemon: it takes each event at once and bounds what each of its readers may
 /// fall behind (`GET /v1/events`), so nothing piles up here.
 final class EventHub: Sendable {
-    private let subscribers = Mutex<(next: Int, continuations: [Int: AsyncStream<ServiceEvent>.Continuation])>(
+    private let subscribers = LockedValue<(next: Int, continuations: [Int: AsyncStream<ServiceEvent>.Continuation])>(
         (0, [:]))
 
     func subscribe() -> AsyncStream<ServiceEvent> {

@@ -1,7 +1,7 @@
 import BrokerAPI
 import BrokerCore
 import Foundation
-import Synchronization
+import Locks
 
 /// What reads are served from: the credentials the refresh machine published, formatted once,
 /// behind a lock of their own. The cached read path takes only this lock, never the machine's.
@@ -30,7 +30,7 @@ package final class ServedCache: CredentialCache {
         var safetyMargin: TimeInterval = 60
     }
 
-    private let contents = Mutex(Contents())
+    private let contents = LockedValue(Contents())
 
     package init() {}
 

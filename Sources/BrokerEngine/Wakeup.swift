@@ -1,4 +1,4 @@
-import Synchronization
+import Locks
 
 /// A one-slot signal: `signal()` wakes the current or the next `wait`. The scheduler sleeps on
 /// it until its next deadline or until something changes.
@@ -8,7 +8,7 @@ final class Wakeup: Sendable {
         var waiter: CheckedContinuation<Void, Never>?
     }
 
-    private let state = Mutex(State())
+    private let state = LockedValue(State())
 
     func signal() {
         let waiter = state.withLock { state -> CheckedContinuation<Void, Never>? in

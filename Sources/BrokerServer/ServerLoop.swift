@@ -1,8 +1,8 @@
 import BrokerCore
 import CShims
 import Foundation
+import Locks
 import Logging
-import Synchronization
 
 #if canImport(Glibc)
     import Glibc
@@ -65,8 +65,8 @@ final class ServerLoop: @unchecked Sendable {
     private var acceptPausedUntil: UInt64?
     private var out: [UInt8] = []
     let readBuffer: UnsafeMutableRawBufferPointer
-    private let mailbox = Mutex<(messages: [Message], signalled: Bool)>(([], false))
-    private let finished = Mutex<(done: Bool, waiter: CheckedContinuation<Void, Never>?)>((false, nil))
+    private let mailbox = LockedValue<(messages: [Message], signalled: Bool)>(([], false))
+    private let finished = LockedValue<(done: Bool, waiter: CheckedContinuation<Void, Never>?)>((false, nil))
     /// Refusals over `maxConnections` since the last warning, and when that was.
     private var refusals = (count: 0, lastWarning: UInt64?.none)
 

@@ -2,7 +2,7 @@ import BrokerCore
 import Crypto
 import Foundation
 import GRDB
-import Synchronization
+import Locks
 
 /// Re-sealing the whole store under a new key.
 extension CredentialStore {

@@ -2,7 +2,7 @@ import BrokerCore
 import Crypto
 import Foundation
 import GRDB
-import Synchronization
+import Locks
 
 /// The daemon's credential database: every account's refresh token, access tokens, password
 /// and cookies, in one SQLite file.
@@ -28,8 +28,8 @@ package final class CredentialStore: Sendable {
     package let databasePath: String
 
     let pool: DatabasePool
-    let sealerState: Mutex<Sealer>
-    private let closed = Mutex(false)
+    let sealerState: LockedValue<Sealer>
+    private let closed = LockedValue(false)
     /// The key file the key came from, when it is one the daemon may replace after a rekey.
     let keyFile: URL?
 
@@ -144,7 +144,7 @@ package final class CredentialStore: Sendable {
         }
         self.databasePath = databasePath
         self.pool = pool
-        self.sealerState = Mutex(sealer)
+        self.sealerState = LockedValue(sealer)
         self.keyFile = keyFile
     }
 

@@ -2,9 +2,9 @@ import AsyncHTTPClient
 import BrokerCore
 import Foundation
 import LiveProtocol
+import Locks
 import NIOCore
 import NIOHTTP1
-import Synchronization
 
 /// RST.srf (the ssl-compact-ticket of the `rst` ticket method, and every site of an `rst`
 /// realm) and Passport 1.4 (the on-demand ticket of MSNP8–14 logins at revival servers).

@@ -1,7 +1,7 @@
 import BrokerCore
 import Foundation
 import LiveProtocol
-import Synchronization
+import Locks
 
 /// SkyLogin through the realm's login servers, with the realm's trusted keys.
 extension LiveIdentityClient {

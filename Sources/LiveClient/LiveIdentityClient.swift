@@ -2,11 +2,11 @@ import AsyncHTTPClient
 import BrokerCore
 import Foundation
 import LiveProtocol
+import Locks
 import Logging
 import NIOCore
 import NIOHTTP1
 import NIOSSL
-import Synchronization
 
 /// What a completed sign-in yields: the tokens from the desktop redirect, and the session
 /// cookies (MSPAuth, MSPProf, WLSSC) when the server set them.
@@ -34,16 +34,16 @@ package final class LiveIdentityClient: Sendable {
 
     /// The current client of each realm, and the clients replaced by reloads: those finish their
     /// requests and are shut down with the rest.
-    private let clients: Mutex<(current: [String: HTTPClient], retired: [HTTPClient])>
+    private let clients: LockedValue<(current: [String: HTTPClient], retired: [HTTPClient])>
     private let logger: Logger
     /// Each `rst` realm's Passport 1.4 DALogin, once its nexus has named it.
-    let daLogins = Mutex<[String: String]>([:])
+    let daLogins = LockedValue<[String: String]>([:])
     /// Each SkyLogin realm's trusted keys.
-    let skylogin: Mutex<[String: SkyLoginKeys]>
+    let skylogin: LockedValue<[String: SkyLoginKeys]>
 
     package init(realms: [Realm], logger: Logger) throws(BrokerError) {
-        self.skylogin = Mutex(try Self.skyloginKeys(realms))
-        self.clients = Mutex((current: Self.makeClients(try Self.tlsConfigurations(realms)), retired: []))
+        self.skylogin = LockedValue(try Self.skyloginKeys(realms))
+        self.clients = LockedValue((current: Self.makeClients(try Self.tlsConfigurations(realms)), retired: []))
         self.logger = logger
     }
 

@@ -1,9 +1,9 @@
 import BrokerCore
 import Foundation
 import LiveProtocol
+import Locks
 import NIOCore
 import NIOPosix
-import Synchronization
 
 /// A login at a SkyLogin login server, over one TCP connection per attempt: the hello, records 1
 /// and 2 in one write, one reply record, close. The servers are tried in order until one answers.
@@ -195,7 +195,7 @@ package struct SkyLoginClient: Sendable {
 
     /// What the attempt was doing, for the timeout's message.
     private final class Stage: Sendable {
-        private let value = Mutex("connecting")
+        private let value = LockedValue("connecting")
         var current: String { value.withLock { $0 } }
         func set(_ stage: String) { value.withLock { $0 = stage } }
     }

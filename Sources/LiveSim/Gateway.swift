@@ -1,7 +1,7 @@
 import Foundation
+import Locks
 import Logging
 import NIOHTTP1
-import Synchronization
 
 /// The HTTP gateway (`POST /gateway/gateway.dll`): the notification-server exchange carried in
 /// HTTPS requests, as the web client and HTTP-polling clients used it.
@@ -21,7 +21,7 @@ final class NSGateway: Sendable {
     static let idleTimeout: TimeInterval = 600
     static let contentType = "application/x-msn-messenger"
 
-    private let sessions = Mutex<[String: Entry]>([:])
+    private let sessions = LockedValue<[String: Entry]>([:])
     private let state: SimState
     private let logger: Logger?
 

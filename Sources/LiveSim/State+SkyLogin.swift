@@ -1,5 +1,5 @@
 import Foundation
-import Synchronization
+import Locks
 
 /// A Skype-name account: it signs in to the SkyLogin server with its name and password.
 struct SkypeAccount {
@@ -33,7 +33,7 @@ final class SkyLoginKeys: Sendable {
 
     let session: SkyRSAKey
     let signer: SkyRSAKey
-    private let untrustedKey = Mutex<SkyRSAKey?>(nil)
+    private let untrustedKey = LockedValue<SkyRSAKey?>(nil)
 
     init(session: SkyRSAKey, signer: SkyRSAKey) {
         self.session = session

@@ -1,5 +1,5 @@
 import Foundation
-import Synchronization
+import Locks
 
 /// The scopes the token endpoint knows, and the only client allowed them.
 enum SimScopes {
@@ -276,9 +276,9 @@ struct SimWorld {
 
 /// The lock-protected world, shared by every connection.
 final class SimState: Sendable {
-    private let world: Mutex<SimWorld>
+    private let world: LockedValue<SimWorld>
 
-    init(_ world: SimWorld) { self.world = Mutex(world) }
+    init(_ world: SimWorld) { self.world = LockedValue(world) }
 
     func withLock<R, E: Error>(_ body: (inout SimWorld) throws(E) -> R) throws(E) -> R {
         try world.withLock { world throws(E) in try body(&world) }

@@ -2,13 +2,13 @@ import BrokerCore
 import BrokerEngine
 import Foundation
 import Logging
-import Synchronization
+import Locks
 import Testing
 
 /// Refreshes as `FakeIdentity` does, unless told to fail them: transiently, or for good.
 final class ScriptedIdentity: IdentityProviding {
     enum Mode { case grant, transient, revoked }
-    let mode = Mutex<Mode>(.grant)
+    let mode = LockedValue<Mode>(.grant)
     let inner = FakeIdentity(lifetime: 3600)
 
     func refresh(realm: Realm, refreshToken: Secret, scope: Scope, now: Date) async throws(RefreshFailure) -> TokenGrant

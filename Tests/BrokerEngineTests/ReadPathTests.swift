@@ -2,6 +2,7 @@ import BrokerCore
 import BrokerEngine
 import BrokerStore
 import Foundation
+import Locks
 import Logging
 import Synchronization
 import Testing
@@ -84,7 +85,7 @@ final class CountingCache: CredentialCache {
 }
 
 final class SettableWallClock: Sendable {
-    private let offset = Mutex<TimeInterval>(0)
+    private let offset = LockedValue<TimeInterval>(0)
     func now() -> Date { Date().addingTimeInterval(offset.withLock { $0 }) }
     func jump(by seconds: TimeInterval) { offset.withLock { $0 += seconds } }
 }

@@ -1,5 +1,5 @@
 import Foundation
-import Synchronization
+import Locks
 
 /// A clock that only moves when a test advances it. Sleepers wake when their deadline is
 /// reached, and on cancellation.
@@ -22,7 +22,7 @@ public final class ManualClock: Clock, Sendable {
         var nextID: UInt64 = 0
     }
 
-    private let state = Mutex(State())
+    private let state = LockedValue(State())
 
     public init() {}
 
@@ -65,7 +65,7 @@ public final class ManualClock: Clock, Sendable {
 
 /// A wall clock a test can set, for jumps such as a resume from suspend.
 public final class AdjustableWallClock: Sendable {
-    private let offset = Mutex<TimeInterval>(0)
+    private let offset = LockedValue<TimeInterval>(0)
 
     public init() {}
 
