@@ -222,7 +222,7 @@ let package = Package(
         .testTarget(
             name: "IntegrationTests",
             dependencies: [
-                "TestSupport", "BrokerAPI", "LiveSim", "BrokerCore", "LiveProtocol", "BrokerStore",
+                "TestSupport", "BrokerAPI", "LiveSim", "BrokerCore", "LiveProtocol", "BrokerStore", "Locks",
                 .product(name: "NIOHTTP1", package: "swift-nio"),
             ]),
         .testTarget(

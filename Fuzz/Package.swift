@@ -18,12 +18,13 @@ let package = Package(
         .target(name: "BrokerCore"),
         .target(name: "BrokerAPI"),
         .target(name: "CShims"),
+        .target(name: "Locks"),
         .systemLibrary(name: "CLibcrypto", pkgConfig: "libcrypto", providers: [.apt(["libssl-dev"])]),
         .target(name: "LiveProtocol", dependencies: ["BrokerCore", "CLibcrypto"]),
         .target(
             name: "BrokerServer",
             dependencies: [
-                "BrokerCore", "BrokerAPI", "CShims",
+                "BrokerCore", "BrokerAPI", "CShims", "Locks",
                 .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
                 .product(name: "NIOHTTP1", package: "swift-nio"),
                 .product(name: "Logging", package: "swift-log"),

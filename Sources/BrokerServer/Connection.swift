@@ -128,16 +128,22 @@ final class HTTPConnection {
     /// requests without reading gets its answers as it reads them, not all at once in memory.
     static let outputBudget = 256 * 1024
 
-    /// Set when `process` stopped at `outputBudget` with requests left: call it again once the
-    /// output is written.
+    /// Requests one call answers at most. The event loop serves every connection in turn: a
+    /// client pipelining thousands of requests gets this many answered, then waits for its next
+    /// turn while the loop accepts and serves the others.
+    static let requestBudget = 32
+
+    /// Set when `process` stopped at `outputBudget` or `requestBudget` with requests left: call
+    /// it again once the output is written (on the connection's next turn).
     private(set) var moreToAnswer = false
 
     /// Answers the whole requests in the buffer until one must wait, the connection must close,
-    /// or the output reaches `outputBudget`.
+    /// or the output reaches `outputBudget` or the answers `requestBudget`.
     func process(now: UInt64, into out: inout [UInt8]) -> Next {
         moreToAnswer = false
+        var answered = 0
         while !busy && !closing && !streaming {
-            if out.count >= Self.outputBudget {
+            if out.count >= Self.outputBudget || answered >= Self.requestBudget {
                 moreToAnswer = buffered > 0
                 return .proceed
             }
@@ -171,6 +177,7 @@ final class HTTPConnection {
                 closing = true
                 return .close
             case .request(let request, let length):
+                answered += 1
                 start += length
                 scanned = 0
                 head = nil

@@ -35,6 +35,8 @@ final class ServerLoop: @unchecked Sendable {
         var registered = false
         /// Set once the connection is an event stream.
         var stream: EventStream?
+        /// In `turns`: requests are left over after its last turn's budget.
+        var queued = false
 
         init(fd: Int32, serial: UInt64, http: HTTPConnection) {
             self.fd = fd
@@ -46,12 +48,12 @@ final class ServerLoop: @unchecked Sendable {
     let router: Router
     let limits: ServerLimits
     let logger: Logger
-    private let epoll: Int32
+    let epoll: Int32
     private let wake: Int32
-    private var listener: Int32
+    var listener: Int32
     var slots: [Slot?] = []
-    private var open = 0
-    private var serial: UInt64 = 0
+    var open = 0
+    var serial: UInt64 = 0
     /// The earliest time a connection's timer can run out; the loop sleeps until then.
     var nextDeadline = UInt64.max
     /// The event streams, by descriptor.
@@ -62,13 +64,15 @@ final class ServerLoop: @unchecked Sendable {
     var nextHeartbeat: UInt64?
     private var quiesceDeadline: UInt64?
     /// Accepting paused (descriptors ran out) until then.
-    private var acceptPausedUntil: UInt64?
-    private var out: [UInt8] = []
+    var acceptPausedUntil: UInt64?
+    var out: [UInt8] = []
     let readBuffer: UnsafeMutableRawBufferPointer
     private let mailbox = LockedValue<(messages: [Message], signalled: Bool)>(([], false))
     private let finished = LockedValue<(done: Bool, waiter: CheckedContinuation<Void, Never>?)>((false, nil))
+    /// Connections with requests left over after their turn, served in order on the next pass.
+    var turns: [Slot] = []
     /// Refusals over `maxConnections` since the last warning, and when that was.
-    private var refusals = (count: 0, lastWarning: UInt64?.none)
+    var refusals = (count: 0, lastWarning: UInt64?.none)
 
     init(listener: Int32, router: Router, limits: ServerLimits, logger: Logger) throws {
         self.listener = listener
@@ -139,7 +143,9 @@ final class ServerLoop: @unchecked Sendable {
             let now = Self.monotonicNow()
             var timeout: Int32 = -1
             let wakeAt = min(nextDeadline, quiesceDeadline ?? .max, acceptPausedUntil ?? .max, nextHeartbeat ?? .max)
-            if wakeAt != .max {
+            if !turns.isEmpty {
+                timeout = 0
+            } else if wakeAt != .max {
                 timeout = wakeAt <= now ? 0 : Int32(clamping: (wakeAt - now) / 1_000_000 + 1)
             }
             let count = epoll_wait(epoll, events, Int32(capacity), timeout)
@@ -166,6 +172,7 @@ final class ServerLoop: @unchecked Sendable {
                     }
                 }
             }
+            takeTurns(now: after)
             if let paused = acceptPausedUntil, after >= paused, listener >= 0 {
                 acceptPausedUntil = nil
                 _ = tokenbroker_epoll_ctl(epoll, EPOLL_CTL_ADD, listener, UInt32(EPOLLIN.rawValue))
@@ -241,85 +248,7 @@ final class ServerLoop: @unchecked Sendable {
         return false
     }
 
-    private func accept(now: UInt64) {
-        for _ in 0..<64 {
-            let fd = tokenbroker_accept(listener)
-            if fd < 0 {
-                switch errno {
-                case EAGAIN, EWOULDBLOCK, EINTR, ECONNABORTED, EPROTO:
-                    return
-                case EMFILE, ENFILE, ENOBUFS, ENOMEM:
-                    // Out of descriptors: stop accepting for a moment instead of spinning; the
-                    // waiting clients stay in the backlog.
-                    logger.warning(
-                        "cannot accept a connection; pausing accepts",
-                        metadata: ["broker.reason": "\(Self.errorText())"])
-                    _ = tokenbroker_epoll_ctl(epoll, EPOLL_CTL_DEL, listener, 0)
-                    acceptPausedUntil = now + 100_000_000
-                    return
-                default:
-                    // Level-triggered: returning would spin on the same error. Pause for a second.
-                    logger.error("accept failed; pausing accepts", metadata: ["broker.reason": "\(Self.errorText())"])
-                    _ = tokenbroker_epoll_ctl(epoll, EPOLL_CTL_DEL, listener, 0)
-                    acceptPausedUntil = now + 1_000_000_000
-                    return
-                }
-            }
-            guard open < limits.maxConnections else {
-                refuse(fd, now: now)
-                continue
-            }
-            // Supplementary groups only when the policy looks at them: one system call less per
-            // connection. A reload that starts using groups applies to connections opened after
-            // it; one opened before is judged without its groups, which can only deny.
-            let peer = PeerCredentials.read(fd: fd, groups: router.policyUsesGroups)
-            guard peer != nil else {
-                close(fd)
-                continue
-            }
-            serial &+= 1
-            let slot = Slot(
-                fd: fd, serial: serial, http: HTTPConnection(router: router, limits: limits, peer: peer, now: now))
-            if Int(fd) >= slots.count { slots += Array(repeating: nil, count: Int(fd) + 1 - slots.count + 64) }
-            slots[Int(fd)] = slot
-            open += 1
-            nextDeadline = min(nextDeadline, slot.http.deadline)
-            // The request usually arrives with the connection: read it now. A client that sends
-            // one request and `Connection: close` is answered and closed without epoll ever
-            // seeing its descriptor.
-            readable(slot, now: now)
-            if slots[Int(fd)] === slot, !slot.registered {
-                slot.registered = true
-                slot.events = wantedEvents(slot)
-                if tokenbroker_epoll_ctl(epoll, EPOLL_CTL_ADD, fd, slot.events) != 0 { closeSlot(slot) }
-            }
-        }
-    }
-
-    /// A connection over `maxConnections`: answered 503 at once and closed, without reading it.
-    /// The client sees a clear `temporarily_unavailable` instead of a hang.
-    private func refuse(_ fd: Int32, now: UInt64) {
-        out.removeAll(keepingCapacity: true)
-        APIResponse.error(
-            BrokerError(
-                .temporarilyUnavailable, "the daemon is serving \(limits.maxConnections) connections, its limit",
-                hint: "try again shortly"),
-            close: true
-        ).serialize(into: &out, keepAlive: false, omitBody: false)
-        _ = out.withUnsafeBytes { send(fd, $0.baseAddress, $0.count, Int32(MSG_NOSIGNAL)) }
-        close(fd)
-        refusals.count += 1
-        if let last = refusals.lastWarning, now - last < 10_000_000_000 { return }
-        logger.warning(
-            "connection refused: server.max_connections reached",
-            metadata: [
-                "broker.event": "connection_refused", "broker.max_connections": "\(limits.maxConnections)",
-                "broker.refused": "\(refusals.count)",
-            ])
-        refusals = (0, now)
-    }
-
-    private func readable(_ slot: Slot, now: UInt64) {
+    func readable(_ slot: Slot, now: UInt64) {
         if slot.stream != nil { return streamReadable(slot) }
         let received = recv(slot.fd, readBuffer.baseAddress, readBuffer.count, 0)
         out.removeAll(keepingCapacity: true)
@@ -344,23 +273,23 @@ final class ServerLoop: @unchecked Sendable {
 
     /// Writes what the connection produced, then does what it asked.
     private func act(_ next: HTTPConnection.Next, _ slot: Slot, now: UInt64) {
-        var next = next
-        while true {
-            if !out.isEmpty {
-                if slot.pending.isEmpty {
-                    guard sendOut(slot) else { return }
-                } else {
-                    slot.pending += out
-                }
-                out.removeAll(keepingCapacity: true)
+        if !out.isEmpty {
+            if slot.pending.isEmpty {
+                guard sendOut(slot) else { return }
+            } else {
+                slot.pending += out
             }
-            // Answers held back by the output budget follow once the earlier ones are sent.
-            guard case .proceed = next, slot.http.moreToAnswer, slot.pending.isEmpty else { break }
-            next = slot.http.process(now: now, into: &out)
+            out.removeAll(keepingCapacity: true)
         }
         switch next {
         case .proceed:
-            break
+            // Requests left after this turn's budget wait for the connection's next turn, after
+            // every other ready connection and the listener have had theirs. With output still
+            // pending, `writable` goes on once it is written.
+            if slot.http.moreToAnswer, slot.pending.isEmpty, !slot.queued {
+                slot.queued = true
+                turns.append(slot)
+            }
         case .close:
             if slot.pending.isEmpty {
                 closeSlot(slot)
@@ -440,14 +369,15 @@ final class ServerLoop: @unchecked Sendable {
         }
     }
 
-    private func wantedEvents(_ slot: Slot) -> UInt32 {
+    func wantedEvents(_ slot: Slot) -> UInt32 {
         if !slot.pending.isEmpty { return UInt32(EPOLLOUT.rawValue) }
         if let stream = slot.stream {
             // A reader's close shows as EPOLLHUP, which epoll reports whatever is asked.
             if !stream.isEmpty { return UInt32(EPOLLOUT.rawValue) }
             return stream.inputClosed ? 0 : UInt32(EPOLLIN.rawValue)
         }
-        if !slot.http.closing, !slot.http.inputClosed,
+        // A connection waiting for its turn is not read: what it sent already is enough to go on.
+        if !slot.http.closing, !slot.http.inputClosed, !slot.queued,
             !(slot.http.busy && slot.http.buffered > limits.maxHeaderBytes + limits.maxBodyBytes)
         {
             return UInt32(EPOLLIN.rawValue)
@@ -461,6 +391,22 @@ final class ServerLoop: @unchecked Sendable {
         open -= 1
         close(slot.fd)
         if slot.stream != nil { streamClosed(slot) }
+    }
+
+    /// Gives each connection with requests left over its next turn.
+    private func takeTurns(now: UInt64) {
+        guard !turns.isEmpty else { return }
+        let due = turns
+        turns.removeAll(keepingCapacity: true)
+        for slot in due {
+            slot.queued = false
+            guard slots[Int(slot.fd)] === slot, slot.pending.isEmpty, slot.http.moreToAnswer else {
+                if slots[Int(slot.fd)] === slot { updateInterest(slot) }
+                continue
+            }
+            out.removeAll(keepingCapacity: true)
+            act(slot.http.process(now: now, into: &out), slot, now: now)
+        }
     }
 
     /// Closes connections whose timer ran out and finds the next deadline.

@@ -1,8 +1,8 @@
 import BrokerCore
 import BrokerEngine
 import Foundation
-import Logging
 import Locks
+import Logging
 import Testing
 
 /// Refreshes as `FakeIdentity` does, unless told to fail them: transiently, or for good.

@@ -3,9 +3,15 @@ import Foundation
 import NIOCore
 import NIOHTTP1
 
-/// Where `swift build` put the executables: next to the test bundle.
+/// Where `swift build` put the executables: next to the test bundle, unless
+/// `TOKENBROKER_TEST_PRODUCTS` names another directory (a release build's, to measure it with the
+/// debug tests: `swift build -c release` and `TOKENBROKER_TEST_PRODUCTS=.build/release`).
 public enum Products {
     public static let directory: URL = {
+        if let chosen = ProcessInfo.processInfo.environment["TOKENBROKER_TEST_PRODUCTS"], !chosen.isEmpty {
+            print("products: the daemon, tokenctl and livesim from \(chosen)")
+            return URL(fileURLWithPath: chosen)
+        }
         let fromBundle = URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent()
         if FileManager.default.fileExists(atPath: fromBundle.appendingPathComponent("tokenbrokerd").path) {
             return fromBundle

@@ -54,8 +54,12 @@ func exchange(_ input: [UInt8], root: Bool, wait: Bool) async -> [UInt8] {
     func take(_ next: HTTPConnection.Next) {
         switch next {
         case .proceed:
-            // The server writes what was produced and asks for the answers held back.
-            if connection.moreToAnswer { take(connection.process(now: now, into: &output)) }
+            // The server writes what was produced and, on the connection's next turn, asks for
+            // the answers held back.
+            while connection.moreToAnswer {
+                let next = connection.process(now: now, into: &output)
+                guard case .proceed = next else { return take(next) }
+            }
         case .close: closed = true
         case .later(let work):
             precondition(waiting == nil, "a second answer was started while one was outstanding")
