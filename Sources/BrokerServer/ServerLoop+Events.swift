@@ -1,5 +1,6 @@
 import BrokerAPI
 import BrokerCore
+import CShims
 import Foundation
 import Logging
 
