@@ -3,6 +3,11 @@
 kind the OAuth flows meet, and a SIGKILL and restart every few minutes, while clients read
 continuously. The first half runs with refresh-token rotation `rotate`, the second with `strict`.
 
+livesim's grace for a rotated token is 60 s: longer than the daemon takes to learn that an answer
+was lost (its 15 s read timeout, then a retry after a backoff of at most 10 s here). A rotation
+whose answer a fault or a SIGKILL lost is then recovered by the retry in the `rotate` half, and ends
+in `needs_reauth` in the `strict` half, which has no grace.
+
 Run it through scripts/soak.sh. It prints a report and exits non-zero when:
 - a read failed while the daemon was up, and no injected fault explains it;
 - a refresh token was reused (outside livesim's grace) in the `rotate` half;
@@ -81,7 +86,7 @@ class Soak:
             [f"{self.bin}/livesim", "--listen", "127.0.0.1:0", "--port-file", self.path("port"),
              "--ca-out", self.path("ca.pem"), "--accounts", self.path("accounts.json"),
              "--control-listen", "127.0.0.1:0", "--control-port-file", self.path("control"),
-             "--token-lifetime", str(self.args.lifetime), "--rotation", "rotate", "--rotation-grace", "10",
+             "--token-lifetime", str(self.args.lifetime), "--rotation", "rotate", "--rotation-grace", "60",
              "--quiet"], stdout=log, stderr=subprocess.STDOUT)
         for _ in range(200):
             if os.path.exists(self.path("control")) and os.path.getsize(self.path("control")) > 0:
