@@ -18,9 +18,15 @@ import Testing
 struct FairnessTests {
     /// The longest a new client waits for its answer, from its `connect` to the end of the
     /// answer, while four clients pipeline requests as fast as the daemon answers them; for an
-    /// idle machine, scaled by `Calibration.slowdown`. docs/SECURITY.md ("Fairness") gives the
-    /// figures this comes from, release and debug.
+    /// idle machine, scaled by `Calibration.slowdown`. About twice the worst of three runs of each
+    /// build, measured with a soak running beside them: release 73-78 ms, debug 92-148 ms
+    /// (docs/SECURITY.md, "Fairness"). A daemon that serves one connection's whole backlog per
+    /// pass took 1.7 s in the debug build.
     static let newcomerBound: Duration = .milliseconds(250)
+    static let newcomerBoundRelease: Duration = .milliseconds(150)
+
+    /// Whether the daemon under test is a release build (`TOKENBROKER_TEST_PRODUCTS`).
+    static var releaseDaemon: Bool { Products.directory.standardizedFileURL.path.hasSuffix("/release") }
 
     static let pipeliners = 4
     static let bursts = 10
@@ -56,9 +62,9 @@ struct FairnessTests {
             let p50 = percentile(latencies, 0.5)
             let p99 = percentile(latencies, 0.99)
             let worst = latencies.max() ?? .zero
-            let bound = Calibration.margin(Self.newcomerBound)
+            let bound = Calibration.margin(Self.releaseDaemon ? Self.newcomerBoundRelease : Self.newcomerBound)
             print(
-                "fairness: \(newcomers.count) new clients in \(Self.bursts) bursts of \(Self.burstSize): \(newcomers.filter { $0.connectError != nil }.count) connects failed, \(newcomers.filter { !$0.answered }.count) unanswered; connect to answer p50 \(ms(p50)), p99 \(ms(p99)), max \(ms(worst)) (bound \(ms(bound))); pipeliners sent \(pipelined.map { "\($0.sent / 1000) kB" }.joined(separator: ", ")) and got \(pipelined.map { "\($0.answers)" }.joined(separator: ", ")) answers"
+                "fairness: \(Self.releaseDaemon ? "release" : "debug") daemon: \(newcomers.count) new clients in \(Self.bursts) bursts of \(Self.burstSize): \(newcomers.filter { $0.connectError != nil }.count) connects failed, \(newcomers.filter { !$0.answered }.count) unanswered; connect to answer p50 \(ms(p50)), p99 \(ms(p99)), max \(ms(worst)) (bound \(ms(bound))); pipeliners sent \(pipelined.map { "\($0.sent / 1000) kB" }.joined(separator: ", ")) and got \(pipelined.map { "\($0.answers)" }.joined(separator: ", ")) answers"
             )
             let refused = newcomers.compactMap(\.connectError)
             let unanswered = newcomers.filter { $0.connectError == nil && !$0.answered }.count
