@@ -109,7 +109,13 @@ public final class DaemonProcess: @unchecked Sendable {
         configuration.timeout = .init(connect: .seconds(5), read: .seconds(30))
         // Drop idle connections well before the daemon does (its idle_timeout is 10 s), so that a
         // request after a pause never picks a connection the daemon is closing at that moment.
-        configuration.connectionPool = .init(idleTimeout: .seconds(2))
+        // A test that shortens the daemon's idle_timeout gets a quarter of it.
+        let daemonIdle =
+            server.lazy.compactMap { line -> Double? in
+                let parts = line.split(separator: "=", maxSplits: 1).map { $0.trimmingCharacters(in: .whitespaces) }
+                return parts.count == 2 && parts[0] == "idle_timeout" ? Double(parts[1]) : nil
+            }.first ?? 10
+        configuration.connectionPool = .init(idleTimeout: .milliseconds(Int64(min(2.0, daemonIdle / 4) * 1000)))
         http = HTTPClient(eventLoopGroupProvider: .singleton, configuration: configuration)
     }
 
