@@ -18,6 +18,7 @@ import argparse
 import json
 import os
 import random
+import shutil
 import signal
 import socket
 import subprocess
@@ -347,9 +348,10 @@ ca_file = "{self.path('ca.pem')}"
         if stopped != 0:
             problems.append(f"the daemon exited {stopped} on SIGTERM")
         if problems:
-            print("soak: FAILED: " + "; ".join(problems) + f" (logs in {self.work})")
+            print("soak: FAILED: " + "; ".join(problems) + f" (logs and files in {self.work})")
             return 1
         print("soak: ok")
+        shutil.rmtree(self.work, ignore_errors=True)
         return 0
 
 
