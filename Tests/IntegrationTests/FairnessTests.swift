@@ -185,11 +185,7 @@ func newcomerBursts(_ path: String, bursts: Int, size: Int, every: Duration) -> 
     let request = Array(
         "GET /v1/accounts/alice@example.com/token?scope=skype HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n"
             .utf8)
-    var address = sockaddr_un()
-    address.sun_family = sa_family_t(AF_UNIX)
-    withUnsafeMutableBytes(of: &address.sun_path) { raw in
-        for (i, byte) in path.utf8.enumerated() where i < raw.count - 1 { raw[i] = byte }
-    }
+    var address = unixAddress(path)
     var buffer = [UInt8](repeating: 0, count: 16 * 1024)
     for burst in 0..<bursts {
         let due = ContinuousClock.now + every

@@ -455,15 +455,21 @@ func offloaded<T: Sendable>(_ body: @escaping @Sendable () -> T) async -> T {
     }
 }
 
-/// A connected, blocking AF_UNIX socket, or -1.
-func connectUnix(_ path: String, timeout: Double = 10) -> Int32 {
-    let fd = socket(AF_UNIX, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0)
-    guard fd >= 0 else { return -1 }
+/// The address of a Unix socket at `path`.
+func unixAddress(_ path: String) -> sockaddr_un {
     var address = sockaddr_un()
     address.sun_family = sa_family_t(AF_UNIX)
     withUnsafeMutableBytes(of: &address.sun_path) { raw in
         for (i, byte) in path.utf8.enumerated() where i < raw.count - 1 { raw[i] = byte }
     }
+    return address
+}
+
+/// A connected, blocking AF_UNIX socket, or -1.
+func connectUnix(_ path: String, timeout: Double = 10) -> Int32 {
+    let fd = socket(AF_UNIX, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0)
+    guard fd >= 0 else { return -1 }
+    var address = unixAddress(path)
     var tv = timeval(tv_sec: Int(timeout), tv_usec: 0)
     setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, socklen_t(MemoryLayout<timeval>.size))
     setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, socklen_t(MemoryLayout<timeval>.size))
