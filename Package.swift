@@ -41,7 +41,9 @@ let package = Package(
     ],
     targets: [
         // Domain types and every decision; no I/O.
-        .target(name: "BrokerCore"),
+        .target(name: "BrokerCore", dependencies: ["CSecretSlab"]),
+        // The slabs that hold secrets' bytes outside malloc's heap (see its header).
+        .target(name: "CSecretSlab"),
         // A lock ThreadSanitizer can see (LockedValue), for the daemon's and livesim's shared state.
         .target(name: "Locks"),
         // OpenSSL's libcrypto: 3DES for the SSO proof (swift-crypto has none), RSA and big numbers.

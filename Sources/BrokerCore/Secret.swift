@@ -1,23 +1,91 @@
+import CSecretSlab
+
+#if canImport(Glibc)
+    import Glibc
+#endif
+
 /// A credential value: a token, cookie, ticket or password.
 ///
 /// Its description is redacted so that a secret cannot reach a log line, an error message or a
-/// crash report by string interpolation.
+/// crash report by string interpolation. Its bytes live outside malloc's heap, in the secret slab
+/// (`CSecretSlab`): slots of the same size are reused as tokens are replaced, zeroed when freed,
+/// and left out of core dumps.
 package struct Secret: Sendable, Hashable, Codable, CustomStringConvertible, CustomDebugStringConvertible {
-    /// The raw value. Read it only where it leaves the process on purpose.
-    package let exposed: String
+    private let storage: SecretBytes
 
-    package init(_ value: String) { self.exposed = value }
+    package init(_ value: String) {
+        var value = value
+        storage = value.withUTF8 { SecretBytes(copying: UnsafeRawBufferPointer($0)) }
+    }
 
-    package var description: String { "<redacted \(exposed.utf8.count) bytes>" }
+    /// The raw value, as a new String. Read it only where it leaves the process on purpose; the
+    /// hot path uses `withUTF8` and makes no String.
+    package var exposed: String { storage.withBytes { String(decoding: $0, as: UTF8.self) } }
+
+    /// The value's UTF-8 bytes, without a copy.
+    package func withUTF8<R>(_ body: (UnsafeRawBufferPointer) throws -> R) rethrows -> R {
+        try storage.withBytes(body)
+    }
+
+    /// The length of the value in UTF-8 bytes.
+    package var utf8Count: Int { storage.count }
+
+    package var description: String { "<redacted \(utf8Count) bytes>" }
     package var debugDescription: String { description }
 
+    package static func == (lhs: Secret, rhs: Secret) -> Bool {
+        lhs.storage === rhs.storage
+            || lhs.withUTF8 { a in
+                rhs.withUTF8 { b in
+                    a.count == b.count && (a.isEmpty || memcmp(a.baseAddress!, b.baseAddress!, a.count) == 0)
+                }
+            }
+    }
+
+    package func hash(into hasher: inout Hasher) {
+        withUTF8 { hasher.combine(bytes: $0) }
+    }
+
     package init(from decoder: any Decoder) throws {
-        self.exposed = try decoder.singleValueContainer().decode(String.self)
+        self.init(try decoder.singleValueContainer().decode(String.self))
     }
 
     package func encode(to encoder: any Encoder) throws {
         var container = encoder.singleValueContainer()
         try container.encode(exposed)
+    }
+}
+
+/// A secret's bytes in a slab slot, freed (and zeroed) with the last `Secret` that shares them.
+/// Immutable once made.
+private final class SecretBytes: @unchecked Sendable {
+    private let base: UnsafeMutableRawPointer
+    let count: Int
+
+    init(copying bytes: UnsafeRawBufferPointer) {
+        count = bytes.count
+        base = tb_secret_alloc(bytes.count)
+        if let source = bytes.baseAddress, !bytes.isEmpty { base.copyMemory(from: source, byteCount: bytes.count) }
+    }
+
+    deinit { tb_secret_free(base, count) }
+
+    func withBytes<R>(_ body: (UnsafeRawBufferPointer) throws -> R) rethrows -> R {
+        try body(UnsafeRawBufferPointer(start: base, count: count))
+    }
+}
+
+/// What the secret slab holds: the secrets' own bytes, the slots they take, and all it has mapped.
+package struct SecretMemory: Sendable, Equatable {
+    package var live: UInt64
+    package var payload: UInt64
+    package var slots: UInt64
+    package var mapped: UInt64
+
+    package static func current() -> SecretMemory {
+        var stats = tb_secret_stats()
+        tb_secret_usage(&stats)
+        return SecretMemory(live: stats.live, payload: stats.payload, slots: stats.slots, mapped: stats.mapped)
     }
 }
 

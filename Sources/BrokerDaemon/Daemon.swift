@@ -79,7 +79,7 @@ struct Daemon {
             limits: Self.limits(configuration),
             logger: logger,
             metrics: {
-                Self.recordHeap()
+                Self.recordMemory()
                 return registry.emitToBuffer()
             })
         do {
@@ -184,19 +184,36 @@ struct Daemon {
         return .inherited(chosen.fd)
     }
 
-    /// malloc's view of the heap, as gauges: the bytes the daemon's objects use, and the bytes
-    /// free inside malloc's arenas that the RSS still counts (fragmentation after refreshes).
-    static func recordHeap() {
+    /// The daemon's memory as gauges, read when `/metrics` is rendered: the secret slab (the
+    /// secrets' own bytes, the slots that hold them, all the slab has mapped), malloc's view of
+    /// the heap (what the daemon's other objects use, and what is free inside malloc's arenas yet
+    /// still counted in the RSS), and the resident set split into anonymous and file-backed pages.
+    static func recordMemory() {
+        let secrets = SecretMemory.current()
+        secretCount.record(Int64(clamping: secrets.live))
+        secretPayload.record(Int64(clamping: secrets.payload))
+        secretSlots.record(Int64(clamping: secrets.slots))
+        secretMapped.record(Int64(clamping: secrets.mapped))
         var inUse: UInt64 = 0
         var free: UInt64 = 0
         var mapped: UInt64 = 0
         tokenbroker_heap_usage(&inUse, &free, &mapped)
         heapInUse.record(Int64(clamping: inUse))
         heapFree.record(Int64(clamping: free))
+        if let resident = ResidentMemory.current() {
+            residentAnon.record(Int64(clamping: resident.anonymous))
+            residentFile.record(Int64(clamping: resident.fileBacked))
+        }
     }
 
+    private static let secretCount = Gauge(label: "tokenbroker_secrets")
+    private static let secretPayload = Gauge(label: "tokenbroker_secret_bytes", dimensions: [("state", "payload")])
+    private static let secretSlots = Gauge(label: "tokenbroker_secret_bytes", dimensions: [("state", "slots")])
+    private static let secretMapped = Gauge(label: "tokenbroker_secret_bytes", dimensions: [("state", "mapped")])
     private static let heapInUse = Gauge(label: "tokenbroker_heap_bytes", dimensions: [("state", "in_use")])
     private static let heapFree = Gauge(label: "tokenbroker_heap_bytes", dimensions: [("state", "free")])
+    private static let residentAnon = Gauge(label: "tokenbroker_resident_bytes", dimensions: [("kind", "anon")])
+    private static let residentFile = Gauge(label: "tokenbroker_resident_bytes", dimensions: [("kind", "file")])
 
     static func limits(_ configuration: DaemonConfiguration) -> ServerLimits {
         var limits = ServerLimits()

@@ -56,18 +56,17 @@ extension APIResponse {
             digits += 1
         }
         let length =
-            tokenParts.fixedLength + served.credential.value.exposed.utf8.count + served.token.scope.rawValue.utf8.count
+            tokenParts.fixedLength + served.credential.value.utf8Count + served.token.scope.rawValue.utf8.count
             + served.expiresAtText.utf8.count + digits
         return (expiresIn, length)
     }
 
     /// `{"access_token":"…","token_type":"bearer","scope":"…","expires_at":"…","expires_in":N}`
     private static func appendTokenBody(_ served: ServedCredential, expiresIn: Int, to out: inout [UInt8]) {
-        var token = served.credential.value.exposed
         var scope = served.token.scope.rawValue
         var expiresAt = served.expiresAtText
         out.append(contentsOf: tokenParts.open)
-        token.withUTF8 { out.append(contentsOf: $0) }
+        served.credential.value.withUTF8 { out.append(contentsOf: $0) }
         out.append(contentsOf: tokenParts.scope)
         scope.withUTF8 { out.append(contentsOf: $0) }
         out.append(contentsOf: tokenParts.expiresAt)

@@ -51,6 +51,18 @@ struct MetricsTests {
             // malloc's view, read when the metrics are rendered.
             #expect((sample(text, #"tokenbroker_heap_bytes{state="in_use"}"#) ?? 0) > 1_000_000)
             #expect(sample(text, #"tokenbroker_heap_bytes{state="free"}"#) != nil)
+            // The secret slab: the account's refresh token and its tokens live there, in slots at
+            // most 63 bytes larger each, inside what the slab has mapped.
+            let secrets = sample(text, "tokenbroker_secrets") ?? 0
+            let payload = sample(text, #"tokenbroker_secret_bytes{state="payload"}"#) ?? 0
+            let slots = sample(text, #"tokenbroker_secret_bytes{state="slots"}"#) ?? 0
+            let mapped = sample(text, #"tokenbroker_secret_bytes{state="mapped"}"#) ?? 0
+            #expect(secrets >= 3)
+            #expect(payload > 1_000)
+            #expect(slots >= payload && slots < payload + 64 * secrets)
+            #expect(mapped >= slots)
+            #expect((sample(text, #"tokenbroker_resident_bytes{kind="anon"}"#) ?? 0) > mapped)
+            #expect((sample(text, #"tokenbroker_resident_bytes{kind="file"}"#) ?? 0) > 1_000_000)
 
             func curl(asUID uid: Int) throws -> CommandResult {
                 try runCommand(
