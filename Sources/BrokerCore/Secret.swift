@@ -112,4 +112,8 @@ package enum SecretKind: String, Sendable, CaseIterable, Codable {
     /// The Skype name SkyLogin credentials bind (`skylogin.skype_name`): it tells who the account
     /// is, so it is sealed like the login.
     case skypeName = "skype_name"
+    /// A skypetoken (`derived_credentials`, kind `skypetoken`).
+    case skypetoken
+    /// A UIC (`derived_credentials`, kind `uic`).
+    case uic
 }

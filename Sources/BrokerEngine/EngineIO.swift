@@ -74,16 +74,18 @@ extension CredentialStore: CredentialPersisting {
                 stateReason: account.stateReason,
                 refreshToken: credentials.refreshToken, password: credentials.password,
                 ticketMethod: account.ticketMethod, accessTokens: Array(credentials.accessTokens.values),
-                cookies: credentials.cookies.map { (value: $0, expiresAt: nil) }, sites: credentials.sites,
+                cookies: credentials.cookies.map { (value: $0, expiresAt: credentials.cookiesExpireAt) },
+                sites: credentials.sites,
                 loginKind: account.loginKind, loginHash: credentials.loginHash, skylogin: credentials.skylogin,
-                skyloginKey: credentials.skyloginKey)
+                skyloginKey: credentials.skyloginKey, derived: credentials.derived)
         }
     }
 
     package func commit(_ write: PendingWrite, account: AccountName, now: Date) throws {
         try commitRefresh(
             account: account, accessToken: write.accessToken, rotatedRefreshToken: write.rotatedRefreshToken,
-            cookies: write.cookies, sites: write.sites, skylogin: write.skylogin, now: now)
+            cookies: write.cookies, cookiesExpireAt: write.cookiesExpireAt, sites: write.sites,
+            skylogin: write.skylogin, derived: write.derived, now: now)
     }
 
     package func saveEnrollment(_ seed: AccountSeed, exists: Bool, now: Date) throws {
@@ -107,7 +109,7 @@ extension CredentialStore: CredentialPersisting {
         if exists {
             try replaceGrant(
                 account: seed.name, refreshToken: refreshToken, accessTokens: seed.accessTokens,
-                cookies: seed.cookies?.value, sites: seed.sites, now: now)
+                cookies: seed.cookies?.value, cookiesExpireAt: seed.cookies?.expiresAt, sites: seed.sites, now: now)
             if let password = seed.password { try setSecret(password, kind: .password, account: seed.name, now: now) }
             try setTicketMethod(seed.ticketMethod, for: seed.name)
         } else {
@@ -115,7 +117,7 @@ extension CredentialStore: CredentialPersisting {
                 name: seed.name, realm: seed.realm, login: seed.login, refreshToken: refreshToken,
                 accessTokens: seed.accessTokens,
                 password: seed.password, cookies: seed.cookies?.value, ticketMethod: seed.ticketMethod,
-                sites: seed.sites, now: now)
+                sites: seed.sites, cookiesExpireAt: seed.cookies?.expiresAt, now: now)
         }
     }
 }

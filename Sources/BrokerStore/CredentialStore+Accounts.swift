@@ -15,7 +15,7 @@ extension CredentialStore {
         name: AccountName, realm: String, login: String, refreshToken: Secret?,
         accessTokens: [AccessToken], password: Secret?, cookies: Secret?, ticketMethod: TicketMethod = .oauth,
         sites: [String: Credential] = [:], loginKind: LoginKind = .microsoft, loginHash: Secret? = nil,
-        skylogin: Credential? = nil, now: Date = Date()
+        skylogin: Credential? = nil, cookiesExpireAt: Date? = nil, now: Date = Date()
     ) throws {
         guard !realm.isEmpty else { throw BrokerError(.badRequest, "the realm name is empty") }
         guard !login.isEmpty else { throw BrokerError(.badRequest, "the login is empty") }
@@ -46,7 +46,7 @@ extension CredentialStore {
                 ])
             try self.putSecret(db, id, .refreshToken, refreshToken, now)
             try self.putSecret(db, id, .password, password, now)
-            try self.putSecret(db, id, .cookies, cookies, now)
+            try self.putSecret(db, id, .cookies, cookies, now, expiresAt: cookiesExpireAt)
             for token in accessTokens {
                 try self.putAccessToken(db, id, token)
             }

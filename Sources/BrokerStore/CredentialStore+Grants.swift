@@ -11,7 +11,8 @@ extension CredentialStore {
     /// `now` is when the secrets were obtained, from the caller's clock.
     package func commitRefresh(
         account name: AccountName, accessToken: AccessToken?, rotatedRefreshToken: Secret?, cookies: Secret? = nil,
-        sites: [String: Credential] = [:], skylogin: Credential? = nil, now: Date = Date()
+        cookiesExpireAt: Date? = nil, sites: [String: Credential] = [:], skylogin: Credential? = nil,
+        derived: [CredentialKind: Credential] = [:], now: Date = Date()
     ) throws {
         try write("cannot store the refreshed token of \(name)") { db in
             let id = try Self.requireAccountID(db, name, self.sealer)
@@ -22,8 +23,16 @@ extension CredentialStore {
                 try self.putSecret(db, id, .refreshToken, rotatedRefreshToken, now)
             }
             if let cookies {
-                try self.putSecret(db, id, .cookies, cookies, now)
+                try self.putSecret(db, id, .cookies, cookies, now, expiresAt: cookiesExpireAt)
+                // New cookies come from a sign-in, which starts a new grant family: the skypetoken
+                // made from the old family's token is not loaded again.
+                if derived[.skypetoken] == nil {
+                    try db.execute(
+                        sql: "DELETE FROM derived_credentials WHERE account_id = ? AND kind = 'skypetoken'",
+                        arguments: [id])
+                }
             }
+            for (kind, credential) in derived { try self.putDerived(db, id, kind, credential) }
         }
     }
 
@@ -33,7 +42,7 @@ extension CredentialStore {
     /// is kept. Throws `.notFound` if there is no such account.
     package func replaceGrant(
         account name: AccountName, refreshToken: Secret?, accessTokens: [AccessToken], cookies: Secret?,
-        sites: [String: Credential] = [:], now: Date = Date()
+        cookiesExpireAt: Date? = nil, sites: [String: Credential] = [:], now: Date = Date()
     ) throws {
         try write("cannot store the new sign-in of \(name)") { db in
             let id = try Self.requireAccountID(db, name, self.sealer)
@@ -42,7 +51,8 @@ extension CredentialStore {
             for token in accessTokens {
                 try self.putAccessToken(db, id, token)
             }
-            try self.putSecret(db, id, .cookies, cookies, now)
+            try self.putSecret(db, id, .cookies, cookies, now, expiresAt: cookiesExpireAt)
+            try db.execute(sql: "DELETE FROM derived_credentials WHERE account_id = ?", arguments: [id])
             try db.execute(sql: "DELETE FROM site_tickets WHERE account_id = ?", arguments: [id])
             for (site, ticket) in sites { try self.putSiteTicket(db, id, site, ticket) }
             try db.execute(
@@ -51,9 +61,9 @@ extension CredentialStore {
         }
     }
 
-    func putSecret(_ db: Database, _ id: Int64, _ kind: SecretKind, _ secret: Secret?, _ now: Date)
-        throws
-    {
+    func putSecret(
+        _ db: Database, _ id: Int64, _ kind: SecretKind, _ secret: Secret?, _ now: Date, expiresAt: Date? = nil
+    ) throws {
         guard let secret else {
             try db.execute(
                 sql: "DELETE FROM secrets WHERE account_id = ? AND kind = ?", arguments: [id, kind.rawValue])
@@ -62,10 +72,11 @@ extension CredentialStore {
         let sealed = try sealer.seal(secret.exposed, SealContext(accountID: id, kind: kind))
         try db.execute(
             sql: """
-                INSERT INTO secrets (account_id, kind, value, updated_at) VALUES (?, ?, ?, ?)
-                ON CONFLICT (account_id, kind) DO UPDATE SET value = excluded.value, updated_at = excluded.updated_at
+                INSERT INTO secrets (account_id, kind, value, updated_at, expires_at) VALUES (?, ?, ?, ?, ?)
+                ON CONFLICT (account_id, kind) DO UPDATE SET value = excluded.value, updated_at = excluded.updated_at,
+                    expires_at = excluded.expires_at
                 """,
-            arguments: [id, kind.rawValue, sealed, now.timeIntervalSince1970])
+            arguments: [id, kind.rawValue, sealed, now.timeIntervalSince1970, expiresAt?.timeIntervalSince1970])
     }
 
     /// One RST site's ticket, and the BinarySecret that came with it (or none), replacing both.
@@ -118,6 +129,36 @@ extension CredentialStore {
                     credentials.expiresAt.timeIntervalSince1970, id,
                 ])
         }
+    }
+
+    /// The kinds `derived_credentials` holds, with the seal context kind of each.
+    static func derivedSecretKind(_ kind: CredentialKind) -> SecretKind? {
+        switch kind {
+        case .skypetoken: .skypetoken
+        case .uic: .uic
+        default: nil
+        }
+    }
+
+    /// A skypetoken or UIC with its times, replacing the stored one.
+    func putDerived(_ db: Database, _ id: Int64, _ kind: CredentialKind, _ credential: Credential) throws {
+        guard let secretKind = Self.derivedSecretKind(kind) else {
+            throw BrokerError(.internalError, "\(kind.name) is not kept in derived_credentials")
+        }
+        let sealed = try sealer.seal(credential.value.exposed, SealContext(accountID: id, kind: secretKind))
+        try db.execute(
+            sql: """
+                INSERT INTO derived_credentials (account_id, kind, value, obtained_at, expires_at, refresh_by, issued_at)
+                VALUES (?, ?, ?, ?, ?, ?, ?)
+                ON CONFLICT (account_id, kind) DO UPDATE SET value = excluded.value,
+                    obtained_at = excluded.obtained_at, expires_at = excluded.expires_at,
+                    refresh_by = excluded.refresh_by, issued_at = excluded.issued_at
+                """,
+            arguments: [
+                id, secretKind.rawValue, sealed, credential.obtainedAt.timeIntervalSince1970,
+                credential.expiresAt.timeIntervalSince1970, credential.refreshBy?.timeIntervalSince1970,
+                credential.issuedAt?.timeIntervalSince1970,
+            ])
     }
 
     func putAccessToken(_ db: Database, _ id: Int64, _ token: AccessToken) throws {

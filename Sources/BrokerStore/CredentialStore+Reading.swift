@@ -91,7 +91,7 @@ extension CredentialStore {
     {
         var credentials = StoredCredentials()
         for row in try Row.fetchAll(
-            db, sql: "SELECT kind, value FROM secrets WHERE account_id = ?", arguments: [id])
+            db, sql: "SELECT kind, value, expires_at FROM secrets WHERE account_id = ?", arguments: [id])
         {
             let rawKind: String = row["kind"]
             guard let kind = SecretKind(rawValue: rawKind), Self.accountSecretKinds.contains(kind) else {
@@ -101,9 +101,11 @@ extension CredentialStore {
             switch kind {
             case .refreshToken: credentials.refreshToken = secret
             case .password: credentials.password = secret
-            case .cookies: credentials.cookies = secret
+            case .cookies:
+                credentials.cookies = secret
+                credentials.cookiesExpireAt = (row["expires_at"] as Double?).map(Date.init(timeIntervalSince1970:))
             case .accessToken, .login, .accountName, .siteTicket, .proofKey, .loginHash, .clientKey,
-                .skyloginCredentials, .skypeName:
+                .skyloginCredentials, .skypeName, .skypetoken, .uic:
                 break
             }
         }
@@ -136,6 +138,28 @@ extension CredentialStore {
             credentials.sites[site] = Credential(
                 value: Secret(value), obtainedAt: Date(timeIntervalSince1970: row["obtained_at"]),
                 expiresAt: Date(timeIntervalSince1970: row["expires_at"]), proofKey: proofKey)
+        }
+        for row in try Row.fetchAll(
+            db,
+            sql: """
+                SELECT kind, value, obtained_at, expires_at, refresh_by, issued_at
+                FROM derived_credentials WHERE account_id = ?
+                """, arguments: [id])
+        {
+            let rawKind: String = row["kind"]
+            let kind: CredentialKind
+            switch rawKind {
+            case SecretKind.skypetoken.rawValue: kind = .skypetoken
+            case SecretKind.uic.rawValue: kind = .uic
+            default: throw BrokerError(.internalError, "account \(name) has a stored credential of unknown kind")
+            }
+            let value = try open(
+                row["value"], SealContext(accountID: id, kind: Self.derivedSecretKind(kind)!), account: name.rawValue)
+            credentials.derived[kind] = Credential(
+                value: Secret(value), obtainedAt: Date(timeIntervalSince1970: row["obtained_at"]),
+                expiresAt: Date(timeIntervalSince1970: row["expires_at"]),
+                refreshBy: (row["refresh_by"] as Double?).map(Date.init(timeIntervalSince1970:)),
+                issuedAt: (row["issued_at"] as Double?).map(Date.init(timeIntervalSince1970:)))
         }
         if let row = try Row.fetchOne(
             db,

@@ -52,6 +52,17 @@ extension CredentialStore {
                         arguments: [try next.seal(plain, context), id, scopeName])
                     count += 1
                 }
+                for row in try Row.fetchAll(db, sql: "SELECT account_id, kind, value FROM derived_credentials") {
+                    let id: Int64 = row["account_id"]
+                    let kindName: String = row["kind"]
+                    guard let kind = SecretKind(rawValue: kindName) else { continue }
+                    let context = SealContext(accountID: id, kind: kind)
+                    let plain = try self.open(row["value"], context, account: "row \(id)")
+                    try db.execute(
+                        sql: "UPDATE derived_credentials SET value = ? WHERE account_id = ? AND kind = ?",
+                        arguments: [try next.seal(plain, context), id, kindName])
+                    count += 1
+                }
                 for row in try Row.fetchAll(db, sql: "SELECT account_id, site, value, proof_key FROM site_tickets") {
                     let id: Int64 = row["account_id"]
                     let site: String = row["site"]

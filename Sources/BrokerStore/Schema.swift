@@ -20,6 +20,9 @@ enum Schema {
     /// - `site_tickets` (v4): an `rst` realm's compact ticket per account and site, sealed, with
     ///   the BinarySecret that came with it (sealed) and its times.
     ///
+    /// - `derived_credentials` (v6): an account's skypetoken and UIC, sealed, with their times;
+    ///   `secrets.expires_at` (v6) is the cookies' expiry, when known.
+    ///
     /// Times are `REAL` seconds since 1970.
     static func migrator(sealer: Sealer) -> DatabaseMigrator {
         var migrator = DatabaseMigrator()
@@ -116,6 +119,25 @@ enum Schema {
                         obtained_at REAL,
                         expires_at REAL
                     );
+                    """)
+        }
+        // v6: skypetokens and UICs, sealed, so that a restart serves them until their own refresh
+        // point instead of fetching every one again; and the cookies' expiry, so that a restart
+        // does not sign in again to learn it.
+        migrator.registerMigration("v6") { db in
+            try db.execute(
+                sql: """
+                    CREATE TABLE derived_credentials (
+                        account_id INTEGER NOT NULL REFERENCES accounts(id) ON DELETE CASCADE,
+                        kind TEXT NOT NULL CHECK (kind IN ('skypetoken', 'uic')),
+                        value BLOB NOT NULL,
+                        obtained_at REAL NOT NULL,
+                        expires_at REAL NOT NULL,
+                        refresh_by REAL,
+                        issued_at REAL,
+                        PRIMARY KEY (account_id, kind)
+                    );
+                    ALTER TABLE secrets ADD COLUMN expires_at REAL;
                     """)
         }
         return migrator

@@ -52,6 +52,10 @@ package struct StoredCredentials: Sendable, Hashable, CustomStringConvertible,
     package var skyloginKey: Secret?
     package var loginHash: Secret?
     package var skylogin: Credential?
+    /// The skypetoken and the UIC (kinds `.skypetoken`, `.uic`).
+    package var derived: [CredentialKind: Credential] = [:]
+    /// When the cookies expire, when the store knows.
+    package var cookiesExpireAt: Date?
 
     package init(
         refreshToken: Secret? = nil, accessTokens: [Scope: AccessToken] = [:], password: Secret? = nil,
@@ -69,7 +73,8 @@ package struct StoredCredentials: Sendable, Hashable, CustomStringConvertible,
         return "StoredCredentials(refreshToken: \(refreshToken.map { "\($0)" } ?? "none"), "
             + "accessTokens: [\(scopes)], password: \(password.map { "\($0)" } ?? "none"), "
             + "cookies: \(cookies.map { "\($0)" } ?? "none"), sites: [\(sites.keys.sorted().joined(separator: ","))], "
-            + "skylogin: \(skyloginKey == nil ? "none" : "key")\(loginHash == nil ? "" : ", hash")\(skylogin == nil ? "" : ", credentials"))"
+            + "skylogin: \(skyloginKey == nil ? "none" : "key")\(loginHash == nil ? "" : ", hash")\(skylogin == nil ? "" : ", credentials")), "
+            + "derived: [\(derived.keys.sorted().map(\.name).joined(separator: ","))])"
     }
 
     package var debugDescription: String { description }

@@ -48,6 +48,49 @@ struct StoreDataTests {
         }
     }
 
+    @Test(
+        "skypetoken, UIC and the cookies' expiry are stored with their times; new cookies drop the skypetoken, a new grant drops both, rekey re-seals them"
+    )
+    func derivedCredentials() throws {
+        try withTemporaryDirectory { dir in
+            let store = try CredentialStore(databasePath: databaseURL(dir).path, keys: [randomKey()])
+            defer { try? store.close() }
+            let e = Enrollment("derived")
+            try e.create(in: store)
+            let skypetoken = Credential(value: Secret("ST-1"), obtainedAt: t0, expiresAt: t0 + 86_400)
+            let uic = Credential(
+                value: Secret("UIC-1"), obtainedAt: t0, expiresAt: t0 + 3_600, refreshBy: t0 + 1_800, issuedAt: t0 - 5)
+            try store.commitRefresh(
+                account: e.name, accessToken: nil, rotatedRefreshToken: nil,
+                derived: [.skypetoken: skypetoken, .uic: uic])
+            var creds = try store.credentials(for: e.name)
+            #expect(creds.derived == [.skypetoken: skypetoken, .uic: uic])
+            #expect(creds.cookiesExpireAt == nil)
+            #expect("\(creds)".contains("derived: [skypetoken,uic]") && !"\(creds)".contains("ST-1"))
+
+            // New cookies (a sign-in, a new grant family): the skypetoken goes, the UIC stays.
+            try store.commitRefresh(
+                account: e.name, accessToken: nil, rotatedRefreshToken: nil, cookies: Secret("MSPAuth=2"),
+                cookiesExpireAt: t0 + 7_200)
+            creds = try store.credentials(for: e.name)
+            #expect(creds.derived == [.uic: uic])
+            #expect(creds.cookies == Secret("MSPAuth=2") && creds.cookiesExpireAt == t0 + 7_200)
+
+            // Rekey re-seals the row: the store opened with the new key alone reads it back.
+            let newBytes = (0..<32).map { _ in UInt8.random(in: 0...255) }
+            _ = try store.rekey(to: newBytes)
+            try store.close()
+            let reopened = try CredentialStore(
+                databasePath: databaseURL(dir).path, keys: [SymmetricKey(data: newBytes)])
+            defer { try? reopened.close() }
+            #expect(try reopened.credentials(for: e.name).derived == [.uic: uic])
+
+            // A new grant: neither is kept.
+            try reopened.replaceGrant(account: e.name, refreshToken: Secret("RT-new"), accessTokens: [], cookies: nil)
+            #expect(try reopened.credentials(for: e.name).derived.isEmpty)
+        }
+    }
+
     @Test("commitRefresh without rotation keeps the refresh token, with rotation replaces it")
     func commitRefresh() throws {
         try withTemporaryDirectory { dir in

@@ -62,7 +62,7 @@ struct StoreFileTests {
             let applied = try store.pool.read { db in
                 try String.fetchAll(db, sql: "SELECT identifier FROM grdb_migrations")
             }
-            #expect(applied == ["v1", "v2", "v3", "v4", "v5"])
+            #expect(applied == ["v1", "v2", "v3", "v4", "v5", "v6"])
         }
     }
 

@@ -112,6 +112,39 @@ struct RefreshTests {
         }
     }
 
+    @Test(
+        "after a restart, the stored skypetoken, UIC and cookies are served until their own refresh point: none is fetched again, no sign-in"
+    )
+    func restartKeepsDerivedCredentials() async throws {
+        try await withBroker(sim: { $0.tokenLifetime = 600 }) { sim, daemon in
+            let login = try daemon.tokenctl(
+                ["login", "alice@example.com", "--password-stdin"], stdin: "correct horse\n")
+            try #require(login.status == 0, "\(login.stderr)")
+            let skypetoken = try await daemon.get("/v1/accounts/alice@example.com/skypetoken")
+            let uic = try await daemon.get("/v1/accounts/alice@example.com/uic")
+            try #require(skypetoken.status == 200 && uic.status == 200, "\(skypetoken.body) \(uic.body)")
+            func fetched() async throws -> [String: Int] {
+                let requests = try await sim.counters()["requests"] as? [String: Int] ?? [:]
+                return requests.filter {
+                    ["skypetoken", "user_initialization", "authorize", "post", "token"].contains($0.key)
+                }
+            }
+            // Let the start-up refreshes (every scope, the skypetoken, the UIC) settle first.
+            try await Task.sleep(for: .milliseconds(1_500))
+            let before = try await fetched()
+            #expect(daemon.stop() == 0)
+            try await daemon.start()
+            let again = try await daemon.get("/v1/accounts/alice@example.com/skypetoken")
+            let uicAgain = try await daemon.get("/v1/accounts/alice@example.com/uic")
+            #expect(again.json["skypetoken"] as? String == skypetoken.json["skypetoken"] as? String)
+            #expect(uicAgain.json["uic"] as? String == uic.json["uic"] as? String)
+            #expect(again.json["skypetoken"] as? String != nil && uicAgain.json["uic"] as? String != nil)
+            // Well inside every refresh point (0.70 of 600 s at the earliest): nothing is fetched.
+            try await Task.sleep(for: .seconds(3))
+            #expect(try await fetched() == before)
+        }
+    }
+
     @Test("a revoked grant sets that account to needs_reauth; other accounts go on")
     func revokedGrant() async throws {
         try await withBroker(sim: { $0.tokenLifetime = 600 }) { sim, daemon in

@@ -43,6 +43,8 @@ package struct AccountSeed: Sendable {
     package var skylogin: Credential?
     /// The account's SkyLogin RSA key, when it has one but no credentials.
     package var skyloginKey: Secret?
+    /// The skypetoken and the UIC held, from the store.
+    package var derived: [CredentialKind: Credential] = [:]
 
     package init(
         name: AccountName, realm: String, login: String, state: AccountState = .active, stateReason: String? = nil,
@@ -50,8 +52,9 @@ package struct AccountSeed: Sendable {
         accessTokens: [AccessToken] = [],
         cookies: (value: Secret, expiresAt: Date?)? = nil, sites: [String: Credential] = [:],
         missingSites: Set<String> = [], loginKind: LoginKind = .microsoft, loginHash: Secret? = nil,
-        skylogin: Credential? = nil, skyloginKey: Secret? = nil
+        skylogin: Credential? = nil, skyloginKey: Secret? = nil, derived: [CredentialKind: Credential] = [:]
     ) {
+        self.derived = derived
         self.sites = sites
         self.missingSites = missingSites
         self.loginKind = loginKind

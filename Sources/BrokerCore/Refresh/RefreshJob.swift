@@ -119,7 +119,7 @@ package struct SignInGrant: Sendable, Equatable {
 }
 
 /// Secrets that must reach the store: an access token, a rotated refresh token, new cookies,
-/// RST site tickets with their BinarySecrets.
+/// RST site tickets with their BinarySecrets, SkyLogin credentials, a skypetoken or a UIC.
 package struct PendingWrite: Sendable, Equatable {
     package var accessToken: AccessToken?
     package var rotatedRefreshToken: Secret?
@@ -128,11 +128,17 @@ package struct PendingWrite: Sendable, Equatable {
     package var sites: [String: Credential]
     /// SkyLogin credentials, with the RSA key (`proofKey`) they are bound to.
     package var skylogin: Credential?
+    /// When `cookies` expire, when known.
+    package var cookiesExpireAt: Date?
+    /// A skypetoken or a UIC (kinds `.skypetoken`, `.uic`).
+    package var derived: [CredentialKind: Credential]
 
     package init(
         accessToken: AccessToken?, rotatedRefreshToken: Secret?, cookies: Secret?, sites: [String: Credential] = [:],
-        skylogin: Credential? = nil
+        skylogin: Credential? = nil, cookiesExpireAt: Date? = nil, derived: [CredentialKind: Credential] = [:]
     ) {
+        self.cookiesExpireAt = cookiesExpireAt
+        self.derived = derived
         self.accessToken = accessToken
         self.rotatedRefreshToken = rotatedRefreshToken
         self.cookies = cookies
@@ -144,6 +150,7 @@ package struct PendingWrite: Sendable, Equatable {
     package var kind: CredentialKind {
         if let accessToken { return .scope(accessToken.scope) }
         if skylogin != nil { return .skylogin }
+        if let kind = derived.keys.min() { return kind }
         return sites.keys.min().map(CredentialKind.site) ?? .cookies
     }
 }

@@ -33,6 +33,8 @@ extension RefreshMachine {
                 job, result.grant, cookies: Credential(value: cookies, obtainedAt: now, expiresAt: expires), now: now)
         case .obtained(let job, let credential) where job.key.kind == .skylogin:
             return obtainedSkyLogin(job, credential)
+        case .obtained(let job, let credential) where job.key.kind == .skypetoken || job.key.kind == .uic:
+            return obtainedDerived(job, credential)
         case .obtained(let job, let credential):
             return obtained(job, credential, now: now, random: random)
         case .obtainedSites(let job, let sites):
@@ -60,7 +62,9 @@ extension RefreshMachine {
         let write = PendingWrite(
             accessToken: grant.accessToken, rotatedRefreshToken: rotated ?? account.unsaved?.rotatedRefreshToken,
             cookies: cookies?.value ?? account.unsaved?.cookies, sites: account.unsaved?.sites ?? [:],
-            skylogin: account.unsaved?.skylogin)
+            skylogin: account.unsaved?.skylogin,
+            cookiesExpireAt: cookies.map { $0.expiresAt } ?? account.unsaved?.cookiesExpireAt,
+            derived: account.unsaved?.derived ?? [:])
         account.committing = Commit(
             job: job, kind: .scope(grant.accessToken.scope), credential: Credential(grant.accessToken),
             cookies: cookies,
@@ -114,7 +118,8 @@ extension RefreshMachine {
         let write = PendingWrite(
             accessToken: account.unsaved?.accessToken, rotatedRefreshToken: account.unsaved?.rotatedRefreshToken,
             cookies: account.unsaved?.cookies, sites: (account.unsaved?.sites ?? [:]).merging(kept) { $1 },
-            skylogin: account.unsaved?.skylogin)
+            skylogin: account.unsaved?.skylogin, cookiesExpireAt: account.unsaved?.cookiesExpireAt,
+            derived: account.unsaved?.derived ?? [:])
         var siblings: [CredentialKind: Credential] = [:]
         for (key, ticket) in kept where key != primary { siblings[.site(key)] = ticket }
         account.committing = Commit(
@@ -131,10 +136,28 @@ extension RefreshMachine {
         guard var account = accounts[name] else { return finish(name) }
         let write = PendingWrite(
             accessToken: account.unsaved?.accessToken, rotatedRefreshToken: account.unsaved?.rotatedRefreshToken,
-            cookies: account.unsaved?.cookies, sites: account.unsaved?.sites ?? [:], skylogin: credential)
+            cookies: account.unsaved?.cookies, sites: account.unsaved?.sites ?? [:], skylogin: credential,
+            cookiesExpireAt: account.unsaved?.cookiesExpireAt, derived: account.unsaved?.derived ?? [:])
         if let key = credential.proofKey { account.skyloginKey = key }
         account.committing = Commit(
             job: job, kind: .skylogin, credential: credential, cookies: nil, rotated: false, write: write)
+        accounts[name] = account
+        return [.persist(name, write)]
+    }
+
+    /// A skypetoken or a UIC: written first (sealed), so that a restart serves it until its own
+    /// refresh point instead of fetching it again, then installed.
+    private mutating func obtainedDerived(_ job: Job, _ credential: Credential) -> [Effect] {
+        let name = job.key.account
+        guard var account = accounts[name] else { return finish(name) }
+        var derived = account.unsaved?.derived ?? [:]
+        derived[job.key.kind] = credential
+        let write = PendingWrite(
+            accessToken: account.unsaved?.accessToken, rotatedRefreshToken: account.unsaved?.rotatedRefreshToken,
+            cookies: account.unsaved?.cookies, sites: account.unsaved?.sites ?? [:],
+            skylogin: account.unsaved?.skylogin, cookiesExpireAt: account.unsaved?.cookiesExpireAt, derived: derived)
+        account.committing = Commit(
+            job: job, kind: job.key.kind, credential: credential, cookies: nil, rotated: false, write: write)
         accounts[name] = account
         return [.persist(name, write)]
     }
@@ -250,7 +273,7 @@ extension RefreshMachine {
         }
     }
 
-    /// A credential that lives in memory only (skypetoken, UIC, RST ticket).
+    /// A credential that lives in memory only (an OAuth realm's RST ticket).
     private mutating func obtained(_ job: Job, _ credential: Credential, now: Date, random: () -> Double) -> [Effect] {
         let key = job.key
         guard accounts[key.account] != nil else { return finish(key.account) }

@@ -103,6 +103,9 @@ package struct RefreshMachine: Sendable {
         if let skylogin = seed.skylogin, skylogin.expiresAt > now, account.credentials[.skylogin] != nil {
             account.credentials[.skylogin] = fresh(skylogin, random: random)
         }
+        for (kind, credential) in seed.derived where credential.expiresAt > now && account.credentials[kind] != nil {
+            account.credentials[kind] = fresh(credential, random: random)
+        }
         let previous = accounts[seed.name]
         account.generation = nextGeneration
         nextGeneration += 1
