@@ -100,6 +100,16 @@ package enum ServiceRequest: Sendable {
     /// A Passport 1.4 ticket for a `USR t TWN S` challenge string, from a login with the stored
     /// password. Made for immediate use: it is never kept.
     case passport14(account: AccountName, challenge: String)
+
+    /// The account the request is about, if any.
+    package var account: AccountName? {
+        switch self {
+        case .challenge: nil
+        case .ath(let account, _, _, _, _, _), .skyloginUIC(let account, _, _), .sso(let account, _, _, _, _, _),
+            .passport14(let account, _):
+            account
+        }
+    }
 }
 
 /// What a `ServiceRequest` computed; one case per request.

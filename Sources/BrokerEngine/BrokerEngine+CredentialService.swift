@@ -8,6 +8,7 @@ import Locks
 /// own methods; the rest adapt them here.
 extension BrokerEngine: CredentialService {
     package func perform(_ request: ServiceRequest) async throws(BrokerError) -> ServiceAnswer {
+        if let account = request.account { try ensureLoaded(account) }
         switch request {
         case .challenge(let nonce, let productID, let productKey):
             return .challenge(response: Challenge.answer(nonce: nonce, productID: productID, productKey: productKey))

@@ -5,10 +5,17 @@ import Locks
 import Logging
 
 extension BrokerEngine {
-    package func accountNames() -> [AccountName] { locked.withLock { Array($0.machine.accounts.keys) }.sorted() }
+    /// Every account's name. Before the start-up load is done, this finishes it first.
+    package func accountNames() -> [AccountName] {
+        do { try ensureAllLoaded() } catch {
+            logger.error("cannot load the accounts", metadata: ["broker.reason": "\(error.message)"])
+        }
+        return locked.withLock { Array($0.machine.accounts.keys) }.sorted()
+    }
 
     package func status(_ name: AccountName) -> AccountReport? {
-        locked.withLock { locked in
+        do { try ensureLoaded(name) } catch { return nil }
+        return locked.withLock { locked in
             let machine = locked.machine
             guard let account = machine.accounts[name] else { return nil }
             var report = AccountReport(
@@ -42,8 +49,11 @@ extension BrokerEngine {
         metrics.accounts(active: accounts - needsReauth, needsReauth: needsReauth)
     }
 
+    /// Every account, and those that need a new sign-in: from the store until the start-up load
+    /// is done (one query), then from the machine.
     package func counts() -> (accounts: Int, needsReauth: Int) {
-        locked.withLock { locked in
+        if !loadComplete, let counts = try? persistence.accountCounts() { return counts }
+        return locked.withLock { locked in
             (locked.machine.accounts.count, locked.machine.accounts.values.filter { $0.state == .needsReauth }.count)
         }
     }
@@ -54,6 +64,8 @@ extension BrokerEngine {
     /// Signs in (or redeems a redirect, or imports a refresh token), stores the grant, and
     /// schedules every credential. Signing in again to an existing account replaces its grant.
     package func enroll(_ command: EnrollCommand) async throws(BrokerError) -> AccountReport {
+        // Whether the account exists is the machine's to say: every stored account must be in.
+        try ensureAllLoaded()
         let configuration = self.configuration
         let realm = try configuration.realm(named: command.realm)
         if case .skypePassword(let password) = command.credential {
@@ -162,8 +174,10 @@ extension BrokerEngine {
 
     /// Forgets every secret of the account.
     package func logout(_ name: AccountName) throws(BrokerError) {
-        let removed: Bool
-        do { removed = try persistence.deleteAccount(name) } catch { throw Self.brokerError(error) }
+        // Under the load's lock, so that a batch read before the delete is not added after it.
+        let removed = try loading.withLock { _ throws(BrokerError) -> Bool in
+            do { return try persistence.deleteAccount(name) } catch { throw Self.brokerError(error) }
+        }
         let at = wallClock()
         var known = false
         carryOut(

@@ -27,6 +27,7 @@ extension BrokerEngine {
         -> ServedCredential
     {
         let key = CredentialKey(account: account, kind: kind)
+        try ensureLoaded(account)
         switch cache.lookup(key, minValid: minValid, now: wallClock()) {
         case .fresh(let served): return served
         case .notFound:

@@ -25,6 +25,10 @@ package final class BrokerEngine: Service, Sendable {
     let metrics = EngineMetrics()
     let hub = EventHub()
     private let heartbeat = LockedValue<Duration>(.zero)
+    /// How far the start-up load of the store has come; its lock also keeps a batch's read and
+    /// its adding to the machine together, apart from a logout (see `Engine+Loading.swift`).
+    let loading = LockedValue(LoadProgress())
+    let loadBatchSize: Int
 
     /// The machine and the reads waiting on it: one lock, so that a result is handed to exactly
     /// the reads that waited for it.
@@ -46,8 +50,9 @@ package final class BrokerEngine: Service, Sendable {
     package init(
         configuration: EngineConfiguration, store: any CredentialPersisting, identity: any IdentityProviding,
         cache: any CredentialCache, clock: MonotonicClock, wallClock: @escaping @Sendable () -> Date,
-        random: @escaping @Sendable () -> Double, logger: Logger
+        random: @escaping @Sendable () -> Double, logger: Logger, loadBatchSize: Int = 500
     ) throws(BrokerError) {
+        self.loadBatchSize = loadBatchSize
         self.configurationBox = LockedValue(configuration)
         self.persistence = store
         self.identity = identity
@@ -62,11 +67,10 @@ package final class BrokerEngine: Service, Sendable {
                     policy: configuration.policy, scopes: configuration.scopes,
                     realms: configuration.realms)))
         cache.update(.safetyMargin(configuration.policy.safetyMargin))
-        let seeds: [AccountSeed]
-        do { seeds = try store.loadAccounts() } catch { throw Self.brokerError(error) }
-        let now = wallClock()
-        for seed in seeds { carryOut(update { $0.add(seed, now: now, random: random) }) }
-        logger.info("accounts loaded", metadata: ["broker.accounts": "\(seeds.count)"])
+        // Accounts are loaded after start, a batch at a time (`run`), or one by one as reads ask
+        // for them: start-up does not grow with the number of accounts. Counting them is one query.
+        do { _ = try store.accountCounts() } catch { throw Self.brokerError(error) }
+        loading.withLock { $0.started = clock.now }
     }
 
     package var configuration: EngineConfiguration { configurationBox.withLock { $0 } }
@@ -114,6 +118,7 @@ package final class BrokerEngine: Service, Sendable {
 
     private func schedule() async {
         await withDiscardingTaskGroup { group in
+            group.addTask { await self.loadInBackground() }
             while true {
                 let now = wallClock()
                 heartbeat.withLock { $0 = clock.now }

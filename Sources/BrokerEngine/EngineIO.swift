@@ -32,6 +32,13 @@ package protocol IdentityProviding: Sendable {
 /// What the engine writes: `CredentialStore` is the real one (SQLite); tests may pass a fake.
 package protocol CredentialPersisting: Sendable {
     func loadAccounts() throws -> [AccountSeed]
+    /// Up to `limit` accounts after row `afterID`, in row order, and the last row read (nil: no
+    /// more). Start-up loads the store this way while reads are served.
+    func loadAccounts(afterID: Int64, limit: Int) throws -> (seeds: [AccountSeed], lastID: Int64?)
+    /// One account, for a read that comes before the background load reached it.
+    func loadAccount(_ name: AccountName) throws -> AccountSeed?
+    /// Every account, and those that need a new sign-in, without loading them.
+    func accountCounts() throws -> (accounts: Int, needsReauth: Int)
     /// One transaction: the access token, a rotated refresh token, new cookies.
     func commit(_ write: PendingWrite, account: AccountName, now: Date) throws
     func setState(_ state: AccountState, reason: String?, for name: AccountName) throws
@@ -39,6 +46,22 @@ package protocol CredentialPersisting: Sendable {
     func saveEnrollment(_ seed: AccountSeed, exists: Bool, now: Date) throws
     func deleteAccount(_ name: AccountName) throws -> Bool
     func rekey(to keyBytes: [UInt8]) throws -> CredentialStore.RekeyResult
+}
+
+/// A store that can only load everything at once (a test's) loads it as one batch.
+extension CredentialPersisting {
+    package func loadAccounts(afterID: Int64, limit: Int) throws -> (seeds: [AccountSeed], lastID: Int64?) {
+        afterID == 0 ? (try loadAccounts(), 1) : ([], nil)
+    }
+
+    package func loadAccount(_ name: AccountName) throws -> AccountSeed? {
+        try loadAccounts().first { $0.name == name }
+    }
+
+    package func accountCounts() throws -> (accounts: Int, needsReauth: Int) {
+        let seeds = try loadAccounts()
+        return (seeds.count, seeds.filter { $0.state == .needsReauth }.count)
+    }
 }
 
 extension LiveIdentityClient: IdentityProviding {
@@ -68,17 +91,28 @@ extension LiveIdentityClient: IdentityProviding {
 
 extension CredentialStore: CredentialPersisting {
     package func loadAccounts() throws -> [AccountSeed] {
-        try loadAll().map { account, credentials in
-            AccountSeed(
-                name: account.name, realm: account.realm, login: account.login, state: account.state,
-                stateReason: account.stateReason,
-                refreshToken: credentials.refreshToken, password: credentials.password,
-                ticketMethod: account.ticketMethod, accessTokens: Array(credentials.accessTokens.values),
-                cookies: credentials.cookies.map { (value: $0, expiresAt: credentials.cookiesExpireAt) },
-                sites: credentials.sites,
-                loginKind: account.loginKind, loginHash: credentials.loginHash, skylogin: credentials.skylogin,
-                skyloginKey: credentials.skyloginKey, derived: credentials.derived)
-        }
+        try loadAll().map(Self.seed)
+    }
+
+    package func loadAccounts(afterID: Int64, limit: Int) throws -> (seeds: [AccountSeed], lastID: Int64?) {
+        let batch = try loadBatch(afterID: afterID, limit: limit)
+        return (batch.accounts.map(Self.seed), batch.lastID)
+    }
+
+    package func loadAccount(_ name: AccountName) throws -> AccountSeed? {
+        try load(name).map(Self.seed)
+    }
+
+    private static func seed(_ account: StoredAccount, _ credentials: StoredCredentials) -> AccountSeed {
+        AccountSeed(
+            name: account.name, realm: account.realm, login: account.login, state: account.state,
+            stateReason: account.stateReason,
+            refreshToken: credentials.refreshToken, password: credentials.password,
+            ticketMethod: account.ticketMethod, accessTokens: Array(credentials.accessTokens.values),
+            cookies: credentials.cookies.map { (value: $0, expiresAt: credentials.cookiesExpireAt) },
+            sites: credentials.sites,
+            loginKind: account.loginKind, loginHash: credentials.loginHash, skylogin: credentials.skylogin,
+            skyloginKey: credentials.skyloginKey, derived: credentials.derived)
     }
 
     package func commit(_ write: PendingWrite, account: AccountName, now: Date) throws {

@@ -16,6 +16,9 @@ package enum CacheChange: Sendable {
     case credential(CredentialKey, ServedCredential?)
     case account(AccountName, AccountView?)
     case safetyMargin(TimeInterval)
+    /// Every stored account is in: an account not in the cache does not exist. Until then a read
+    /// of an account not in the cache takes the slow path, which loads it.
+    case loaded
 }
 
 /// The daemon's cache: a dictionary by account under one mutex.
@@ -28,6 +31,7 @@ package final class ServedCache: CredentialCache {
     private struct Contents {
         var accounts: [AccountName: Entry] = [:]
         var safetyMargin: TimeInterval = 60
+        var loaded = false
     }
 
     private let contents = LockedValue(Contents())
@@ -36,7 +40,7 @@ package final class ServedCache: CredentialCache {
 
     package func lookup(_ key: CredentialKey, minValid: TimeInterval, now: Date) -> CachedRead {
         contents.withLock { contents in
-            guard let entry = contents.accounts[key.account] else { return .notFound }
+            guard let entry = contents.accounts[key.account] else { return contents.loaded ? .notFound : .stale }
             if entry.view.state == .needsReauth { return .needsReauth(entry.view.reason ?? "sign-in required") }
             if !entry.view.unavailable.isEmpty, let error = entry.view.unavailable[key.kind] {
                 return .unavailable(error)
@@ -65,6 +69,8 @@ package final class ServedCache: CredentialCache {
                 contents.accounts[name] = nil
             case .safetyMargin(let margin):
                 contents.safetyMargin = margin
+            case .loaded:
+                contents.loaded = true
             }
         }
     }

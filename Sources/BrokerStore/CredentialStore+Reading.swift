@@ -43,12 +43,47 @@ extension CredentialStore {
         }
     }
 
+    /// Up to `limit` accounts with their secrets, those with a row id above `afterID`, in id
+    /// order, read in one transaction; and the last id read (nil when there were none). Start-up
+    /// reads the store this way, a batch at a time, while reads are already served.
+    package func loadBatch(afterID: Int64, limit: Int) throws -> (
+        accounts: [(StoredAccount, StoredCredentials)], lastID: Int64?
+    ) {
+        try read("cannot load the accounts") { db in
+            let rows = try self.fetchAccounts(db, afterID: afterID, limit: limit)
+            return (
+                try rows.map { ($0.account, try self.fetchCredentials(db, accountID: $0.id, name: $0.account.name)) },
+                rows.map(\.id).max()
+            )
+        }
+    }
+
+    /// One account with its secrets, or nil.
+    package func load(_ name: AccountName) throws -> (StoredAccount, StoredCredentials)? {
+        try read("cannot load account \(name)") { db in
+            guard let row = try self.fetchAccounts(db, name: name).first else { return nil }
+            return (row.account, try self.fetchCredentials(db, accountID: row.id, name: name))
+        }
+    }
+
+    /// How many accounts there are, and how many of them need a new sign-in: one query, nothing
+    /// unsealed.
+    package func accountCounts() throws -> (accounts: Int, needsReauth: Int) {
+        try read("cannot count the accounts") { db in
+            let row = try Row.fetchOne(
+                db, sql: "SELECT COUNT(*) AS n, COUNT(*) FILTER (WHERE state = 'needs_reauth') AS r FROM accounts")
+            return (row?["n"] ?? 0, row?["r"] ?? 0)
+        }
+    }
+
     private struct AccountRow {
         var id: Int64
         var account: StoredAccount
     }
 
-    private func fetchAccounts(_ db: Database, name: AccountName?) throws -> [AccountRow] {
+    private func fetchAccounts(
+        _ db: Database, name: AccountName? = nil, afterID: Int64? = nil, limit: Int? = nil
+    ) throws -> [AccountRow] {
         var sql = """
             SELECT a.id, a.name_sealed, a.realm, a.login_sealed, a.state, a.state_reason, a.created_at, a.ticket_method,
                 a.login_kind,
@@ -62,6 +97,10 @@ extension CredentialStore {
             let macs = sealer.nameMACs(name.rawValue)
             sql += " WHERE a.name IN (\(Array(repeating: "?", count: macs.count).joined(separator: ", ")))"
             arguments = StatementArguments(macs)
+        }
+        if let afterID, let limit {
+            sql += " WHERE a.id > ? ORDER BY a.id LIMIT ?"
+            arguments = [afterID, limit]
         }
         return try Row.fetchAll(db, sql: sql, arguments: arguments).map { row in
             let id: Int64 = row["id"]

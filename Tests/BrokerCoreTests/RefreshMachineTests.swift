@@ -46,6 +46,19 @@ struct RefreshMachineTests {
         return effects
     }
 
+    /// A skypetoken or UIC obtained: the machine asks for it to be written (and publishes
+    /// nothing yet), then installs it once the store took it.
+    func obtain(_ m: inout RefreshMachine, _ job: Job, _ credential: Credential, now: Date) -> [Effect] {
+        let first = m.apply(.obtained(job, credential), now: now, random: half)
+        guard case .persist(_, let write) = first.first, first.count == 1 else {
+            Issue.record("expected the write first, got \(first)")
+            return first
+        }
+        #expect(write.derived[job.key.kind] == credential)
+        #expect(published(first, job.key) == nil)
+        return first + m.apply(.persisted(job.key.account, failure: nil), now: now, random: half)
+    }
+
     func runs(_ effects: [Effect]) -> [Job] {
         effects.compactMap { effect -> Job? in
             if case .run(let job) = effect { return job }
@@ -204,7 +217,7 @@ struct RefreshMachineTests {
         #expect(next.map(\Job.step) == [Step.skypetoken(accessToken: Secret("skype-1"))])
         #expect(m.running.contains(alice))
         let skypetoken = Credential(value: Secret("st"), obtainedAt: t0, expiresAt: t0.addingTimeInterval(86400))
-        let done = m.apply(.obtained(next[0], skypetoken), now: t0, random: half)
+        let done = obtain(&m, next[0], skypetoken, now: t0)
         #expect(published(done, key(alice, .skypetoken)) == .some(skypetoken))
         #expect(!m.running.contains(alice))
 
@@ -229,9 +242,8 @@ struct RefreshMachineTests {
         _ = m.add(seed(alice, tokens: [token(.skype, "old", at: t0)]), now: t0, random: half)
         let made = Job(
             key: key(alice, .skypetoken), realm: "live", step: .skypetoken(accessToken: Secret("old")), dueAt: t0)
-        _ = m.apply(
-            .obtained(made, Credential(value: Secret("st"), obtainedAt: t0, expiresAt: t0.addingTimeInterval(86400))),
-            now: t0, random: half)
+        _ = obtain(
+            &m, made, Credential(value: Secret("st"), obtainedAt: t0, expiresAt: t0.addingTimeInterval(86400)), now: t0)
         #expect(m.accounts[alice]!.credentials[.skypetoken]!.dueAt > t0.addingTimeInterval(3600))
         let job = Job(
             key: key(alice, .scope(.skype)), realm: "live", step: .refreshScope(.skype, refreshToken: Secret("rt")),
@@ -270,12 +282,12 @@ struct RefreshMachineTests {
         let uic = Credential(
             value: Secret("uic"), obtainedAt: t0, expiresAt: t0.addingTimeInterval(1000),
             issuedAt: t0.addingTimeInterval(-1000))
-        _ = m.apply(.obtained(job, uic), now: t0, random: half)
+        _ = obtain(&m, job, uic, now: t0)
         // St = t0-1000, Se = t0+1000: 75% of the span is t0+500, earlier than 75% of what is left.
         #expect(m.accounts[alice]!.credentials[.uic]!.dueAt == t0.addingTimeInterval(500))
         var ttl = uic
         ttl.refreshBy = t0.addingTimeInterval(100)
-        _ = m.apply(.obtained(job, ttl), now: t0, random: half)
+        _ = obtain(&m, job, ttl, now: t0)
         #expect(m.accounts[alice]!.credentials[.uic]!.dueAt == t0.addingTimeInterval(100))
     }
 
@@ -343,12 +355,10 @@ struct RefreshMachineTests {
                     case .refreshScope(let scope, _):
                         next = runs(grant(&m, job, token(scope, "new-\(scope.alias)", at: now), now: now)).first
                     case .skypetoken:
-                        _ = m.apply(
-                            .obtained(
-                                job,
-                                Credential(
-                                    value: Secret("st"), obtainedAt: now, expiresAt: now.addingTimeInterval(86400))),
-                            now: now, random: half)
+                        _ = obtain(
+                            &m, job,
+                            Credential(value: Secret("st"), obtainedAt: now, expiresAt: now.addingTimeInterval(86400)),
+                            now: now)
                     default: Issue.record("unexpected step \(job.step)")
                     }
                 }
