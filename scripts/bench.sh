@@ -1,9 +1,12 @@
 #!/usr/bin/env bash
 # The performance suite (issue 7): tokenbrokerd next to nginx, with the same loads, in one run.
+# In (a) and (b) also next to the floor (Benchmarks/Floor/floor.c): a minimal one-thread C epoll
+# server answering every request with the daemon's exact answer bytes, the lower bound for it.
 # Not part of the test suite. Prints a side-by-side table at the end (see README, Performance).
 #
 # Usage: scripts/bench.sh [SCENARIO...]      SCENARIO: a b c d e (default: all, in the order a b e c d)
-#   a  cached token reads, keep-alive, at 1, 16 and 64 connections     (nginx: the same bytes from a file)
+#   a  cached token reads, keep-alive, at 1, 16 and 64 connections     (nginx: the same bytes from a file;
+#      the floor: the daemon's whole answer, head and body, from memory)
 #   b  the same with a new connection per request
 #   c  reads at 16 connections while livesim's lifetimes are short and refreshes run all the time
 #   d  10,000 accounts × 5 scopes: start-up time, RSS, read latency during the refresh window,
@@ -13,7 +16,8 @@
 # Environment:
 #   DURATION=5 WARMUP=1        measured and warm-up seconds of each load
 #   ROUNDS=3                   (a), (b): each load runs this many times on each server,
-#                              alternating; the table shows each side's median round
+#                              alternating (tokenbroker, nginx, the floor); the table shows each
+#                              side's median round
 #   CONNECTIONS="1 16 64"      connection counts of (a) and (b)
 #   CLIENT_THREADS=1           socket-bench threads
 #   C_ACCOUNTS=200 C_LIFETIME=30   (c): accounts refreshing, livesim lifetime in seconds
@@ -23,6 +27,8 @@
 #                              (into $SCRATCH-static) as a third command
 #   SCRATCH=.build-release     SwiftPM scratch path of the release build (not .build, so that a
 #                              debug build elsewhere is not blocked); NO_BUILD=1 skips the build
+#                              (the floor is still compiled with cc -O2 into $SCRATCH/floor when
+#                              that is missing or older than its source)
 #   BASELINE_BIN=DIR           (a), (b): also run DIR/tokenbrokerd (for example another commit's
 #                              release build), with its own account, alternating with this build in
 #                              every round; a second table compares the two
@@ -44,6 +50,7 @@ D_LIFETIME=${D_LIFETIME:-1200}
 HYPERFINE_RUNS=${HYPERFINE_RUNS:-300}
 SCRATCH=${SCRATCH:-.build-release}
 SCENARIOS=${*:-a b e c d}
+want() { [[ " $SCENARIOS " == *" $1 "* ]]; }
 
 # --- requirements -------------------------------------------------------------------------
 missing=()
@@ -51,6 +58,7 @@ command -v nginx >/dev/null || [ -x /usr/sbin/nginx ] || missing+=(nginx-light)
 command -v hyperfine >/dev/null || missing+=(hyperfine)
 command -v curl >/dev/null || missing+=(curl)
 command -v python3 >/dev/null || missing+=(python3)
+command -v cc >/dev/null || missing+=(gcc)
 if [ ${#missing[@]} -gt 0 ]; then
     if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
         echo "bench: installing ${missing[*]}"
@@ -71,6 +79,14 @@ if [ -z "${NO_BUILD:-}" ]; then
     done
 fi
 BIN=$ROOT/$SCRATCH/release
+# The floor: one C file, rebuilt on every build, and with NO_BUILD=1 when missing or out of date.
+FLOOR=$ROOT/$SCRATCH/floor
+FLOOR_SRC=$ROOT/Benchmarks/Floor/floor.c
+if (want a || want b) && { [ -z "${NO_BUILD:-}" ] || [ ! -x "$FLOOR" ] || [ "$FLOOR_SRC" -nt "$FLOOR" ]; }; then
+    echo "bench: cc -O2 -o $SCRATCH/floor Benchmarks/Floor/floor.c"
+    mkdir -p "$ROOT/$SCRATCH"
+    cc -O2 -Wall -Wextra -o "$FLOOR" "$FLOOR_SRC"
+fi
 LIB="python3 $ROOT/Benchmarks/Scripts/benchlib.py"
 
 # --- processes, configurations, loads: shared with scripts/bench-profile.sh ----------------------
@@ -81,8 +97,6 @@ CPU=$(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs)
 MACHINE="$(nproc) cores, $CPU, $(free -g | awk '/Mem:/ {print $2}') GB, $(uname -sr), $("$BIN/tokenbrokerd" --version 2>/dev/null || echo tokenbrokerd), $("$NGINX" -v 2>&1 | cut -d' ' -f3)"
 echo "bench: $MACHINE"
 echo "bench: scenarios $SCENARIOS; ${DURATION} s measured after ${WARMUP} s warm-up per load; work directory $work"
-
-want() { [[ " $SCENARIOS " == *" $1 "* ]]; }
 
 # --- the daemon for (a), (b), (e): one account, long-lived tokens ----------------------------------
 if want a || want b || want e || want c; then
@@ -104,6 +118,12 @@ if want a || want b || want e || want c; then
     curl -sf --unix-socket "$MAIN_SOCK" "http://localhost$TOKEN_PATH" > "$work/token.json"
     echo "bench: the daemon's token answer is $(wc -c < "$work/token.json") bytes; nginx serves a file of the same bytes"
     start_nginx "$work/token.json"
+    if want a || want b; then
+        # The floor answers with the daemon's whole answer to the load generator's request.
+        $LIB answer "$MAIN_SOCK" "$TOKEN_PATH" > "$work/token.http"
+        start_floor "$work/token.http"
+        $LIB check-floor "$MAIN_SOCK" "$FLOOR_SOCK" "$TOKEN_PATH" "$work/token.http"
+    fi
 fi
 
 if want a; then
@@ -161,6 +181,7 @@ fi
 if want d; then
     # Stop what (a)-(c) started except nginx: (d) gets the machine, a new livesim and a new daemon.
     [ -n "${MAIN_PID:-}" ] && stop_pid "$MAIN_PID"
+    [ -n "${FLOOR_PID:-}" ] && stop_pid "$FLOOR_PID"
     [ -n "${SIM_PID:-}" ] && stop_pid "$SIM_PID"
     window=$(python3 -c "print(2 * 0.05 * $D_LIFETIME)")
     echo "== (d) $D_ACCOUNTS accounts × 5 scopes; token lifetime $D_LIFETIME s, jitter window $window s"

@@ -1,5 +1,5 @@
 # Shared by scripts/bench.sh and scripts/bench-profile.sh (sourced, not run). Expects ROOT, BIN,
-# LIB, DURATION, WARMUP, CLIENT_THREADS and NGINX to be set.
+# LIB, DURATION, WARMUP, CLIENT_THREADS and NGINX to be set (and FLOOR for start_floor).
 
 work=$(mktemp -d /tmp/tokenbroker-bench.XXXXXX)
 chmod 755 "$work"   # nginx's worker runs as nobody and reads the file served
@@ -108,14 +108,30 @@ EOF
     chmod 666 "$NGINX_SOCK"
 }
 
+# start_floor ANSWER_FILE: the floor (Benchmarks/Floor/floor.c, built as FLOOR) answering every
+# request with ANSWER_FILE's bytes; sets FLOOR_SOCK, FLOOR_PID.
+start_floor() {
+    local dir=$work/floor
+    mkdir -p "$dir"
+    FLOOR_SOCK=$dir/floor.sock
+    "$FLOOR" "$FLOOR_SOCK" "$1" > "$dir/floor.out" 2>&1 &
+    FLOOR_PID=$!
+    disown "$FLOOR_PID"
+    pids+=("$FLOOR_PID")
+    for _ in $(seq 100); do grep -q '^floor: listening' "$dir/floor.out" 2>/dev/null && return 0; sleep 0.05; done
+    echo "bench: the floor did not start"; cat "$dir/floor.out"; exit 1
+}
+
 # pair LABEL_SUFFIX PATH CONNECTIONS [socket-bench options]: the same load on tokenbrokerd
-# (MAIN_SOCK) and nginx, alternating, ROUNDS times each; the table takes each side's median.
+# (MAIN_SOCK), nginx and, once started, the floor (FLOOR_SOCK), alternating, ROUNDS times each;
+# the table takes each side's median.
 pair() {
     local suffix=$1 path=$2 conns=$3; shift 3
     for round in $(seq "${ROUNDS:-1}"); do
         load "tb-$suffix#$round" "$MAIN_SOCK" "$MAIN_PID" "$path" "$conns" "$@"
         if [ -n "${BASE_SOCK:-}" ]; then load "base-$suffix#$round" "$BASE_SOCK" "$BASE_PID" "$path" "$conns" "$@"; fi
         load "nginx-$suffix#$round" "$NGINX_SOCK" "$NGINX_PIDS" "$path" "$conns" "$@"
+        if [ -n "${FLOOR_SOCK:-}" ]; then load "floor-$suffix#$round" "$FLOOR_SOCK" "$FLOOR_PID" "$path" "$conns" "$@"; fi
     done
 }
 

@@ -1,11 +1,13 @@
 #!/usr/bin/env python3
 """Helpers for scripts/bench.sh: livesim control-API grants, refresh-spreading sampling,
-the hyperfine comparison and the side-by-side table. Standard library only."""
+the hyperfine comparison, the floor's answer and the side-by-side table. Standard library only."""
 
 import http.client
 import json
 import math
 import os
+import re
+import socket
 import sys
 import time
 
@@ -106,6 +108,48 @@ def hyperfine_ratio(path):
         print(f"RESULT label=e-static tokenctl_ms={st['mean'] * 1e3:.2f} tokenctl_sd_ms={st['stddev'] * 1e3:.2f} ratio={st['mean'] / curl['mean']:.2f}")
 
 
+def answer(sock_path, target, close=False):
+    """The whole answer (status line, header fields, body) to the request socket-bench sends."""
+    head = f"GET {target} HTTP/1.1\r\nHost: localhost\r\nUser-Agent: socket-bench\r\nAccept: application/json\r\n"
+    if close:
+        head += "Connection: close\r\n"
+    s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    s.settimeout(10)
+    s.connect(sock_path)
+    s.sendall((head + "\r\n").encode())
+    data = b""
+    while True:
+        end = data.find(b"\r\n\r\n")
+        if end >= 0:
+            length = 0
+            for line in data[:end].split(b"\r\n")[1:]:
+                name, _, value = line.partition(b":")
+                if name.strip().lower() == b"content-length":
+                    length = int(value.strip())
+            if len(data) >= end + 4 + length:
+                s.close()
+                return data[:end + 4 + length]
+        chunk = s.recv(65536)
+        if not chunk:
+            sys.exit(f"answer: {sock_path} closed the connection before a complete answer ({len(data)} bytes)")
+        data += chunk
+
+
+def check_floor(daemon_sock, floor_sock, target, answer_file):
+    """The floor's answers against the daemon's: the keep-alive answer byte for byte the file it
+    serves (taken from the daemon), the `Connection: close` one the daemon's now (expires_in aside)."""
+    expected = open(answer_file, "rb").read()
+    got = answer(floor_sock, target)
+    if got != expected:
+        sys.exit(f"check-floor: the floor's answer differs from the daemon's:\n{got[:300]!r}\n{expected[:300]!r}")
+    seconds = re.compile(rb'"expires_in":[0-9]+')
+    floor_close = answer(floor_sock, target, close=True)
+    daemon_close = answer(daemon_sock, target, close=True)
+    if seconds.sub(b"", floor_close) != seconds.sub(b"", daemon_close):
+        sys.exit(f"check-floor: the floor's Connection: close answer differs from the daemon's:\n{floor_close[:300]!r}\n{daemon_close[:300]!r}")
+    print(f"bench: the floor answers with the daemon's bytes: {len(got)} keep-alive, {len(floor_close)} with Connection: close")
+
+
 def parse_results(path):
     """RESULT lines by label. Repeated loads are labelled LABEL#ROUND: the round with the median
     requests/s stands for the label (its latencies too), and `rounds` lists every round's rate."""
@@ -146,6 +190,10 @@ def table(path, machine):
         v = num(label, "rps")
         return "-" if math.isnan(v) else f"{v:,.0f}"
 
+    def ratio_text(a, b):
+        v = num(a, "rps") / num(b, "rps")
+        return "-" if math.isnan(v) else f"{v:.2f}"
+
     def errs(label):
         if label not in r:
             return ""
@@ -154,12 +202,13 @@ def table(path, machine):
 
     out.append(f"machine: {machine}")
     out.append("")
-    header = ("| load | tokenbroker req/s | p50 / p99 / p99.9 µs | nginx req/s | p50 / p99 / p99.9 µs | ratio tb/nginx | target |")
+    header = ("| load | tokenbroker req/s | p50 / p99 / p99.9 µs | nginx req/s | p50 / p99 / p99.9 µs | "
+              "floor req/s | p50 / p99 / p99.9 µs | ratio tb/nginx | ratio tb/floor | target |")
     out.append(header)
-    out.append("|---|---:|---:|---:|---:|---:|---|")
+    out.append("|---|---:|---:|---:|---:|---:|---:|---:|---:|---|")
     for scenario, mode in (("a", "keep-alive"), ("b", "new connection per request")):
         for conns in (1, 16, 64):
-            tb, ng = f"tb-{scenario}-{conns}", f"nginx-{scenario}-{conns}"
+            tb, ng, fl = f"tb-{scenario}-{conns}", f"nginx-{scenario}-{conns}", f"floor-{scenario}-{conns}"
             if tb not in r and ng not in r:
                 continue
             ratio = num(tb, "rps") / num(ng, "rps")
@@ -171,7 +220,7 @@ def table(path, machine):
                 target = f"≥ 1.0: {'met' if ratio >= 1.0 else 'NOT met'}"
             out.append(
                 f"| ({scenario}) {mode}, {conns} conn | {rps(tb)}{errs(tb)} | {lat(tb)} | {rps(ng)}{errs(ng)} | {lat(ng)} | "
-                f"{ratio:.2f} | {target} |")
+                f"{rps(fl)}{errs(fl)} | {lat(fl)} | {ratio:.2f} | {ratio_text(tb, fl)} | {target} |")
     if any(label.startswith("base-") for label in r):
         out.append("")
         out.append("This build next to the baseline build (BASELINE_BIN), alternating round by round:")
@@ -194,14 +243,14 @@ def table(path, machine):
         refresh = r.get("c-refreshes", {})
         out.append(
             f"| (c) keep-alive, 16 conn, refreshes running ({refresh.get('per_s', '?')} refreshes/s) | {rps('tb-c-16')}{errs('tb-c-16')} | {lat('tb-c-16')} | "
-            f"{rps('nginx-c-16')} | {lat('nginx-c-16')} | {num('tb-c-16', 'rps') / num('nginx-c-16', 'rps'):.2f} | "
+            f"{rps('nginx-c-16')} | {lat('nginx-c-16')} | - | - | {num('tb-c-16', 'rps') / num('nginx-c-16', 'rps'):.2f} | - | "
             f"vs (a) 16 conn: {ratio:.2f}, within 20%: {verdict} |")
     if "tb-d-16" in r:
         base = num("tb-a-16", "rps")
         accounts = int(r.get("d-size", {}).get("accounts", 0))
         out.append(
             f"| (d) keep-alive, 16 conn, {accounts:,} accounts, during the refresh window | {rps('tb-d-16')}{errs('tb-d-16')} | {lat('tb-d-16')} | "
-            f"{rps('nginx-d-16')} | {lat('nginx-d-16')} | {num('tb-d-16', 'rps') / num('nginx-d-16', 'rps'):.2f} | "
+            f"{rps('nginx-d-16')} | {lat('nginx-d-16')} | - | - | {num('tb-d-16', 'rps') / num('nginx-d-16', 'rps'):.2f} | - | "
             f"vs (a) 16 conn: {'run (a) too' if math.isnan(base) else format(num('tb-d-16', 'rps') / base, '.2f')} |")
     rounds = [f"{label} {r[label]['rounds']}" for label in sorted(r) if "rounds" in r[label]]
     if rounds:
@@ -252,6 +301,10 @@ if __name__ == "__main__":
         spread(args[0], int(args[1]), float(args[2]))
     elif command == "hyperfine":
         hyperfine_ratio(args[0])
+    elif command == "answer":
+        sys.stdout.buffer.write(answer(args[0], args[1], close=(len(args) > 2 and args[2] == "close")))
+    elif command == "check-floor":
+        check_floor(args[0], args[1], args[2], args[3])
     elif command == "table":
         table(args[0], args[1])
     else:
