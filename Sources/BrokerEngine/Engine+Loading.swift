@@ -91,7 +91,7 @@ extension BrokerEngine {
             update { machine in
                 var effects: [Effect] = []
                 for seed in seeds where machine.accounts[seed.name] == nil {
-                    effects += machine.add(seed, now: now, random: random)
+                    effects += machine.add(seed, now: now, random: random, fromStore: true)
                 }
                 return effects
             })

@@ -274,6 +274,38 @@ struct RefreshMachineTests {
         #expect(runs(refused).map(\Job.step) == [Step.passwordSignIn(login: alice.rawValue, password: Secret("pw"))])
     }
 
+    @Test(
+        "loaded from the store, a skypetoken or UIC it lacks is due with the credential it is made from; a stored one until its own refresh point; enrolled, at once"
+    )
+    func derivedAtLoad() {
+        let cookies = (Secret("c"), Optional(t0.addingTimeInterval(7200)))
+        var loaded = machine()
+        _ = loaded.add(
+            seed(alice, tokens: [token(.skype, "skype-1", at: t0)], cookies: cookies), now: t0, random: half,
+            fromStore: true)
+        let account = loaded.accounts[alice]!
+        #expect(account.credentials[.scope(.skype)]!.dueAt > t0.addingTimeInterval(1800))
+        #expect(account.credentials[.skypetoken]!.dueAt == account.credentials[.scope(.skype)]!.dueAt)
+        #expect(account.credentials[.uic]!.dueAt == account.credentials[.cookies]!.dueAt)
+        #expect(loaded.due(now: t0.addingTimeInterval(60), random: half).isEmpty)
+
+        // Stored ones are served, and due at their own refresh point.
+        var stored = seed(alice, tokens: [token(.skype, "skype-1", at: t0)], cookies: cookies)
+        let skypetoken = Credential(value: Secret("st"), obtainedAt: t0, expiresAt: t0.addingTimeInterval(86_400))
+        stored.derived = [.skypetoken: skypetoken]
+        var withStored = machine()
+        _ = withStored.add(stored, now: t0, random: half, fromStore: true)
+        #expect(withStored.credential(key(alice, .skypetoken)) == skypetoken)
+        #expect(withStored.accounts[alice]!.credentials[.skypetoken]!.dueAt > t0.addingTimeInterval(40_000))
+
+        // Enrolled now: fetched at once.
+        var enrolled = machine()
+        _ = enrolled.add(
+            seed(alice, tokens: [token(.skype, "skype-1", at: t0)], cookies: cookies), now: t0, random: half)
+        #expect(enrolled.accounts[alice]!.credentials[.skypetoken]!.dueAt == t0)
+        #expect(enrolled.accounts[alice]!.credentials[.uic]!.dueAt == t0)
+    }
+
     @Test("the UIC's refresh point is taken from its issue time, and never later than registrationTTLRefreshSeconds")
     func uicRefreshPoint() {
         var m = machine()

@@ -71,7 +71,13 @@ package struct RefreshMachine: Sendable {
     /// Adds an account (loaded at start, or lazily later), or replaces it after a new sign-in:
     /// every credential it keeps is scheduled, the tokens it brings are served until their
     /// refresh point.
-    package mutating func add(_ seed: AccountSeed, now: Date, random: () -> Double) -> [Effect] {
+    /// `fromStore`: the account is loaded at start (not enrolled now). A skypetoken or UIC it has
+    /// no valid one of is then fetched right after the credential it is made from is next
+    /// refreshed (a read asks for it at once), not all at start: thousands of accounts loaded
+    /// together would otherwise fetch thousands at once, and again when their tokens refresh.
+    package mutating func add(_ seed: AccountSeed, now: Date, random: () -> Double, fromStore: Bool = false)
+        -> [Effect]
+    {
         var account = AccountSchedule(
             realm: seed.realm, login: seed.login, state: seed.state, stateReason: seed.stateReason,
             refreshToken: seed.refreshToken,
@@ -105,6 +111,14 @@ package struct RefreshMachine: Sendable {
         }
         for (kind, credential) in seed.derived where credential.expiresAt > now && account.credentials[kind] != nil {
             account.credentials[kind] = fresh(credential, random: random)
+        }
+        if fromStore {
+            for (kind, parent) in [(CredentialKind.skypetoken, CredentialKind.scope(.skype)), (.uic, .cookies)]
+            where account.credentials[kind]?.credential == nil {
+                if let parent = account.credentials[parent], parent.credential != nil {
+                    account.credentials[kind]?.dueAt = parent.dueAt
+                }
+            }
         }
         let previous = accounts[seed.name]
         account.generation = nextGeneration
