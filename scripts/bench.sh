@@ -197,7 +197,10 @@ if want d; then
     echo "RESULT label=d-size accounts=$D_ACCOUNTS tokens=$((D_ACCOUNTS * 5)) window_s=$window" >> "$RESULTS"
     write_config "$work/d" "$work/dsim"
     sync
-    "$BIN/socket-bench" startup --socket "$work/d/tokenbroker.sock" --log "$work/d/daemon.log" -- \
+    # Readiness is the first answered read of the last account seeded: with the store loaded in the
+    # background, a read of an account not loaded yet loads it first.
+    "$BIN/socket-bench" startup --socket "$work/d/tokenbroker.sock" --log "$work/d/daemon.log" \
+        --probe-path "/v1/accounts/d-$((D_ACCOUNTS - 1))@example.com/token?scope=ssl" -- \
         ${PROFILE_CMD:-} "$BIN/tokenbrokerd" --config "$work/d/tokenbroker.toml" | tee -a "$RESULTS" | sed 's/^/  /'
     D_PID=$(grep 'RESULT label=startup' "$RESULTS" | tail -1 | sed 's/.* pid=\([0-9]*\).*/\1/')
     pids+=("$D_PID")
@@ -220,13 +223,15 @@ if want d; then
     echo "  refreshes per second (livesim counters; columns: second, refreshes, skypetokens):"
     awk '$2 > 0 || $3 > 0' "$work/d-spread.txt" | tr '\n' ';' | fold -w 150 | sed 's/^/    /'
     echo
-    $LIB spread "$work/d-spread.txt" "$((D_ACCOUNTS * 5))" "$window" | tee -a "$RESULTS" | sed 's/^/  /'
+    $LIB spread "$work/d-spread.txt" "$((D_ACCOUNTS * 5))" "$window" "$D_ACCOUNTS" | tee -a "$RESULTS" | sed 's/^/  /'
     rss=$(awk '/VmRSS/ {print $2}' "/proc/$D_PID/status")
     peak=$(awk '/VmHWM/ {print $2}' "/proc/$D_PID/status")
-    echo "RESULT label=d-rss rss_kb=$rss peak_kb=$peak" | tee -a "$RESULTS" | sed 's/^/  /'
+    anon=$(awk '/RssAnon/ {print $2}' "/proc/$D_PID/status")
+    file=$(awk '/RssFile/ {print $2}' "/proc/$D_PID/status")
+    echo "RESULT label=d-rss rss_kb=$rss peak_kb=$peak anon_kb=$anon file_kb=$file" | tee -a "$RESULTS" | sed 's/^/  /'
     echo "  memory after the window: $(grep -E 'RssAnon|RssFile' "/proc/$D_PID/status" | tr -s ' \t\n' ' ')"
-    heap=$(curl -sf --unix-socket "$work/d/tokenbroker.sock" http://localhost/metrics | awk '/^tokenbroker_heap_bytes/ {gsub(/.*state="/, "", $1); gsub(/".*/, "", $1); printf "%s %d MB; ", $1, $2 / 1048576}')
-    echo "  malloc after the window (GET /metrics, tokenbroker_heap_bytes): ${heap:-not available}"
+    memory=$(curl -sf --unix-socket "$work/d/tokenbroker.sock" http://localhost/metrics | awk '/^tokenbroker_(heap|secret)_bytes/ {name = $1; sub(/^tokenbroker_/, "", name); sub(/_bytes\{state="/, " ", name); sub(/"\}/, "", name); printf "%s %.1f MB; ", name, $2 / 1048576}')
+    echo "  memory after the window (GET /metrics): ${memory:-not available}"
     if [ -n "${D_SMAPS:-}" ]; then cp "/proc/$D_PID/smaps" "$work/d-smaps.txt"; echo "  smaps saved to $work/d-smaps.txt"; fi
     failed=$(grep -c 'refresh failed' "$work/d/daemon.log" || true)
     echo "  refresh failures logged by the daemon: $failed"
