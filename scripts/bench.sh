@@ -12,6 +12,8 @@
 #   d  10,000 accounts × 5 scopes: start-up time, RSS, read latency during the refresh window,
 #      refresh spreading
 #   e  `tokenctl token` wall time next to `curl --unix-socket` (hyperfine)
+#   f  a restart of 10,000 accounts whose skypetokens and UICs are valid: how many livesim issues
+#      again in the first F_WATCH seconds after it (none is due: they live a day)
 #
 # Environment:
 #   DURATION=5 WARMUP=1        measured and warm-up seconds of each load
@@ -23,6 +25,7 @@
 #   C_ACCOUNTS=200 C_LIFETIME=30   (c): accounts refreshing, livesim lifetime in seconds
 #   D_ACCOUNTS=10000 D_LIFETIME=1200   (d): accounts, lifetime of the seeded tokens (the jitter
 #                              window is 2 × 0.05 × D_LIFETIME; the tokens reach it after start-up)
+#   F_ACCOUNTS=10000 F_WATCH=600   (f): accounts, seconds livesim's counters are watched after the restart
 #   HYPERFINE_RUNS=300         (e); E_STATIC=1 adds tokenctl built with --static-swift-stdlib
 #                              (into $SCRATCH-static) as a third command
 #   SCRATCH=.build-release     SwiftPM scratch path of the release build (not .build, so that a
@@ -47,6 +50,8 @@ C_ACCOUNTS=${C_ACCOUNTS:-200}
 C_LIFETIME=${C_LIFETIME:-30}
 D_ACCOUNTS=${D_ACCOUNTS:-10000}
 D_LIFETIME=${D_LIFETIME:-1200}
+F_ACCOUNTS=${F_ACCOUNTS:-10000}
+F_WATCH=${F_WATCH:-600}
 HYPERFINE_RUNS=${HYPERFINE_RUNS:-300}
 SCRATCH=${SCRATCH:-.build-release}
 SCENARIOS=${*:-a b e c d}
@@ -235,6 +240,37 @@ if want d; then
     if [ -n "${D_SMAPS:-}" ]; then cp "/proc/$D_PID/smaps" "$work/d-smaps.txt"; echo "  smaps saved to $work/d-smaps.txt"; fi
     failed=$(grep -c 'refresh failed' "$work/d/daemon.log" || true)
     echo "  refresh failures logged by the daemon: $failed"
+fi
+
+if want f; then
+    [ -n "${D_PID:-}" ] && stop_pid "$D_PID"
+    [ -n "${SIM_PID:-}" ] && stop_pid "$SIM_PID"
+    echo "== (f) a restart of $F_ACCOUNTS accounts whose skypetokens and UICs are valid; livesim watched for $F_WATCH s after it"
+    $LIB accounts-file f "$F_ACCOUNTS" "$work/f-accounts.json"
+    start_livesim "$work/fsim" --token-lifetime 86400 --accounts "$work/f-accounts.json"
+    $LIB grants "$SIM_CONTROL" f "$F_ACCOUNTS" "$work/f-grants.tsv" existing
+    # Tokens and cookies valid for a day: nothing reaches its refresh point during the watch.
+    "$BIN/bench-seed" --state "$work/f/state" --grants "$work/f-grants.tsv" --lifetime 86400 --cookies | sed 's/^/  /'
+    write_config "$work/f" "$work/fsim"
+    start_daemon "$work/f"
+    # Every account's skypetoken and UIC, fetched once through the daemon (it stores them).
+    $LIB read-all "$work/f/tokenbroker.sock" f "$F_ACCOUNTS" skypetoken,uic | sed 's/^/  /'
+    before=$($LIB issued "$SIM_CONTROL" skypetoken,uic,access_token)
+    echo "  livesim issued before the restart (skypetoken, uic, access_token): $before"
+    stop_pid "$DAEMON_PID"
+    t0=$(date +%s.%N)
+    start_daemon "$work/f"
+    echo "  restarted: first /v1/health answer after $(python3 -c "print(round(($(date +%s.%N) - $t0) * 1000))") ms"
+    sleep "$F_WATCH"
+    after=$($LIB issued "$SIM_CONTROL" skypetoken,uic,access_token)
+    echo "  livesim issued $F_WATCH s after the restart (skypetoken, uic, access_token): $after"
+    read -r s0 u0 a0 <<< "$before"
+    read -r s1 u1 a1 <<< "$after"
+    echo "RESULT label=f accounts=$F_ACCOUNTS watch_s=$F_WATCH skypetokens=$((s1 - s0)) uics=$((u1 - u0)) access_tokens=$((a1 - a0))" | tee -a "$RESULTS" | sed 's/^/  /'
+    # Still served from the store after the restart: one account's, read again.
+    curl -sf --unix-socket "$work/f/tokenbroker.sock" "http://localhost/v1/accounts/f-0@example.com/uic" >/dev/null \
+        || { echo "bench: (f) a UIC read after the restart failed"; exit 1; }
+    stop_pid "$DAEMON_PID"
 fi
 
 echo

@@ -11,7 +11,8 @@ import Foundation
 ///
 /// The grants file has one line per account: `LOGIN<TAB>REFRESH_TOKEN<TAB>ACCESS_TOKEN`, the
 /// access token being the skype.com token livesim issued with the grant (so that the skypetoken
-/// exchange accepts it); the other scopes get random tokens of the same length.
+/// exchange accepts it); the other scopes get random tokens of the same length. A fourth field,
+/// the session cookies of the grant, is stored with `--cookies` (so that the account has UICs).
 @main
 struct BenchSeed: ParsableCommand {
     static let configuration = CommandConfiguration(
@@ -21,8 +22,11 @@ struct BenchSeed: ParsableCommand {
     @Option(help: "The daemon's state directory (created; the key file is `key` in it).")
     var state: String
 
-    @Option(help: "The grants file: LOGIN<TAB>REFRESH_TOKEN<TAB>SKYPE_ACCESS_TOKEN per line.")
+    @Option(help: "The grants file: LOGIN<TAB>REFRESH_TOKEN<TAB>SKYPE_ACCESS_TOKEN[<TAB>COOKIES] per line.")
     var grants: String
+
+    @Flag(help: "Store each grant's session cookies too, valid for the tokens' lifetime from now.")
+    var cookies = false
 
     @Option(help: "The realm name the daemon's configuration uses.")
     var realm = "bench"
@@ -51,7 +55,7 @@ struct BenchSeed: ParsableCommand {
             let obtained = now.addingTimeInterval(-obtainedAgo - spread * Double(count) / Double(lines.count))
             let expires = obtained.addingTimeInterval(lifetime)
             let fields = line.split(separator: "\t").map(String.init)
-            guard fields.count == 3, let name = AccountName(rawValue: fields[0]) else {
+            guard fields.count >= 3, let name = AccountName(rawValue: fields[0]) else {
                 throw ValidationError("bad grants line: \(line.prefix(80))")
             }
             let tokens = Scope.allCases.map { scope in
@@ -62,7 +66,8 @@ struct BenchSeed: ParsableCommand {
             }
             try store.createAccount(
                 name: name, realm: realm, login: fields[0], refreshToken: Secret(fields[1]), accessTokens: tokens,
-                password: nil, cookies: nil)
+                password: nil, cookies: cookies && fields.count > 3 ? Secret(fields[3]) : nil,
+                cookiesExpireAt: cookies ? now.addingTimeInterval(lifetime) : nil)
             count += 1
         }
         try store.close()

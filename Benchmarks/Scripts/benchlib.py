@@ -28,7 +28,7 @@ def call(conn, method, path, body=None):
 
 def grants(base, prefix, count, out, create=True):
     """Creates accounts PREFIX-N@example.com (unless they exist) and writes one grant per line:
-    LOGIN<TAB>REFRESH_TOKEN<TAB>SKYPE_ACCESS_TOKEN."""
+    LOGIN<TAB>REFRESH_TOKEN<TAB>SKYPE_ACCESS_TOKEN<TAB>SESSION_COOKIES."""
     conn = control(base)
     started = time.time()
     with open(out, "w") as f:
@@ -41,8 +41,33 @@ def grants(base, prefix, count, out, create=True):
             status, body = call(conn, "POST", f"/_livesim/accounts/{login}/grant", {"scope": "service::skype.com::MBI_SSL"})
             if status not in (200, 201):
                 sys.exit(f"grant for {login}: HTTP {status} {body}")
-            f.write(f"{login}\t{body['refresh_token']}\t{body['access_token']}\n")
+            f.write(f"{login}\t{body['refresh_token']}\t{body['access_token']}\t{body['cookies']}\n")
     print(f"grants: {count} accounts in {time.time() - started:.1f} s", file=sys.stderr)
+
+
+def read_all(sock_path, prefix, count, paths, threads=8):
+    """Reads PATHS (comma-separated, e.g. skypetoken,uic) of every account PREFIX-N@example.com
+    over the socket, THREADS at a time; exits non-zero if any read is not a 200."""
+    import concurrent.futures
+    targets = [f"/v1/accounts/{prefix}-{n}@example.com/{p}" for n in range(count) for p in paths.split(",")]
+    started = time.time()
+
+    def one(target):
+        head = answer(sock_path, target, close=True).split(b"\r\n", 1)[0]
+        return target if b" 200 " not in head else None
+
+    with concurrent.futures.ThreadPoolExecutor(threads) as pool:
+        failed = [t for t in pool.map(one, targets) if t]
+    print(f"read-all: {len(targets)} reads in {time.time() - started:.1f} s, {len(failed)} not 200"
+          + (f" (first: {failed[0]})" if failed else ""), file=sys.stderr)
+    if failed:
+        sys.exit(1)
+
+
+def issued(base, kinds):
+    """The counts livesim issued of KINDS (comma-separated), space-separated."""
+    _, body = call(control(base), "GET", "/_livesim/counters")
+    print(" ".join(str(body.get("issued", {}).get(k, 0)) for k in kinds.split(",")))
 
 
 def accounts_file(prefix, count, out):
@@ -283,6 +308,13 @@ def table(path, machine):
                 f"{' (throughput-bound: the daemon refreshed slower than the window asks)' if float(sp['seconds_with_refreshes']) > 1.1 * float(n.get('window_s', 1e9)) else ''}; "
                 f"skypetokens {sp['skypetokens']}, busiest second {sp['busiest_skypetoken_second']}"
                 + (f" against a limit of {sp['skypetoken_limit']} ({sp['skypetoken_over_limit_seconds']} seconds over)" if 'skypetoken_limit' in sp else ""))
+    if "f" in r:
+        f = r["f"]
+        fetched = int(f["skypetokens"]) + int(f["uics"])
+        out.append(
+            f"(f) restart of {f['accounts']} accounts with valid skypetokens and UICs: livesim issued {f['skypetokens']} skypetokens, "
+            f"{f['uics']} UICs and {f['access_tokens']} access tokens in the {f['watch_s']} s after it "
+            f"(target: no skypetoken or UIC again before its refresh point: {'met' if fetched == 0 else 'NOT met'})")
     if "e" in r:
         e = r["e"]
         ratio = float(e["ratio"])
@@ -303,6 +335,10 @@ if __name__ == "__main__":
         accounts_file(args[0], int(args[1]), args[2])
     elif command == "sample":
         sample(args[0], int(args[1]), args[2], int(args[3]) if len(args) > 3 else None)
+    elif command == "read-all":
+        read_all(args[0], args[1], int(args[2]), args[3])
+    elif command == "issued":
+        issued(args[0], args[1])
     elif command == "spread":
         spread(args[0], int(args[1]), float(args[2]), args[3] if len(args) > 3 else None)
     elif command == "hyperfine":
