@@ -260,7 +260,8 @@ if want f; then
     stop_pid "$DAEMON_PID"
     t0=$(date +%s.%N)
     start_daemon "$work/f"
-    echo "  restarted: first /v1/health answer after $(python3 -c "print(round(($(date +%s.%N) - $t0) * 1000))") ms"
+    t1=$(date +%s.%N)
+    echo "  restarted: first /v1/health answer after $(python3 -c 'import sys; print(round((float(sys.argv[2]) - float(sys.argv[1])) * 1000))' "$t0" "$t1") ms"
     sleep "$F_WATCH"
     after=$($LIB issued "$SIM_CONTROL" skypetoken,uic,access_token)
     echo "  livesim issued $F_WATCH s after the restart (skypetoken, uic, access_token): $after"
