@@ -103,11 +103,21 @@ package struct AccountSchedule: Sendable {
     package var cookiesLost: String?
     /// Secrets the store has not accepted yet (for example, a full disk). They are written before
     /// this account refreshes again.
-    package var unsaved: PendingWrite?
+    package var unsaved: PendingWrite? {
+        get { unsavedBox?.value }
+        set { unsavedBox = newValue.map(Box.init) }
+    }
     /// When to try writing `unsaved` again.
     package var retrySaveAt: Date = .distantPast
     /// A write in flight: what to install once the store has answered.
-    var committing: Commit?
+    var committing: Commit? {
+        get { committingBox?.value }
+        set { committingBox = newValue.map(Box.init) }
+    }
+    // Boxed: both are large and nearly always nil, and every account's schedule is stored inline
+    // in the machine's dictionary, so inline they would cost every account their size.
+    var unsavedBox: Box<PendingWrite>? = nil
+    var committingBox: Box<Commit>? = nil
     /// Which enrollment this is: every `add` of an account gives it a new one.
     package var generation: UInt64 = 0
 
@@ -240,6 +250,12 @@ package struct AccountSchedule: Sendable {
         }
         return AccountView(state: state, reason: stateReason, unavailable: unavailable)
     }
+}
+
+/// An immutable value on the heap.
+final class Box<Value: Sendable>: Sendable {
+    let value: Value
+    init(_ value: Value) { self.value = value }
 }
 
 /// A result waiting for the store's answer before it is installed and served.

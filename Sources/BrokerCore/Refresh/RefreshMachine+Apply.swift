@@ -195,7 +195,9 @@ extension RefreshMachine {
     /// job that needed this token continues.
     private mutating func install(_ commit: Commit, now: Date, random: () -> Double) -> [Effect] {
         let name = commit.job.key.account
-        guard var account = accounts[name] else { return finish(name) }
+        // Taken out of the dictionary while it changes, so that its credentials are changed in
+        // place rather than copied (a copy per refresh is memory churn that fragments the heap).
+        guard var account = accounts.removeValue(forKey: name) else { return finish(name) }
         let key = CredentialKey(account: name, kind: commit.kind)
         account.credentials[commit.kind] = fresh(commit.credential, random: random)
         var effects: [Effect] = [.publish(key, commit.credential), .deliver(key, .refreshed(commit.credential))]
