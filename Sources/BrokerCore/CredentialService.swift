@@ -20,6 +20,10 @@ package protocol CredentialService: Sendable {
     /// The wall clock credentials are dated with; `expires_in` counts from it.
     func now() -> Date
 
+    /// Whether every stored account is loaded. Until then, listing every account waits for the
+    /// load, so the server asks for the list off its own thread.
+    var accountsLoaded: Bool { get }
+
     // MARK: Credentials
 
     /// A credential from memory, without waiting. Called on the server's event loop for every
@@ -167,6 +171,8 @@ package enum ServiceEvent: Sendable, Equatable {
 }
 
 extension CredentialService {
+    package var accountsLoaded: Bool { true }
+
     /// No events: the stream finishes at once. A service that publishes its state changes
     /// implements `events()` itself.
     package func events() -> AsyncStream<ServiceEvent> {

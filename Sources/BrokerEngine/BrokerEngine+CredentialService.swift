@@ -52,6 +52,8 @@ extension BrokerEngine: CredentialService {
     /// as long as the caller listens.
     package func events() -> AsyncStream<ServiceEvent> { hub.subscribe() }
 
+    package var accountsLoaded: Bool { loadComplete }
+
     package func rekey(to keyBytes: [UInt8]) throws(BrokerError) -> RekeyReport {
         let result: CredentialStore.RekeyResult = try rekey(keyBytes: keyBytes)
         return RekeyReport(keyID: result.keyID, resealed: result.resealed, keyFileReplaced: result.keyFileReplaced)

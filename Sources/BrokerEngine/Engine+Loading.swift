@@ -2,6 +2,7 @@ import BrokerCore
 import Foundation
 import Locks
 import Logging
+import Synchronization
 
 /// How far the start-up load has come.
 struct LoadProgress {
@@ -18,11 +19,13 @@ struct LoadProgress {
 /// for the load to finish; counting them asks the store. Every account's schedule is known once
 /// the background load is done, a few seconds after start even with 100,000 accounts.
 extension BrokerEngine {
-    /// Whether every stored account is in the machine.
-    var loadComplete: Bool { loading.withLock { $0.complete } }
+    /// Whether every stored account is in the machine. Read without the load's lock (which a
+    /// batch holds while it reads the store), so that the server's thread never waits for one.
+    var loadComplete: Bool { loadDone.load(ordering: .acquiring) }
 
     /// Loads `name` now if the background load has not reached it.
     func ensureLoaded(_ name: AccountName) throws(BrokerError) {
+        if loadComplete || locked.withLock({ $0.machine.accounts[name] != nil }) { return }
         try loading.withLock { progress throws(BrokerError) in
             guard !progress.complete, !locked.withLock({ $0.machine.accounts[name] != nil }) else { return }
             let seed: AccountSeed?
@@ -67,6 +70,7 @@ extension BrokerEngine {
             if let last = batch.lastID { progress.afterID = last }
             if batch.lastID == nil || batch.seeds.count < loadBatchSize {
                 progress.complete = true
+                loadDone.store(true, ordering: .releasing)
                 cache.update(.loaded)
                 let elapsed = clock.now - progress.started
                 logger.info(

@@ -125,6 +125,7 @@ extension BrokerEngine {
     package func ticket(account: AccountName, minValid: TimeInterval = 0) async throws(BrokerError) -> (
         ticket: String, method: TicketMethod, served: ServedCredential
     ) {
+        try ensureLoaded(account)
         let (method, sites) = locked.withLock {
             ($0.machine.accounts[account]?.ticketMethod ?? .oauth, $0.machine.accounts[account]?.rstSites)
         }

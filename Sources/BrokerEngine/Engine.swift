@@ -3,6 +3,7 @@ import Foundation
 import Locks
 import Logging
 import ServiceLifecycle
+import Synchronization
 
 /// The refresh service: the executor of the `RefreshMachine`. It keeps the machine (and the
 /// reads waiting on it) behind one lock, runs the machine's jobs in a discarding task group
@@ -28,6 +29,7 @@ package final class BrokerEngine: Service, Sendable {
     /// How far the start-up load of the store has come; its lock also keeps a batch's read and
     /// its adding to the machine together, apart from a logout (see `Engine+Loading.swift`).
     let loading = LockedValue(LoadProgress())
+    let loadDone = Atomic<Bool>(false)
     let loadBatchSize: Int
 
     /// The machine and the reads waiting on it: one lock, so that a result is handed to exactly

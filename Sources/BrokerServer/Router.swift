@@ -114,8 +114,14 @@ final class Router: Sendable {
             return events(request, peer: peer)
         case (.GET, 2, "accounts"):
             let policy = self.policy
-            let visible = service.accountNames().filter { policy.mayRead(peer, account: $0) }
-            return .now(.json(AccountsResponse(accounts: visible.compactMap { service.status($0)?.detail.summary })))
+            let service = self.service
+            let list = { @Sendable in
+                let visible = service.accountNames().filter { policy.mayRead(peer, account: $0) }
+                return APIResponse.json(
+                    AccountsResponse(accounts: visible.compactMap { service.status($0)?.detail.summary }))
+            }
+            // While the store is still loading, the list waits for it: off the server's thread.
+            return service.accountsLoaded ? .now(list()) : .later { list() }
         case (.POST, 2, "accounts"):
             guard policy.isAdmin(peer) else { return .now(deny(peer, "enroll")) }
             return enroll(request)

@@ -30,7 +30,8 @@ extension RefreshMachine {
             }
             let expires = result.cookiesExpireAt ?? result.grant.accessToken.expiresAt
             return granted(
-                job, result.grant, cookies: Credential(value: cookies, obtainedAt: now, expiresAt: expires), now: now)
+                job, result.grant, cookies: Credential(value: cookies, obtainedAt: now, expiresAt: expires),
+                cookiesExpireAt: result.cookiesExpireAt, now: now)
         case .obtained(let job, let credential) where job.key.kind == .skylogin:
             return obtainedSkyLogin(job, credential)
         case .obtained(let job, let credential) where job.key.kind == .skypetoken || job.key.kind == .uic:
@@ -49,7 +50,11 @@ extension RefreshMachine {
     // MARK: - Results
 
     /// A new grant (from the token endpoint, or a sign-in with its cookies): write it first.
-    private mutating func granted(_ job: Job, _ grant: TokenGrant, cookies: Credential? = nil, now: Date) -> [Effect] {
+    /// `cookiesExpireAt` is the expiry the server gave the cookies, if it gave one: only that is
+    /// stored (a guess would make a restart after it skip the silent sign-in).
+    private mutating func granted(
+        _ job: Job, _ grant: TokenGrant, cookies: Credential? = nil, cookiesExpireAt: Date? = nil, now: Date
+    ) -> [Effect] {
         let name = job.key.account
         guard var account = accounts[name] else { return finish(job.key.account) }
         // Rotation is judged against the refresh token the call sent.
@@ -63,8 +68,10 @@ extension RefreshMachine {
             accessToken: grant.accessToken, rotatedRefreshToken: rotated ?? account.unsaved?.rotatedRefreshToken,
             cookies: cookies?.value ?? account.unsaved?.cookies, sites: account.unsaved?.sites ?? [:],
             skylogin: account.unsaved?.skylogin,
-            cookiesExpireAt: cookies.map { $0.expiresAt } ?? account.unsaved?.cookiesExpireAt,
-            derived: account.unsaved?.derived ?? [:])
+            cookiesExpireAt: cookies == nil ? account.unsaved?.cookiesExpireAt : cookiesExpireAt,
+            // New cookies start a new grant family: an unsaved skypetoken of the old one is not
+            // written with them.
+            derived: (account.unsaved?.derived ?? [:]).filter { cookies == nil || $0.key != .skypetoken })
         account.committing = Commit(
             job: job, kind: .scope(grant.accessToken.scope), credential: Credential(grant.accessToken),
             cookies: cookies,
@@ -255,7 +262,8 @@ extension RefreshMachine {
                         dueAt: job.dueAt, retried: job.retried, generation: job.generation))
             ]
         case (.scope(.skype), nil)
-        where skypetokenFollows && account.state == .active && rest(realm: job.realm, kind: .skypetoken) == nil:
+        where skypetokenFollows && account.state == .active
+            && (rest(realm: job.realm, kind: .skypetoken) ?? .distantPast) <= now:
             // The skypetoken made from the old token is fetched now, in this job, so that the
             // fetches keep to the refreshes' spread instead of queueing behind other refreshes.
             return effects + [
