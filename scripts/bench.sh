@@ -196,7 +196,9 @@ if want d; then
     # Every token obtained at the same moment, chosen so that the earliest refresh point
     # (0.70 of the lifetime) comes LEAD seconds after the daemon has started.
     lead=20
-    seed_estimate=$(python3 -c "print(5 + $D_ACCOUNTS / 1000)")
+    # bench-seed writes about 190 accounts a second here (one durable transaction each): 53 s for
+    # 10,000, 541 s for 100,000. Underestimating it makes refresh points fall before the start.
+    seed_estimate=$(python3 -c "print(5 + $D_ACCOUNTS * ${SEED_SECONDS_PER_ACCOUNT:-0.0055})")
     ago=$(python3 -c "print(0.70 * $D_LIFETIME - $lead - $seed_estimate)")
     "$BIN/bench-seed" --state "$work/d/state" --grants "$work/d-grants.tsv" --lifetime "$D_LIFETIME" --obtained-ago "$ago" | sed 's/^/  /'
     echo "RESULT label=d-size accounts=$D_ACCOUNTS tokens=$((D_ACCOUNTS * 5)) window_s=$window" >> "$RESULTS"
