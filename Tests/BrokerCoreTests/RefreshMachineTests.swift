@@ -248,13 +248,8 @@ struct RefreshMachineTests {
         let job = Job(
             key: key(alice, .scope(.skype)), realm: "live", step: .refreshScope(.skype, refreshToken: Secret("rt")),
             dueAt: t0)
-        let effects = grant(
-            &m, job, token(.skype, "new", at: t0.addingTimeInterval(10)), now: t0.addingTimeInterval(10))
+        _ = grant(&m, job, token(.skype, "new", at: t0.addingTimeInterval(10)), now: t0.addingTimeInterval(10))
         #expect(m.accounts[alice]!.credentials[.skypetoken]!.dueAt == t0.addingTimeInterval(10))
-        // Fetched in the same job, right away, with the new token: the fetches keep to the
-        // refreshes' spread.
-        #expect(runs(effects).map(\Job.step) == [Step.skypetoken(accessToken: Secret("new"))])
-        #expect(runs(effects).map(\Job.key) == [key(alice, .skypetoken)])
     }
 
     @Test(

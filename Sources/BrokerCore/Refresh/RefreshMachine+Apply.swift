@@ -234,8 +234,9 @@ extension RefreshMachine {
             }
         }
         // The skypetoken follows the token it is made from.
-        let skypetokenFollows = commit.kind == .scope(.skype) && account.credentials[.skypetoken] != nil
-        if skypetokenFollows { account.credentials[.skypetoken]?.dueAt = now }
+        if commit.kind == .scope(.skype), account.credentials[.skypetoken] != nil {
+            account.credentials[.skypetoken]?.dueAt = now
+        }
         accounts[name] = account
         effects.append(.count(.ok))
         effects += refreshed(
@@ -260,18 +261,6 @@ extension RefreshMachine {
                     Job(
                         key: job.key, realm: job.realm, step: .skypetoken(accessToken: commit.credential.value),
                         dueAt: job.dueAt, retried: job.retried, generation: job.generation))
-            ]
-        case (.scope(.skype), nil)
-        where skypetokenFollows && account.state == .active
-            && (rest(realm: job.realm, kind: .skypetoken) ?? .distantPast) <= now:
-            // The skypetoken made from the old token is fetched now, in this job, so that the
-            // fetches keep to the refreshes' spread instead of queueing behind other refreshes.
-            return effects + [
-                .run(
-                    Job(
-                        key: CredentialKey(account: name, kind: .skypetoken), realm: job.realm,
-                        step: .skypetoken(accessToken: commit.credential.value), dueAt: now,
-                        generation: job.generation))
             ]
         case (.skylogin, _) where commit.kind == .scope(.loginSkype):
             return effects + [
