@@ -15,7 +15,8 @@ let package = Package(
     ],
     targets: [
         // Symbolic links to the daemon's own sources.
-        .target(name: "BrokerCore"),
+        .target(name: "BrokerCore", dependencies: ["CSecretSlab"]),
+        .target(name: "CSecretSlab"),
         .target(name: "BrokerAPI"),
         .target(name: "CShims"),
         .target(name: "Locks"),
