@@ -8,8 +8,6 @@ import Synchronization
 struct LoadProgress {
     /// The last store row added to the machine.
     var afterID: Int64 = 0
-    var complete = false
-    var loaded = 0
     var started: Duration = .zero
 }
 
@@ -27,7 +25,7 @@ extension BrokerEngine {
     func ensureLoaded(_ name: AccountName) throws(BrokerError) {
         if loadComplete || locked.withLock({ $0.machine.accounts[name] != nil }) { return }
         try loading.withLock { progress throws(BrokerError) in
-            guard !progress.complete, !locked.withLock({ $0.machine.accounts[name] != nil }) else { return }
+            guard !loadComplete, !locked.withLock({ $0.machine.accounts[name] != nil }) else { return }
             let seed: AccountSeed?
             do { seed = try persistence.loadAccount(name) } catch { throw Self.brokerError(error) }
             if let seed { add([seed]) }
@@ -58,7 +56,7 @@ extension BrokerEngine {
     @discardableResult
     func loadNextBatch() throws(BrokerError) -> Bool {
         try loading.withLock { progress throws(BrokerError) -> Bool in
-            if progress.complete { return true }
+            if loadComplete { return true }
             let batch: (seeds: [AccountSeed], lastID: Int64?)
             do {
                 batch = try persistence.loadAccounts(afterID: progress.afterID, limit: loadBatchSize)
@@ -66,10 +64,8 @@ extension BrokerEngine {
                 throw Self.brokerError(error)
             }
             add(batch.seeds)
-            progress.loaded += batch.seeds.count
             if let last = batch.lastID { progress.afterID = last }
             if batch.lastID == nil || batch.seeds.count < loadBatchSize {
-                progress.complete = true
                 loadDone.store(true, ordering: .releasing)
                 cache.update(.loaded)
                 let elapsed = clock.now - progress.started
@@ -81,7 +77,7 @@ extension BrokerEngine {
                             "\(elapsed.components.seconds * 1000 + elapsed.components.attoseconds / 1_000_000_000_000_000)",
                     ])
             }
-            return progress.complete
+            return loadComplete
         }
     }
 
