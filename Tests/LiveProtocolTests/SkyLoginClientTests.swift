@@ -145,7 +145,8 @@ struct SkyLoginTimeoutTests {
         let key = try V.clientKey
         do throws(RefreshFailure) {
             _ = try await skylogin(
-                servers: [server.address], keys: try! V.testKeys, request: SkyLoginClientTests.password(), clientKey: key,
+                servers: [server.address], keys: try! V.testKeys, request: SkyLoginClientTests.password(),
+                clientKey: key,
                 now: SkyLoginClientTests.now, timeout: .seconds(2))
             Issue.record("the login succeeded")
         } catch {
