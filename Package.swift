@@ -171,6 +171,8 @@ let package = Package(
                 "BrokerCore", "BrokerStore", .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ],
             path: "Benchmarks/BenchSeed"),
+        // The refresh machine's CPU per refresh at scale, with no I/O: scripts/bench.sh (e).
+        .executableTarget(name: "scheduler-bench", dependencies: ["BrokerCore"], path: "Benchmarks/SchedulerBench"),
         // Shared test support: temporary directories, a livesim fixture, an HTTPS client.
         .target(
             name: "TestSupport",

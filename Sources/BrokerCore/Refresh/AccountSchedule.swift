@@ -14,8 +14,17 @@ package struct CredentialSchedule: Sendable, Equatable {
     package var failures = 0
     package var lastError: BrokerError?
     package var backoffUntil: Date?
+    /// The time of its entry in the machine's backlog, while it has one (the machine's
+    /// bookkeeping: not part of the schedule's value).
+    var queuedAt: Date?
 
     package init(dueAt: Date) { self.dueAt = dueAt }
+
+    package static func == (a: Self, b: Self) -> Bool {
+        a.credential == b.credential && a.dueAt == b.dueAt && a.lastRefresh == b.lastRefresh
+            && a.lastAttempt == b.lastAttempt && a.failures == b.failures && a.lastError == b.lastError
+            && a.backoffUntil == b.backoffUntil
+    }
 }
 
 /// What an account brings when it is added to the machine: from the store at start, or from an

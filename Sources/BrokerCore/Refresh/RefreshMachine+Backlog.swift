@@ -4,21 +4,78 @@
     import Foundation
 #endif
 
-/// The schedule: which jobs are due. A full scan of every account finds the work due within
-/// `scanHorizon`; between scans only the accounts marked dirty (a job finished, a read waits, an
-/// account was added) are looked at again, so finishing one refresh does not mean looking at
-/// every account.
+/// The schedule: which jobs are due. Every credential's next refresh point (and every unsaved
+/// write's next attempt) is an entry in one min-heap by time. Only accounts marked dirty (a job
+/// finished, a read waits, an account was added) are looked at again, and only a credential whose
+/// time changed gets a new entry: finishing one refresh costs a few heap operations, not a pass
+/// over every account, also when hundreds of thousands of credentials are due at once. An entry
+/// whose credential moved on since is dropped when it comes to the top; a full rebuild happens
+/// only at start and after a reload changes what is kept.
 extension RefreshMachine {
     /// Something to do for an account at a time: refresh a credential, or (`kind` nil) write a
-    /// result the store did not take.
+    /// result the store did not take. `order` keeps entries due at the same time in the order
+    /// they were collected.
     struct Due: Sendable {
         var at: Date
+        var order: UInt64
         var account: AccountName
         var kind: CredentialKind?
+
+        func precedes(_ other: Due) -> Bool { at < other.at || (at == other.at && order < other.order) }
     }
 
-    /// How far ahead a full scan looks.
-    static let scanHorizon: TimeInterval = 2
+    /// A binary min-heap of `Due`, earliest (then first collected) on top.
+    struct DueHeap: Sendable {
+        private(set) var items: [Due] = []
+
+        init() {}
+
+        /// Builds the heap from `items` in linear time.
+        init(_ items: [Due]) {
+            self.items = items
+            var index = items.count / 2
+            while index > 0 {
+                index -= 1
+                siftDown(index)
+            }
+        }
+
+        var count: Int { items.count }
+        var top: Due? { items.first }
+
+        mutating func push(_ item: Due) {
+            items.append(item)
+            var child = items.count - 1
+            while child > 0 {
+                let parent = (child - 1) / 2
+                guard items[child].precedes(items[parent]) else { break }
+                items.swapAt(child, parent)
+                child = parent
+            }
+        }
+
+        @discardableResult
+        mutating func pop() -> Due? {
+            guard !items.isEmpty else { return nil }
+            items.swapAt(0, items.count - 1)
+            let item = items.removeLast()
+            siftDown(0)
+            return item
+        }
+
+        private mutating func siftDown(_ start: Int) {
+            var parent = start
+            while true {
+                let left = 2 * parent + 1
+                guard left < items.count else { return }
+                var first = left
+                if left + 1 < items.count, items[left + 1].precedes(items[left]) { first = left + 1 }
+                guard items[first].precedes(items[parent]) else { return }
+                items.swapAt(first, parent)
+                parent = first
+            }
+        }
+    }
 
     /// The jobs to run now: at most `maxConcurrentRefreshes` running in all, one per account,
     /// the earliest due first, none for an endpoint that rests. Sets `nextWake`.
@@ -29,30 +86,25 @@ extension RefreshMachine {
         var jobs: [Job] = []
         var capacity = policy.maxConcurrentRefreshes - running.count
         updateBacklog(now: now)
-        wake = min(wake, beyond)
-        var index = 0
-        while index < backlog.count {
-            let item = backlog[index]
+        // Entries that wait for their endpoint's rest: put back after the loop.
+        var resting: [Due] = []
+        defer { for item in resting { enqueue(item) } }
+        while let item = backlog.top {
             if item.at > now {
                 wake = min(wake, item.at)
                 break
             }
             guard capacity > 0 else { break }
+            backlog.pop()
+            if let kind = item.kind, accounts[item.account]?.credentials[kind]?.queuedAt == item.at {
+                accounts[item.account]?.credentials[kind]?.queuedAt = nil
+            }
             // Checked again: the entry may be out of date (a refresh done, an account gone).
-            guard let account = accounts[item.account], account.state == .active else {
-                backlog.remove(at: index)
-                continue
-            }
-            // Its job finishing marks the account dirty, which brings this entry up to date.
-            if running.contains(item.account) {
-                index += 1
-                continue
-            }
+            guard let account = accounts[item.account], account.state == .active else { continue }
+            // Its job finishing marks the account dirty, which enqueues its work again.
+            if running.contains(item.account) { continue }
             guard let kind = item.kind else {
-                guard let unsaved = account.unsaved, account.retrySaveAt <= now else {
-                    backlog.remove(at: index)
-                    continue
-                }
+                guard let unsaved = account.unsaved, account.retrySaveAt <= now else { continue }
                 jobs.append(
                     Job(
                         key: CredentialKey(account: item.account, kind: unsaved.kind),
@@ -60,14 +112,17 @@ extension RefreshMachine {
                         generation: account.generation))
                 running.insert(item.account)
                 capacity -= 1
-                backlog.remove(at: index)
                 continue
             }
             guard account.refreshable, let schedule = account.credentials[kind],
-                account.kinds(scopes: scopes).contains(kind),
-                effectiveDue(item.account, schedule, kind, now: now) <= now
-            else {
-                backlog.remove(at: index)
+                account.kinds(scopes: scopes).contains(kind)
+            else { continue }
+            let at = effectiveDue(item.account, schedule, kind, now: now)
+            guard at <= now else {
+                // Its time moved later (a read stopped waiting): it is due then.
+                if schedule.queuedAt == nil {
+                    enqueue(Due(at: at, order: nextOrder(), account: item.account, kind: kind))
+                }
                 continue
             }
             let key = CredentialKey(account: item.account, kind: kind)
@@ -77,7 +132,7 @@ extension RefreshMachine {
                 rest > now
             {
                 wake = min(wake, rest)
-                index += 1
+                resting.append(item)
                 continue
             }
             accounts[item.account]?.credentials[kind]?.lastAttempt = now
@@ -85,7 +140,6 @@ extension RefreshMachine {
                 Job(key: key, realm: account.realm, step: step, dueAt: schedule.dueAt, generation: account.generation))
             running.insert(item.account)
             capacity -= 1
-            backlog.remove(at: index)
         }
         return jobs
     }
@@ -167,61 +221,64 @@ extension RefreshMachine {
         return due
     }
 
-    /// Appends one account's work (nothing for an account that is not refreshing), to the backlog
-    /// when due before `horizon`, else to `beyond`.
-    private mutating func collect(
-        _ name: AccountName, _ account: AccountSchedule, horizon: Date, now: Date, into due: inout [Due]
-    ) {
-        guard account.state == .active else { return }
+    /// Puts an entry in the backlog; a credential's entry becomes the one its `queuedAt` names.
+    private mutating func enqueue(_ item: Due) {
+        if let kind = item.kind { accounts[item.account]?.credentials[kind]?.queuedAt = item.at }
+        backlog.push(item)
+    }
+
+    private mutating func nextOrder() -> UInt64 {
+        collected &+= 1
+        return collected
+    }
+
+    /// Enqueues an account's work that the backlog does not hold yet: its unsaved write, and each
+    /// credential whose refresh point is not the one already queued for it.
+    private mutating func collect(_ name: AccountName, now: Date) {
+        guard let account = accounts[name], account.state == .active else { return }
         if account.unsaved != nil {
-            if account.retrySaveAt < horizon {
-                due.append(Due(at: account.retrySaveAt, account: name, kind: nil))
-            } else {
-                beyond = min(beyond, account.retrySaveAt)
-            }
+            // Rare (the store refused a write), so not tracked: a duplicate finds the account
+            // running, or nothing left to write, and is dropped.
+            backlog.push(Due(at: account.retrySaveAt, order: nextOrder(), account: name, kind: nil))
         }
         guard account.refreshable else { return }
         for kind in account.kinds(scopes: scopes) {
             guard let schedule = account.credentials[kind] else { continue }
             let at = effectiveDue(name, schedule, kind, now: now)
-            if at < horizon { due.append(Due(at: at, account: name, kind: kind)) } else { beyond = min(beyond, at) }
+            if schedule.queuedAt != at { enqueue(Due(at: at, order: nextOrder(), account: name, kind: kind)) }
         }
     }
 
-    /// Brings the backlog up to date: a full scan when the horizon has passed (or the wall clock
-    /// went back), else only the dirty accounts.
+    /// Brings the backlog up to date: rebuilt from every account when asked (at start, after a
+    /// reload), else the dirty accounts' new refresh points added.
     private mutating func updateBacklog(now: Date) {
-        if scanNeeded || now >= nextScan || nextScan.timeIntervalSince(now) > Self.scanHorizon {
+        if scanNeeded {
             scanNeeded = false
             dirty.removeAll(keepingCapacity: true)
-            nextScan = now.addingTimeInterval(Self.scanHorizon)
-            beyond = .distantFuture
             var due: [Due] = []
-            for (name, account) in accounts {
-                collect(name, account, horizon: nextScan, now: now, into: &due)
+            due.reserveCapacity(backlog.count)
+            for index in accounts.indices {
+                let name = accounts.keys[index]
+                let account = accounts.values[index]
+                for kind in account.credentials.keys { accounts.values[index].credentials[kind]?.queuedAt = nil }
+                guard account.state == .active else { continue }
+                if account.unsaved != nil {
+                    due.append(Due(at: account.retrySaveAt, order: nextOrder(), account: name, kind: nil))
+                }
+                guard account.refreshable else { continue }
+                for kind in account.kinds(scopes: scopes) {
+                    guard let schedule = account.credentials[kind] else { continue }
+                    let at = effectiveDue(name, schedule, kind, now: now)
+                    accounts.values[index].credentials[kind]?.queuedAt = at
+                    due.append(Due(at: at, order: nextOrder(), account: name, kind: kind))
+                }
             }
-            due.sort { $0.at < $1.at }
-            backlog = due
+            backlog = DueHeap(due)
             return
         }
         guard !dirty.isEmpty else { return }
         let changed = dirty
         dirty.removeAll(keepingCapacity: true)
-        backlog.removeAll { changed.contains($0.account) }
-        var due: [Due] = []
-        for name in changed {
-            guard let account = accounts[name] else { continue }
-            collect(name, account, horizon: nextScan, now: now, into: &due)
-        }
-        for item in due {
-            // Binary search for the place that keeps the backlog sorted.
-            var low = 0
-            var high = backlog.count
-            while low < high {
-                let mid = (low + high) / 2
-                if backlog[mid].at <= item.at { low = mid + 1 } else { high = mid }
-            }
-            backlog.insert(item, at: low)
-        }
+        for name in changed { collect(name, now: now) }
     }
 }

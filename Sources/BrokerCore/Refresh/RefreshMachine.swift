@@ -36,10 +36,11 @@ package struct RefreshMachine: Sendable {
     /// last call), so that the executor can sleep until then.
     package internal(set) var nextWake: Date = .distantPast
 
-    /// The backlog: work due before `nextScan`, by due time. See RefreshMachine+Backlog.swift.
-    var backlog: [Due] = []
-    var nextScan = Date.distantPast
-    var beyond = Date.distantFuture
+    /// The backlog: every credential's next refresh point, by time. See RefreshMachine+Backlog.swift.
+    var backlog = DueHeap()
+    /// How many backlog entries have been made: their order among equal times.
+    var collected: UInt64 = 0
+    /// The backlog is rebuilt from every account at the next `due` (at start, after a reload).
     var scanNeeded = true
     var dirty: Set<AccountName> = []
     var nextGeneration: UInt64 = 0
