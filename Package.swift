@@ -171,7 +171,7 @@ let package = Package(
                 "BrokerCore", "BrokerStore", .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ],
             path: "Benchmarks/BenchSeed"),
-        // The refresh machine's CPU per refresh at scale, with no I/O: scripts/bench.sh (e).
+        // The refresh machine's CPU per refresh at scale, with no I/O (README, "The scheduler at scale").
         .executableTarget(name: "scheduler-bench", dependencies: ["BrokerCore"], path: "Benchmarks/SchedulerBench"),
         // Shared test support: temporary directories, a livesim fixture, an HTTPS client.
         .target(
