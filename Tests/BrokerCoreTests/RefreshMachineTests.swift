@@ -337,6 +337,81 @@ struct RefreshMachineTests {
     }
 
     @Test(
+        "the cookies' expiry is written only when the server gave one; without it they are served until the grant's expiry, which is not stored"
+    )
+    func cookieExpiryWrittenOnlyWhenGiven() {
+        let now = t0.addingTimeInterval(100)
+        for given in [Optional(now.addingTimeInterval(7200)), nil] {
+            var m = machine()
+            _ = m.add(seed(alice, tokens: [token(.skype, "s", at: t0)], password: "pw"), now: t0, random: half)
+            let job = Job(
+                key: key(alice, .cookies), realm: "live",
+                step: .passwordSignIn(login: alice.rawValue, password: Secret("pw")),
+                dueAt: t0)
+            let grant = TokenGrant(accessToken: token(.skype, "s2", at: now), refreshToken: Secret("rt2"), userID: nil)
+            var effects = m.apply(
+                .signedIn(job, SignInGrant(grant: grant, cookies: Secret("c2"), cookiesExpireAt: given)), now: now,
+                random: half)
+            guard case .persist(_, let write) = effects.first else {
+                Issue.record("the sign-in was not written first")
+                continue
+            }
+            #expect(write.cookies == Secret("c2"))
+            #expect(write.cookiesExpireAt == given)
+            effects += m.apply(.persisted(alice, failure: nil), now: now, random: half)
+            #expect(published(effects, key(alice, .cookies))??.expiresAt == given ?? grant.accessToken.expiresAt)
+        }
+    }
+
+    @Test(
+        "a skypetoken the store refused is written with the next grant, but not with new cookies (a new grant family)")
+    func unsavedSkypetokenNotWrittenWithNewCookies() {
+        let skypetoken = Credential(value: Secret("st"), obtainedAt: t0, expiresAt: t0.addingTimeInterval(86_400))
+        func refusedSkypetoken() -> RefreshMachine {
+            var m = machine()
+            _ = m.add(
+                seed(alice, tokens: [token(.skype, "s", at: t0)], password: "pw"), now: t0, random: half)
+            let job = Job(
+                key: key(alice, .skypetoken), realm: "live", step: .skypetoken(accessToken: Secret("s")), dueAt: t0)
+            _ = m.apply(.obtained(job, skypetoken), now: t0, random: half)
+            _ = m.apply(.persisted(alice, failure: "disk full"), now: t0, random: half)
+            #expect(m.accounts[alice]!.unsaved?.derived[.skypetoken] == skypetoken)
+            return m
+        }
+        let now = t0.addingTimeInterval(100)
+        let grant = TokenGrant(accessToken: token(.skype, "s2", at: now), refreshToken: nil, userID: nil)
+
+        // A refresh of the same grant family: the skypetoken goes with it.
+        var refreshed = refusedSkypetoken()
+        let refresh = Job(
+            key: key(alice, .scope(.skype)), realm: "live",
+            step: .refreshScope(.skype, refreshToken: Secret("rt-\(alice)")),
+            dueAt: t0)
+        guard case .persist(_, let withToken) = refreshed.apply(.granted(refresh, grant), now: now, random: half).first
+        else {
+            Issue.record("the grant was not written first")
+            return
+        }
+        #expect(withToken.derived[.skypetoken] == skypetoken)
+
+        // A sign-in with new cookies: a new family, and the old skypetoken is not written.
+        var signedIn = refusedSkypetoken()
+        let signIn = Job(
+            key: key(alice, .cookies), realm: "live",
+            step: .passwordSignIn(login: alice.rawValue, password: Secret("pw")),
+            dueAt: t0)
+        let result = SignInGrant(grant: grant, cookies: Secret("c2"), cookiesExpireAt: nil)
+        guard
+            case .persist(_, let withCookies) = signedIn.apply(.signedIn(signIn, result), now: now, random: half).first
+        else {
+            Issue.record("the sign-in was not written first")
+            return
+        }
+        #expect(withCookies.cookies == Secret("c2"))
+        #expect(withCookies.derived[.skypetoken] == nil)
+    }
+
+    @Test(
         "a sign-in starts a new grant family: the other tokens and the skypetoken stop being served and are due at once"
     )
     func signInVoidsSiblings() {

@@ -56,8 +56,9 @@ struct LazyLoadTests {
         let identity = FakeIdentity(lifetime: 3600)
         let engine = try engine(store, identity: identity)
 
-        // Nothing loaded, everything counted.
+        // Nothing loaded, everything counted; the server is told that listing would wait for the load.
         #expect(engine.counts() == (accounts: 10, needsReauth: 1))
+        #expect(!engine.accountsLoaded)
         // The cache does not know user-7 yet: the slow path loads it and serves the stored token.
         guard case .stale = engine.cachedRead(account: name(7), scope: .ssl, minValid: 0) else {
             Issue.record("an account not loaded yet must take the slow path, not be not_found")
@@ -78,6 +79,7 @@ struct LazyLoadTests {
         // A logout before the load reaches the account: the load does not bring it back.
         try engine.logout(name(5))
         #expect(engine.accountNames() == (0..<10).filter { $0 != 5 }.map(name).sorted())
+        #expect(engine.accountsLoaded)
         #expect(engine.counts() == (accounts: 9, needsReauth: 1))
         // Loaded: an unknown account is now not_found straight from the cache.
         guard case .notFound = engine.cachedRead(account: name(99), scope: .ssl, minValid: 0) else {

@@ -11,6 +11,8 @@ import Testing
 private final class EmptyService: CredentialService {
     let configuration = EngineConfiguration(realms: [Realm(name: "live")])
     let degraded: String? = nil
+    let accountsLoaded: Bool
+    init(accountsLoaded: Bool = true) { self.accountsLoaded = accountsLoaded }
     func now() -> Date { Date(timeIntervalSince1970: 1_800_000_000) }
     func cachedRead(account: AccountName, kind: CredentialKind, minValid: TimeInterval) -> CachedRead { .notFound }
     func read(account: AccountName, kind: CredentialKind, minValid: TimeInterval) async throws(BrokerError)
@@ -59,6 +61,22 @@ func errorBody(_ error: BrokerError) -> String {
 
 @Suite("The routes table")
 struct RouteTableTests {
+    @Test("the account list is answered at once once the store is loaded, and off the server's thread while it loads")
+    func accountListWaitsForTheLoadOffTheLoop() async {
+        for loaded in [true, false] {
+            let router = Router(
+                service: EmptyService(accountsLoaded: loaded), policy: AccessPolicy(),
+                logger: Logger(label: "test") { _ in SwiftLogNoOpLogHandler() }, metrics: { [] })
+            let answer = router.route(
+                Router.parse(method: .GET, uri: "/v1/accounts", body: []), peer: Peer(pid: 1, uid: 0, gid: 0))
+            switch answer {
+            case .now: #expect(loaded, "answered on the server's thread while the store loads")
+            case .later: #expect(!loaded, "sent off the server's thread with the store loaded")
+            case .stream: Issue.record("an account list is not a stream")
+            }
+        }
+    }
+
     @Test("the router takes every route of the table: none is answered not_found for its path, or 405")
     func everyRouteIsServed() async {
         #expect(Router.routes.count == Set(Router.routes).count, "a route is listed twice")
