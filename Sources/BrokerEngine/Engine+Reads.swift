@@ -34,7 +34,6 @@ extension BrokerEngine {
             throw BrokerError(.notFound, "no account named \(account)", hint: "tokenctl accounts lists them")
         case .needsReauth(let reason):
             throw BrokerError(.needsReauth, "account \(account) needs a new sign-in: \(reason)", hint: "tokenctl login")
-        case .unavailable(let error): throw error
         case .stale: break
         }
         let policy = configuration.policy

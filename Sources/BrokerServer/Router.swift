@@ -307,8 +307,6 @@ final class Router: Sendable {
         case .notFound:
             return .now(
                 .error(BrokerError(.notFound, "no account named \(account)", hint: "tokenctl accounts lists them")))
-        case .unavailable(let error):
-            return .now(.error(error))
         case .needsReauth, .stale:
             let service = self.service
             return .later {

@@ -250,12 +250,12 @@ package struct AccountSchedule: Sendable {
 
     /// How the account looks to reads.
     func view(scopes: [Scope]) -> AccountView {
-        var unavailable: [CredentialKind: BrokerError] = [:]
+        var unavailable = CredentialKinds()
         let missing = missingSites.sorted().map(CredentialKind.site)
         for kind in Scope.allCases.map(CredentialKind.scope) + [.skypetoken, .cookies, .uic, .ticket, .skylogin]
             + siteKinds + missing
-        {
-            if let error = self.unavailable(kind, scopes: scopes) { unavailable[kind] = error }
+        where self.unavailable(kind, scopes: scopes) != nil {
+            unavailable.insert(kind)
         }
         return AccountView(state: state, reason: stateReason, unavailable: unavailable)
     }

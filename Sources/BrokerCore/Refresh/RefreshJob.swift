@@ -205,12 +205,60 @@ package struct LogEvent: Sendable, Equatable {
 package struct AccountView: Sendable, Equatable {
     package var state: AccountState
     package var reason: String?
-    package var unavailable: [CredentialKind: BrokerError]
+    /// The kinds the account cannot have. Why (the error, with the command that fixes it) is
+    /// asked of the machine when such a read comes, not kept for every account.
+    package var unavailable: CredentialKinds
 
-    package init(state: AccountState, reason: String?, unavailable: [CredentialKind: BrokerError]) {
+    package init(state: AccountState, reason: String?, unavailable: CredentialKinds) {
         self.state = state
         self.reason = reason
         self.unavailable = unavailable
+    }
+}
+
+/// A small set of credential kinds: a bit for each kind but sites, and sites by key (only an
+/// `rst` account has any).
+package struct CredentialKinds: Sendable, Equatable {
+    private var bits: UInt16 = 0
+    private var sites: [String] = []
+
+    package init() {}
+
+    package var isEmpty: Bool { bits == 0 && sites.isEmpty }
+
+    package mutating func insert(_ kind: CredentialKind) {
+        if let bit = Self.bit(kind) {
+            bits |= bit
+        } else if case .site(let key) = kind, !sites.contains(key) {
+            sites.append(key)
+        }
+    }
+
+    package func contains(_ kind: CredentialKind) -> Bool {
+        if let bit = Self.bit(kind) { return bits & bit != 0 }
+        if case .site(let key) = kind { return sites.contains(key) }
+        return false
+    }
+
+    private static func bit(_ kind: CredentialKind) -> UInt16? {
+        let index: Int
+        switch kind {
+        case .scope(let scope):
+            switch scope {
+            case .skype: index = 0
+            case .ssl: index = 1
+            case .loginSkype: index = 2
+            case .contacts: index = 3
+            case .hotmail: index = 4
+            }
+        case .skypetoken: index = 8
+        case .uic: index = 9
+        case .ticket: index = 10
+        case .cookies: index = 11
+        case .skylogin: index = 12
+        case .site: return nil
+        }
+        return 1 << UInt16(index)
     }
 }
 
