@@ -55,11 +55,12 @@ package struct ServedCredential: Sendable {
 /// What a cache lookup found.
 package enum CachedRead: Sendable {
     case fresh(ServedCredential)
-    /// Missing or inside the safety margin: a refresh is needed first. Also a kind the account
-    /// cannot have: the slow path answers why.
+    /// Missing or inside the safety margin: a refresh is needed first.
     case stale
     case notFound
     case needsReauth(String)
+    /// A kind the account cannot have: the slow path asks the machine why.
+    case unavailable
 }
 
 /// How a read on the socket ended, for the `tokenbroker_reads_total` counter (the raw values

@@ -34,6 +34,9 @@ extension BrokerEngine {
             throw BrokerError(.notFound, "no account named \(account)", hint: "tokenctl accounts lists them")
         case .needsReauth(let reason):
             throw BrokerError(.needsReauth, "account \(account) needs a new sign-in: \(reason)", hint: "tokenctl login")
+        case .unavailable:
+            // Why, with its fix, from the machine (the cache keeps only which kinds).
+            if let error = locked.withLock({ $0.machine.unavailable(key) }) { throw error }
         case .stale: break
         }
         let policy = configuration.policy

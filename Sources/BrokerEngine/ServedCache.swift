@@ -42,8 +42,7 @@ package final class ServedCache: CredentialCache {
         contents.withLock { contents in
             guard let entry = contents.accounts[key.account] else { return contents.loaded ? .notFound : .stale }
             if entry.view.state == .needsReauth { return .needsReauth(entry.view.reason ?? "sign-in required") }
-            // A kind the account cannot have: the slow path asks the machine why.
-            if !entry.view.unavailable.isEmpty, entry.view.unavailable.contains(key.kind) { return .stale }
+            if !entry.view.unavailable.isEmpty, entry.view.unavailable.contains(key.kind) { return .unavailable }
             if let served = entry.served[key.kind],
                 served.credential.expiresAt.timeIntervalSince(now) >= max(contents.safetyMargin, minValid)
             {

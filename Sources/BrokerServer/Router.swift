@@ -307,7 +307,7 @@ final class Router: Sendable {
         case .notFound:
             return .now(
                 .error(BrokerError(.notFound, "no account named \(account)", hint: "tokenctl accounts lists them")))
-        case .needsReauth, .stale:
+        case .needsReauth, .stale, .unavailable:
             let service = self.service
             return .later {
                 do {

@@ -168,6 +168,48 @@ struct RefreshMachineTests {
         #expect(Set(after.map(\.key.account)) == [alice, bob])
     }
 
+    @Test("reads waiting during a rest do not pile up entries in the backlog: each credential is put back once")
+    func restWithWaitingReads() {
+        var m = machine(scopes: [.ssl])
+        _ = m.add(seed(alice), now: t0, random: half)
+        _ = m.add(seed(bob, tokens: [token(.ssl, "b", at: t0)]), now: t0, random: half)
+        let job = m.due(now: t0, random: half).first { $0.key.account == alice }!
+        _ = m.apply(.failed(job, .rateLimited(retryAfter: 600)), now: t0, random: half)
+        // Bob's token has 3600 s left; a read that wants more waits, and makes it due at once.
+        for i in 1...500 {
+            let now = t0.addingTimeInterval(Double(i) * 0.5)
+            #expect(m.wait(for: key(bob, .scope(.ssl)), minValid: 7200, now: now) == nil)
+            #expect(m.due(now: now, random: half).isEmpty)
+        }
+        #expect(m.backlogCount <= 4, "\(m.backlogCount) entries for two credentials")
+        let after = m.due(now: t0.addingTimeInterval(601), random: half)
+        #expect(Set(after.map(\.key)) == [key(alice, .scope(.ssl)), key(bob, .scope(.ssl))])
+    }
+
+    @Test("entries left behind when a credential is moved earlier are cleared once they are most of the backlog")
+    func staleEntriesCompacted() {
+        var m = machine(scopes: [.ssl])
+        let day: TimeInterval = 86_400
+        _ = m.add(seed(alice, tokens: [token(.ssl, "a", at: t0, lifetime: day)]), now: t0, random: half)
+        var now = t0
+        for _ in 0..<10_000 {
+            now = now.addingTimeInterval(1)
+            // Its refresh point, most of a day away, is queued; then a read that wants more than
+            // is left makes it due now, and the later entry stays behind.
+            #expect(m.due(now: now, random: half).isEmpty)
+            #expect(m.wait(for: key(alice, .scope(.ssl)), minValid: 2 * day, now: now) == nil)
+            guard let job = m.due(now: now, random: half).first else {
+                Issue.record("no job for the waiting read")
+                return
+            }
+            _ = grant(&m, job, token(.ssl, "a", at: now, lifetime: day), now: now)
+        }
+        // 10,000 left behind without clearing; cleared each time they pass 4,096 and half.
+        #expect(m.backlogCount <= 4100, "\(m.backlogCount) entries for one credential")
+        #expect(m.due(now: now, random: half).isEmpty)
+        #expect(m.accounts[alice]!.credentials[.scope(.ssl)]!.dueAt > now.addingTimeInterval(day / 2))
+    }
+
     // MARK: - invalid_grant
 
     @Test("invalid_grant puts that account, and only that one, in needs_reauth; it is saved and waiting reads are told")

@@ -125,7 +125,9 @@ struct ReadPathTests {
         }
     }
 
-    @Test("read_wait = 0: a stale read neither waits nor starts a refresh; it is answered at once")
+    @Test(
+        "read_wait = 0: a stale read neither waits nor starts a refresh; it is answered at once; an unavailable kind gets its own error"
+    )
     func noReadWait() async throws {
         let identity = FakeIdentity(lifetime: 3600)
         let wall = SettableWallClock()
@@ -144,6 +146,15 @@ struct ReadPathTests {
         _ = try await engine.enroll(
             EnrollCommand(
                 login: name.rawValue, name: nil, realm: nil, credential: .refreshToken(Secret("rt")), cookies: nil))
+        // Kinds the account cannot have get their own errors, also with no time to wait.
+        for (kind, code) in [(CredentialKind.uic, ErrorCode.credentialUnavailable), (.scope(.hotmail), .unknownScope)] {
+            do {
+                _ = try await engine.read(account: name, kind: kind)
+                Issue.record("\(kind) was served")
+            } catch {
+                #expect(error.code == code, "\(kind): \(error)")
+            }
+        }
         // The held token expired, and no scheduler runs: nothing refreshes it.
         wall.jump(by: 7200)
         let started = ContinuousClock.now

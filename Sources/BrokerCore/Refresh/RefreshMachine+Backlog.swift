@@ -96,8 +96,14 @@ extension RefreshMachine {
             }
             guard capacity > 0 else { break }
             backlog.pop()
+            // Whether this is the credential's current entry (else a stale one, left behind when
+            // its time changed): the current one is no longer in the backlog.
+            var current = item.kind == nil
             if let kind = item.kind, accounts[item.account]?.credentials[kind]?.queuedAt == item.at {
                 accounts[item.account]?.credentials[kind]?.queuedAt = nil
+                current = true
+            } else if item.kind != nil, staleEntries > 0 {
+                staleEntries -= 1
             }
             // Checked again: the entry may be out of date (a refresh done, an account gone).
             guard let account = accounts[item.account], account.state == .active else { continue }
@@ -132,7 +138,8 @@ extension RefreshMachine {
                 rest > now
             {
                 wake = min(wake, rest)
-                resting.append(item)
+                // Put back once: a stale entry is dropped (the current one is in the backlog).
+                if current { resting.append(item) }
                 continue
             }
             accounts[item.account]?.credentials[kind]?.lastAttempt = now
@@ -221,9 +228,15 @@ extension RefreshMachine {
         return due
     }
 
-    /// Puts an entry in the backlog; a credential's entry becomes the one its `queuedAt` names.
+    /// Puts an entry in the backlog; a credential's entry becomes the one its `queuedAt` names,
+    /// and the one it named before, if any, goes stale.
     private mutating func enqueue(_ item: Due) {
-        if let kind = item.kind { accounts[item.account]?.credentials[kind]?.queuedAt = item.at }
+        if let kind = item.kind {
+            if let previous = accounts[item.account]?.credentials[kind]?.queuedAt, previous != item.at {
+                staleEntries += 1
+            }
+            accounts[item.account]?.credentials[kind]?.queuedAt = item.at
+        }
         backlog.push(item)
     }
 
@@ -233,41 +246,60 @@ extension RefreshMachine {
     }
 
     /// Enqueues an account's work that the backlog does not hold yet: its unsaved write, and each
-    /// credential whose refresh point is not the one already queued for it.
+    /// credential whose refresh point is not the one already queued for it. (No copy of the
+    /// account is held while its entries are marked: that would copy its credentials.)
     private mutating func collect(_ name: AccountName, now: Date) {
-        guard let account = accounts[name], account.state == .active else { return }
-        if account.unsaved != nil {
+        guard
+            let (unsaved, retrySaveAt, kinds) = accounts[name].flatMap({ account in
+                account.state == .active
+                    ? (
+                        account.unsaved != nil, account.retrySaveAt,
+                        account.refreshable ? account.kinds(scopes: scopes) : []
+                    )
+                    : nil
+            })
+        else { return }
+        if unsaved {
             // Rare (the store refused a write), so not tracked: a duplicate finds the account
             // running, or nothing left to write, and is dropped.
-            backlog.push(Due(at: account.retrySaveAt, order: nextOrder(), account: name, kind: nil))
+            backlog.push(Due(at: retrySaveAt, order: nextOrder(), account: name, kind: nil))
         }
-        guard account.refreshable else { return }
-        for kind in account.kinds(scopes: scopes) {
-            guard let schedule = account.credentials[kind] else { continue }
+        for kind in kinds {
+            guard let schedule = accounts[name]?.credentials[kind] else { continue }
             let at = effectiveDue(name, schedule, kind, now: now)
             if schedule.queuedAt != at { enqueue(Due(at: at, order: nextOrder(), account: name, kind: kind)) }
         }
     }
 
     /// Brings the backlog up to date: rebuilt from every account when asked (at start, after a
-    /// reload), else the dirty accounts' new refresh points added.
+    /// reload) or when more than half of it is stale (credentials moved earlier leave their later
+    /// entries behind), else the dirty accounts' new refresh points added.
     private mutating func updateBacklog(now: Date) {
-        if scanNeeded {
+        if scanNeeded || (staleEntries > 4096 && staleEntries * 2 > backlog.count) {
             scanNeeded = false
             dirty.removeAll(keepingCapacity: true)
             var due: [Due] = []
-            due.reserveCapacity(backlog.count)
-            for index in accounts.indices {
+            due.reserveCapacity(max(0, backlog.count - staleEntries))
+            staleEntries = 0
+            // Index by index, changing each account in place (a held copy, or `indices`, would
+            // copy the dictionaries being changed).
+            var index = accounts.startIndex
+            while index != accounts.endIndex {
+                defer { index = accounts.index(after: index) }
                 let name = accounts.keys[index]
-                let account = accounts.values[index]
-                for kind in account.credentials.keys { accounts.values[index].credentials[kind]?.queuedAt = nil }
-                guard account.state == .active else { continue }
-                if account.unsaved != nil {
-                    due.append(Due(at: account.retrySaveAt, order: nextOrder(), account: name, kind: nil))
+                var slot = accounts.values[index].credentials.startIndex
+                while slot != accounts.values[index].credentials.endIndex {
+                    accounts.values[index].credentials.values[slot].queuedAt = nil
+                    slot = accounts.values[index].credentials.index(after: slot)
                 }
-                guard account.refreshable else { continue }
-                for kind in account.kinds(scopes: scopes) {
-                    guard let schedule = account.credentials[kind] else { continue }
+                guard accounts.values[index].state == .active else { continue }
+                if accounts.values[index].unsaved != nil {
+                    due.append(
+                        Due(at: accounts.values[index].retrySaveAt, order: nextOrder(), account: name, kind: nil))
+                }
+                guard accounts.values[index].refreshable else { continue }
+                for kind in accounts.values[index].kinds(scopes: scopes) {
+                    guard let schedule = accounts.values[index].credentials[kind] else { continue }
                     let at = effectiveDue(name, schedule, kind, now: now)
                     accounts.values[index].credentials[kind]?.queuedAt = at
                     due.append(Due(at: at, order: nextOrder(), account: name, kind: kind))

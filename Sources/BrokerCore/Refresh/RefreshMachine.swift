@@ -40,6 +40,10 @@ package struct RefreshMachine: Sendable {
     var backlog = DueHeap()
     /// How many backlog entries have been made: their order among equal times.
     var collected: UInt64 = 0
+    /// About how many backlog entries are stale (their credential's time changed since).
+    var staleEntries = 0
+    /// How many entries the backlog holds, stale ones included.
+    package var backlogCount: Int { backlog.count }
     /// The backlog is rebuilt from every account at the next `due` (at start, after a reload).
     var scanNeeded = true
     var dirty: Set<AccountName> = []
@@ -206,6 +210,12 @@ package struct RefreshMachine: Sendable {
         waiting[key, default: 0] += 1
         dirty.insert(key.account)
         return nil
+    }
+
+    /// Why the account cannot have this kind of credential, if it cannot (with the command that
+    /// fixes it): what a read of it is answered.
+    package func unavailable(_ key: CredentialKey) -> BrokerError? {
+        accounts[key.account]?.unavailable(key.kind, scopes: scopes)
     }
 
     /// A read stopped waiting (its time ran out, or it was cancelled).
