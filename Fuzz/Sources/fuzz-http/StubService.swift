@@ -30,7 +30,7 @@ final class StubService: CredentialService {
         switch account.rawValue {
         case "alice", "bob": minValid >= 3600 ? .stale : .fresh(served(account, kind))
         case "carol": .needsReauth("the grant was revoked")
-        case "dave": .unavailable(BrokerError(.credentialUnavailable, "no stored password for \(kind.name)"))
+        case "dave": .unavailable
         case "erin": .stale
         default: .notFound
         }
@@ -46,7 +46,7 @@ final class StubService: CredentialService {
             return served(account, kind)
         case .notFound: throw BrokerError(.notFound, "no account named \(account)")
         case .needsReauth(let reason): throw BrokerError(.needsReauth, reason)
-        case .unavailable(let error): throw error
+        case .unavailable: throw BrokerError(.credentialUnavailable, "no stored password for \(kind.name)")
         }
     }
 
