@@ -10,7 +10,8 @@
 /// time changed gets a new entry: finishing one refresh costs a few heap operations, not a pass
 /// over every account, also when hundreds of thousands of credentials are due at once. An entry
 /// whose credential moved on since is dropped when it comes to the top; a full rebuild happens
-/// only at start and after a reload changes what is kept.
+/// at start, after a reload changes what is kept, and when such stale entries are over half of
+/// the heap.
 extension RefreshMachine {
     /// Something to do for an account at a time: refresh a credential, or (`kind` nil) write a
     /// result the store did not take. `order` keeps entries due at the same time in the order
