@@ -172,7 +172,9 @@ let package = Package(
             ],
             path: "Benchmarks/BenchSeed"),
         // The refresh machine's CPU per refresh at scale, with no I/O (README, "The scheduler at scale").
-        .executableTarget(name: "scheduler-bench", dependencies: ["BrokerCore"], path: "Benchmarks/SchedulerBench"),
+        .executableTarget(
+            name: "scheduler-bench", dependencies: ["BrokerCore", "BrokerEngine", "CShims"],
+            path: "Benchmarks/SchedulerBench"),
         // Shared test support: temporary directories, a livesim fixture, an HTTPS client.
         .target(
             name: "TestSupport",

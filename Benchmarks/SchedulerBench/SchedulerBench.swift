@@ -1,4 +1,6 @@
 import BrokerCore
+import BrokerEngine
+import CShims
 import Foundation
 
 /// `scheduler-bench [ACCOUNTS]`: the refresh machine's own CPU per refresh at scale, with no I/O.
@@ -11,7 +13,9 @@ import Foundation
 /// - `window`: tokens obtained together, refreshed over the jitter window as the clock advances
 ///   in steps of 100 ms (the steady state of a fleet enrolled at one time).
 ///
-/// Prints, per scenario, the jobs run and the machine's CPU time per job (thread CPU time).
+/// Prints, per scenario, the jobs run and the machine's CPU time per job (thread CPU time), and
+/// what the machine and the read cache (the daemon's `ServedCache`, fed the machine's `publish`
+/// effects) hold in malloc's heap per account, the secrets' bytes aside (they are in the slab).
 @main
 struct SchedulerBench {
     static let lifetime: TimeInterval = 3600
@@ -24,7 +28,19 @@ struct SchedulerBench {
         let random: () -> Double = { Double.random(in: 0..<1, using: &seedRandom) }
 
         for scenario in ["overdue", "window"] {
+            let heapBefore = heapInUse()
             var machine = RefreshMachine(realms: ["live"])
+            let cache = ServedCache()
+            func publish(_ effects: [Effect]) {
+                for effect in effects {
+                    switch effect {
+                    case .publish(let key, let credential):
+                        cache.update(.credential(key, credential.map { ServedCredential(key, $0) }))
+                    case .publishAccount(let name, let view): cache.update(.account(name, view))
+                    default: break
+                    }
+                }
+            }
             let obtained = scenario == "overdue" ? t0.addingTimeInterval(-lifetime) : t0
             for index in 0..<accounts {
                 let name = AccountName(rawValue: "user\(index)@example.com")!
@@ -36,8 +52,9 @@ struct SchedulerBench {
                 let seed = AccountSeed(
                     name: name, realm: "live", login: name.rawValue, refreshToken: Secret("rt-\(index)"),
                     password: nil, ticketMethod: .oauth, accessTokens: tokens, cookies: nil)
-                _ = machine.add(seed, now: t0, random: random, fromStore: true)
+                publish(machine.add(seed, now: t0, random: random, fromStore: true))
             }
+            let heapAdded = heapInUse()
             var now = scenario == "overdue" ? t0 : t0.addingTimeInterval(lifetime * 0.65)
             let end = scenario == "overdue" ? t0.addingTimeInterval(600) : t0.addingTimeInterval(lifetime * 0.85)
             var jobs = 0
@@ -51,9 +68,9 @@ struct SchedulerBench {
                         next = nil
                         jobs += 1
                         for outcome in outcomes(job, now: now) {
-                            for case .run(let more) in machine.apply(outcome, now: now, random: random) {
-                                next = more
-                            }
+                            let effects = machine.apply(outcome, now: now, random: random)
+                            publish(effects)
+                            for case .run(let more) in effects { next = more }
                         }
                     }
                 }
@@ -70,7 +87,22 @@ struct SchedulerBench {
                 String(
                     format: "%@: %d accounts, %d jobs, %.2f s CPU, %.1f µs per job", scenario, accounts, jobs, cpu,
                     perJob))
+            let heapAfter = heapInUse()
+            print(
+                String(
+                    format: "%@: malloc in use per account (machine and cache): %.0f bytes loaded, %.0f bytes after",
+                    scenario, Double(heapAdded - heapBefore) / Double(accounts),
+                    Double(heapAfter - heapBefore) / Double(accounts)))
+            withExtendedLifetime((machine, cache)) {}
         }
+    }
+
+    static func heapInUse() -> Int {
+        var inUse: UInt64 = 0
+        var free: UInt64 = 0
+        var mapped: UInt64 = 0
+        tokenbroker_heap_usage(&inUse, &free, &mapped)
+        return Int(inUse)
     }
 
     /// What the provider and the store answer: a new token, written at once.

@@ -42,6 +42,59 @@ public enum BrokerJSON {
         Date.ISO8601FormatStyle(timeZone: .gmt).format(date)
     }
 
+    /// The bytes `formatDate` writes, without making a String: for the cached read's answer,
+    /// where the expiry is written per read instead of kept as text beside every credential.
+    /// Dates outside the years 1583-9999 go through `formatDate` (before 1583 it counts in the
+    /// Julian calendar).
+    public static func appendDate(_ date: Date, to out: inout [UInt8]) {
+        let seconds = date.timeIntervalSince1970.rounded(.down)
+        guard seconds >= gregorianStart, seconds < gregorianEnd else {
+            out.append(contentsOf: formatDate(date).utf8)
+            return
+        }
+        let total = Int(seconds)
+        let days = total >= 0 ? total / 86_400 : (total - 86_399) / 86_400
+        let secondOfDay = total - days * 86_400
+        // Days to a civil date (H. Hinnant, "chrono-compatible low-level date algorithms").
+        let z = days + 719_468
+        let era = (z >= 0 ? z : z - 146_096) / 146_097
+        let dayOfEra = z - era * 146_097
+        let yearOfEra = (dayOfEra - dayOfEra / 1460 + dayOfEra / 36524 - dayOfEra / 146_096) / 365
+        let dayOfYear = dayOfEra - (365 * yearOfEra + yearOfEra / 4 - yearOfEra / 100)
+        let mp = (5 * dayOfYear + 2) / 153
+        let day = dayOfYear - (153 * mp + 2) / 5 + 1
+        let month = mp < 10 ? mp + 3 : mp - 9
+        let year = yearOfEra + era * 400 + (month <= 2 ? 1 : 0)
+        func two(_ value: Int) {
+            out.append(UInt8(ascii: "0") + UInt8(value / 10))
+            out.append(UInt8(ascii: "0") + UInt8(value % 10))
+        }
+        two(year / 100)
+        two(year % 100)
+        out.append(UInt8(ascii: "-"))
+        two(month)
+        out.append(UInt8(ascii: "-"))
+        two(day)
+        out.append(UInt8(ascii: "T"))
+        two(secondOfDay / 3600)
+        out.append(UInt8(ascii: ":"))
+        two(secondOfDay / 60 % 60)
+        out.append(UInt8(ascii: ":"))
+        two(secondOfDay % 60)
+        out.append(UInt8(ascii: "Z"))
+    }
+
+    /// How many bytes `appendDate` writes for `date`.
+    public static func dateLength(_ date: Date) -> Int {
+        let seconds = date.timeIntervalSince1970.rounded(.down)
+        guard seconds >= gregorianStart, seconds < gregorianEnd else { return formatDate(date).utf8.count }
+        return 20
+    }
+
+    /// 1583-01-01 and 10000-01-01, in seconds since 1970: the years `appendDate` writes itself.
+    private static let gregorianStart: Double = -12_212_553_600
+    private static let gregorianEnd: Double = 253_402_300_800
+
     /// Reads RFC 3339, with or without fractional seconds, `Z` or a numeric offset.
     public static func parseDate(_ string: String) -> Date? {
         if let date = try? Date.ISO8601FormatStyle().parse(string) { return date }

@@ -61,27 +61,55 @@ package struct Credential: Sendable, Hashable {
     package var obtainedAt: Date
     package var expiresAt: Date
     /// A refresh deadline the server set apart from expiry (the UIC's registrationTTLRefreshSeconds).
-    package var refreshBy: Date?
+    package var refreshBy: Date? {
+        get { extras?.value.refreshBy }
+        set { changeExtras { $0.refreshBy = newValue } }
+    }
     /// When the server says it issued the credential, where that differs from when it was
     /// fetched (the UIC's St): the refresh point is taken from issue to expiry as well.
-    package var issuedAt: Date?
+    package var issuedAt: Date? {
+        get { extras?.value.issuedAt }
+        set { changeExtras { $0.issuedAt = newValue } }
+    }
     /// The key that proves possession of the credential (an RST site's BinarySecret). It is
     /// used inside the daemon only: no answer carries it.
-    package var proofKey: Secret?
+    package var proofKey: Secret? {
+        get { extras?.value.proofKey }
+        set { changeExtras { $0.proofKey = newValue } }
+    }
     /// Whom the credential names, where it says (the Skype name of SkyLogin credentials).
-    package var subject: String?
+    package var subject: String? {
+        get { extras?.value.subject }
+        set { changeExtras { $0.subject = newValue } }
+    }
+
+    /// What only some kinds carry, boxed: most credentials are access tokens, which have none of
+    /// it, and every account holds several credentials twice (the machine's and the cache's).
+    private var extras: Box<Extras>?
+
+    private struct Extras: Sendable, Hashable {
+        var refreshBy: Date?
+        var issuedAt: Date?
+        var proofKey: Secret?
+        var subject: String?
+        var isEmpty: Bool { refreshBy == nil && issuedAt == nil && proofKey == nil && subject == nil }
+    }
+
+    private mutating func changeExtras(_ change: (inout Extras) -> Void) {
+        var value = extras?.value ?? Extras()
+        change(&value)
+        extras = value.isEmpty ? nil : Box(value)
+    }
 
     package init(
         value: Secret, obtainedAt: Date, expiresAt: Date, refreshBy: Date? = nil, issuedAt: Date? = nil,
         proofKey: Secret? = nil, subject: String? = nil
     ) {
         self.value = value
-        self.proofKey = proofKey
-        self.subject = subject
         self.obtainedAt = obtainedAt
         self.expiresAt = expiresAt
-        self.refreshBy = refreshBy
-        self.issuedAt = issuedAt
+        let extras = Extras(refreshBy: refreshBy, issuedAt: issuedAt, proofKey: proofKey, subject: subject)
+        self.extras = extras.isEmpty ? nil : Box(extras)
     }
 
     package init(_ token: AccessToken) {

@@ -37,13 +37,10 @@ package struct EngineConfiguration: Sendable {
 package struct ServedCredential: Sendable {
     package var kind: CredentialKind
     package var credential: Credential
-    /// RFC 3339, formatted once when the credential was obtained.
-    package var expiresAtText: String
 
-    package init(kind: CredentialKind, credential: Credential, expiresAtText: String) {
+    package init(kind: CredentialKind, credential: Credential) {
         self.kind = kind
         self.credential = credential
-        self.expiresAtText = expiresAtText
     }
 
     package var token: AccessToken {

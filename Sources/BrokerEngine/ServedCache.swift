@@ -25,7 +25,7 @@ package enum CacheChange: Sendable {
 package final class ServedCache: CredentialCache {
     private struct Entry {
         var view: AccountView
-        var served: [CredentialKind: ServedCredential] = [:]
+        var served = KindTable<ServedCredential>()
     }
 
     private struct Contents {
@@ -75,8 +75,7 @@ package final class ServedCache: CredentialCache {
 }
 
 extension ServedCredential {
-    /// A credential as served, its expiry written once in the socket API's RFC 3339 form.
-    init(_ key: CredentialKey, _ credential: Credential) {
-        self.init(kind: key.kind, credential: credential, expiresAtText: BrokerJSON.formatDate(credential.expiresAt))
+    package init(_ key: CredentialKey, _ credential: Credential) {
+        self.init(kind: key.kind, credential: credential)
     }
 }

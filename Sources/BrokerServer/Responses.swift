@@ -57,20 +57,19 @@ extension APIResponse {
         }
         let length =
             tokenParts.fixedLength + served.credential.value.utf8Count + served.token.scope.rawValue.utf8.count
-            + served.expiresAtText.utf8.count + digits
+            + BrokerJSON.dateLength(served.credential.expiresAt) + digits
         return (expiresIn, length)
     }
 
     /// `{"access_token":"…","token_type":"bearer","scope":"…","expires_at":"…","expires_in":N}`
     private static func appendTokenBody(_ served: ServedCredential, expiresIn: Int, to out: inout [UInt8]) {
         var scope = served.token.scope.rawValue
-        var expiresAt = served.expiresAtText
         out.append(contentsOf: tokenParts.open)
         served.credential.value.withUTF8 { out.append(contentsOf: $0) }
         out.append(contentsOf: tokenParts.scope)
         scope.withUTF8 { out.append(contentsOf: $0) }
         out.append(contentsOf: tokenParts.expiresAt)
-        expiresAt.withUTF8 { out.append(contentsOf: $0) }
+        BrokerJSON.appendDate(served.credential.expiresAt, to: &out)
         out.append(contentsOf: tokenParts.expiresIn)
         appendDecimal(expiresIn, to: &out)
         out.append(UInt8(ascii: "}"))
@@ -169,4 +168,10 @@ extension AccountReport {
                     })
             })
     }
+}
+
+extension ServedCredential {
+    /// The expiry in the socket API's RFC 3339 form. The cached token answer writes it straight
+    /// into its buffer instead (`BrokerJSON.appendDate`): no text is kept per credential.
+    var expiresAtText: String { BrokerJSON.formatDate(credential.expiresAt) }
 }

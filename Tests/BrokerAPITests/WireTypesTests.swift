@@ -166,6 +166,39 @@ private func decode<T: Decodable>(_ type: T.Type, _ json: String) throws -> T {
         #expect(BrokerJSON.parseDate("yesterday") == nil)
     }
 
+    /// The cached read writes the expiry byte by byte: it must be what `formatDate` writes, for
+    /// any date, fractions of a second, leap days, centuries and dates before 1970 included
+    /// (before 1583 Foundation counts in the Julian calendar, and the bytes come from it).
+    @Test func datesWrittenAsBytesMatchFormatDate() {
+        var random = SystemRandomNumberGenerator()
+        var dates = [
+            0, -1, -0.5, 0.999, 86_399.999, 951_782_400, 951_868_799.5, 4_107_542_400, 1_795_788_000.75,
+            -62_135_596_800, -62_167_219_200, 253_402_300_799.9, -2_208_988_800, -12_212_553_600,
+            -12_212_553_600.5, 253_402_300_800, 1e12, -1e12,
+        ].map { Date(timeIntervalSince1970: $0) }
+        for _ in 0..<20_000 {
+            dates.append(
+                Date(timeIntervalSince1970: Double.random(in: -62_167_219_200..<253_402_300_800, using: &random)))
+        }
+        for _ in 0..<5_000 {
+            // Around now, where every served expiry is.
+            dates.append(Date(timeIntervalSince1970: Double.random(in: 1.7e9..<2.2e9, using: &random)))
+        }
+        var mismatches: [String] = []
+        for date in dates {
+            var bytes: [UInt8] = []
+            BrokerJSON.appendDate(date, to: &bytes)
+            let expected = BrokerJSON.formatDate(date)
+            if bytes != Array(expected.utf8) || BrokerJSON.dateLength(date) != bytes.count {
+                mismatches.append(
+                    "\(date.timeIntervalSince1970): \(String(decoding: bytes, as: UTF8.self)) != \(expected)")
+            }
+        }
+        let count = mismatches.count
+        let first = Array(mismatches.prefix(5))
+        #expect(count == 0, "\(first)")
+    }
+
     @Test func decodingErrorsNameThePlaceNotTheValue() {
         let json = #"{"method":"hunter2-as-method","login":"a"}"#
         do {

@@ -17,8 +17,7 @@ private final class FixedService: CredentialService {
             ServedCredential(
                 kind: kind,
                 credential: Credential(
-                    value: Secret("\(kind.name)-value"), obtainedAt: epoch, expiresAt: epoch + lifetime),
-                expiresAtText: ""))
+                    value: Secret("\(kind.name)-value"), obtainedAt: epoch, expiresAt: epoch + lifetime)))
     }
 
     func read(account: AccountName, kind: CredentialKind, minValid: TimeInterval) async throws(BrokerError)

@@ -132,7 +132,6 @@ final class StubService: CredentialService {
     private func served(_ account: AccountName, _ kind: CredentialKind) -> ServedCredential {
         let value = "SECRET-\(account.rawValue)-\(kind.name)"
         return ServedCredential(
-            kind: kind, credential: Credential(value: Secret(value), obtainedAt: epoch - 60, expiresAt: epoch + 3600),
-            expiresAtText: "2027-01-15T08:00:00Z")
+            kind: kind, credential: Credential(value: Secret(value), obtainedAt: epoch - 60, expiresAt: epoch + 3600))
     }
 }

@@ -11,12 +11,38 @@ package struct CredentialSchedule: Sendable, Equatable {
     package var dueAt: Date
     package var lastRefresh: Date?
     package var lastAttempt: Date?
-    package var failures = 0
-    package var lastError: BrokerError?
-    package var backoffUntil: Date?
+    /// Failed attempts in a row.
+    package var failures: Int {
+        get { trouble?.value.failures ?? 0 }
+        set { changeTrouble { $0.failures = newValue } }
+    }
+    package var lastError: BrokerError? {
+        get { trouble?.value.lastError }
+        set { changeTrouble { $0.lastError = newValue } }
+    }
+    package var backoffUntil: Date? {
+        get { trouble?.value.backoffUntil }
+        set { changeTrouble { $0.backoffUntil = newValue } }
+    }
     /// The time of its entry in the machine's backlog, while it has one (the machine's
     /// bookkeeping: not part of the schedule's value).
     var queuedAt: Date?
+
+    /// Failures, boxed: nearly always none, and every account holds a schedule per credential.
+    private var trouble: Box<Trouble>?
+
+    private struct Trouble: Sendable {
+        var failures = 0
+        var lastError: BrokerError?
+        var backoffUntil: Date?
+        var isEmpty: Bool { failures == 0 && lastError == nil && backoffUntil == nil }
+    }
+
+    private mutating func changeTrouble(_ change: (inout Trouble) -> Void) {
+        var value = trouble?.value ?? Trouble()
+        change(&value)
+        trouble = value.isEmpty ? nil : Box(value)
+    }
 
     package init(dueAt: Date) { self.dueAt = dueAt }
 
@@ -107,7 +133,7 @@ package struct AccountSchedule: Sendable {
     package var skyloginKey: Secret?
     /// Whether the account's realm names SkyLogin servers.
     package var skyloginServers = false
-    package var credentials: [CredentialKind: CredentialSchedule] = [:]
+    package var credentials = KindTable<CredentialSchedule>()
     /// Why the cookie-based credentials cannot be had, once silent sign-in stopped working.
     package var cookiesLost: String?
     /// Secrets the store has not accepted yet (for example, a full disk). They are written before
@@ -259,12 +285,6 @@ package struct AccountSchedule: Sendable {
         }
         return AccountView(state: state, reason: stateReason, unavailable: unavailable)
     }
-}
-
-/// An immutable value on the heap.
-final class Box<Value: Sendable>: Sendable {
-    let value: Value
-    init(_ value: Value) { self.value = value }
 }
 
 /// A result waiting for the store's answer before it is installed and served.

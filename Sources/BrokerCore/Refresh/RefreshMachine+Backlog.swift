@@ -288,11 +288,7 @@ extension RefreshMachine {
             while index != accounts.endIndex {
                 defer { index = accounts.index(after: index) }
                 let name = accounts.keys[index]
-                var slot = accounts.values[index].credentials.startIndex
-                while slot != accounts.values[index].credentials.endIndex {
-                    accounts.values[index].credentials.values[slot].queuedAt = nil
-                    slot = accounts.values[index].credentials.index(after: slot)
-                }
+                accounts.values[index].credentials.updateEach { _, schedule in schedule.queuedAt = nil }
                 guard accounts.values[index].state == .active else { continue }
                 if accounts.values[index].unsaved != nil {
                     due.append(

@@ -131,7 +131,7 @@ package struct RefreshMachine: Sendable {
         accounts[seed.name] = account
         dirty.insert(seed.name)
         var effects: [Effect] = [.publishAccount(seed.name, account.view(scopes: scopes))]
-        for kind in Set(account.credentials.keys).union(previous?.credentials.keys ?? [:].keys) {
+        for kind in Set(account.credentials.keys).union(previous?.credentials.keys ?? []) {
             effects.append(
                 .publish(CredentialKey(account: seed.name, kind: kind), account.credentials[kind]?.credential))
         }

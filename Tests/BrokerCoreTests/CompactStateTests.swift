@@ -1,0 +1,84 @@
+import BrokerCore
+import Foundation
+import Testing
+
+/// The per-account state is kept small (every account holds it): a table instead of a
+/// dictionary, and the rarely set fields boxed. These tests hold the values to what they were.
+@Suite("Compact per-account state")
+struct CompactStateTests {
+    @Test("a kind table behaves as a dictionary of the same entries")
+    func kindTableIsADictionary() {
+        var table = KindTable<Int>()
+        var dictionary: [CredentialKind: Int] = [:]
+        let kinds: [CredentialKind] =
+            Scope.allCases.map(CredentialKind.scope) + [
+                .skypetoken, .uic, .ticket, .cookies, .skylogin, .site("a"), .site("b"),
+            ]
+        var random = SystemRandomNumberGenerator()
+        for step in 0..<2_000 {
+            let kind = kinds.randomElement(using: &random)!
+            let value: Int? = Int.random(in: 0..<4, using: &random) == 0 ? nil : step
+            table[kind] = value
+            dictionary[kind] = value
+            #expect(table[kind] == dictionary[kind])
+            #expect(table.count == dictionary.count && table.isEmpty == dictionary.isEmpty)
+        }
+        #expect(Set(table.keys) == Set(dictionary.keys))
+        #expect(table.values.sorted() == dictionary.values.sorted())
+        #expect(Dictionary(uniqueKeysWithValues: table.map { ($0.kind, $0.value) }) == dictionary)
+        table.updateEach { _, value in value += 1 }
+        #expect(table.values.sorted() == dictionary.values.map { $0 + 1 }.sorted())
+    }
+
+    @Test("tables are equal with the same entries in any order")
+    func kindTableEquality() {
+        let a: KindTable<Int> = [.skypetoken: 1, .uic: 2]
+        var b = KindTable<Int>()
+        b[.uic] = 2
+        b[.skypetoken] = 1
+        #expect(a == b)
+        b[.uic] = 3
+        #expect(a != b)
+        b[.uic] = nil
+        #expect(a != b)
+    }
+
+    @Test("a credential's rarely set fields read back as set, and compare by value")
+    func credentialExtras() {
+        let now = Date(timeIntervalSince1970: 1_800_000_000)
+        let plain = Credential(value: Secret("v"), obtainedAt: now, expiresAt: now + 60)
+        #expect(plain.refreshBy == nil && plain.issuedAt == nil && plain.proofKey == nil && plain.subject == nil)
+        var full = Credential(
+            value: Secret("v"), obtainedAt: now, expiresAt: now + 60, refreshBy: now + 30, issuedAt: now - 5,
+            proofKey: Secret("k"), subject: "live:someone")
+        #expect(full.refreshBy == now + 30 && full.issuedAt == now - 5)
+        #expect(full.proofKey == Secret("k") && full.subject == "live:someone")
+        #expect(full != plain)
+        let copy = full
+        full.subject = "live:other"
+        #expect(copy.subject == "live:someone" && full.subject == "live:other")
+        full.refreshBy = nil
+        full.issuedAt = nil
+        full.proofKey = nil
+        full.subject = nil
+        #expect(full == plain && full.hashValue == plain.hashValue)
+    }
+
+    @Test("a schedule's failure fields read back as set, and count in its equality")
+    func scheduleTrouble() {
+        let now = Date(timeIntervalSince1970: 1_800_000_000)
+        var schedule = CredentialSchedule(dueAt: now)
+        #expect(schedule.failures == 0 && schedule.lastError == nil && schedule.backoffUntil == nil)
+        let clean = schedule
+        schedule.failures = 2
+        schedule.lastError = BrokerError(.upstreamError, "down")
+        schedule.backoffUntil = now + 30
+        #expect(schedule.failures == 2 && schedule.lastError?.message == "down" && schedule.backoffUntil == now + 30)
+        #expect(schedule != clean)
+        let copy = schedule
+        schedule.failures = 0
+        schedule.lastError = nil
+        schedule.backoffUntil = nil
+        #expect(schedule == clean && copy.failures == 2)
+    }
+}
