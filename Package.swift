@@ -41,7 +41,7 @@ let package = Package(
     ],
     targets: [
         // Domain types and every decision; no I/O.
-        .target(name: "BrokerCore", dependencies: ["CSecretSlab"]),
+        .target(name: "BrokerCore", dependencies: ["CSecretSlab", "Locks"]),
         // The slabs that hold secrets' bytes outside malloc's heap (see its header).
         .target(name: "CSecretSlab"),
         // A lock ThreadSanitizer can see (LockedValue), for the daemon's and livesim's shared state.

@@ -25,7 +25,9 @@ package enum CacheChange: Sendable {
 package final class ServedCache: CredentialCache {
     private struct Entry {
         var view: AccountView
-        var served = KindTable<ServedCredential>()
+        /// The credentials as published (the kind is the table's key: a `ServedCredential` is
+        /// made per read, not kept).
+        var served = KindTable<Credential>()
     }
 
     private struct Contents {
@@ -43,10 +45,10 @@ package final class ServedCache: CredentialCache {
             guard let entry = contents.accounts[key.account] else { return contents.loaded ? .notFound : .stale }
             if entry.view.state == .needsReauth { return .needsReauth(entry.view.reason ?? "sign-in required") }
             if !entry.view.unavailable.isEmpty, entry.view.unavailable.contains(key.kind) { return .unavailable }
-            if let served = entry.served[key.kind],
-                served.credential.expiresAt.timeIntervalSince(now) >= max(contents.safetyMargin, minValid)
+            if let credential = entry.served[key.kind],
+                credential.expiresAt.timeIntervalSince(now) >= max(contents.safetyMargin, minValid)
             {
-                return .fresh(served)
+                return .fresh(ServedCredential(kind: key.kind, credential: credential))
             }
             return .stale
         }
@@ -56,7 +58,7 @@ package final class ServedCache: CredentialCache {
         contents.withLock { contents in
             switch change {
             case .credential(let key, let served):
-                contents.accounts[key.account]?.served[key.kind] = served
+                contents.accounts[key.account]?.served[key.kind] = served?.credential
             case .account(let name, let view?):
                 if contents.accounts[name] == nil {
                     contents.accounts[name] = Entry(view: view)

@@ -107,12 +107,13 @@ package final class CredentialStore: Sendable {
         config.foreignKeysEnabled = true
         config.publicStatementArguments = false
         // Reads are rare (the start-up load, a read of an account not loaded yet, status): two
-        // readers are plenty. Each connection's page cache is at most 2 MiB (SQLite's default
-        // is 2,000 pages, about 8 MiB, per connection): the daemon serves from memory, and the
-        // file's pages stay in the kernel's page cache anyway.
+        // readers are plenty. Each connection's page cache is at most 512 KiB (SQLite's default
+        // is 2,000 pages, about 8 MiB, per connection; at 10,000 accounts a 2 MiB cache was full
+        // on all three connections after the start-up load): the daemon serves from memory, the
+        // load reads each row once, and the file's pages stay in the kernel's page cache anyway.
         config.maximumReaderCount = 2
         config.prepareDatabase { db in
-            try db.execute(sql: "PRAGMA cache_size = -2048")
+            try db.execute(sql: "PRAGMA cache_size = -512")
             try db.execute(sql: "PRAGMA secure_delete = ON")
             try db.execute(sql: "PRAGMA synchronous = FULL")
             try db.execute(sql: "PRAGMA trusted_schema = OFF")

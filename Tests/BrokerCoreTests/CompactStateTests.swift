@@ -30,6 +30,17 @@ struct CompactStateTests {
         #expect(table.values.sorted() == dictionary.values.map { $0 + 1 }.sorted())
     }
 
+    @Test("every kind, RST sites included, comes back from its four-byte code, and codes differ by kind")
+    func kindCodes() {
+        let kinds: [CredentialKind] =
+            Scope.allCases.map(CredentialKind.scope) + [.skypetoken, .uic, .ticket, .cookies, .skylogin]
+            + ["http://Passport.NET/tb", "messengerclear.live.com", "", "ü", "a", "b"].map(CredentialKind.site)
+        for kind in kinds { #expect(KindCode(kind).kind == kind) }
+        #expect(Set(kinds.map(KindCode.init)).count == kinds.count)
+        #expect(KindCode(.site("a")) == KindCode(.site("a")))
+        #expect(MemoryLayout<KindCode>.size == 4)
+    }
+
     @Test("tables are equal with the same entries in any order")
     func kindTableEquality() {
         let a: KindTable<Int> = [.skypetoken: 1, .uic: 2]

@@ -9,8 +9,16 @@ package struct CredentialSchedule: Sendable, Equatable {
     package var credential: Credential?
     /// When it is next refreshed (or retried).
     package var dueAt: Date
-    package var lastRefresh: Date?
-    package var lastAttempt: Date?
+    package var lastRefresh: Date? {
+        get { packedLastRefresh.date }
+        set { packedLastRefresh = PackedDate(newValue) }
+    }
+    package var lastAttempt: Date? {
+        get { packedLastAttempt.date }
+        set { packedLastAttempt = PackedDate(newValue) }
+    }
+    private var packedLastRefresh = PackedDate(nil)
+    private var packedLastAttempt = PackedDate(nil)
     /// Failed attempts in a row.
     package var failures: Int {
         get { trouble?.value.failures ?? 0 }
@@ -26,7 +34,11 @@ package struct CredentialSchedule: Sendable, Equatable {
     }
     /// The time of its entry in the machine's backlog, while it has one (the machine's
     /// bookkeeping: not part of the schedule's value).
-    var queuedAt: Date?
+    var queuedAt: Date? {
+        get { packedQueuedAt.date }
+        set { packedQueuedAt = PackedDate(newValue) }
+    }
+    private var packedQueuedAt = PackedDate(nil)
 
     /// Failures, boxed: nearly always none, and every account holds a schedule per credential.
     private var trouble: Box<Trouble>?
@@ -51,6 +63,15 @@ package struct CredentialSchedule: Sendable, Equatable {
             && a.lastAttempt == b.lastAttempt && a.failures == b.failures && a.lastError == b.lastError
             && a.backoffUntil == b.backoffUntil
     }
+}
+
+/// An optional date in eight bytes (a `Date?` takes sixteen in a struct): nil is NaN.
+private struct PackedDate: Sendable {
+    private let interval: Double
+
+    init(_ date: Date?) { interval = date?.timeIntervalSinceReferenceDate ?? .nan }
+
+    var date: Date? { interval.isNaN ? nil : Date(timeIntervalSinceReferenceDate: interval) }
 }
 
 /// What an account brings when it is added to the machine: from the store at start, or from an

@@ -20,7 +20,16 @@ extension RefreshMachine {
         var at: Date
         var order: UInt64
         var account: AccountName
-        var kind: CredentialKind?
+        /// The kind in four bytes: the heap holds an entry per credential of every account.
+        private var code: KindCode?
+        var kind: CredentialKind? { code?.kind }
+
+        init(at: Date, order: UInt64, account: AccountName, kind: CredentialKind?) {
+            self.at = at
+            self.order = order
+            self.account = account
+            self.code = kind.map(KindCode.init)
+        }
 
         func precedes(_ other: Due) -> Bool { at < other.at || (at == other.at && order < other.order) }
     }
@@ -32,9 +41,10 @@ extension RefreshMachine {
         init() {}
 
         /// Builds the heap from `items` in linear time.
-        init(_ items: [Due]) {
+        init(_ items: consuming [Due]) {
             self.items = items
-            var index = items.count / 2
+            // `self.items` from here on: the argument, still alive, would make the first swap copy it.
+            var index = self.items.count / 2
             while index > 0 {
                 index -= 1
                 siftDown(index)
@@ -280,7 +290,10 @@ extension RefreshMachine {
             scanNeeded = false
             dirty.removeAll(keepingCapacity: true)
             var due: [Due] = []
-            due.reserveCapacity(max(0, backlog.count - staleEntries))
+            // Room for half as many again: entries are pushed and popped one by one from here on,
+            // and an array that grows by doubling from an exact fit would hold twice what it needs.
+            let live = max(0, backlog.count - staleEntries)
+            due.reserveCapacity(live + live / 2 + 64)
             staleEntries = 0
             // Index by index, changing each account in place (a held copy, or `indices`, would
             // copy the dictionaries being changed).
@@ -302,7 +315,7 @@ extension RefreshMachine {
                     due.append(Due(at: at, order: nextOrder(), account: name, kind: kind))
                 }
             }
-            backlog = DueHeap(due)
+            backlog = DueHeap(consume due)
             return
         }
         guard !dirty.isEmpty else { return }

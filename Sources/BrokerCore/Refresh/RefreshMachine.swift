@@ -247,7 +247,15 @@ package struct RefreshMachine: Sendable {
 
     /// The earliest scheduled refresh of an active account.
     package func nextRefresh() -> Date? {
-        accounts.values.filter { $0.state == .active }.flatMap { $0.credentials.values.map(\.dueAt) }.min()
+        // A plain pass: it runs for every status report, over every account, and should make no
+        // arrays as large as the fleet.
+        var earliest: Date?
+        for account in accounts.values where account.state == .active {
+            for (_, schedule) in account.credentials where earliest.map({ schedule.dueAt < $0 }) ?? true {
+                earliest = schedule.dueAt
+            }
+        }
+        return earliest
     }
 
     // MARK: - Helpers
