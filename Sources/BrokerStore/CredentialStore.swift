@@ -107,13 +107,14 @@ package final class CredentialStore: Sendable {
         config.foreignKeysEnabled = true
         config.publicStatementArguments = false
         // Reads are rare (the start-up load, a read of an account not loaded yet, status): two
-        // readers are plenty. Each connection's page cache is at most 512 KiB (SQLite's default
-        // is 2,000 pages, about 8 MiB, per connection; at 10,000 accounts a 2 MiB cache was full
-        // on all three connections after the start-up load): the daemon serves from memory, the
-        // load reads each row once, and the file's pages stay in the kernel's page cache anyway.
+        // readers are plenty. The page caches are small, 512 KiB for the writer and 128 KiB for
+        // each reader (SQLite's default is 2,000 pages, about 8 MiB, per connection; at 10,000
+        // accounts a 2 MiB cache was full on all three connections after the start-up load): the
+        // daemon serves from memory, the load reads each row once, and the file's pages stay in
+        // the kernel's page cache anyway.
         config.maximumReaderCount = 2
         config.prepareDatabase { db in
-            try db.execute(sql: "PRAGMA cache_size = -512")
+            try db.execute(sql: db.configuration.readonly ? "PRAGMA cache_size = -128" : "PRAGMA cache_size = -512")
             try db.execute(sql: "PRAGMA secure_delete = ON")
             try db.execute(sql: "PRAGMA synchronous = FULL")
             try db.execute(sql: "PRAGMA trusted_schema = OFF")

@@ -8,7 +8,7 @@
 #include <unistd.h>
 
 enum {
-    GRANULE = 64,
+    GRANULE = 32,
     MAX_SMALL = 8192,
     CLASSES = MAX_SMALL / GRANULE,
     CHUNK = 64 * 1024,

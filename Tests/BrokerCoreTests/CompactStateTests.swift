@@ -41,6 +41,19 @@ struct CompactStateTests {
         #expect(MemoryLayout<KindCode>.size == 4)
     }
 
+    @Test("looking up a site address nobody stored interns nothing and finds nothing")
+    func lookupsDoNotIntern() {
+        var table = KindTable<Int>()
+        table[.site("stored.example")] = 1
+        let unknown = CredentialKind.site("never-stored-\(UInt64.random(in: 0...UInt64.max))")
+        #expect(table[unknown] == nil)
+        table[unknown] = nil
+        #expect(KindCode(existing: unknown) == nil)
+        #expect(KindCode(existing: .site("stored.example")) == KindCode(.site("stored.example")))
+        #expect(KindCode(existing: .scope(.ssl)) == KindCode(.scope(.ssl)))
+        #expect(table.count == 1 && table[.site("stored.example")] == 1)
+    }
+
     @Test("tables are equal with the same entries in any order")
     func kindTableEquality() {
         let a: KindTable<Int> = [.skypetoken: 1, .uic: 2]

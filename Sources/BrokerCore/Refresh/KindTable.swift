@@ -20,23 +20,24 @@ package struct KindTable<Value> {
 
     package subscript(kind: CredentialKind) -> Value? {
         get {
-            let code = KindCode(kind)
+            // A lookup never interns: a site address nobody stored (a reader's typo, or a
+            // hostile client's millionth made-up address) has no code and no entry.
+            guard let code = KindCode(existing: kind) else { return nil }
             return position(of: code).map { entries[$0].value }
         }
         set {
+            guard let value = newValue else {
+                if let code = KindCode(existing: kind), let index = position(of: code) { entries.remove(at: index) }
+                return
+            }
             let code = KindCode(kind)
-            switch (position(of: code), newValue) {
-            case (let index?, let value?):
+            if let index = position(of: code) {
                 entries[index].value = value
-            case (let index?, nil):
-                entries.remove(at: index)
-            case (nil, let value?):
+            } else {
                 // Room for exactly one more: an account's tables are filled once and then only
                 // changed in place.
                 entries.reserveCapacity(entries.count + 1)
                 entries.append((code, value))
-            case (nil, nil):
-                break
             }
         }
     }
@@ -78,20 +79,44 @@ extension KindTable: ExpressibleByDictionaryLiteral {
 
 /// A credential kind in four bytes, for what every account holds per credential (its tables,
 /// its entries in the machine's schedule). The fixed kinds have fixed codes; an RST site's
-/// address is interned once per process (a realm names a handful), and its code is its place in
-/// that list.
+/// address is interned once per process when a credential is stored under it (a realm names a
+/// handful), and its code is its place in that list. Lookups use `init?(existing:)`, which
+/// interns nothing.
 package struct KindCode: Hashable, Sendable {
     private let raw: UInt32
 
+    /// The kind's code, interning a site address not seen before.
     package init(_ kind: CredentialKind) {
+        if case .site(let address) = kind {
+            raw = Self.firstSite + Self.sites.withLock { $0.code(address) }
+        } else {
+            raw = Self.fixed(kind)
+        }
+    }
+
+    /// The kind's code if it has one: nil for a site address never stored.
+    package init?(existing kind: CredentialKind) {
+        if case .site(let address) = kind {
+            guard let code = Self.sites.withLock({ $0.codes[address] }) else { return nil }
+            raw = Self.firstSite + code
+        } else {
+            raw = Self.fixed(kind)
+        }
+    }
+
+    private static func fixed(_ kind: CredentialKind) -> UInt32 {
         switch kind {
-        case .scope(let scope): raw = UInt32(Scope.allCases.firstIndex(of: scope)!)
-        case .skypetoken: raw = 16
-        case .uic: raw = 17
-        case .ticket: raw = 18
-        case .cookies: raw = 19
-        case .skylogin: raw = 20
-        case .site(let address): raw = Self.firstSite + Self.sites.withLock { $0.code(address) }
+        case .scope(.skype): 0
+        case .scope(.ssl): 1
+        case .scope(.loginSkype): 2
+        case .scope(.contacts): 3
+        case .scope(.hotmail): 4
+        case .skypetoken: 16
+        case .uic: 17
+        case .ticket: 18
+        case .cookies: 19
+        case .skylogin: 20
+        case .site: preconditionFailure("a site's code is interned")
         }
     }
 
@@ -102,10 +127,19 @@ package struct KindCode: Hashable, Sendable {
         case 18: .ticket
         case 19: .cookies
         case 20: .skylogin
-        case Self.firstSite...: .site(Self.sites.withLock { $0.addresses[Int(raw - Self.firstSite)] })
-        default: .scope(Scope.allCases[Int(raw)])
+        case 0: .scope(.skype)
+        case 1: .scope(.ssl)
+        case 2: .scope(.loginSkype)
+        case 3: .scope(.contacts)
+        case 4: .scope(.hotmail)
+        default: .site(Self.sites.withLock { $0.addresses[Int(raw - Self.firstSite)] })
         }
     }
+
+    /// No kind: an entry of the machine's schedule that writes an unsaved result.
+    static let noKind = KindCode(raw: .max)
+
+    private init(raw: UInt32) { self.raw = raw }
 
     private static let firstSite: UInt32 = 32
     private static let sites = LockedValue(SiteAddresses())

@@ -16,19 +16,23 @@ extension RefreshMachine {
     /// Something to do for an account at a time: refresh a credential, or (`kind` nil) write a
     /// result the store did not take. `order` keeps entries due at the same time in the order
     /// they were collected.
+    ///
+    /// 32 bytes: the heap holds an entry per credential of every account. The kind is a
+    /// four-byte code, and `order` keeps the low 32 bits of the collection count (after four
+    /// billion entries it wraps, which at worst swaps two entries due at the same instant).
     struct Due: Sendable {
         var at: Date
-        var order: UInt64
+        private var order: UInt32
+        private var code: KindCode
         var account: AccountName
-        /// The kind in four bytes: the heap holds an entry per credential of every account.
-        private var code: KindCode?
-        var kind: CredentialKind? { code?.kind }
+
+        var kind: CredentialKind? { code == .noKind ? nil : code.kind }
 
         init(at: Date, order: UInt64, account: AccountName, kind: CredentialKind?) {
             self.at = at
-            self.order = order
+            self.order = UInt32(truncatingIfNeeded: order)
             self.account = account
-            self.code = kind.map(KindCode.init)
+            self.code = kind.map(KindCode.init) ?? .noKind
         }
 
         func precedes(_ other: Due) -> Bool { at < other.at || (at == other.at && order < other.order) }

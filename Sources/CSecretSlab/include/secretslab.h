@@ -13,7 +13,7 @@
    freed slot goes back to the free list of its size class, and the next token of that size takes
    it: the memory held follows the number of live secrets, not the history of refreshes.
 
-   Size classes are multiples of 64 bytes up to 8 KiB (a 1.2 KB token wastes at most 63 bytes);
+   Size classes are multiples of 32 bytes up to 8 KiB (a 1.2 KB token wastes at most 31 bytes);
    larger secrets get a mapping of their own. Every slot is zeroed when freed, and the slabs are
    marked MADV_DONTDUMP, so a core dump holds none of them. */
 
