@@ -15,7 +15,7 @@ let package = Package(
     ],
     targets: [
         // Symbolic links to the daemon's own sources.
-        .target(name: "BrokerCore", dependencies: ["CSecretSlab"]),
+        .target(name: "BrokerCore", dependencies: ["CSecretSlab", "Locks"]),
         .target(name: "CSecretSlab"),
         .target(name: "BrokerAPI"),
         .target(name: "CShims"),
