@@ -92,11 +92,14 @@ struct RevivalNSTests {
     func ssoRefusals() async throws {
         try await withNS { sim, port in
             let (ticket, secret, tbSecret) = try await sim.ssoTicket()
-            // A proof of another nonce (the right one with a character changed).
+            // A proof of another nonce (the right one with its last character changed to a different one).
             expect911(
                 try await classicLogin(
                     port: port,
-                    USRScript(answer: sso(ticket: ticket, secret: secret, nonce: { String($0.dropLast()) + "A" }))))
+                    USRScript(
+                        answer: sso(
+                            ticket: ticket, secret: secret,
+                            nonce: { String($0.dropLast()) + ($0.last == "A" ? "B" : "A") }))))
             expect911(try await classicLogin(port: port, USRScript(answer: sso(ticket: ticket, secret: tbSecret))))
             expect911(
                 try await classicLogin(port: port, USRScript(answer: sso(ticket: ticket, secret: secret, guid: nil))))
