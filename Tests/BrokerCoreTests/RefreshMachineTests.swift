@@ -210,6 +210,18 @@ struct RefreshMachineTests {
         #expect(m.accounts[alice]!.credentials[.scope(.ssl)]!.dueAt > now.addingTimeInterval(day / 2))
     }
 
+    @Test("the rebuilt backlog has room for half as many entries again, so refreshing does not double its array")
+    func backlogRoom() {
+        var m = machine(scopes: [.ssl, .skype])
+        for i in 0..<2_500 {
+            _ = m.add(seed(AccountName(rawValue: "a\(i)@example.com")!), now: t0, random: half)
+        }
+        _ = m.due(now: t0.addingTimeInterval(-1), random: half)
+        let entries = m.backlogCount
+        #expect(entries >= 6_000)
+        #expect(m.backlogCapacity >= entries + entries / 2, "\(m.backlogCapacity) for \(entries) entries")
+    }
+
     // MARK: - invalid_grant
 
     @Test("invalid_grant puts that account, and only that one, in needs_reauth; it is saved and waiting reads are told")

@@ -44,10 +44,11 @@ extension RefreshMachine {
 
         init() {}
 
-        /// Builds the heap from `items` in linear time.
+        /// Builds the heap from `items` in linear time, in the array given (and its spare room).
         init(_ items: consuming [Due]) {
-            self.items = items
-            // `self.items` from here on: the argument, still alive, would make the first swap copy it.
+            // Moved, not copied: an argument still alive beside it would make the first swap copy
+            // the array to an exact fit, and the next push double that.
+            self.items = consume items
             var index = self.items.count / 2
             while index > 0 {
                 index -= 1
@@ -56,6 +57,8 @@ extension RefreshMachine {
         }
 
         var count: Int { items.count }
+        /// Room for entries without growing the array.
+        var capacity: Int { items.capacity }
         var top: Due? { items.first }
 
         mutating func push(_ item: Due) {
@@ -293,10 +296,12 @@ extension RefreshMachine {
         if scanNeeded || (staleEntries > 4096 && staleEntries * 2 > backlog.count) {
             scanNeeded = false
             dirty.removeAll(keepingCapacity: true)
-            var due: [Due] = []
             // Room for half as many again: entries are pushed and popped one by one from here on,
             // and an array that grows by doubling from an exact fit would hold twice what it needs.
             let live = max(0, backlog.count - staleEntries)
+            // The old heap goes first: both at once would be the peak.
+            backlog = DueHeap()
+            var due: [Due] = []
             due.reserveCapacity(live + live / 2 + 64)
             staleEntries = 0
             // Index by index, changing each account in place (a held copy, or `indices`, would
@@ -319,6 +324,9 @@ extension RefreshMachine {
                     due.append(Due(at: at, order: nextOrder(), account: name, kind: kind))
                 }
             }
+            // At start the old heap held nothing to size it by: make the room now if it is short.
+            let room = due.count + due.count / 2 + 64
+            if due.capacity < room { due.reserveCapacity(room) }
             backlog = DueHeap(consume due)
             return
         }

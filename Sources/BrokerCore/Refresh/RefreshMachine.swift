@@ -44,6 +44,8 @@ package struct RefreshMachine: Sendable {
     var staleEntries = 0
     /// How many entries the backlog holds, stale ones included.
     package var backlogCount: Int { backlog.count }
+    /// How many entries the backlog has room for before its array grows.
+    package var backlogCapacity: Int { backlog.capacity }
     /// The backlog is rebuilt from every account at the next `due` (at start, after a reload).
     var scanNeeded = true
     var dirty: Set<AccountName> = []
