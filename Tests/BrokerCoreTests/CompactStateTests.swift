@@ -105,4 +105,33 @@ struct CompactStateTests {
         schedule.backoffUntil = nil
         #expect(schedule == clean && copy.failures == 2)
     }
+
+    @Test("an account's rarely set fields read back as set, copies keep their own, and the schedule stays small")
+    func accountRareFields() {
+        var account = AccountSchedule(
+            realm: "escargot", login: "bob@example.com", state: .active, stateReason: nil, refreshToken: nil,
+            password: nil, ticketMethod: .oauth)
+        #expect(account.password == nil && account.rstSites == nil && account.missingSites.isEmpty)
+        #expect(account.stateReason == nil && account.loginHash == nil && account.skyloginKey == nil)
+        #expect(account.cookiesLost == nil)
+        account.password = Secret("pw")
+        account.rstSites = [RSTSite(address: "messenger.msn.com", policy: "?id=507")]
+        account.missingSites = ["contacts.msn.com"]
+        account.stateReason = "refused"
+        account.loginHash = Secret("hash")
+        account.skyloginKey = Secret("key")
+        account.cookiesLost = "expired"
+        let copy = account
+        account.missingSites.insert("spaces.live.com")
+        account.password = nil
+        #expect(copy.password?.exposed == "pw" && account.password == nil)
+        #expect(copy.missingSites == ["contacts.msn.com"])
+        #expect(account.missingSites == ["contacts.msn.com", "spaces.live.com"])
+        #expect(account.rstSites?.map(\.address) == ["messenger.msn.com"] && account.stateReason == "refused")
+        #expect(account.loginHash?.exposed == "hash" && account.skyloginKey?.exposed == "key")
+        #expect(account.cookiesLost == "expired")
+        // Inline: two strings, the refresh token, the credentials, the two write boxes, the retry
+        // time, the generation, the rare box and four one-byte fields.
+        #expect(MemoryLayout<AccountSchedule>.size <= 100, "\(MemoryLayout<AccountSchedule>.size) bytes")
+    }
 }

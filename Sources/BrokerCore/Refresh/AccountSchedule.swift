@@ -132,31 +132,16 @@ package struct AccountSeed: Sendable {
 
 /// What the machine knows of one account. The refresh token, password and cookies are the only
 /// copies besides the store's.
+///
+/// Every account's schedule is stored inline in the machine's dictionary, whose buckets are at
+/// most three quarters full, so each inline byte costs an account about a byte and a half: what
+/// most accounts never have (a password, a Skype name's secrets, an `rst` realm's sites, a reason
+/// for their state) is boxed in `rare`, and the one-byte fields sit together at the end.
 package struct AccountSchedule: Sendable {
     package var realm: String
     package var login: String
-    package var state: AccountState
-    package var stateReason: String?
     package var refreshToken: Secret?
-    package var password: Secret?
-    package var ticketMethod: TicketMethod
-    /// For an account of an `rst` realm: the sites RST.srf is asked for (nil: an OAuth realm).
-    package var rstSites: [RSTSite]?
-    /// Sites (by key) RST.srf answers no ticket for: unavailable, and not refreshed, until the
-    /// account is enrolled again or the realm's sites change.
-    package var missingSites: Set<String> = []
-    /// A Skype name (SkyLogin only) or a Microsoft account.
-    package var loginKind: LoginKind = .microsoft
-    /// A Skype name's login hash (hex): what its renewals send instead of a password.
-    package var loginHash: Secret?
-    /// The account's SkyLogin RSA key: made at first use (or at a Skype name's enrollment), kept
-    /// for the account's life.
-    package var skyloginKey: Secret?
-    /// Whether the account's realm names SkyLogin servers.
-    package var skyloginServers = false
     package var credentials = KindTable<CredentialSchedule>()
-    /// Why the cookie-based credentials cannot be had, once silent sign-in stopped working.
-    package var cookiesLost: String?
     /// Secrets the store has not accepted yet (for example, a full disk). They are written before
     /// this account refreshes again.
     package var unsaved: PendingWrite? {
@@ -170,12 +155,87 @@ package struct AccountSchedule: Sendable {
         get { committingBox?.value }
         set { committingBox = newValue.map(Box.init) }
     }
-    // Boxed: both are large and nearly always nil, and every account's schedule is stored inline
-    // in the machine's dictionary, so inline they would cost every account their size.
+    // Boxed: both are large and nearly always nil.
     var unsavedBox: Box<PendingWrite>? = nil
     var committingBox: Box<Commit>? = nil
     /// Which enrollment this is: every `add` of an account gives it a new one.
     package var generation: UInt64 = 0
+    private var rare: Box<Rare>?
+    package var state: AccountState
+    package var ticketMethod: TicketMethod
+    /// A Skype name (SkyLogin only) or a Microsoft account.
+    package var loginKind: LoginKind = .microsoft
+    /// Whether the account's realm names SkyLogin servers.
+    package var skyloginServers = false
+
+    package var stateReason: String? {
+        get { rare?.value.stateReason }
+        set { changeRare { $0.stateReason = newValue } }
+    }
+    package var password: Secret? {
+        get { rare?.value.password }
+        set { changeRare { $0.password = newValue } }
+    }
+    /// For an account of an `rst` realm: the sites RST.srf is asked for (nil: an OAuth realm).
+    package var rstSites: [RSTSite]? {
+        get { rare?.value.rstSites }
+        set { changeRare { $0.rstSites = newValue } }
+    }
+    /// Sites (by key) RST.srf answers no ticket for: unavailable, and not refreshed, until the
+    /// account is enrolled again or the realm's sites change.
+    package var missingSites: Set<String> {
+        get { rare?.value.missingSites ?? [] }
+        set { changeRare { $0.missingSites = newValue } }
+    }
+    /// A Skype name's login hash (hex): what its renewals send instead of a password.
+    package var loginHash: Secret? {
+        get { rare?.value.loginHash }
+        set { changeRare { $0.loginHash = newValue } }
+    }
+    /// The account's SkyLogin RSA key: made at first use (or at a Skype name's enrollment), kept
+    /// for the account's life.
+    package var skyloginKey: Secret? {
+        get { rare?.value.skyloginKey }
+        set { changeRare { $0.skyloginKey = newValue } }
+    }
+    /// Why the cookie-based credentials cannot be had, once silent sign-in stopped working.
+    package var cookiesLost: String? {
+        get { rare?.value.cookiesLost }
+        set { changeRare { $0.cookiesLost = newValue } }
+    }
+
+    private struct Rare: Sendable {
+        var stateReason: String?
+        var password: Secret?
+        var rstSites: [RSTSite]?
+        var missingSites: Set<String> = []
+        var loginHash: Secret?
+        var skyloginKey: Secret?
+        var cookiesLost: String?
+        var isEmpty: Bool {
+            stateReason == nil && password == nil && rstSites == nil && missingSites.isEmpty && loginHash == nil
+                && skyloginKey == nil && cookiesLost == nil
+        }
+    }
+
+    private mutating func changeRare(_ change: (inout Rare) -> Void) {
+        var value = rare?.value ?? Rare()
+        change(&value)
+        rare = value.isEmpty ? nil : Box(value)
+    }
+
+    package init(
+        realm: String, login: String, state: AccountState, stateReason: String?, refreshToken: Secret?,
+        password: Secret?, ticketMethod: TicketMethod
+    ) {
+        self.realm = realm
+        self.login = login
+        self.state = state
+        self.refreshToken = refreshToken
+        self.ticketMethod = ticketMethod
+        self.stateReason = stateReason
+        self.password = password
+    }
 
     package var cookies: Credential? { credentials[.cookies]?.credential }
 
