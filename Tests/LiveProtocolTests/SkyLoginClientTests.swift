@@ -1,5 +1,6 @@
 import BrokerCore
 import Foundation
+import Glibc
 import LiveClient
 import LiveProtocol
 import NIOCore
@@ -103,7 +104,8 @@ struct SkyLoginClientTests {
     }
 
     @Test func serversAreTriedInOrder() async throws {
-        let closed = try await FakeSkyLoginServer.closedPort()
+        let reserved = try FakeSkyLoginServer.ClosedPort()
+        let closed = reserved.port
         let server = try await FakeSkyLoginServer.start(.ok)
         defer { server.stop() }
         let credentials = try await login(
@@ -119,6 +121,7 @@ struct SkyLoginClientTests {
             #expect(message.hasPrefix("the SkyLogin server [::1]:\(closed): cannot connect"), "\(message)")
             #expect(!message.contains("secret"))
         }
+        _ = consume reserved
     }
 
     @Test func unsendableRequestsFailBeforeConnecting() async throws {
@@ -215,12 +218,34 @@ final class FakeSkyLoginServer: Sendable {
     }
 
     /// A port nothing listens on.
-    static func closedPort() async throws -> Int {
-        let channel = try await ServerBootstrap(group: MultiThreadedEventLoopGroup.singleton)
-            .bind(host: "127.0.0.1", port: 0).get()
-        let port = channel.localAddress?.port ?? 1
-        try await channel.close()
-        return port
+    /// A loopback port that refuses connections for as long as the caller keeps it: a socket bound
+    /// to it and never listening. (A port closed again could be taken by another test's server
+    /// before the connection is tried.)
+    struct ClosedPort: ~Copyable {
+        let port: Int
+        private let descriptor: Int32
+
+        init() throws {
+            let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+            guard fd >= 0 else { throw SkyLoginError.malformed("socket: errno \(errno)") }
+            var address = sockaddr_in()
+            address.sin_family = sa_family_t(AF_INET)
+            address.sin_addr.s_addr = UInt32(0x7F00_0001).bigEndian
+            var length = socklen_t(MemoryLayout<sockaddr_in>.size)
+            let bound = withUnsafeMutablePointer(to: &address) {
+                $0.withMemoryRebound(to: sockaddr.self, capacity: 1) {
+                    bind(fd, $0, length) == 0 && getsockname(fd, $0, &length) == 0
+                }
+            }
+            guard bound else {
+                close(fd)
+                throw SkyLoginError.malformed("bind: errno \(errno)")
+            }
+            descriptor = fd
+            port = Int(UInt16(bigEndian: address.sin_port))
+        }
+
+        deinit { close(descriptor) }
     }
 
     func stop() { channel.channel.close(promise: nil) }
