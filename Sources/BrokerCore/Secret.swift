@@ -58,17 +58,48 @@ package struct Secret: Sendable, Hashable, Codable, CustomStringConvertible, Cus
 
 /// A secret's bytes in a slab slot, freed (and zeroed) with the last `Secret` that shares them.
 /// Immutable once made.
+///
+/// One word: the slot's address in the low 48 bits (where user-space addresses fit on 64-bit
+/// Linux) and the length in the top 16. A secret of 65,535 bytes or more keeps its length in the
+/// eight bytes before its first byte instead, and the top bits say so. The object is then 24
+/// bytes, which malloc serves from 32-byte chunks; with the length as a field of its own it
+/// would take 48-byte ones, and every account holds six to eight secrets.
 private final class SecretBytes: @unchecked Sendable {
-    private let base: UnsafeMutableRawPointer
-    let count: Int
+    private let word: UInt
+
+    private static let addressBits: UInt = 48
+    private static let addressMask: UInt = (1 << addressBits) - 1
+    /// In the top bits: the length is in the header before the bytes.
+    private static let longMarker: UInt = 0xFFFF
 
     init(copying bytes: UnsafeRawBufferPointer) {
-        count = bytes.count
-        base = tb_secret_alloc(bytes.count)
-        if let source = bytes.baseAddress, !bytes.isEmpty { base.copyMemory(from: source, byteCount: bytes.count) }
+        let count = bytes.count
+        let long = UInt(count) >= Self.longMarker
+        let slot: UnsafeMutableRawPointer = tb_secret_alloc(long ? count + 8 : count)
+        let base = long ? slot + 8 : slot
+        if long { slot.storeBytes(of: UInt64(count), as: UInt64.self) }
+        if let source = bytes.baseAddress, !bytes.isEmpty { base.copyMemory(from: source, byteCount: count) }
+        let address = UInt(bitPattern: base)
+        precondition(address & ~Self.addressMask == 0, "a secret slot's address does not fit in 48 bits")
+        word = address | ((long ? Self.longMarker : UInt(count)) << Self.addressBits)
     }
 
-    deinit { tb_secret_free(base, count) }
+    private var base: UnsafeMutableRawPointer { UnsafeMutableRawPointer(bitPattern: word & Self.addressMask)! }
+
+    var count: Int {
+        let short = word >> Self.addressBits
+        guard short == Self.longMarker else { return Int(short) }
+        return Int((base - 8).load(as: UInt64.self))
+    }
+
+    deinit {
+        let count = count
+        if UInt(count) >= Self.longMarker {
+            tb_secret_free(base - 8, count + 8)
+        } else {
+            tb_secret_free(base, count)
+        }
+    }
 
     func withBytes<R>(_ body: (UnsafeRawBufferPointer) throws -> R) rethrows -> R {
         try body(UnsafeRawBufferPointer(start: base, count: count))

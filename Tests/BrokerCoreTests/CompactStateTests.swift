@@ -130,8 +130,9 @@ struct CompactStateTests {
         #expect(account.rstSites?.map(\.address) == ["messenger.msn.com"] && account.stateReason == "refused")
         #expect(account.loginHash?.exposed == "hash" && account.skyloginKey?.exposed == "key")
         #expect(account.cookiesLost == "expired")
-        // Inline: two strings, the refresh token, the credentials, the two write boxes, the retry
-        // time, the generation, the rare box and four one-byte fields.
+        // Inline: two strings, the refresh token, the credentials, the two write boxes (the
+        // unsaved write keeps its retry time), the backlog time, the generation, the rare box and
+        // four one-byte fields.
         #expect(MemoryLayout<AccountSchedule>.size <= 100, "\(MemoryLayout<AccountSchedule>.size) bytes")
     }
 }

@@ -27,6 +27,15 @@ import Testing
         #expect(Secret("").exposed == "" && Secret("").utf8Count == 0 && Secret("") == Secret(""))
         let big = value(3, count: 20_000)
         #expect(Secret(big).exposed == big)
+        // Lengths at and past 65,535 bytes, which the secret keeps beside its bytes rather than
+        // in its handle's top bits, and the last length that fits there.
+        for count in [65_534, 65_535, 65_536, 200_001] {
+            let long = value(4, count: count)
+            let secret = Secret(long)
+            #expect(secret.utf8Count == count)
+            #expect(secret.exposed == long)
+            #expect(secret == Secret(long) && secret != Secret(value(5, count: count)))
+        }
         let decoded = try JSONDecoder().decode([Secret].self, from: JSONEncoder().encode([a]))
         #expect(decoded == [a])
     }

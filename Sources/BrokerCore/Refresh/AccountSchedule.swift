@@ -32,14 +32,6 @@ package struct CredentialSchedule: Sendable, Equatable {
         get { trouble?.value.backoffUntil }
         set { changeTrouble { $0.backoffUntil = newValue } }
     }
-    /// The time of its entry in the machine's backlog, while it has one (the machine's
-    /// bookkeeping: not part of the schedule's value).
-    var queuedAt: Date? {
-        get { packedQueuedAt.date }
-        set { packedQueuedAt = PackedDate(newValue) }
-    }
-    private var packedQueuedAt = PackedDate(nil)
-
     /// Failures, boxed: nearly always none, and every account holds a schedule per credential.
     private var trouble: Box<Trouble>?
 
@@ -145,19 +137,35 @@ package struct AccountSchedule: Sendable {
     /// Secrets the store has not accepted yet (for example, a full disk). They are written before
     /// this account refreshes again.
     package var unsaved: PendingWrite? {
-        get { unsavedBox?.value }
-        set { unsavedBox = newValue.map(Box.init) }
+        get { unsavedBox?.value.write }
+        set {
+            unsavedBox = newValue.map { Box(Unsaved(write: $0, retryAt: unsavedBox?.value.retryAt ?? .distantPast)) }
+        }
     }
-    /// When to try writing `unsaved` again.
-    package var retrySaveAt: Date = .distantPast
+    /// When to try writing `unsaved` again (kept with it: without one there is nothing to retry).
+    package var retrySaveAt: Date {
+        get { unsavedBox?.value.retryAt ?? .distantPast }
+        set { unsavedBox = unsavedBox.map { Box(Unsaved(write: $0.value.write, retryAt: newValue)) } }
+    }
     /// A write in flight: what to install once the store has answered.
     var committing: Commit? {
         get { committingBox?.value }
         set { committingBox = newValue.map(Box.init) }
     }
     // Boxed: both are large and nearly always nil.
-    var unsavedBox: Box<PendingWrite>? = nil
+    var unsavedBox: Box<Unsaved>? = nil
     var committingBox: Box<Commit>? = nil
+    struct Unsaved: Sendable {
+        var write: PendingWrite
+        var retryAt: Date
+    }
+    /// The time of the account's entry in the machine's backlog, while it has one (the machine's
+    /// bookkeeping).
+    var queuedAt: Date? {
+        get { packedQueuedAt.date }
+        set { packedQueuedAt = PackedDate(newValue) }
+    }
+    private var packedQueuedAt = PackedDate(nil)
     /// Which enrollment this is: every `add` of an account gives it a new one.
     package var generation: UInt64 = 0
     private var rare: Box<Rare>?

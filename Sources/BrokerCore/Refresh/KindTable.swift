@@ -136,11 +136,6 @@ package struct KindCode: Hashable, Sendable {
         }
     }
 
-    /// No kind: an entry of the machine's schedule that writes an unsaved result.
-    static let noKind = KindCode(raw: .max)
-
-    private init(raw: UInt32) { self.raw = raw }
-
     private static let firstSite: UInt32 = 32
     private static let sites = LockedValue(SiteAddresses())
 

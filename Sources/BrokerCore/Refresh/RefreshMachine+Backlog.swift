@@ -4,35 +4,31 @@
     import Foundation
 #endif
 
-/// The schedule: which jobs are due. Every credential's next refresh point (and every unsaved
-/// write's next attempt) is an entry in one min-heap by time. Only accounts marked dirty (a job
-/// finished, a read waits, an account was added) are looked at again, and only a credential whose
-/// time changed gets a new entry: finishing one refresh costs a few heap operations, not a pass
-/// over every account, also when hundreds of thousands of credentials are due at once. An entry
-/// whose credential moved on since is dropped when it comes to the top; a full rebuild happens
-/// at start, after a reload changes what is kept, and when such stale entries are over half of
-/// the heap.
+/// The schedule: which jobs are due. Every account's next time (the earliest of its credentials'
+/// refresh points and its unsaved write's next attempt) is an entry in one min-heap by time.
+/// Only accounts marked dirty (a job finished, a read waits, an account was added) are looked at
+/// again, and only an account whose next time changed gets a new entry: finishing one refresh
+/// costs a few heap operations, not a pass over every account, also when hundreds of thousands
+/// of credentials are due at once. An entry whose account moved on since is dropped when it
+/// comes to the top; a full rebuild happens at start, after a reload changes what is kept, and
+/// when such stale entries are over half of the heap.
 extension RefreshMachine {
-    /// Something to do for an account at a time: refresh a credential, or (`kind` nil) write a
-    /// result the store did not take. `order` keeps entries due at the same time in the order
-    /// they were collected.
+    /// An account's next time. `order` keeps entries due at the same time in the order they
+    /// were collected.
     ///
-    /// 32 bytes: the heap holds an entry per credential of every account. The kind is a
-    /// four-byte code, and `order` keeps the low 32 bits of the collection count (after four
-    /// billion entries it wraps, which at worst swaps two entries due at the same instant).
+    /// 32 bytes, one per account (not one per credential: an account runs one job at a time, so
+    /// its earliest time is all the heap needs). `order` keeps the low 32 bits of the collection
+    /// count (after four billion entries it wraps, which at worst swaps two entries due at the
+    /// same instant).
     struct Due: Sendable {
         var at: Date
-        private var order: UInt32
-        private var code: KindCode
         var account: AccountName
+        private var order: UInt32
 
-        var kind: CredentialKind? { code == .noKind ? nil : code.kind }
-
-        init(at: Date, order: UInt64, account: AccountName, kind: CredentialKind?) {
+        init(at: Date, order: UInt64, account: AccountName) {
             self.at = at
             self.order = UInt32(truncatingIfNeeded: order)
             self.account = account
-            self.code = kind.map(KindCode.init) ?? .noKind
         }
 
         func precedes(_ other: Due) -> Bool { at < other.at || (at == other.at && order < other.order) }
@@ -106,7 +102,7 @@ extension RefreshMachine {
         updateBacklog(now: now)
         // Entries that wait for their endpoint's rest: put back after the loop.
         var resting: [Due] = []
-        defer { for item in resting { enqueue(item) } }
+        defer { for item in resting { enqueue(item.account, at: item.at) } }
         while let item = backlog.top {
             if item.at > now {
                 wake = min(wake, item.at)
@@ -114,21 +110,18 @@ extension RefreshMachine {
             }
             guard capacity > 0 else { break }
             backlog.pop()
-            // Whether this is the credential's current entry (else a stale one, left behind when
-            // its time changed): the current one is no longer in the backlog.
-            var current = item.kind == nil
-            if let kind = item.kind, accounts[item.account]?.credentials[kind]?.queuedAt == item.at {
-                accounts[item.account]?.credentials[kind]?.queuedAt = nil
-                current = true
-            } else if item.kind != nil, staleEntries > 0 {
-                staleEntries -= 1
+            // Only the account's current entry counts (else a stale one, left behind when its time
+            // changed, or by an account since removed): the current one is no longer in the
+            // backlog once popped.
+            guard accounts[item.account]?.queuedAt == item.at else {
+                if staleEntries > 0 { staleEntries -= 1 }
+                continue
             }
-            // Checked again: the entry may be out of date (a refresh done, an account gone).
+            accounts[item.account]?.queuedAt = nil
             guard let account = accounts[item.account], account.state == .active else { continue }
             // Its job finishing marks the account dirty, which enqueues its work again.
             if running.contains(item.account) { continue }
-            guard let kind = item.kind else {
-                guard let unsaved = account.unsaved, account.retrySaveAt <= now else { continue }
+            if let unsaved = account.unsaved, account.retrySaveAt <= now {
                 jobs.append(
                     Job(
                         key: CredentialKey(account: item.account, kind: unsaved.kind),
@@ -138,33 +131,54 @@ extension RefreshMachine {
                 capacity -= 1
                 continue
             }
-            guard account.refreshable, let schedule = account.credentials[kind],
-                account.kinds(scopes: scopes).contains(kind)
-            else { continue }
-            let at = effectiveDue(item.account, schedule, kind, now: now)
-            guard at <= now else {
-                // Its time moved later (a read stopped waiting): it is due then.
-                if schedule.queuedAt == nil {
-                    enqueue(Due(at: at, order: nextOrder(), account: item.account, kind: kind))
+            // The credentials due now, earliest first, and the account's next time after them.
+            var candidates: [(at: Date, kind: CredentialKind)] = []
+            var later: Date? = account.unsaved != nil ? account.retrySaveAt : nil
+            if account.refreshable {
+                for kind in account.kinds(scopes: scopes) {
+                    guard let schedule = account.credentials[kind] else { continue }
+                    let at = effectiveDue(item.account, schedule, kind, now: now)
+                    if at <= now {
+                        candidates.append((at, kind))
+                    } else {
+                        later = min(later ?? at, at)
+                    }
                 }
-                continue
             }
-            let key = CredentialKey(account: item.account, kind: kind)
-            let step = firstStep(key, account, now: now)
-            // The endpoint this step calls rests after a 429, for every account of the realm.
-            if let endpoint = step.endpoint, let rest = rests[RestKey(realm: account.realm, endpoint: endpoint)],
-                rest > now
+            var started = false
+            var rested = false
+            for (_, kind) in candidates.enumerated().sorted(by: { ($0.element.at, $0.offset) < ($1.element.at, $1.offset) })
+                .map(\.element)
             {
-                wake = min(wake, rest)
-                // Put back once: a stale entry is dropped (the current one is in the backlog).
-                if current { resting.append(item) }
-                continue
+                guard let schedule = account.credentials[kind] else { continue }
+                let key = CredentialKey(account: item.account, kind: kind)
+                let step = firstStep(key, account, now: now)
+                // The endpoint this step calls rests after a 429, for every account of the realm.
+                if let endpoint = step.endpoint,
+                    let rest = rests[RestKey(realm: account.realm, endpoint: endpoint)], rest > now
+                {
+                    wake = min(wake, rest)
+                    rested = true
+                    continue
+                }
+                accounts[item.account]?.credentials[kind]?.lastAttempt = now
+                jobs.append(
+                    Job(
+                        key: key, realm: account.realm, step: step, dueAt: schedule.dueAt,
+                        generation: account.generation))
+                running.insert(item.account)
+                capacity -= 1
+                started = true
+                break
             }
-            accounts[item.account]?.credentials[kind]?.lastAttempt = now
-            jobs.append(
-                Job(key: key, realm: account.realm, step: step, dueAt: schedule.dueAt, generation: account.generation))
-            running.insert(item.account)
-            capacity -= 1
+            if started { continue }
+            if rested {
+                // Put back once, as it was: taken up again at the next pass.
+                resting.append(item)
+            } else if let later {
+                // Its time moved later (a read stopped waiting): it is due then.
+                enqueue(item.account, at: later)
+            }
         }
         return jobs
     }
@@ -246,47 +260,35 @@ extension RefreshMachine {
         return due
     }
 
-    /// Puts an entry in the backlog; a credential's entry becomes the one its `queuedAt` names,
-    /// and the one it named before, if any, goes stale.
-    private mutating func enqueue(_ item: Due) {
-        if let kind = item.kind {
-            if let previous = accounts[item.account]?.credentials[kind]?.queuedAt, previous != item.at {
-                staleEntries += 1
-            }
-            accounts[item.account]?.credentials[kind]?.queuedAt = item.at
-        }
-        backlog.push(item)
-    }
-
-    private mutating func nextOrder() -> UInt64 {
-        collected &+= 1
-        return collected
-    }
-
-    /// Enqueues an account's work that the backlog does not hold yet: its unsaved write, and each
-    /// credential whose refresh point is not the one already queued for it. (No copy of the
-    /// account is held while its entries are marked: that would copy its credentials.)
-    private mutating func collect(_ name: AccountName, now: Date) {
-        guard
-            let (unsaved, retrySaveAt, kinds) = accounts[name].flatMap({ account in
-                account.state == .active
-                    ? (
-                        account.unsaved != nil, account.retrySaveAt,
-                        account.refreshable ? account.kinds(scopes: scopes) : []
-                    )
-                    : nil
-            })
-        else { return }
-        if unsaved {
-            // Rare (the store refused a write), so not tracked: a duplicate finds the account
-            // running, or nothing left to write, and is dropped.
-            backlog.push(Due(at: retrySaveAt, order: nextOrder(), account: name, kind: nil))
-        }
-        for kind in kinds {
-            guard let schedule = accounts[name]?.credentials[kind] else { continue }
+    /// When an account next has something to do: its unsaved write's next attempt, or its
+    /// earliest credential's refresh point (sooner for a read waiting on it). Nil when it has
+    /// nothing (not active, or nothing to refresh with and nothing to write).
+    func nextTime(_ name: AccountName, _ account: AccountSchedule, now: Date) -> Date? {
+        guard account.state == .active else { return nil }
+        var next: Date? = account.unsaved != nil ? account.retrySaveAt : nil
+        guard account.refreshable else { return next }
+        for kind in account.kinds(scopes: scopes) {
+            guard let schedule = account.credentials[kind] else { continue }
             let at = effectiveDue(name, schedule, kind, now: now)
-            if schedule.queuedAt != at { enqueue(Due(at: at, order: nextOrder(), account: name, kind: kind)) }
+            next = min(next ?? at, at)
         }
+        return next
+    }
+
+    /// Puts an account's entry in the backlog; it becomes the one its `queuedAt` names, and the
+    /// one it named before, if any, goes stale.
+    private mutating func enqueue(_ name: AccountName, at: Date) {
+        if let previous = accounts[name]?.queuedAt, previous != at { staleEntries += 1 }
+        accounts[name]?.queuedAt = at
+        collected &+= 1
+        backlog.push(Due(at: at, order: collected, account: name))
+    }
+
+    /// Enqueues an account whose next time is not the one already queued for it.
+    private mutating func collect(_ name: AccountName, now: Date) {
+        guard let account = accounts[name], let at = nextTime(name, account, now: now), account.queuedAt != at
+        else { return }
+        enqueue(name, at: at)
     }
 
     /// Brings the backlog up to date: rebuilt from every account when asked (at start, after a
@@ -305,23 +307,16 @@ extension RefreshMachine {
             due.reserveCapacity(live + live / 2 + 64)
             staleEntries = 0
             // Index by index, changing each account in place (a held copy, or `indices`, would
-            // copy the dictionaries being changed).
+            // copy the dictionary being changed).
             var index = accounts.startIndex
             while index != accounts.endIndex {
                 defer { index = accounts.index(after: index) }
                 let name = accounts.keys[index]
-                accounts.values[index].credentials.updateEach { _, schedule in schedule.queuedAt = nil }
-                guard accounts.values[index].state == .active else { continue }
-                if accounts.values[index].unsaved != nil {
-                    due.append(
-                        Due(at: accounts.values[index].retrySaveAt, order: nextOrder(), account: name, kind: nil))
-                }
-                guard accounts.values[index].refreshable else { continue }
-                for kind in accounts.values[index].kinds(scopes: scopes) {
-                    guard let schedule = accounts.values[index].credentials[kind] else { continue }
-                    let at = effectiveDue(name, schedule, kind, now: now)
-                    accounts.values[index].credentials[kind]?.queuedAt = at
-                    due.append(Due(at: at, order: nextOrder(), account: name, kind: kind))
+                let at = nextTime(name, accounts.values[index], now: now)
+                accounts.values[index].queuedAt = at
+                if let at {
+                    collected &+= 1
+                    due.append(Due(at: at, order: collected, account: name))
                 }
             }
             // At start the old heap held nothing to size it by: make the room now if it is short.
