@@ -25,6 +25,8 @@
 #   C_ACCOUNTS=200 C_LIFETIME=30   (c): accounts refreshing, livesim lifetime in seconds
 #   D_ACCOUNTS=10000 D_LIFETIME=1200   (d): accounts, lifetime of the seeded tokens (the jitter
 #                              window is 2 × 0.05 × D_LIFETIME; the tokens reach it after start-up)
+#   D_SMAPS=1                  (d): save the daemon's /proc/PID/smaps after the window in the work
+#                              directory (with KEEP=1, to read it afterwards)
 #   F_ACCOUNTS=10000 F_WATCH=600   (f): accounts, seconds livesim's counters are watched after the restart
 #   HYPERFINE_RUNS=300         (e); E_STATIC=1 adds tokenctl built with --static-swift-stdlib
 #                              (into $SCRATCH-static) as a third command

@@ -186,7 +186,17 @@ package final class BrokerEngine: Service, Sendable {
         }
         do throws(RefreshFailure) {
             switch job.step {
-            case .refreshScope(let scope, let refreshToken):
+            case .refreshScope(let scope, let inMemory):
+                // The machine keeps the refresh token only until the store has it: read it now,
+                // and report it in the job, so that the machine judges rotation against it.
+                var job = job
+                let refreshToken: Secret
+                if let inMemory {
+                    refreshToken = inMemory
+                } else {
+                    refreshToken = try storedRefreshToken(job.key.account)
+                    job.step = .refreshScope(scope, refreshToken: refreshToken)
+                }
                 return .granted(
                     job, try await identity.refresh(realm: realm, refreshToken: refreshToken, scope: scope, now: now))
             case .skypetoken(let accessToken):
@@ -216,6 +226,18 @@ package final class BrokerEngine: Service, Sendable {
         } catch {
             return .failed(job, error)
         }
+    }
+
+    /// The account's refresh token as the store has it.
+    private func storedRefreshToken(_ name: AccountName) throws(RefreshFailure) -> Secret {
+        let stored: Secret?
+        do {
+            stored = try persistence.storedRefreshToken(name)
+        } catch {
+            throw .transient("cannot read the refresh token from the store: \(Self.brokerError(error).message)")
+        }
+        guard let stored else { throw .grantRevoked("no refresh token is stored") }
+        return stored
     }
 
     /// Writes secrets; nil when the store took them, else why not.

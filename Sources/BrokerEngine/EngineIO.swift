@@ -39,6 +39,9 @@ package protocol CredentialPersisting: Sendable {
     func loadAccount(_ name: AccountName) throws -> AccountSeed?
     /// Every account, and those that need a new sign-in, without loading them.
     func accountCounts() throws -> (accounts: Int, needsReauth: Int)
+    /// The account's refresh token, read when a refresh runs (memory does not keep it once it is
+    /// stored). Nil: none is stored.
+    func storedRefreshToken(_ name: AccountName) throws -> Secret?
     /// One transaction: the access token, a rotated refresh token, new cookies.
     func commit(_ write: PendingWrite, account: AccountName, now: Date) throws
     func setState(_ state: AccountState, reason: String?, for name: AccountName) throws
@@ -56,6 +59,10 @@ extension CredentialPersisting {
 
     package func loadAccount(_ name: AccountName) throws -> AccountSeed? {
         try loadAccounts().first { $0.name == name }
+    }
+
+    package func storedRefreshToken(_ name: AccountName) throws -> Secret? {
+        try loadAccount(name)?.refreshToken
     }
 
     package func accountCounts() throws -> (accounts: Int, needsReauth: Int) {
@@ -113,6 +120,10 @@ extension CredentialStore: CredentialPersisting {
             sites: credentials.sites,
             loginKind: account.loginKind, loginHash: credentials.loginHash, skylogin: credentials.skylogin,
             skyloginKey: credentials.skyloginKey, derived: credentials.derived)
+    }
+
+    package func storedRefreshToken(_ name: AccountName) throws -> Secret? {
+        try credentials(for: name).refreshToken
     }
 
     package func commit(_ write: PendingWrite, account: AccountName, now: Date) throws {

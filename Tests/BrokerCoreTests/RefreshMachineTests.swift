@@ -492,7 +492,81 @@ struct RefreshMachineTests {
         #expect(published(effects, key(alice, .scope(.skype)))??.value == Secret("s2"))
         #expect(published(effects, key(alice, .cookies))??.value == Secret("c2"))
         #expect(m.accounts[alice]!.credentials[.scope(.ssl)]!.dueAt == now)
-        #expect(m.accounts[alice]!.refreshToken == Secret("rt2"))
+        // The new family's refresh token is on disk: memory lets it go, and the next refresh
+        // reads it from the store.
+        #expect(m.accounts[alice]!.refreshToken == nil && m.accounts[alice]!.refreshTokenStored)
+        #expect(
+            m.firstStep(key(alice, .scope(.ssl)), m.accounts[alice]!, now: now)
+                == .refreshScope(.ssl, refreshToken: nil))
+    }
+
+    @Test(
+        "a refresh token is kept in memory only until the store has it: loaded accounts refresh with the stored one, a rotated one is dropped once written, and kept (and used) while the store refuses it"
+    )
+    func refreshTokenLivesInTheStore() {
+        var m = machine(scopes: [.ssl])
+        _ = m.add(seed(alice), now: t0, random: half, fromStore: true)
+        #expect(m.accounts[alice]!.refreshToken == nil && m.accounts[alice]!.refreshTokenStored)
+        #expect(m.accounts[alice]!.refreshable)
+        guard let first = m.due(now: t0, random: half).first else {
+            Issue.record("no job for the loaded account")
+            return
+        }
+        #expect(first.step == .refreshScope(.ssl, refreshToken: nil))
+        // The executor read "rt-alice" from the store and reports it; the server answers with it
+        // again: not a rotation, nothing to write but the access token.
+        var sent = first
+        sent.step = .refreshScope(.ssl, refreshToken: Secret("rt-\(alice)"))
+        var effects = m.apply(
+            .granted(
+                sent,
+                TokenGrant(accessToken: token(.ssl, "a1", at: t0), refreshToken: Secret("rt-\(alice)"), userID: nil)),
+            now: t0, random: half)
+        guard case .persist(_, let write) = effects.first else {
+            Issue.record("the grant was not written first")
+            return
+        }
+        #expect(write.rotatedRefreshToken == nil)
+        effects += m.apply(.persisted(alice, failure: nil), now: t0, random: half)
+        #expect(m.accounts[alice]!.refreshToken == nil)
+
+        // A rotation the store refuses: kept in memory, and the next refresh sends it.
+        let t1 = t0.addingTimeInterval(3000)
+        guard let second = m.due(now: t1, random: half).first else {
+            Issue.record("no second job")
+            return
+        }
+        sent = second
+        sent.step = .refreshScope(.ssl, refreshToken: Secret("rt-\(alice)"))
+        effects = m.apply(
+            .granted(
+                sent, TokenGrant(accessToken: token(.ssl, "a2", at: t1), refreshToken: Secret("rt-new"), userID: nil)),
+            now: t1, random: half)
+        #expect(
+            effects.contains {
+                if case .persist(_, let w) = $0 { w.rotatedRefreshToken == Secret("rt-new") } else { false }
+            })
+        _ = m.apply(.persisted(alice, failure: "disk full"), now: t1, random: half)
+        #expect(m.accounts[alice]!.refreshToken == Secret("rt-new"))
+        #expect(
+            m.firstStep(key(alice, .scope(.ssl)), m.accounts[alice]!, now: t1)
+                == .refreshScope(.ssl, refreshToken: Secret("rt-new")))
+
+        // Written at the retry: dropped from memory, read from the store again.
+        let t2 = t1.addingTimeInterval(2)
+        guard let retry = m.due(now: t2, random: half).first, case .persist = retry.step else {
+            Issue.record("the unsaved write was not retried")
+            return
+        }
+        _ = m.apply(.persisted(alice, failure: nil), now: t2, random: half)
+        #expect(m.accounts[alice]!.refreshToken == nil && m.accounts[alice]!.refreshTokenStored)
+        #expect(
+            m.firstStep(key(alice, .scope(.ssl)), m.accounts[alice]!, now: t2) == .refreshScope(.ssl, refreshToken: nil)
+        )
+
+        // Enrolled now (not from the store): memory keeps it until a rotation is written.
+        _ = m.add(seed(bob), now: t2, random: half)
+        #expect(m.accounts[bob]!.refreshToken == Secret("rt-\(bob)"))
     }
 
     // MARK: - Time

@@ -132,6 +132,9 @@ package struct AccountSeed: Sendable {
 package struct AccountSchedule: Sendable {
     package var realm: String
     package var login: String
+    /// The refresh token while only memory has it (enrolled now, or rotated and not yet written).
+    /// Once the store has it, it is dropped (`refreshTokenStored`): it is needed only when a
+    /// refresh runs, and the executor reads it from the store then.
     package var refreshToken: Secret?
     package var credentials = KindTable<CredentialSchedule>()
     /// Secrets the store has not accepted yet (for example, a full disk). They are written before
@@ -175,6 +178,8 @@ package struct AccountSchedule: Sendable {
     package var loginKind: LoginKind = .microsoft
     /// Whether the account's realm names SkyLogin servers.
     package var skyloginServers = false
+    /// The store holds the account's current refresh token (and memory does not).
+    package var refreshTokenStored = false
 
     package var stateReason: String? {
         get { rare?.value.stateReason }
@@ -251,7 +256,16 @@ package struct AccountSchedule: Sendable {
     /// realm) the password.
     package var refreshable: Bool {
         if loginKind == .skype { return loginHash != nil }
-        return rstSites != nil ? password != nil : refreshToken != nil
+        return rstSites != nil ? password != nil : hasRefreshToken
+    }
+
+    /// Whether there is a refresh token, in memory or in the store.
+    package var hasRefreshToken: Bool { refreshToken != nil || refreshTokenStored }
+
+    /// The call that refreshes `scope`: with the refresh token in memory, else the stored one.
+    func refreshStep(_ scope: Scope) -> Step {
+        guard hasRefreshToken else { return .impossible(.grantRevoked("no refresh token is stored")) }
+        return .refreshScope(scope, refreshToken: refreshToken)
     }
 
     /// The site kinds an `rst` account keeps.

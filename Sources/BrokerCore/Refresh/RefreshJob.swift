@@ -44,8 +44,10 @@ package enum SkyLoginSignIn: Sendable, Equatable {
 /// One call to the provider, with everything it needs: the executor reads nothing back from
 /// the machine while it runs a step.
 package enum Step: Sendable, Equatable {
-    /// The token endpoint with the refresh token, for one scope.
-    case refreshScope(Scope, refreshToken: Secret)
+    /// The token endpoint with the refresh token, for one scope. Nil: the one in the store (the
+    /// machine keeps a refresh token in memory only until the store has it), which the executor
+    /// reads, and puts in the job it reports back so that rotation is judged against it.
+    case refreshScope(Scope, refreshToken: Secret?)
     /// rps/skypetoken with the skype.com access token.
     case skypetoken(accessToken: Secret)
     /// The authorize page with the session cookies: new cookies and a new grant family.

@@ -57,9 +57,10 @@ extension RefreshMachine {
     ) -> [Effect] {
         let name = job.key.account
         guard var account = accounts[name] else { return finish(job.key.account) }
-        // Rotation is judged against the refresh token the call sent.
+        // Rotation is judged against the refresh token the call sent (the executor puts the one it
+        // read from the store in the job it reports).
         var previous = account.refreshToken
-        if case .refreshScope(_, let sent) = job.step { previous = sent }
+        if case .refreshScope(_, let sent?) = job.step { previous = sent }
         let rotated = grant.refreshToken.flatMap { $0 == previous ? nil : $0 }
         // The rotated refresh token replaces the old one now: the next refresh uses it, and it
         // reaches the store in the write below, together with anything still unsaved.
@@ -179,6 +180,12 @@ extension RefreshMachine {
             account.unsaved = account.committing?.write ?? account.unsaved
             account.retrySaveAt = now.addingTimeInterval(1)
         } else {
+            // A rotated refresh token is on disk now: the next refresh reads it from the store.
+            let written = account.committing?.write.rotatedRefreshToken ?? account.unsaved?.rotatedRefreshToken
+            if let written, account.refreshToken == written {
+                account.refreshToken = nil
+                account.refreshTokenStored = true
+            }
             if account.committing == nil, account.unsaved != nil {
                 effects.append(
                     .log(
@@ -408,16 +415,16 @@ extension RefreshMachine {
         // SkyLogin refused a login.skype.com token the account held: once more with a new one,
         // before the refusal counts (it may have been revoked on the server's side).
         if case .passwordRefused = failure, case .skylogin(.oauth, _) = job.step, !job.retried {
-            guard let refreshToken = account.refreshToken else { return nil }
-            next.step = .refreshScope(.loginSkype, refreshToken: refreshToken)
+            guard account.hasRefreshToken else { return nil }
+            next.step = account.refreshStep(.loginSkype)
             next.retried = true
             return next
         }
         guard case .rejected(let code, _) = failure else { return nil }
         switch job.step {
         case .skypetoken where code.hasPrefix("skypetoken_") && !job.retried:
-            guard let refreshToken = account.refreshToken else { return nil }
-            next.step = .refreshScope(.skype, refreshToken: refreshToken)
+            guard account.hasRefreshToken else { return nil }
+            next.step = account.refreshStep(.skype)
         case .silentSignIn where code == "cookies_refused":
             guard let password = account.password else { return nil }
             next.step = .passwordSignIn(login: account.login, password: password)

@@ -147,9 +147,10 @@ extension RefreshMachine {
             }
             var started = false
             var rested = false
-            for (_, kind) in candidates.enumerated().sorted(by: { ($0.element.at, $0.offset) < ($1.element.at, $1.offset) })
-                .map(\.element)
-            {
+            for (_, kind) in candidates.enumerated().sorted(by: {
+                ($0.element.at, $0.offset) < ($1.element.at, $1.offset)
+            })
+            .map(\.element) {
                 guard let schedule = account.credentials[kind] else { continue }
                 let key = CredentialKey(account: item.account, kind: kind)
                 let step = firstStep(key, account, now: now)
@@ -193,19 +194,13 @@ extension RefreshMachine {
         }
         switch key.kind {
         case .scope(let scope):
-            guard let refreshToken = account.refreshToken else {
-                return .impossible(.grantRevoked("no refresh token is stored"))
-            }
-            return .refreshScope(scope, refreshToken: refreshToken)
+            return account.refreshStep(scope)
         case .skypetoken:
             let skype = account.credentials[.scope(.skype)]?.credential
             if let skype, policy.isFresh(skype.accessToken(scope: .skype), now: now, minValid: 0) {
                 return .skypetoken(accessToken: skype.value)
             }
-            guard let refreshToken = account.refreshToken else {
-                return .impossible(.grantRevoked("no refresh token is stored"))
-            }
-            return .refreshScope(.skype, refreshToken: refreshToken)
+            return account.refreshStep(.skype)
         case .cookies:
             return signInStep(account, now: now)
         case .uic:
@@ -236,10 +231,7 @@ extension RefreshMachine {
             if let token, policy.isFresh(token.accessToken(scope: .loginSkype), now: now, minValid: 0) {
                 return .skylogin(.oauth(token: token.value), clientKey: account.skyloginKey)
             }
-            guard let refreshToken = account.refreshToken else {
-                return .impossible(.grantRevoked("no refresh token is stored"))
-            }
-            return .refreshScope(.loginSkype, refreshToken: refreshToken)
+            return account.refreshStep(.loginSkype)
         }
     }
 

@@ -85,10 +85,16 @@ package struct RefreshMachine: Sendable {
     package mutating func add(_ seed: AccountSeed, now: Date, random: () -> Double, fromStore: Bool = false)
         -> [Effect]
     {
+        // The login is most often the account's name: then it shares the name's storage instead
+        // of a string of its own (48 bytes an account).
         var account = AccountSchedule(
-            realm: seed.realm, login: seed.login, state: seed.state, stateReason: seed.stateReason,
-            refreshToken: seed.refreshToken,
+            realm: seed.realm, login: seed.login == seed.name.rawValue ? seed.name.rawValue : seed.login,
+            state: seed.state, stateReason: seed.stateReason,
+            // Loaded from the store, the refresh token stays there: memory keeps only what the
+            // store does not have yet.
+            refreshToken: fromStore ? nil : seed.refreshToken,
             password: seed.password, ticketMethod: seed.ticketMethod)
+        account.refreshTokenStored = fromStore && seed.refreshToken != nil
         account.rstSites = rstRealms[seed.realm]
         account.missingSites = seed.missingSites
         account.loginKind = seed.loginKind
