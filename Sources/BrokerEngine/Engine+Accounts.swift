@@ -126,15 +126,21 @@ extension BrokerEngine {
         var seed = AccountSeed(
             name: name, realm: realm.name, login: login, refreshToken: refreshToken, password: password,
             ticketMethod: command.ticketMethod, accessTokens: [grant.accessToken], cookies: cookies)
-        let exists = locked.withLock { $0.machine.accounts[name] != nil }
-        do { try persistence.saveEnrollment(seed, exists: exists, now: now) } catch { throw Self.brokerError(error) }
-        seed.password = password ?? locked.withLock { $0.machine.accounts[name]?.password }
-        // The SkyLogin key (and the credentials bound to it) outlive a new sign-in: kept for the
-        // account's life.
-        (seed.skylogin, seed.skyloginKey) = locked.withLock {
-            ($0.machine.accounts[name]?.credentials[.skylogin]?.credential, $0.machine.accounts[name]?.skyloginKey)
+        // The new grant reaches the store and the machine together: a job of the old enrollment
+        // that reads the stored refresh token meanwhile would spend the new one.
+        try grantSwitch.withLock { _ throws(BrokerError) in
+            let exists = locked.withLock { $0.machine.accounts[name] != nil }
+            do { try persistence.saveEnrollment(seed, exists: exists, now: now) } catch {
+                throw Self.brokerError(error)
+            }
+            seed.password = password ?? locked.withLock { $0.machine.accounts[name]?.password }
+            // The SkyLogin key (and the credentials bound to it) outlive a new sign-in: kept for
+            // the account's life.
+            (seed.skylogin, seed.skyloginKey) = locked.withLock {
+                ($0.machine.accounts[name]?.credentials[.skylogin]?.credential, $0.machine.accounts[name]?.skyloginKey)
+            }
+            install(seed, existed: exists, now: now)
         }
-        install(seed, existed: exists, now: now)
         logger.info(
             "account enrolled",
             metadata: ["broker.account": "\(name)", "broker.realm": "\(realm.name)", "broker.event": "enrolled"])

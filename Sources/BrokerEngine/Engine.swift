@@ -31,6 +31,10 @@ package final class BrokerEngine: Service, Sendable {
     let loading = LockedValue(LoadProgress())
     let loadDone = Atomic<Bool>(false)
     let loadBatchSize: Int
+    /// Held while an enrollment writes a new grant and adds it to the machine, and while a job
+    /// checks that its account is the enrollment it started for and reads the stored refresh
+    /// token: a job of the old enrollment never reads (and spends) the new one's token.
+    let grantSwitch = LockedValue(())
 
     /// The machine and the reads waiting on it: one lock, so that a result is handed to exactly
     /// the reads that waited for it.
@@ -194,7 +198,7 @@ package final class BrokerEngine: Service, Sendable {
                 if let inMemory {
                     refreshToken = inMemory
                 } else {
-                    refreshToken = try storedRefreshToken(job.key.account)
+                    refreshToken = try storedRefreshToken(for: job)
                     job.step = .refreshScope(scope, refreshToken: refreshToken)
                 }
                 return .granted(
@@ -228,11 +232,19 @@ package final class BrokerEngine: Service, Sendable {
         }
     }
 
-    /// The account's refresh token as the store has it.
-    private func storedRefreshToken(_ name: AccountName) throws(RefreshFailure) -> Secret {
+    /// The job's account's refresh token as the store has it, if the account is still the
+    /// enrollment the job was made for (else the job's result would be dropped anyway, and the
+    /// token in the store may be a new enrollment's, which this job must not spend).
+    private func storedRefreshToken(for job: Job) throws(RefreshFailure) -> Secret {
+        let name = job.key.account
         let stored: Secret?
         do {
-            stored = try persistence.storedRefreshToken(name)
+            stored = try grantSwitch.withLock { _ -> Secret? in
+                guard locked.withLock({ $0.machine.accounts[name]?.generation }) == job.generation else {
+                    throw BrokerError(.notFound, "the account was enrolled again or removed")
+                }
+                return try persistence.storedRefreshToken(name)
+            }
         } catch {
             throw .transient("cannot read the refresh token from the store: \(Self.brokerError(error).message)")
         }

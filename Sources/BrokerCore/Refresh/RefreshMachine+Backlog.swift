@@ -174,8 +174,10 @@ extension RefreshMachine {
             }
             if started { continue }
             if rested {
-                // Put back once, as it was: taken up again at the next pass.
+                // Put back once, as it was: taken up again at the next pass, which comes by the
+                // time its other work is due.
                 resting.append(item)
+                if let later { wake = min(wake, later) }
             } else if let later {
                 // Its time moved later (a read stopped waiting): it is due then.
                 enqueue(item.account, at: later)

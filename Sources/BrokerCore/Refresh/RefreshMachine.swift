@@ -134,6 +134,8 @@ package struct RefreshMachine: Sendable {
             }
         }
         let previous = accounts[seed.name]
+        // The replaced account's backlog entry, if it had one, is stale from now on.
+        if previous?.queuedAt != nil { staleEntries += 1 }
         account.generation = nextGeneration
         nextGeneration += 1
         accounts[seed.name] = account
@@ -148,7 +150,8 @@ package struct RefreshMachine: Sendable {
 
     /// Forgets an account. Reads waiting on it are told it is gone.
     package mutating func remove(_ name: AccountName) -> [Effect] {
-        guard accounts.removeValue(forKey: name) != nil else { return [] }
+        guard let removed = accounts.removeValue(forKey: name) else { return [] }
+        if removed.queuedAt != nil { staleEntries += 1 }
         var effects: [Effect] = [.publishAccount(name, nil)]
         for key in waiting.keys where key.account == name {
             waiting[key] = nil
