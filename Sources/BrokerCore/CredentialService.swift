@@ -30,6 +30,15 @@ package protocol CredentialService: Sendable {
     /// read, so it must neither block (beyond a short lock) nor suspend: the hot path.
     func cachedRead(account: AccountName, kind: CredentialKind, minValid: TimeInterval) -> CachedRead
 
+    /// The read cache's state, taken before a `cachedRead`: while `cacheGeneration()` still
+    /// returns its generation, nothing in the cache has changed, so an answer made from that
+    /// read may be sent again (if its credential still has the mark's margin left). nil: the
+    /// service has no such marks, and every read looks the cache up.
+    func cacheMark() -> CacheMark?
+
+    /// The cache's generation now: one atomic load, changed by every update of the cache.
+    func cacheGeneration() -> UInt64?
+
     /// A credential valid for at least `minValid` seconds, refreshed first when needed
     /// (concurrent reads of one credential share one refresh).
     func read(account: AccountName, kind: CredentialKind, minValid: TimeInterval) async throws(BrokerError)
@@ -172,6 +181,9 @@ package enum ServiceEvent: Sendable, Equatable {
 
 extension CredentialService {
     package var accountsLoaded: Bool { true }
+
+    package func cacheMark() -> CacheMark? { nil }
+    package func cacheGeneration() -> UInt64? { nil }
 
     /// No events: the stream finishes at once. A service that publishes its state changes
     /// implements `events()` itself.

@@ -18,6 +18,12 @@ package struct Secret: Sendable, Hashable, Codable, CustomStringConvertible, Cus
         storage = value.withUTF8 { SecretBytes(copying: UnsafeRawBufferPointer($0)) }
     }
 
+    /// A secret made of bytes that already hold one (an answer with a token in it), copied into
+    /// the slab without passing through a String.
+    package init(copying bytes: UnsafeRawBufferPointer) {
+        storage = SecretBytes(copying: bytes)
+    }
+
     /// The raw value, as a new String. Read it only where it leaves the process on purpose; the
     /// hot path uses `withUTF8` and makes no String.
     package var exposed: String { storage.withBytes { String(decoding: $0, as: UTF8.self) } }

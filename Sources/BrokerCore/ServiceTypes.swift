@@ -60,6 +60,19 @@ package enum CachedRead: Sendable {
     case unavailable
 }
 
+/// A state of the read cache (`CredentialService.cacheMark()`): its generation, and the safety
+/// margin in force then (a change of margin is an update too, so it holds while the generation
+/// does).
+package struct CacheMark: Sendable, Equatable {
+    package var generation: UInt64
+    package var safetyMargin: TimeInterval
+
+    package init(generation: UInt64, safetyMargin: TimeInterval) {
+        self.generation = generation
+        self.safetyMargin = safetyMargin
+    }
+}
+
 /// How a read on the socket ended, for the `tokenbroker_reads_total` counter (the raw values
 /// are its `result` labels).
 package enum ReadOutcome: String, Sendable, CaseIterable {

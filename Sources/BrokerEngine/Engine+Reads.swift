@@ -9,6 +9,10 @@ extension BrokerEngine {
         cache.lookup(CredentialKey(account: account, kind: kind), minValid: minValid, now: wallClock())
     }
 
+    package func cacheMark() -> CacheMark? { cache.mark() }
+
+    package func cacheGeneration() -> UInt64? { cache.generation() }
+
     package func cachedRead(account: AccountName, scope: Scope, minValid: TimeInterval) -> CachedRead {
         cachedRead(account: account, kind: .scope(scope), minValid: minValid)
     }

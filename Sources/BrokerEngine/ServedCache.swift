@@ -2,6 +2,7 @@ import BrokerAPI
 import BrokerCore
 import Foundation
 import Locks
+import Synchronization
 
 /// What reads are served from: the credentials the refresh machine published, formatted once,
 /// behind a lock of their own. The cached read path takes only this lock, never the machine's.
@@ -10,6 +11,15 @@ package protocol CredentialCache: Sendable {
     func lookup(_ key: CredentialKey, minValid: TimeInterval, now: Date) -> CachedRead
     /// Carries out the machine's `publish` and `publishAccount` effects, and a new safety margin.
     func update(_ change: CacheChange)
+    /// The generation and margin now (see `CredentialService.cacheMark()`); nil: no marks.
+    func mark() -> CacheMark?
+    /// The generation now, without the lock.
+    func generation() -> UInt64?
+}
+
+extension CredentialCache {
+    package func mark() -> CacheMark? { nil }
+    package func generation() -> UInt64? { nil }
 }
 
 package enum CacheChange: Sendable {
@@ -37,8 +47,19 @@ package final class ServedCache: CredentialCache {
     }
 
     private let contents = LockedValue(Contents())
+    /// Changed under the lock by every update, read without it: an answer made after a mark is
+    /// the cache's answer for as long as the generation stays the mark's.
+    private let currentGeneration = Atomic<UInt64>(0)
 
     package init() {}
+
+    package func mark() -> CacheMark? {
+        contents.withLock { contents in
+            CacheMark(generation: currentGeneration.load(ordering: .acquiring), safetyMargin: contents.safetyMargin)
+        }
+    }
+
+    package func generation() -> UInt64? { currentGeneration.load(ordering: .acquiring) }
 
     package func lookup(_ key: CredentialKey, minValid: TimeInterval, now: Date) -> CachedRead {
         contents.withLock { contents in
@@ -56,6 +77,10 @@ package final class ServedCache: CredentialCache {
 
     package func update(_ change: CacheChange) {
         contents.withLock { contents in
+            // Before the change is made: a reader that still sees the old generation may send
+            // an answer made before it, as if its read came first; one that sees the new one
+            // looks the cache up again, under this lock, after the change.
+            currentGeneration.add(1, ordering: .releasing)
             switch change {
             case .credential(let key, let served):
                 contents.accounts[key.account]?.served[key.kind] = served?.credential

@@ -24,6 +24,8 @@ final class HTTPConnection {
     let router: Router
     let limits: ServerLimits
     let peer: Peer?
+    /// The loop's heads of token reads answered before, shared by its connections (same limits).
+    let repeats: RepeatedReads?
     /// The limits' timeouts in nanoseconds, converted once.
     private let idleTimeout: UInt64
     private let requestTimeout: UInt64
@@ -54,10 +56,11 @@ final class HTTPConnection {
     /// The first byte of the request being received, if any.
     private(set) var requestStarted: UInt64?
 
-    init(router: Router, limits: ServerLimits, peer: Peer?, now: UInt64) {
+    init(router: Router, limits: ServerLimits, peer: Peer?, now: UInt64, repeats: RepeatedReads? = nil) {
         self.router = router
         self.limits = limits
         self.peer = peer
+        self.repeats = repeats
         self.lastActivity = now
         idleTimeout = limits.idleTimeout.nanoseconds
         requestTimeout = limits.requestTimeout.nanoseconds
@@ -147,6 +150,28 @@ final class HTTPConnection {
                 moreToAnswer = buffered > 0
                 return .proceed
             }
+            if head == nil, !quiescing, let repeats, let peer {
+                // A head answered before: its read is known, and often its answer too.
+                let from = max(0, scanned - 3)
+                let (end, served, keepAlive) = input.withUnsafeBufferPointer { all -> (Int?, Bool, Bool) in
+                    let bytes = UnsafeBufferPointer(rebasing: all[start...])
+                    guard let end = Self.headEnd(bytes, from: from) else { return (nil, false, false) }
+                    let result = repeats.serve(
+                        UnsafeBufferPointer(rebasing: bytes[..<end]), router: router, peer: peer, into: &out)
+                    return (end, result.served, result.keepAlive)
+                }
+                if let end, served {
+                    answered += 1
+                    consumed(end, now: now)
+                    if !keepAlive {
+                        closing = true
+                        return .close
+                    }
+                    continue
+                }
+                // The head ends there: the parse below finds its end without scanning again.
+                if let end { scanned = end }
+            }
             let step: ParseStep = input.withUnsafeBufferPointer { all in
                 parse(UnsafeBufferPointer(rebasing: all[start...]))
             }
@@ -178,13 +203,11 @@ final class HTTPConnection {
                 return .close
             case .request(let request, let length):
                 answered += 1
-                start += length
-                scanned = 0
-                head = nil
-                chunked = nil
-                continueSent = false
-                requestStarted = buffered > 0 ? now : nil
-                if let next = answer(request, into: &out) {
+                // A request that is its head alone can be recognized by its bytes next time.
+                let headOnly = head.map { $0.length == length && !$0.chunked } ?? false
+                let requestStart = start
+                consumed(length, now: now)
+                if let next = answer(request, head: headOnly ? requestStart..<start : nil, into: &out) {
                     if streaming {
                         input = []
                         start = 0
@@ -196,7 +219,18 @@ final class HTTPConnection {
         return closing ? .close : .proceed
     }
 
-    private func answer(_ request: ParsedRequest, into out: inout [UInt8]) -> Next? {
+    /// Marks the request in front (`length` bytes) as received and answered.
+    private func consumed(_ length: Int, now: UInt64) {
+        start += length
+        scanned = 0
+        head = nil
+        chunked = nil
+        continueSent = false
+        requestStarted = buffered > 0 ? now : nil
+    }
+
+    /// `head`: where the request's bytes are in `input`, when they are its head alone.
+    private func answer(_ request: ParsedRequest, head: Range<Int>?, into out: inout [UInt8]) -> Next? {
         guard let peer else {
             APIResponse.error(BrokerError(.forbidden, "peer credentials unavailable"), close: true)
                 .serialize(into: &out, keepAlive: false, omitBody: false)
@@ -204,14 +238,25 @@ final class HTTPConnection {
             return .close
         }
         let isHEAD = request.method == .HEAD
-        if router.serveCachedToken(
-            request, peer: peer, keepAlive: request.keepAlive && !quiescing, omitBody: isHEAD, into: &out)
-        {
-            if !request.keepAlive || quiescing {
-                closing = true
-                return .close
+        if let read = router.tokenRead(request) {
+            var answer: TokenAnswer?
+            if router.serveToken(
+                read, peer: peer, keepAlive: request.keepAlive && !quiescing, omitBody: isHEAD, answer: &answer,
+                makeAnswer: false, into: &out)
+            {
+                if let head, let repeats {
+                    input.withUnsafeBufferPointer {
+                        repeats.remember(
+                            UnsafeBufferPointer(rebasing: $0[head]), read: read, keepAlive: request.keepAlive,
+                            omitBody: isHEAD)
+                    }
+                }
+                if !request.keepAlive || quiescing {
+                    closing = true
+                    return .close
+                }
+                return nil
             }
-            return nil
         }
         switch router.route(request, peer: peer) {
         case .now(let response):

@@ -325,23 +325,87 @@ final class Router: Sendable {
 
 // MARK: - The hot path
 
+/// A plain token read: the account, the scope and `min_valid`.
+struct TokenRead: Equatable {
+    var account: AccountName
+    var scope: Scope
+    var minValid: TimeInterval
+}
+
+/// A token answer as written, head and body, kept (in the secret slab) to be sent again while
+/// it is still the answer: see `Router.serveToken`.
+struct TokenAnswer {
+    let bytes: Secret
+    /// The cache's generation before the lookup it was made from.
+    let generation: UInt64
+    let expiresAt: Date
+    /// The `expires_in` it says.
+    let expiresIn: Int
+    /// What the credential must have left to be served: `max(safety margin, min_valid)`.
+    let threshold: TimeInterval
+    let keepAlive: Bool
+    let omitBody: Bool
+
+    /// Whether a lookup at `now`, with the cache at `generation`, would write the same bytes:
+    /// the same credential, still with `threshold` left, and the same whole seconds left.
+    func repeatable(generation: UInt64, now: Date) -> Bool {
+        guard generation == self.generation else { return false }
+        let left = expiresAt.timeIntervalSince(now)
+        return left >= threshold && Int(left.rounded(.down)) == expiresIn
+    }
+}
+
 extension Router {
+    /// The token read a request asks for, if it is a plain one the hot path answers.
+    func tokenRead(_ request: ParsedRequest) -> TokenRead? {
+        guard request.method == .GET, request.body.isEmpty else { return nil }
+        var target = request.target
+        guard let (name, scope, minValid) = target.withUTF8({ Self.tokenTarget($0) }) else { return nil }
+        return TokenRead(account: name, scope: scope, minValid: minValid)
+    }
+
     /// `GET /v1/accounts/NAME/token?scope=S[&min_valid=N]` for a token in memory: checked and
     /// written straight into `out`, without building the generic request or an intermediate body.
-    /// Returns false for anything else (another endpoint, an escaped character, an unknown query
-    /// key, a denial, a token to refresh); the generic route then answers, with the same checks.
-    func serveCachedToken(
-        _ request: ParsedRequest, peer: Peer, keepAlive: Bool, omitBody: Bool, into out: inout [UInt8]
+    /// Returns false for anything else (a denial, a token to refresh, a kind the account cannot
+    /// have); the generic route then answers, with the same checks.
+    ///
+    /// `answer` is the last answer made for this read on this connection. It is sent again, as
+    /// is, when the cache has not changed since it was made (`CredentialService.cacheGeneration`)
+    /// and the token's `expires_in` is still the one it says: then a lookup would find the same
+    /// credential and write the same bytes. Otherwise the cache is looked up and a new answer
+    /// kept (with `makeAnswer`). The access check, the count, the latency and the log line are
+    /// the same either way.
+    func serveToken(
+        _ read: TokenRead, peer: Peer, keepAlive: Bool, omitBody: Bool, answer: inout TokenAnswer?,
+        makeAnswer: Bool, into out: inout [UInt8]
     ) -> Bool {
-        guard request.method == .GET, request.body.isEmpty else { return false }
-        var target = request.target
-        guard let (name, scope, minValid) = target.withUTF8({ Self.tokenTarget($0) }) else { return false }
-        guard policyBox.withLockedValue({ $0.mayRead(peer, account: name) }) else { return false }
+        guard policyBox.withLockedValue({ $0.mayRead(peer, account: read.account) }) else { return false }
         let started = DispatchTime.now().uptimeNanoseconds
-        guard case .fresh(let served) = service.cachedRead(account: name, kind: .scope(scope), minValid: minValid)
+        let now = service.now()
+        let kind = CredentialKind.scope(read.scope)
+        if let last = answer, last.keepAlive == keepAlive, last.omitBody == omitBody,
+            let generation = service.cacheGeneration(), last.repeatable(generation: generation, now: now)
+        {
+            last.bytes.withUTF8 { out.append(contentsOf: $0) }
+            servedFromCache(account: read.account, kind: kind, peer: peer, started: started)
+            return true
+        }
+        answer = nil
+        // The mark comes first: a change after it makes the answer kept here one never repeated.
+        let mark = makeAnswer ? service.cacheMark() : nil
+        guard case .fresh(let served) = service.cachedRead(account: read.account, kind: kind, minValid: read.minValid)
         else { return false }
-        servedFromCache(account: name, kind: .scope(scope), peer: peer, started: started)
-        APIResponse.writeToken(served, now: service.now(), keepAlive: keepAlive, omitBody: omitBody, into: &out)
+        servedFromCache(account: read.account, kind: kind, peer: peer, started: started)
+        let from = out.count
+        APIResponse.writeToken(served, now: now, keepAlive: keepAlive, omitBody: omitBody, into: &out)
+        if let mark {
+            answer = out.withUnsafeBytes { all in
+                TokenAnswer(
+                    bytes: Secret(copying: UnsafeRawBufferPointer(rebasing: all[from...])), generation: mark.generation,
+                    expiresAt: served.credential.expiresAt, expiresIn: Self.left(served, now),
+                    threshold: max(mark.safetyMargin, read.minValid), keepAlive: keepAlive, omitBody: omitBody)
+            }
+        }
         return true
     }
 

@@ -47,7 +47,8 @@ extension ServerLoop {
             }
             serial &+= 1
             let slot = Slot(
-                fd: fd, serial: serial, http: HTTPConnection(router: router, limits: limits, peer: peer, now: now))
+                fd: fd, serial: serial,
+                http: HTTPConnection(router: router, limits: limits, peer: peer, now: now, repeats: repeats))
             if Int(fd) >= slots.count { slots += Array(repeating: nil, count: Int(fd) + 1 - slots.count + 64) }
             slots[Int(fd)] = slot
             open += 1

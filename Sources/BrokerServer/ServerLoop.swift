@@ -66,6 +66,8 @@ final class ServerLoop: @unchecked Sendable {
     /// Accepting paused (descriptors ran out) until then.
     var acceptPausedUntil: UInt64?
     var out: [UInt8] = []
+    /// Token reads answered before, by their request heads: shared by the loop's connections.
+    let repeats = RepeatedReads()
     let readBuffer: UnsafeMutableRawBufferPointer
     private let mailbox = LockedValue<(messages: [Message], signalled: Bool)>(([], false))
     private let finished = LockedValue<(done: Bool, waiter: CheckedContinuation<Void, Never>?)>((false, nil))

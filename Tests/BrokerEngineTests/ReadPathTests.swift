@@ -92,6 +92,27 @@ final class SettableWallClock: Sendable {
 
 @Suite("Engine: the read path")
 struct ReadPathTests {
+    @Test("the cache's generation changes with every update; a mark carries the margin in force with it")
+    func cacheGenerations() throws {
+        let cache = ServedCache()
+        let name = try #require(AccountName(rawValue: "alice"))
+        let key = CredentialKey(account: name, kind: .scope(.skype))
+        let credential = Credential(value: Secret("t"), obtainedAt: Date(), expiresAt: Date() + 3600)
+        let changes: [CacheChange] = [
+            .account(name, AccountView(state: .active, reason: nil, unavailable: CredentialKinds())),
+            .credential(key, ServedCredential(key, credential)), .credential(key, nil), .safetyMargin(120), .loaded,
+            .account(name, nil),
+        ]
+        var seen: Set<UInt64> = [try #require(cache.generation())]
+        for change in changes {
+            cache.update(change)
+            let generation = try #require(cache.generation())
+            #expect(seen.insert(generation).inserted, "\(change) left the generation as it was")
+        }
+        let mark = try #require(cache.mark())
+        #expect(mark == CacheMark(generation: try #require(cache.generation()), safetyMargin: 120))
+    }
+
     @Test("a stale read looks the cache up once and is handed the refresh's result")
     func staleReadOneLookup() async throws {
         let identity = FakeIdentity(lifetime: 3600)

@@ -1,0 +1,85 @@
+import BrokerCore
+
+#if canImport(Glibc)
+    import Glibc
+#endif
+
+/// The token reads an event loop answered, by the exact bytes of their request heads. A head
+/// that is byte for byte one seen before parses the same (the parse is a function of those bytes
+/// and the loop's limits), so its read is known without parsing it or decoding its target. A
+/// poller on keep-alive and a client that connects once per read send the same bytes every time.
+///
+/// Each entry also keeps the last answer written for its read (`TokenAnswer`), which
+/// `Router.serveToken` sends again while the cache has not changed and its `expires_in` still
+/// holds. What is never skipped: the access check with the connection's own peer, the count,
+/// the latency and the log line of every read.
+///
+/// A fixed number of entries, placed by a hash of the head: a new head takes its place's entry.
+/// A head is remembered only once it was answered from memory, and without an answer: the
+/// answer is made on its first repeat, so that reads spread over many accounts (each head seen
+/// once in a while) cost a hash and a copy of the head, not an answer each.
+///
+/// Confined to the loop's thread, like the connections that share it.
+final class RepeatedReads {
+    struct Entry {
+        var head: [UInt8]
+        var read: TokenRead
+        var keepAlive: Bool
+        var omitBody: Bool
+        var answer: TokenAnswer?
+    }
+
+    /// Entries at most, and the longest head remembered: what this holds is bounded by about
+    /// `capacity × (maxHead + an answer)`, about half a megabyte.
+    static let capacity = 256
+    static let maxHead = 512
+
+    private var entries: [Entry?] = Array(repeating: nil, count: capacity)
+
+    init() {}
+
+    /// Answers a head seen before, from memory, into `out`. False when the head is not one
+    /// remembered, or its read cannot be answered from memory (the generic path then parses it
+    /// and answers, with the same checks).
+    func serve(
+        _ head: UnsafeBufferPointer<UInt8>, router: Router, peer: Peer, into out: inout [UInt8]
+    ) -> (served: Bool, keepAlive: Bool) {
+        guard head.count <= Self.maxHead else { return (false, false) }
+        let index = Self.place(head)
+        guard let entry = entries[index], Self.equal(entry.head, head) else { return (false, false) }
+        let served = router.serveToken(
+            entry.read, peer: peer, keepAlive: entry.keepAlive, omitBody: entry.omitBody,
+            answer: &entries[index]!.answer, makeAnswer: true, into: &out)
+        return (served, entry.keepAlive)
+    }
+
+    /// Remembers a head whose read was just answered from memory.
+    func remember(_ head: UnsafeBufferPointer<UInt8>, read: TokenRead, keepAlive: Bool, omitBody: Bool) {
+        guard head.count <= Self.maxHead else { return }
+        let index = Self.place(head)
+        if let entry = entries[index], Self.equal(entry.head, head) { return }
+        entries[index] = Entry(head: Array(head), read: read, keepAlive: keepAlive, omitBody: omitBody, answer: nil)
+    }
+
+    private static func equal(_ kept: [UInt8], _ head: UnsafeBufferPointer<UInt8>) -> Bool {
+        kept.count == head.count
+            && kept.withUnsafeBufferPointer { memcmp($0.baseAddress!, head.baseAddress!, head.count) == 0 }
+    }
+
+    /// FNV-1a over the head, eight bytes at a time.
+    private static func place(_ head: UnsafeBufferPointer<UInt8>) -> Int {
+        var hash: UInt64 = 0xcbf2_9ce4_8422_2325
+        let raw = UnsafeRawBufferPointer(head)
+        var i = 0
+        while i + 8 <= raw.count {
+            hash = (hash ^ raw.loadUnaligned(fromByteOffset: i, as: UInt64.self)) &* 0x100_0000_01b3
+            i += 8
+        }
+        while i < raw.count {
+            hash = (hash ^ UInt64(raw[i])) &* 0x100_0000_01b3
+            i += 1
+        }
+        hash ^= hash >> 29
+        return Int(truncatingIfNeeded: hash) & (capacity - 1)
+    }
+}

@@ -1,0 +1,217 @@
+import BrokerCore
+import Foundation
+import Locks
+import Logging
+import Testing
+
+@testable import BrokerServer
+
+/// A service with one token, whose cache marks follow the contract of `CredentialService`: every
+/// change of the token, its expiry or the margin is a new generation. It counts lookups and reads.
+final class MarkedService: CredentialService, @unchecked Sendable {
+    struct State {
+        var token = "token-one"
+        var expiresAt = Date(timeIntervalSince1970: 1_800_003_600)
+        var now = Date(timeIntervalSince1970: 1_800_000_000.25)
+        var margin: TimeInterval = 60
+        var generation: UInt64 = 1
+        var lookups = 0
+        var reads = 0
+    }
+
+    let state = LockedValue(State())
+    let configuration = EngineConfiguration(realms: [Realm(name: "live")])
+    let degraded: String? = nil
+
+    func change(_ body: (inout State) -> Void) {
+        state.withLock {
+            body(&$0)
+            $0.generation += 1
+        }
+    }
+
+    func now() -> Date { state.withLock { $0.now } }
+    func cacheMark() -> CacheMark? {
+        state.withLock { CacheMark(generation: $0.generation, safetyMargin: $0.margin) }
+    }
+    func cacheGeneration() -> UInt64? { state.withLock { $0.generation } }
+    func cachedRead(account: AccountName, kind: CredentialKind, minValid: TimeInterval) -> CachedRead {
+        state.withLock { state in
+            state.lookups += 1
+            guard account.rawValue == "alice", kind == .scope(.skype) else { return .notFound }
+            guard state.expiresAt.timeIntervalSince(state.now) >= max(state.margin, minValid) else { return .stale }
+            return .fresh(
+                ServedCredential(
+                    kind: kind,
+                    credential: Credential(
+                        value: Secret(state.token), obtainedAt: state.now, expiresAt: state.expiresAt)))
+        }
+    }
+    func read(account: AccountName, kind: CredentialKind, minValid: TimeInterval) async throws(BrokerError)
+        -> ServedCredential
+    { throw BrokerError(.temporarilyUnavailable, "refreshing") }
+    func ticket(account: AccountName, minValid: TimeInterval) async throws(BrokerError) -> (
+        ticket: String, method: TicketMethod, served: ServedCredential
+    ) { throw BrokerError(.notFound, "no") }
+    func perform(_ request: ServiceRequest) async throws(BrokerError) -> ServiceAnswer {
+        throw BrokerError(.notFound, "no")
+    }
+    func accountNames() -> [AccountName] { [AccountName(rawValue: "alice")!] }
+    func status(_ name: AccountName) -> AccountReport? { nil }
+    func counts() -> (accounts: Int, needsReauth: Int) { (1, 0) }
+    func enroll(_ command: EnrollCommand) async throws(BrokerError) -> AccountReport {
+        throw BrokerError(.badRequest, "no")
+    }
+    func logout(_ name: AccountName) throws(BrokerError) {}
+    func rekey(to keyBytes: [UInt8]) throws(BrokerError) -> RekeyReport { throw BrokerError(.badRequest, "no") }
+    func recordRead(_ outcome: ReadOutcome, nanoseconds: UInt64?) {
+        if outcome == .fresh { state.withLock { $0.reads += 1 } }
+    }
+    func updateGauges() {}
+}
+
+@Suite("Repeated token reads")
+struct RepeatedReadTests {
+    static let request = "GET /v1/accounts/alice/token?scope=skype HTTP/1.1\r\nHost: x\r\n\r\n"
+
+    let service = MarkedService()
+    let repeats = RepeatedReads()
+    let router: Router
+
+    init() {
+        router = Router(
+            service: service, policy: AccessPolicy(rules: [AccessRule(accounts: ["alice"], uids: [1000])]),
+            logger: Logger(label: "test", factory: { _ in SwiftLogNoOpLogHandler() }))
+    }
+
+    func connection(uid: UInt32 = 1000) -> HTTPConnection {
+        HTTPConnection(
+            router: router, limits: ServerLimits(), peer: Peer(pid: 1, uid: uid, gid: uid), now: 1, repeats: repeats)
+    }
+
+    func send(_ text: String, on connection: HTTPConnection) -> (HTTPConnection.Next, String) {
+        var out: [UInt8] = []
+        let next = Array(text.utf8).withUnsafeBytes { connection.receive($0, now: 2, into: &out) }
+        return (next, String(decoding: out, as: UTF8.self))
+    }
+
+    /// The answer a lookup now writes, made apart from the connection's path.
+    func expected(keepAlive: Bool = true, omitBody: Bool = false) throws -> String {
+        guard
+            case .fresh(let served) = service.cachedRead(
+                account: AccountName(rawValue: "alice")!, kind: .scope(.skype), minValid: 0)
+        else { throw BrokerError(.internalError, "not fresh") }
+        var out: [UInt8] = []
+        APIResponse.writeToken(served, now: service.now(), keepAlive: keepAlive, omitBody: omitBody, into: &out)
+        return String(decoding: out, as: UTF8.self)
+    }
+
+    var lookups: Int { service.state.withLock { $0.lookups } }
+    var reads: Int { service.state.withLock { $0.reads } }
+
+    @Test("a repeated request is answered with the lookup's bytes, kept while the cache and expires_in stay")
+    func keptAnswer() throws {
+        let client = connection()
+        let want = try expected()
+        let before = lookups
+        for _ in 0..<4 { #expect(send(Self.request, on: client).1 == want) }
+        // The first request is parsed and remembered, the second makes the answer, the next two
+        // send it again without a lookup.
+        #expect(lookups - before == 2)
+        #expect(reads == 4)
+        // Pipelined repeats are answered in order, each counted.
+        #expect(send(Self.request + Self.request, on: client).1 == want + want)
+        #expect(lookups - before == 2 && reads == 6)
+    }
+
+    @Test("a new token, a new margin or a new second makes a new answer")
+    func changes() throws {
+        let client = connection()
+        for _ in 0..<3 { _ = send(Self.request, on: client) }
+        service.change { $0.token = "token-two" }
+        let rotated = send(Self.request, on: client).1
+        #expect(rotated.contains("token-two") && !rotated.contains("token-one"))
+        #expect(rotated == (try expected()))
+
+        // The clock moves on by a second: expires_in is one less. Without a generation change
+        // (the clock is not part of the cache).
+        service.state.withLock { $0.now += 1 }
+        let later = send(Self.request, on: client).1
+        #expect(later == (try expected()) && later.contains(#""expires_in":3598}"#))
+
+        // Inside the safety margin: not from memory (the service's read answers 503 here).
+        service.change { $0.margin = 3599 }
+        let (next, stale) = send(Self.request, on: client)
+        guard case .later = next else {
+            Issue.record("answered from memory inside the margin: \(stale)")
+            return
+        }
+    }
+
+    @Test("the token's margin is checked on every repeat, not only when the answer was made")
+    func marginOnRepeat() throws {
+        let client = connection()
+        service.change { $0.margin = 3599.5 }
+        // 3,599.75 s left: served, and the answer kept.
+        for _ in 0..<3 { #expect(send(Self.request, on: client).1 == (try expected())) }
+        // A quarter second later 3,599.5 s are left (still served), then 3,599.25 (not): the
+        // same expires_in (3,599) all along, no cache change.
+        service.state.withLock { $0.now += 0.25 }
+        #expect(send(Self.request, on: client).1.contains(#""expires_in":3599}"#))
+        service.state.withLock { $0.now += 0.25 }
+        let (next, _) = send(Self.request, on: client)
+        if case .later = next {} else { Issue.record("served with less than the margin left") }
+    }
+
+    @Test("every repeat is checked against the policy with its own connection's peer")
+    func accessOnRepeat() throws {
+        let allowed = connection()
+        for _ in 0..<3 { _ = send(Self.request, on: allowed) }
+        // The same bytes from a peer the policy does not admit: refused, though remembered.
+        let (_, denied) = send(Self.request, on: connection(uid: 2000))
+        #expect(denied.hasPrefix("HTTP/1.1 403"))
+        #expect(!denied.contains("token-one"))
+        // A new policy applies to the next repeat on a connection that was allowed.
+        router.policy = AccessPolicy(rules: [AccessRule(accounts: ["alice"], uids: [3000])])
+        let (_, after) = send(Self.request, on: allowed)
+        #expect(after.hasPrefix("HTTP/1.1 403"))
+    }
+
+    @Test("the head's own fields still apply: Connection: close, HTTP/1.0, a body; HEAD is not a read")
+    func headFields() throws {
+        let close = "GET /v1/accounts/alice/token?scope=skype HTTP/1.1\r\nConnection: close\r\n\r\n"
+        for _ in 0..<3 {
+            let (next, answer) = send(close, on: connection())
+            #expect(answer == (try expected(keepAlive: false)))
+            if case .close = next {} else { Issue.record("not closed: \(next)") }
+        }
+        // HEAD is not a token read (405), however often it comes.
+        let head = "HEAD /v1/accounts/alice/token?scope=skype HTTP/1.1\r\n\r\n"
+        let client = connection()
+        for _ in 0..<3 { #expect(send(head, on: client).1.hasPrefix("HTTP/1.1 405")) }
+        let old = "GET /v1/accounts/alice/token?scope=skype HTTP/1.0\r\n\r\n"
+        for _ in 0..<3 {
+            let (next, answer) = send(old, on: connection())
+            #expect(answer == (try expected(keepAlive: false)))
+            if case .close = next {} else { Issue.record("not closed: \(next)") }
+        }
+        // A head with a body is not remembered: its repeat's body is still read as a body, not
+        // as the next request.
+        let body = "GET /v1/accounts/alice/token?scope=skype HTTP/1.1\r\nContent-Length: 2\r\n\r\nab"
+        for _ in 0..<3 {
+            let answers = send(body + Self.request, on: connection()).1
+            #expect(answers.components(separatedBy: "HTTP/1.1 ").count == 3)
+            #expect(!answers.contains("HTTP/1.1 400"))
+        }
+    }
+
+    @Test("while the server stops, a repeat is answered with Connection: close")
+    func quiescing() throws {
+        let client = connection()
+        for _ in 0..<3 { _ = send(Self.request, on: client) }
+        _ = client.quiesce()
+        let (next, answer) = send(Self.request, on: client)
+        #expect(answer == (try expected(keepAlive: false)))
+        if case .close = next {} else { Issue.record("not closed: \(next)") }
+    }
+}
