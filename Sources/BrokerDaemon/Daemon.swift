@@ -80,7 +80,9 @@ struct Daemon {
             logger: logger,
             metrics: {
                 Self.recordMemory()
-                return registry.emitToBuffer()
+                var text = registry.emitToBuffer()
+                engine.emitReadDurations(into: &text)
+                return text
             })
         do {
             try await server.bind()

@@ -11,6 +11,9 @@ extension BrokerEngine {
 
     package func cacheMark() -> CacheMark? { cache.mark() }
 
+    /// Appends the read-duration histogram to the metrics' text (see `ReadDurations`).
+    package func emitReadDurations(into buffer: inout [UInt8]) { metrics.readDurations.emit(into: &buffer) }
+
     package func cacheGeneration() -> UInt64? { cache.generation() }
 
     package func cachedRead(account: AccountName, scope: Scope, minValid: TimeInterval) -> CachedRead {

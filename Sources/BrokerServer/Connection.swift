@@ -152,25 +152,18 @@ final class HTTPConnection {
             }
             if head == nil, !quiescing, let repeats, let peer {
                 // A head answered before: its read is known, and often its answer too.
-                let from = max(0, scanned - 3)
-                let (end, served, keepAlive) = input.withUnsafeBufferPointer { all -> (Int?, Bool, Bool) in
-                    let bytes = UnsafeBufferPointer(rebasing: all[start...])
-                    guard let end = Self.headEnd(bytes, from: from) else { return (nil, false, false) }
-                    let result = repeats.serve(
-                        UnsafeBufferPointer(rebasing: bytes[..<end]), router: router, peer: peer, into: &out)
-                    return (end, result.served, result.keepAlive)
+                let (length, keepAlive) = input.withUnsafeBufferPointer { all in
+                    repeats.serve(UnsafeBufferPointer(rebasing: all[start...]), router: router, peer: peer, into: &out)
                 }
-                if let end, served {
+                if length > 0 {
                     answered += 1
-                    consumed(end, now: now)
+                    consumed(length, now: now)
                     if !keepAlive {
                         closing = true
                         return .close
                     }
                     continue
                 }
-                // The head ends there: the parse below finds its end without scanning again.
-                if let end { scanned = end }
             }
             let step: ParseStep = input.withUnsafeBufferPointer { all in
                 parse(UnsafeBufferPointer(rebasing: all[start...]))

@@ -14,7 +14,8 @@ import BrokerCore
 /// holds. What is never skipped: the access check with the connection's own peer, the count,
 /// the latency and the log line of every read.
 ///
-/// A fixed number of entries, placed by a hash of the head: a new head takes its place's entry.
+/// A fixed number of entries, placed by a hash of the request line: a new head takes its place's
+/// entry.
 /// A head is remembered only once it was answered from memory, and without an answer: the
 /// answer is made on its first repeat, so that reads spread over many accounts (each head seen
 /// once in a while) cost a hash and a copy of the head, not an answer each.
@@ -38,27 +39,42 @@ final class RepeatedReads {
 
     init() {}
 
-    /// Answers a head seen before, from memory, into `out`. False when the head is not one
-    /// remembered, or its read cannot be answered from memory (the generic path then parses it
-    /// and answers, with the same checks).
+    /// Answers the request in front of `bytes` from memory, into `out`, when its head is one
+    /// remembered. Returns the head's length (0 when not answered: the head is not one
+    /// remembered, or its read cannot be answered from memory, and the generic path then parses
+    /// and answers it, with the same checks) and whether the connection stays open.
+    ///
+    /// A remembered head is complete: bytes that begin with it have their first head end where
+    /// it has its own, so it is found without looking for the end of the head. Entries are
+    /// placed by the request line alone, which is all that is hashed.
     func serve(
-        _ head: UnsafeBufferPointer<UInt8>, router: Router, peer: Peer, into out: inout [UInt8]
-    ) -> (served: Bool, keepAlive: Bool) {
-        guard head.count <= Self.maxHead else { return (false, false) }
-        let index = Self.place(head)
-        guard let entry = entries[index], Self.equal(entry.head, head) else { return (false, false) }
+        _ bytes: UnsafeBufferPointer<UInt8>, router: Router, peer: Peer, into out: inout [UInt8]
+    ) -> (length: Int, keepAlive: Bool) {
+        guard let line = Self.requestLine(bytes) else { return (0, false) }
+        let index = Self.place(line)
+        guard let entry = entries[index], entry.head.count <= bytes.count,
+            Self.equal(entry.head, UnsafeBufferPointer(rebasing: bytes[..<entry.head.count]))
+        else { return (0, false) }
         let served = router.serveToken(
             entry.read, peer: peer, keepAlive: entry.keepAlive, omitBody: entry.omitBody,
             answer: &entries[index]!.answer, makeAnswer: true, into: &out)
-        return (served, entry.keepAlive)
+        return (served ? entry.head.count : 0, entry.keepAlive)
     }
 
     /// Remembers a head whose read was just answered from memory.
     func remember(_ head: UnsafeBufferPointer<UInt8>, read: TokenRead, keepAlive: Bool, omitBody: Bool) {
-        guard head.count <= Self.maxHead else { return }
-        let index = Self.place(head)
+        guard head.count <= Self.maxHead, let line = Self.requestLine(head) else { return }
+        let index = Self.place(line)
         if let entry = entries[index], Self.equal(entry.head, head) { return }
         entries[index] = Entry(head: Array(head), read: read, keepAlive: keepAlive, omitBody: omitBody, answer: nil)
+    }
+
+    /// The request line, up to its LF, if it is within the first `maxHead` bytes.
+    private static func requestLine(_ bytes: UnsafeBufferPointer<UInt8>) -> UnsafeBufferPointer<UInt8>? {
+        guard let base = bytes.baseAddress, !bytes.isEmpty,
+            let lf = memchr(base, 0x0A, min(bytes.count, maxHead))
+        else { return nil }
+        return UnsafeBufferPointer(start: base, count: base.distance(to: lf.assumingMemoryBound(to: UInt8.self)))
     }
 
     private static func equal(_ kept: [UInt8], _ head: UnsafeBufferPointer<UInt8>) -> Bool {
@@ -66,7 +82,7 @@ final class RepeatedReads {
             && kept.withUnsafeBufferPointer { memcmp($0.baseAddress!, head.baseAddress!, head.count) == 0 }
     }
 
-    /// FNV-1a over the head, eight bytes at a time.
+    /// FNV-1a over a request line, eight bytes at a time.
     private static func place(_ head: UnsafeBufferPointer<UInt8>) -> Int {
         var hash: UInt64 = 0xcbf2_9ce4_8422_2325
         let raw = UnsafeRawBufferPointer(head)

@@ -46,7 +46,17 @@ struct MetricsTests {
             #expect((sample(text, #"tokenbroker_reads_total{result="fresh"}"#) ?? 0) >= 1)
             #expect((sample(text, #"tokenbroker_reads_total{result="refreshed"}"#) ?? 0) >= 1)
             #expect(sample(text, #"tokenbroker_accounts{state="active"}"#) == 1)
-            #expect(text.contains("tokenbroker_read_duration_seconds_bucket"))
+            // Every read that was answered (fresh or refreshed) is in the duration histogram; the
+            // buckets are cumulative, the last one is every read.
+            let timed = sample(text, "tokenbroker_read_duration_seconds_count") ?? 0
+            #expect(
+                timed >= (sample(text, #"tokenbroker_reads_total{result="fresh"}"#) ?? 0)
+                    + (sample(text, #"tokenbroker_reads_total{result="refreshed"}"#) ?? 0))
+            #expect(sample(text, #"tokenbroker_read_duration_seconds_bucket{le="+Inf"}"#) == timed)
+            #expect(
+                (sample(text, #"tokenbroker_read_duration_seconds_bucket{le="0.001"}"#) ?? 0)
+                    <= (sample(text, #"tokenbroker_read_duration_seconds_bucket{le="0.01"}"#) ?? -1))
+            #expect((sample(text, "tokenbroker_read_duration_seconds_sum") ?? 0) > 0)
             #expect(text.contains("tokenbroker_refresh_lateness_seconds_bucket"))
             // malloc's view, read when the metrics are rendered.
             #expect((sample(text, #"tokenbroker_heap_bytes{state="in_use"}"#) ?? 0) > 1_000_000)
