@@ -26,6 +26,11 @@ final class StubService: CredentialService {
 
     func now() -> Date { epoch }
 
+    /// The accounts never change, and neither does the clock: one generation for good. Answers
+    /// kept by the server's repeated reads are sent again, as they would be between changes.
+    func cacheMark() -> CacheMark? { CacheMark(generation: 1, safetyMargin: 60) }
+    func cacheGeneration() -> UInt64? { 1 }
+
     func cachedRead(account: AccountName, kind: CredentialKind, minValid: TimeInterval) -> CachedRead {
         switch account.rawValue {
         case "alice", "bob": minValid >= 3600 ? .stale : .fresh(served(account, kind))
