@@ -278,8 +278,10 @@ def table(path, machine):
     if "tb-d-16" in r:
         base = num("tb-a-16", "rps")
         accounts = int(r.get("d-size", {}).get("accounts", 0))
+        when = ("during the refresh window" if r.get("d-reads-in-window", {}).get("refreshing", "yes") == "yes"
+                else "BEFORE the refresh window (no refresh had started)")
         out.append(
-            f"| (d) keep-alive, 16 conn, {accounts:,} accounts, during the refresh window | {rps('tb-d-16')}{errs('tb-d-16')} | {lat('tb-d-16')} | "
+            f"| (d) keep-alive, 16 conn, {accounts:,} accounts, {when} | {rps('tb-d-16')}{errs('tb-d-16')} | {lat('tb-d-16')} | "
             f"{rps('nginx-d-16')} | {lat('nginx-d-16')} | - | - | {num('tb-d-16', 'rps') / num('nginx-d-16', 'rps'):.2f} | - | "
             f"vs (a) 16 conn: {'run (a) too' if math.isnan(base) else format(num('tb-d-16', 'rps') / base, '.2f')} |")
     rounds = [f"{label} {r[label]['rounds']}" for label in sorted(r) if "rounds" in r[label]]
