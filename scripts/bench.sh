@@ -214,8 +214,9 @@ if want d; then
     D_PID=$(grep 'RESULT label=startup' "$RESULTS" | tail -1 | sed 's/.* pid=\([0-9]*\).*/\1/')
     pids+=("$D_PID")
     # Sample livesim's counters every second until every token was refreshed once, or the
-    # window has passed well over.
-    $LIB sample "$SIM_CONTROL" "$(python3 -c "print(int($lead + $seed_estimate + $window + 120))")" "$work/d-spread.txt" "$((D_ACCOUNTS * 5))" &
+    # window has passed well over (with a second more per 1,000 tokens: at 100,000 accounts the
+    # refreshes are bound by throughput and take longer than the window).
+    $LIB sample "$SIM_CONTROL" "$(python3 -c "print(int($lead + $seed_estimate + $window + 120 + $D_ACCOUNTS * 5 / 1000))")" "$work/d-spread.txt" "$((D_ACCOUNTS * 5))" &
     sampler=$!
     # Reads during the refresh window: wait until refreshes run (at most until the window should
     # be under way: the seeding may have been quicker than estimated), then measure.
