@@ -36,6 +36,10 @@ final class RepeatedReads {
     static let maxHead = 512
 
     private var entries: [Entry?] = Array(repeating: nil, count: capacity)
+    /// The cache's generation when the kept answers were last looked at: once it moves, none of
+    /// them can be sent again, and they are dropped (their slots zeroed) rather than left to
+    /// hold old tokens until their heads come again.
+    private var generation: UInt64?
 
     init() {}
 
@@ -51,6 +55,7 @@ final class RepeatedReads {
         _ bytes: UnsafeBufferPointer<UInt8>, router: Router, peer: Peer, into out: inout [UInt8]
     ) -> (length: Int, keepAlive: Bool) {
         guard let line = Self.requestLine(bytes) else { return (0, false) }
+        dropAnswers(ifChangedFrom: router.service.cacheGeneration())
         let index = Self.place(line)
         guard let entry = entries[index], entry.head.count <= bytes.count,
             Self.equal(entry.head, UnsafeBufferPointer(rebasing: bytes[..<entry.head.count]))
@@ -67,6 +72,12 @@ final class RepeatedReads {
         let index = Self.place(line)
         if let entry = entries[index], Self.equal(entry.head, head) { return }
         entries[index] = Entry(head: Array(head), read: read, keepAlive: keepAlive, omitBody: omitBody, answer: nil)
+    }
+
+    private func dropAnswers(ifChangedFrom now: UInt64?) {
+        guard now != generation else { return }
+        generation = now
+        for index in entries.indices where entries[index]?.answer != nil { entries[index]!.answer = nil }
     }
 
     /// The request line, up to its LF, if it is within the first `maxHead` bytes.

@@ -129,6 +129,7 @@ struct RepeatedReadTests {
         let client = connection()
         for _ in 0..<3 { _ = send(Self.request, on: client) }
         service.change { $0.token = "token-two" }
+        // The kept answer with the old token is dropped at the next read after the change.
         let rotated = send(Self.request, on: client).1
         #expect(rotated.contains("token-two") && !rotated.contains("token-one"))
         #expect(rotated == (try expected()))
@@ -177,7 +178,7 @@ struct RepeatedReadTests {
         #expect(after.hasPrefix("HTTP/1.1 403"))
     }
 
-    @Test("the head's own fields still apply: Connection: close, HTTP/1.0, a body; HEAD is not a read")
+    @Test("the head's own fields still apply: Connection: close, HTTP/1.0, a chunked body; HEAD is not a read")
     func headFields() throws {
         let close = "GET /v1/accounts/alice/token?scope=skype HTTP/1.1\r\nConnection: close\r\n\r\n"
         for _ in 0..<3 {
@@ -195,12 +196,13 @@ struct RepeatedReadTests {
             #expect(answer == (try expected(keepAlive: false)))
             if case .close = next {} else { Issue.record("not closed: \(next)") }
         }
-        // A head with a body is not remembered: its repeat's body is still read as a body, not
-        // as the next request.
-        let body = "GET /v1/accounts/alice/token?scope=skype HTTP/1.1\r\nContent-Length: 2\r\n\r\nab"
+        // A request longer than its head (an empty chunked body) is answered from memory but not
+        // remembered: its repeat's framing is still read, not taken for the next request.
+        let chunked = "GET /v1/accounts/alice/token?scope=skype HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n"
         for _ in 0..<3 {
-            let answers = send(body + Self.request, on: connection()).1
-            #expect(answers.components(separatedBy: "HTTP/1.1 ").count == 3)
+            #expect(send(chunked, on: connection()).1.hasPrefix("HTTP/1.1 200 OK"))
+            let answers = send(chunked + Self.request, on: connection()).1
+            #expect(answers.components(separatedBy: "HTTP/1.1 200 OK").count == 3, "\(answers)")
             #expect(!answers.contains("HTTP/1.1 400"))
         }
     }

@@ -32,11 +32,6 @@ let router = Router(
         adminGroups: [4242], rules: [AccessRule(accounts: ["alice", "carol", "dave", "erin"], uids: [1000])]),
     logger: Logger(label: "fuzz", factory: { _ in SwiftLogNoOpLogHandler() }))
 
-/// The heads of token reads answered before, shared by every input's connection as the event
-/// loop shares them between its connections (root's and uid 1000's alike). One input runs at a
-/// time.
-nonisolated(unsafe) let repeats = RepeatedReads()
-
 let limits: ServerLimits = {
     var limits = ServerLimits()
     limits.maxHeaderBytes = 2048
@@ -52,7 +47,7 @@ func exchange(_ input: [UInt8], root: Bool, wait: Bool) async -> [UInt8] {
     var now: UInt64 = 1_000_000_000
     let connection = HTTPConnection(
         router: router, limits: limits, peer: Peer(pid: 1, uid: uid, gid: uid, groups: [24, 100]), now: now,
-        repeats: repeats)
+        repeats: RepeatedReads())
     var output: [UInt8] = []
     var closed = false
     var waiting: (@Sendable () async -> APIResponse)?
