@@ -234,14 +234,13 @@ final class HTTPConnection {
         if let read = router.tokenRead(request) {
             var answer: TokenAnswer?
             if router.serveToken(
-                read, peer: peer, keepAlive: request.keepAlive && !quiescing, omitBody: isHEAD, answer: &answer,
-                makeAnswer: false, into: &out)
+                read, peer: peer, keepAlive: request.keepAlive && !quiescing, answer: &answer, makeAnswer: false,
+                into: &out)
             {
                 if let head, let repeats {
                     input.withUnsafeBufferPointer {
                         repeats.remember(
-                            UnsafeBufferPointer(rebasing: $0[head]), read: read, keepAlive: request.keepAlive,
-                            omitBody: isHEAD)
+                            UnsafeBufferPointer(rebasing: $0[head]), read: read, keepAlive: request.keepAlive)
                     }
                 }
                 if !request.keepAlive || quiescing {

@@ -26,7 +26,6 @@ final class RepeatedReads {
         var head: [UInt8]
         var read: TokenRead
         var keepAlive: Bool
-        var omitBody: Bool
         var answer: TokenAnswer?
     }
 
@@ -61,17 +60,17 @@ final class RepeatedReads {
             Self.equal(entry.head, UnsafeBufferPointer(rebasing: bytes[..<entry.head.count]))
         else { return (0, false) }
         let served = router.serveToken(
-            entry.read, peer: peer, keepAlive: entry.keepAlive, omitBody: entry.omitBody,
-            answer: &entries[index]!.answer, makeAnswer: true, into: &out)
+            entry.read, peer: peer, keepAlive: entry.keepAlive, answer: &entries[index]!.answer, makeAnswer: true,
+            into: &out)
         return (served ? entry.head.count : 0, entry.keepAlive)
     }
 
     /// Remembers a head whose read was just answered from memory.
-    func remember(_ head: UnsafeBufferPointer<UInt8>, read: TokenRead, keepAlive: Bool, omitBody: Bool) {
+    func remember(_ head: UnsafeBufferPointer<UInt8>, read: TokenRead, keepAlive: Bool) {
         guard head.count <= Self.maxHead, let line = Self.requestLine(head) else { return }
         let index = Self.place(line)
         if let entry = entries[index], Self.equal(entry.head, head) { return }
-        entries[index] = Entry(head: Array(head), read: read, keepAlive: keepAlive, omitBody: omitBody, answer: nil)
+        entries[index] = Entry(head: Array(head), read: read, keepAlive: keepAlive, answer: nil)
     }
 
     private func dropAnswers(ifChangedFrom now: UInt64?) {

@@ -343,8 +343,6 @@ struct TokenAnswer {
     let expiresIn: Int
     /// What the credential must have left to be served: `max(safety margin, min_valid)`.
     let threshold: TimeInterval
-    let keepAlive: Bool
-    let omitBody: Bool
 
     /// Whether a lookup at `now`, with the cache at `generation`, would write the same bytes:
     /// the same credential, still with `threshold` left, and the same whole seconds left.
@@ -356,7 +354,8 @@ struct TokenAnswer {
 }
 
 extension Router {
-    /// The token read a request asks for, if it is a plain one the hot path answers.
+    /// The token read a request asks for, if it is a plain one the hot path answers (a GET: the
+    /// answer always has its body).
     func tokenRead(_ request: ParsedRequest) -> TokenRead? {
         guard request.method == .GET, request.body.isEmpty else { return nil }
         var target = request.target
@@ -375,16 +374,17 @@ extension Router {
     /// credential and write the same bytes. Otherwise the cache is looked up and a new answer
     /// kept (with `makeAnswer`). The access check, the count, the latency and the log line are
     /// the same either way.
+    /// `answer` belongs to one head, so its `keepAlive` is always the one it was made with.
     func serveToken(
-        _ read: TokenRead, peer: Peer, keepAlive: Bool, omitBody: Bool, answer: inout TokenAnswer?,
-        makeAnswer: Bool, into out: inout [UInt8]
+        _ read: TokenRead, peer: Peer, keepAlive: Bool, answer: inout TokenAnswer?, makeAnswer: Bool,
+        into out: inout [UInt8]
     ) -> Bool {
         guard policyBox.withLockedValue({ $0.mayRead(peer, account: read.account) }) else { return false }
         let started = DispatchTime.now().uptimeNanoseconds
         let now = service.now()
         let kind = CredentialKind.scope(read.scope)
-        if let last = answer, last.keepAlive == keepAlive, last.omitBody == omitBody,
-            let generation = service.cacheGeneration(), last.repeatable(generation: generation, now: now)
+        if let last = answer, let generation = service.cacheGeneration(),
+            last.repeatable(generation: generation, now: now)
         {
             last.bytes.withUTF8 { out.append(contentsOf: $0) }
             servedFromCache(account: read.account, kind: kind, peer: peer, started: started)
@@ -397,13 +397,13 @@ extension Router {
         else { return false }
         servedFromCache(account: read.account, kind: kind, peer: peer, started: started)
         let from = out.count
-        APIResponse.writeToken(served, now: now, keepAlive: keepAlive, omitBody: omitBody, into: &out)
+        APIResponse.writeToken(served, now: now, keepAlive: keepAlive, omitBody: false, into: &out)
         if let mark {
             answer = out.withUnsafeBytes { all in
                 TokenAnswer(
                     bytes: Secret(copying: UnsafeRawBufferPointer(rebasing: all[from...])), generation: mark.generation,
                     expiresAt: served.credential.expiresAt, expiresIn: Self.left(served, now),
-                    threshold: max(mark.safetyMargin, read.minValid), keepAlive: keepAlive, omitBody: omitBody)
+                    threshold: max(mark.safetyMargin, read.minValid))
             }
         }
         return true
