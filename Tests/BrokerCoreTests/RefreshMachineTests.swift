@@ -304,7 +304,50 @@ struct RefreshMachineTests {
             key: key(alice, .scope(.skype)), realm: "live", step: .refreshScope(.skype, refreshToken: Secret("rt")),
             dueAt: t0)
         _ = grant(&m, job, token(.skype, "new", at: t0.addingTimeInterval(10)), now: t0.addingTimeInterval(10))
-        #expect(m.accounts[alice]!.credentials[.skypetoken]!.dueAt == t0.addingTimeInterval(10))
+        // Due when the skype.com token's refresh was (t0), so never later than now.
+        #expect(m.accounts[alice]!.credentials[.skypetoken]!.dueAt == t0)
+        // A token refreshed ahead of its point (for a read) makes the skypetoken due now, not at
+        // that later point.
+        let early = Job(
+            key: key(alice, .scope(.skype)), realm: "live", step: .refreshScope(.skype, refreshToken: Secret("rt")),
+            dueAt: t0.addingTimeInterval(3000))
+        _ = grant(&m, early, token(.skype, "newer", at: t0.addingTimeInterval(20)), now: t0.addingTimeInterval(20))
+        #expect(m.accounts[alice]!.credentials[.skypetoken]!.dueAt == t0.addingTimeInterval(20))
+    }
+
+    @Test(
+        "behind a backlog of late refreshes, the skypetoken comes up among the refreshes due when its skype.com token was, not after every one due since"
+    )
+    func skypetokenKeepsItsPlaceInTheBacklog() {
+        // One job at a time, and both accounts late: the daemon is bound by throughput.
+        var m = machine(scopes: [.skype, .ssl]) { $0.maxConcurrentRefreshes = 1 }
+        // alice's skype.com token is due at 2,700 s, bob's tokens at 2,800 s (75% of an hour).
+        _ = m.add(
+            seed(alice, tokens: [token(.skype, "a", at: t0), token(.ssl, "a", at: t0.addingTimeInterval(600))]), now: t0,
+            random: half)
+        let made = Job(
+            key: key(alice, .skypetoken), realm: "live", step: .skypetoken(accessToken: Secret("a")), dueAt: t0)
+        _ = obtain(
+            &m, made, Credential(value: Secret("st"), obtainedAt: t0, expiresAt: t0.addingTimeInterval(86400)), now: t0)
+        _ = m.add(
+            seed(
+                bob,
+                tokens: [token(.skype, "b", at: t0.addingTimeInterval(100)), token(.ssl, "b", at: t0.addingTimeInterval(100))]),
+            now: t0, random: half)
+        let bobs = Job(
+            key: key(bob, .skypetoken), realm: "live", step: .skypetoken(accessToken: Secret("b")), dueAt: t0,
+            generation: m.accounts[bob]!.generation)
+        _ = obtain(
+            &m, bobs, Credential(value: Secret("st"), obtainedAt: t0, expiresAt: t0.addingTimeInterval(86400)), now: t0)
+        let now = t0.addingTimeInterval(3000)
+        let first = m.due(now: now, random: half)
+        #expect(first.map(\.key) == [key(alice, .scope(.skype))])
+        guard let job = first.first else { return }
+        _ = grant(&m, job, token(.skype, "a2", at: now), now: now)
+        // alice's skypetoken was due with her skype.com token (2,700 s), before bob's 2,800 s.
+        let second = m.due(now: now, random: half)
+        #expect(second.map(\.key) == [key(alice, .skypetoken)])
+        #expect(second.map(\.step) == [.skypetoken(accessToken: Secret("a2"))])
     }
 
     @Test(

@@ -240,9 +240,12 @@ extension RefreshMachine {
                 effects.append(.publishAccount(name, account.view(scopes: scopes)))
             }
         }
-        // The skypetoken follows the token it is made from.
+        // The skypetoken follows the token it is made from, due when that token was: behind a
+        // backlog of late refreshes it comes up next, among the refreshes due when it was, rather
+        // than after every refresh due until now (which would bunch the skypetokens up for when
+        // the backlog drains).
         if commit.kind == .scope(.skype), account.credentials[.skypetoken] != nil {
-            account.credentials[.skypetoken]?.dueAt = now
+            account.credentials[.skypetoken]?.dueAt = min(now, commit.job.dueAt)
         }
         accounts[name] = account
         effects.append(.count(.ok))
