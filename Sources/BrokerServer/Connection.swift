@@ -234,8 +234,8 @@ final class HTTPConnection {
         if let read = router.tokenRead(request) {
             var answer: TokenAnswer?
             if router.serveToken(
-                read, peer: peer, keepAlive: request.keepAlive && !quiescing, answer: &answer, makeAnswer: false,
-                into: &out)
+                read, peer: peer, keepAlive: request.keepAlive && !quiescing, answer: &answer, generation: nil,
+                makeAnswer: false, into: &out)
             {
                 if let head, let repeats {
                     input.withUnsafeBufferPointer {

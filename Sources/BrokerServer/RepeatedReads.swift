@@ -54,14 +54,15 @@ final class RepeatedReads {
         _ bytes: UnsafeBufferPointer<UInt8>, router: Router, peer: Peer, into out: inout [UInt8]
     ) -> (length: Int, keepAlive: Bool) {
         guard let line = Self.requestLine(bytes) else { return (0, false) }
-        dropAnswers(ifChangedFrom: router.service.cacheGeneration())
+        let generation = router.service.cacheGeneration()
+        dropAnswers(ifChangedFrom: generation)
         let index = Self.place(line)
         guard let entry = entries[index], entry.head.count <= bytes.count,
             Self.equal(entry.head, UnsafeBufferPointer(rebasing: bytes[..<entry.head.count]))
         else { return (0, false) }
         let served = router.serveToken(
-            entry.read, peer: peer, keepAlive: entry.keepAlive, answer: &entries[index]!.answer, makeAnswer: true,
-            into: &out)
+            entry.read, peer: peer, keepAlive: entry.keepAlive, answer: &entries[index]!.answer,
+            generation: generation, makeAnswer: true, into: &out)
         return (served ? entry.head.count : 0, entry.keepAlive)
     }
 

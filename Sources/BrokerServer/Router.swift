@@ -369,23 +369,22 @@ extension Router {
     /// have); the generic route then answers, with the same checks.
     ///
     /// `answer` is the last answer made for this read on this connection. It is sent again, as
-    /// is, when the cache has not changed since it was made (`CredentialService.cacheGeneration`)
-    /// and the token's `expires_in` is still the one it says: then a lookup would find the same
+    /// is, when the cache has not changed since it was made (`generation`, the caller's load of
+    /// `CredentialService.cacheGeneration`; nil sends none again) and the token's `expires_in` is
+    /// still the one it says: then a lookup would find the same
     /// credential and write the same bytes. Otherwise the cache is looked up and a new answer
     /// kept (with `makeAnswer`). The access check, the count, the latency and the log line are
     /// the same either way.
     /// `answer` belongs to one head, so its `keepAlive` is always the one it was made with.
     func serveToken(
-        _ read: TokenRead, peer: Peer, keepAlive: Bool, answer: inout TokenAnswer?, makeAnswer: Bool,
-        into out: inout [UInt8]
+        _ read: TokenRead, peer: Peer, keepAlive: Bool, answer: inout TokenAnswer?, generation current: UInt64?,
+        makeAnswer: Bool, into out: inout [UInt8]
     ) -> Bool {
         guard policyBox.withLockedValue({ $0.mayRead(peer, account: read.account) }) else { return false }
         let started = DispatchTime.now().uptimeNanoseconds
         let now = service.now()
         let kind = CredentialKind.scope(read.scope)
-        if let last = answer, let generation = service.cacheGeneration(),
-            last.repeatable(generation: generation, now: now)
-        {
+        if let last = answer, let current, last.repeatable(generation: current, now: now) {
             last.bytes.withUTF8 { out.append(contentsOf: $0) }
             servedFromCache(account: read.account, kind: kind, peer: peer, started: started)
             return true

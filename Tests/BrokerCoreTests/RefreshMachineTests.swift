@@ -323,7 +323,8 @@ struct RefreshMachineTests {
         var m = machine(scopes: [.skype, .ssl]) { $0.maxConcurrentRefreshes = 1 }
         // alice's skype.com token is due at 2,700 s, bob's tokens at 2,800 s (75% of an hour).
         _ = m.add(
-            seed(alice, tokens: [token(.skype, "a", at: t0), token(.ssl, "a", at: t0.addingTimeInterval(600))]), now: t0,
+            seed(alice, tokens: [token(.skype, "a", at: t0), token(.ssl, "a", at: t0.addingTimeInterval(600))]),
+            now: t0,
             random: half)
         let made = Job(
             key: key(alice, .skypetoken), realm: "live", step: .skypetoken(accessToken: Secret("a")), dueAt: t0)
@@ -332,7 +333,10 @@ struct RefreshMachineTests {
         _ = m.add(
             seed(
                 bob,
-                tokens: [token(.skype, "b", at: t0.addingTimeInterval(100)), token(.ssl, "b", at: t0.addingTimeInterval(100))]),
+                tokens: [
+                    token(.skype, "b", at: t0.addingTimeInterval(100)),
+                    token(.ssl, "b", at: t0.addingTimeInterval(100)),
+                ]),
             now: t0, random: half)
         let bobs = Job(
             key: key(bob, .skypetoken), realm: "live", step: .skypetoken(accessToken: Secret("b")), dueAt: t0,
