@@ -235,7 +235,7 @@ final class HTTPConnection {
             var answer: TokenAnswer?
             if router.serveToken(
                 read, peer: peer, keepAlive: request.keepAlive && !quiescing, answer: &answer, generation: nil,
-                makeAnswer: false, into: &out)
+                into: &out)
             {
                 if let head, let repeats {
                     input.withUnsafeBufferPointer {

@@ -62,7 +62,7 @@ final class RepeatedReads {
         else { return (0, false) }
         let served = router.serveToken(
             entry.read, peer: peer, keepAlive: entry.keepAlive, answer: &entries[index]!.answer,
-            generation: generation, makeAnswer: true, into: &out)
+            generation: generation, into: &out)
         return (served ? entry.head.count : 0, entry.keepAlive)
     }
 

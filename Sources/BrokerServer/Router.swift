@@ -290,8 +290,11 @@ final class Router: Sendable {
             ])
     }
 
-    static func left(_ served: ServedCredential, _ now: Date) -> Int {
-        max(0, Int(served.credential.expiresAt.timeIntervalSince(now).rounded(.down)))
+    static func left(_ served: ServedCredential, _ now: Date) -> Int { left(served.credential.expiresAt, now) }
+
+    /// The whole seconds left until `expiresAt`: the `expires_in` an answer says.
+    static func left(_ expiresAt: Date, _ now: Date) -> Int {
+        max(0, Int(expiresAt.timeIntervalSince(now).rounded(.down)))
     }
 
     /// One credential: from memory on the event loop when fresh, else through the service.
@@ -348,8 +351,7 @@ struct TokenAnswer {
     /// the same credential, still with `threshold` left, and the same whole seconds left.
     func repeatable(generation: UInt64, now: Date) -> Bool {
         guard generation == self.generation else { return false }
-        let left = expiresAt.timeIntervalSince(now)
-        return left >= threshold && Int(left.rounded(.down)) == expiresIn
+        return expiresAt.timeIntervalSince(now) >= threshold && Router.left(expiresAt, now) == expiresIn
     }
 }
 
@@ -373,12 +375,12 @@ extension Router {
     /// `CredentialService.cacheGeneration`; nil sends none again) and the token's `expires_in` is
     /// still the one it says: then a lookup would find the same
     /// credential and write the same bytes. Otherwise the cache is looked up and a new answer
-    /// kept (with `makeAnswer`). The access check, the count, the latency and the log line are
+    /// kept (when `generation` is given). The access check, the count, the latency and the log line are
     /// the same either way.
     /// `answer` belongs to one head, so its `keepAlive` is always the one it was made with.
     func serveToken(
         _ read: TokenRead, peer: Peer, keepAlive: Bool, answer: inout TokenAnswer?, generation current: UInt64?,
-        makeAnswer: Bool, into out: inout [UInt8]
+        into out: inout [UInt8]
     ) -> Bool {
         guard policyBox.withLockedValue({ $0.mayRead(peer, account: read.account) }) else { return false }
         let started = DispatchTime.now().uptimeNanoseconds
@@ -391,7 +393,7 @@ extension Router {
         }
         answer = nil
         // The mark comes first: a change after it makes the answer kept here one never repeated.
-        let mark = makeAnswer ? service.cacheMark() : nil
+        let mark = current != nil ? service.cacheMark() : nil
         guard case .fresh(let served) = service.cachedRead(account: read.account, kind: kind, minValid: read.minValid)
         else { return false }
         servedFromCache(account: read.account, kind: kind, peer: peer, started: started)
