@@ -1,7 +1,7 @@
 import BrokerConfig
 import Foundation
 import Logging
-import NIOConcurrencyHelpers
+import Synchronization
 import SystemdSupport
 
 #if canImport(Glibc)
@@ -10,12 +10,14 @@ import SystemdSupport
 
 /// Chooses the log handler once per process, and keeps the level changeable by a reload.
 enum LogSetup {
-    private static let levelBox = NIOLockedValueBox<Logger.Level>(.info)
+    /// `level`'s index in `Logger.Level.allCases`: an atomic, since every log call (a debug line
+    /// on each read, too) asks for the level, and only a reload changes it.
+    private static let levelIndex = Atomic<Int>(Logger.Level.allCases.firstIndex(of: .info)!)
 
     /// The level every handler uses; a reload sets it.
     static var level: Logger.Level {
-        get { levelBox.withLockedValue { $0 } }
-        set { levelBox.withLockedValue { $0 = newValue } }
+        get { Logger.Level.allCases[levelIndex.load(ordering: .relaxed)] }
+        set { levelIndex.store(Logger.Level.allCases.firstIndex(of: newValue)!, ordering: .relaxed) }
     }
 
     /// Where logs went, and a note to log once logging works.

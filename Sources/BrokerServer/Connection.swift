@@ -30,9 +30,16 @@ final class HTTPConnection {
     private let idleTimeout: UInt64
     private let requestTimeout: UInt64
 
-    /// Received bytes; those before `start` are consumed.
-    private var input: [UInt8] = []
+    /// Received bytes; those before `start` are consumed. While `receive` answers from the
+    /// caller's bytes in place (`borrowed`), `start` counts in those instead, and `input` is empty.
+    /// Unchecked exclusivity: see `ServerLoop.slots`.
+    @exclusivity(unchecked) private var input: [UInt8] = []
     private var start = 0
+    /// The bytes `receive` was given, while it answers from them without copying them into
+    /// `input`: when nothing was buffered before them, which is every request of a client that
+    /// waits for its answer. What they hold beyond the last whole request is kept in `input`
+    /// before `receive` returns.
+    private var borrowed: UnsafeBufferPointer<UInt8>?
     /// Where the search for the end of the head resumes, relative to `start`.
     private var scanned = 0
     /// The head of the request whose body is still arriving.
@@ -67,7 +74,19 @@ final class HTTPConnection {
     }
 
     /// Bytes received and not yet answered.
-    var buffered: Int { input.count - start }
+    var buffered: Int { (borrowed?.count ?? input.count) - start }
+
+    /// Every byte received and not dropped yet, those before `start` included: the caller's
+    /// bytes while `receive` answers from them, else `input`.
+    private func withReceived<R>(_ body: (UnsafeBufferPointer<UInt8>) -> R) -> R {
+        if let borrowed { return body(borrowed) }
+        return input.withUnsafeBufferPointer(body)
+    }
+
+    /// The bytes after `start`.
+    private func withUnanswered<R>(_ body: (UnsafeBufferPointer<UInt8>) -> R) -> R {
+        withReceived { body(UnsafeBufferPointer(rebasing: $0[start...])) }
+    }
 
     /// Bytes arrived: answers every whole request they complete, in order.
     func receive(_ bytes: UnsafeRawBufferPointer, now: UInt64, into out: inout [UInt8]) -> Next {
@@ -75,9 +94,22 @@ final class HTTPConnection {
         // What a reader of an event stream sends is not read: it asked for the stream and no more.
         guard !streaming else { return .proceed }
         lastActivity = now
-        if buffered == 0 { requestStarted = now }
-        input.append(contentsOf: bytes)
-        return process(now: now, into: &out)
+        guard buffered == 0 else {
+            input.append(contentsOf: bytes)
+            return process(now: now, into: &out)
+        }
+        requestStarted = now
+        if !input.isEmpty { input.removeAll(keepingCapacity: input.capacity <= 16 * 1024) }
+        start = 0
+        borrowed = bytes.assumingMemoryBound(to: UInt8.self)
+        let next = process(now: now, into: &out)
+        if let rest = borrowed {
+            // A request not whole yet, or requests behind one answered later or over the budget.
+            borrowed = nil
+            if start < rest.count { input.append(contentsOf: rest[start...]) }
+            start = 0
+        }
+        return next
     }
 
     /// The client shut down its writing side: what is whole is answered, then the connection closes.
@@ -146,15 +178,18 @@ final class HTTPConnection {
         moreToAnswer = false
         var answered = 0
         while !busy && !closing && !streaming {
+            if buffered == 0 {
+                // Nothing left to answer (after the last request, usually): nothing to parse.
+                dropAnswered()
+                return inputClosed ? .close : .proceed
+            }
             if out.count >= Self.outputBudget || answered >= Self.requestBudget {
                 moreToAnswer = buffered > 0
                 return .proceed
             }
             if head == nil, !quiescing, let repeats, let peer {
                 // A head answered before: its read is known, and often its answer too.
-                let (length, keepAlive) = input.withUnsafeBufferPointer { all in
-                    repeats.serve(UnsafeBufferPointer(rebasing: all[start...]), router: router, peer: peer, into: &out)
-                }
+                let (length, keepAlive) = withUnanswered { repeats.serve($0, router: router, peer: peer, into: &out) }
                 if length > 0 {
                     answered += 1
                     consumed(length, now: now)
@@ -165,9 +200,7 @@ final class HTTPConnection {
                     continue
                 }
             }
-            let step: ParseStep = input.withUnsafeBufferPointer { all in
-                parse(UnsafeBufferPointer(rebasing: all[start...]))
-            }
+            let step: ParseStep = withUnanswered { parse($0) }
             switch step {
             case .incomplete(let sendContinue):
                 if sendContinue {
@@ -182,10 +215,8 @@ final class HTTPConnection {
                     return .close
                 }
                 if buffered == 0 {
-                    input.removeAll(keepingCapacity: input.capacity <= 16 * 1024)
-                    start = 0
-                    requestStarted = nil
-                } else if start > 4096 {
+                    dropAnswered()
+                } else if start > 4096, borrowed == nil {
                     input.removeFirst(start)
                     start = 0
                 }
@@ -203,6 +234,7 @@ final class HTTPConnection {
                 if let next = answer(request, head: headOnly ? requestStart..<start : nil, into: &out) {
                     if streaming {
                         input = []
+                        borrowed = nil
                         start = 0
                     }
                     return next
@@ -210,6 +242,17 @@ final class HTTPConnection {
             }
         }
         return closing ? .close : .proceed
+    }
+
+    /// Everything received was answered: the buffer starts again, with its capacity when small.
+    private func dropAnswered() {
+        if borrowed != nil {
+            start = borrowed!.count
+        } else {
+            input.removeAll(keepingCapacity: input.capacity <= 16 * 1024)
+            start = 0
+        }
+        requestStarted = nil
     }
 
     /// Marks the request in front (`length` bytes) as received and answered.
@@ -238,7 +281,7 @@ final class HTTPConnection {
                 into: &out)
             {
                 if let head, let repeats {
-                    input.withUnsafeBufferPointer {
+                    withReceived {
                         repeats.remember(
                             UnsafeBufferPointer(rebasing: $0[head]), read: read, keepAlive: request.keepAlive)
                     }

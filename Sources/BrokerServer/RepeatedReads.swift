@@ -22,11 +22,20 @@ import BrokerCore
 ///
 /// Confined to the loop's thread, like the connections that share it.
 final class RepeatedReads {
-    struct Entry {
-        var head: [UInt8]
-        var read: TokenRead
-        var keepAlive: Bool
-        var answer: TokenAnswer?
+    /// A class, so that a read takes one reference to its entry rather than one to each of its
+    /// parts, and its answer is replaced in place.
+    final class Entry {
+        let head: [UInt8]
+        let read: TokenRead
+        let keepAlive: Bool
+        /// Unchecked exclusivity: see `ServerLoop.slots`.
+        @exclusivity(unchecked) var answer: TokenAnswer?
+
+        init(head: [UInt8], read: TokenRead, keepAlive: Bool) {
+            self.head = head
+            self.read = read
+            self.keepAlive = keepAlive
+        }
     }
 
     /// Entries at most, and the longest head remembered: what this holds is bounded by about
@@ -34,7 +43,8 @@ final class RepeatedReads {
     static let capacity = 256
     static let maxHead = 512
 
-    private var entries: [Entry?] = Array(repeating: nil, count: capacity)
+    /// Unchecked exclusivity: see `ServerLoop.slots`.
+    @exclusivity(unchecked) private var entries: [Entry?] = Array(repeating: nil, count: capacity)
     /// The cache's generation when the kept answers were last looked at: once it moves, none of
     /// them can be sent again, and they are dropped (their slots zeroed) rather than left to
     /// hold old tokens until their heads come again.
@@ -61,7 +71,7 @@ final class RepeatedReads {
             Self.equal(entry.head, UnsafeBufferPointer(rebasing: bytes[..<entry.head.count]))
         else { return (0, false) }
         let served = router.serveToken(
-            entry.read, peer: peer, keepAlive: entry.keepAlive, answer: &entries[index]!.answer,
+            entry.read, peer: peer, keepAlive: entry.keepAlive, answer: &entry.answer,
             generation: generation, into: &out)
         return (served ? entry.head.count : 0, entry.keepAlive)
     }
@@ -71,13 +81,13 @@ final class RepeatedReads {
         guard head.count <= Self.maxHead, let line = Self.requestLine(head) else { return }
         let index = Self.place(line)
         if let entry = entries[index], Self.equal(entry.head, head) { return }
-        entries[index] = Entry(head: Array(head), read: read, keepAlive: keepAlive, answer: nil)
+        entries[index] = Entry(head: Array(head), read: read, keepAlive: keepAlive)
     }
 
     private func dropAnswers(ifChangedFrom now: UInt64?) {
         guard now != generation else { return }
         generation = now
-        for index in entries.indices where entries[index]?.answer != nil { entries[index]!.answer = nil }
+        for case let entry? in entries where entry.answer != nil { entry.answer = nil }
     }
 
     /// The request line, up to its LF, if it is within the first `maxHead` bytes.

@@ -281,7 +281,7 @@ final class Router: Sendable {
 
     /// A read answered from memory: counted, timed and logged (at debug) the same on both paths.
     private func servedFromCache(account: AccountName, kind: CredentialKind, peer: Peer, started: UInt64) {
-        service.recordRead(.fresh, nanoseconds: DispatchTime.now().uptimeNanoseconds - started)
+        service.recordRead(.fresh, nanoseconds: ServerLoop.monotonicNow() - started)
         logger.debug(
             "credential served",
             metadata: [
@@ -302,7 +302,7 @@ final class Router: Sendable {
         account: AccountName, kind: CredentialKind, minValid: TimeInterval, peer: Peer,
         encode: @escaping @Sendable (ServedCredential, Date) -> APIResponse
     ) -> Routed {
-        let started = DispatchTime.now().uptimeNanoseconds
+        let started = ServerLoop.monotonicNow()
         switch service.cachedRead(account: account, kind: kind, minValid: minValid) {
         case .fresh(let served):
             servedFromCache(account: account, kind: kind, peer: peer, started: started)
@@ -315,10 +315,10 @@ final class Router: Sendable {
             return .later {
                 do {
                     let served = try await service.read(account: account, kind: kind, minValid: minValid)
-                    service.recordRead(.refreshed, nanoseconds: DispatchTime.now().uptimeNanoseconds - started)
+                    service.recordRead(.refreshed, nanoseconds: ServerLoop.monotonicNow() - started)
                     return encode(served, service.now())
                 } catch {
-                    service.recordRead(.error, nanoseconds: DispatchTime.now().uptimeNanoseconds - started)
+                    service.recordRead(.error, nanoseconds: ServerLoop.monotonicNow() - started)
                     return .error(Router.brokerError(error))
                 }
             }
@@ -383,11 +383,11 @@ extension Router {
         into out: inout [UInt8]
     ) -> Bool {
         guard policyBox.withLockedValue({ $0.mayRead(peer, account: read.account) }) else { return false }
-        let started = DispatchTime.now().uptimeNanoseconds
+        let started = ServerLoop.monotonicNow()
         let now = service.now()
         let kind = CredentialKind.scope(read.scope)
-        if let last = answer, let current, last.repeatable(generation: current, now: now) {
-            last.bytes.withUTF8 { out.append(contentsOf: $0) }
+        if let current, answer?.repeatable(generation: current, now: now) == true {
+            answer!.bytes.withUTF8 { out.append(contentsOf: $0) }
             servedFromCache(account: read.account, kind: kind, peer: peer, started: started)
             return true
         }

@@ -216,4 +216,36 @@ struct RepeatedReadTests {
         #expect(answer == (try expected(keepAlive: false)))
         if case .close = next {} else { Issue.record("not closed: \(next)") }
     }
+
+    @Test("requests split anywhere across reads get the answers they get in one read")
+    func splitAnywhere() throws {
+        // A token read (remembered, then repeated), a request with a body, one with a chunked
+        // body, and a read with min_valid, pipelined. A read that does not end on a request's
+        // boundary leaves bytes that the next read completes.
+        let other = "GET /v1/accounts/alice/token?scope=skype&min_valid=30 HTTP/1.1\r\n\r\n"
+        let stream = Array(
+            (Self.request + Self.request
+                + "POST /v1/accounts/alice/token HTTP/1.1\r\nContent-Length: 4\r\n\r\nbody"
+                + "POST /v1/accounts/alice/token HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nabc\r\n0\r\n\r\n"
+                + other + Self.request).utf8)
+        func answers(_ reads: [ArraySlice<UInt8>]) -> String {
+            let client = connection()
+            var all: [UInt8] = []
+            for read in reads {
+                var out: [UInt8] = []
+                _ = read.withUnsafeBytes { client.receive($0, now: 2, into: &out) }
+                all += out
+            }
+            return String(decoding: all, as: UTF8.self)
+        }
+        let whole = answers([stream[...]])
+        #expect(whole.components(separatedBy: "HTTP/1.1 200 OK").count == 5, "\(whole)")
+        #expect(whole.components(separatedBy: "HTTP/1.1 405").count == 3, "\(whole)")
+        for cut in 1..<stream.count {
+            let split = answers([stream[..<cut], stream[cut...]])
+            #expect(split == whole, "split at byte \(cut)")
+            if split != whole { break }
+        }
+        #expect(answers(stream.map { [$0][...] }) == whole, "a byte per read")
+    }
 }
