@@ -10,14 +10,36 @@ import SystemdSupport
 
 /// Chooses the log handler once per process, and keeps the level changeable by a reload.
 enum LogSetup {
-    /// `level`'s index in `Logger.Level.allCases`: an atomic, since every log call (a debug line
-    /// on each read, too) asks for the level, and only a reload changes it.
-    private static let levelIndex = Atomic<Int>(Logger.Level.allCases.firstIndex(of: .info)!)
+    /// `level` as a number: an atomic, since every log call (a debug line on each read, too)
+    /// asks for the level, and only a reload changes it.
+    private static let levelNumber = Atomic<UInt8>(number(.info))
 
     /// The level every handler uses; a reload sets it.
     static var level: Logger.Level {
-        get { Logger.Level.allCases[levelIndex.load(ordering: .relaxed)] }
-        set { levelIndex.store(Logger.Level.allCases.firstIndex(of: newValue)!, ordering: .relaxed) }
+        get {
+            switch levelNumber.load(ordering: .relaxed) {
+            case 0: .trace
+            case 1: .debug
+            case 2: .info
+            case 3: .notice
+            case 4: .warning
+            case 5: .error
+            default: .critical
+            }
+        }
+        set { levelNumber.store(number(newValue), ordering: .relaxed) }
+    }
+
+    private static func number(_ level: Logger.Level) -> UInt8 {
+        switch level {
+        case .trace: 0
+        case .debug: 1
+        case .info: 2
+        case .notice: 3
+        case .warning: 4
+        case .error: 5
+        case .critical: 6
+        }
     }
 
     /// Where logs went, and a note to log once logging works.

@@ -26,7 +26,7 @@ final class HTTPConnection {
     let peer: Peer?
     /// The loop's heads of token reads answered before, shared by its connections (same limits).
     let repeats: RepeatedReads?
-    /// The limits' timeouts in nanoseconds, converted once.
+    /// The limits' timeouts in nanoseconds.
     private let idleTimeout: UInt64
     private let requestTimeout: UInt64
 
@@ -69,8 +69,8 @@ final class HTTPConnection {
         self.peer = peer
         self.repeats = repeats
         self.lastActivity = now
-        idleTimeout = limits.idleTimeout.nanoseconds
-        requestTimeout = limits.requestTimeout.nanoseconds
+        idleTimeout = limits.idleNanoseconds
+        requestTimeout = limits.requestNanoseconds
     }
 
     /// Bytes received and not yet answered.

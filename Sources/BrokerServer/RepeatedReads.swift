@@ -85,7 +85,12 @@ final class RepeatedReads {
     }
 
     private func dropAnswers(ifChangedFrom now: UInt64?) {
-        guard now != generation else { return }
+        // Compared by hand: `!=` on optionals goes through Equatable's witness, on every read.
+        switch (now, generation) {
+        case (let now?, let generation?) where now == generation: return
+        case (nil, nil): return
+        default: break
+        }
         generation = now
         for case let entry? in entries where entry.answer != nil { entry.answer = nil }
     }
