@@ -214,9 +214,8 @@ final class HTTPConnection {
                     closing = true
                     return .close
                 }
-                if buffered == 0 {
-                    dropAnswered()
-                } else if start > 4096, borrowed == nil {
+                // Something is buffered here: the loop returns at its top when nothing is.
+                if start > 4096, borrowed == nil {
                     input.removeFirst(start)
                     start = 0
                 }
@@ -265,7 +264,8 @@ final class HTTPConnection {
         requestStarted = buffered > 0 ? now : nil
     }
 
-    /// `head`: where the request's bytes are in `input`, when they are its head alone.
+    /// `head`: where the request's bytes are among those received (`withReceived`), when they are
+    /// its head alone.
     private func answer(_ request: ParsedRequest, head: Range<Int>?, into out: inout [UInt8]) -> Next? {
         guard let peer else {
             APIResponse.error(BrokerError(.forbidden, "peer credentials unavailable"), close: true)

@@ -90,6 +90,8 @@ final class ServerLoop: @unchecked Sendable {
         epoll = epoll_create1(Int32(EPOLL_CLOEXEC))
         wake = eventfd(0, Int32(EFD_NONBLOCK | EFD_CLOEXEC))
         readBuffer = .allocate(byteCount: 64 * 1024, alignment: 16)
+        // Bound once: `HTTPConnection` reads what arrives as bytes, in place.
+        readBuffer.bindMemory(to: UInt8.self)
         out.reserveCapacity(64 * 1024)
         guard epoll >= 0, wake >= 0 else {
             throw BrokerError(.internalError, "cannot create the event loop: \(Self.errorText())")
