@@ -99,8 +99,7 @@ final class HTTPConnection {
             return process(now: now, into: &out)
         }
         requestStarted = now
-        if !input.isEmpty { input.removeAll(keepingCapacity: input.capacity <= 16 * 1024) }
-        start = 0
+        emptyInput()
         borrowed = bytes.assumingMemoryBound(to: UInt8.self)
         let next = process(now: now, into: &out)
         if let rest = borrowed {
@@ -243,15 +242,20 @@ final class HTTPConnection {
         return closing ? .close : .proceed
     }
 
-    /// Everything received was answered: the buffer starts again, with its capacity when small.
+    /// Everything received was answered.
     private func dropAnswered() {
-        if borrowed != nil {
-            start = borrowed!.count
+        if let borrowed {
+            start = borrowed.count
         } else {
-            input.removeAll(keepingCapacity: input.capacity <= 16 * 1024)
-            start = 0
+            emptyInput()
         }
         requestStarted = nil
+    }
+
+    /// The buffer starts again, with its capacity when small.
+    private func emptyInput() {
+        if !input.isEmpty { input.removeAll(keepingCapacity: input.capacity <= 16 * 1024) }
+        start = 0
     }
 
     /// Marks the request in front (`length` bytes) as received and answered.
