@@ -4,6 +4,7 @@ import Foundation
 import Logging
 import NIOConcurrencyHelpers
 import NIOHTTP1
+import Synchronization
 
 /// A parsed request as the router sees it.
 struct APIRequest {
@@ -37,16 +38,24 @@ final class Router: Sendable {
         self.metrics = metrics
         self.service = service
         self.policyBox = NIOLockedValueBox(policy)
+        self.usesGroups = Synchronization.Atomic(policy.usesGroups)
         self.logger = logger
     }
 
     var policy: AccessPolicy {
         get { policyBox.withLockedValue { $0 } }
-        set { policyBox.withLockedValue { $0 = newValue } }
+        set {
+            policyBox.withLockedValue {
+                $0 = newValue
+                usesGroups.store(newValue.usesGroups, ordering: .relaxed)
+            }
+        }
     }
 
-    /// Whether the policy looks at supplementary groups (see `AccessPolicy.usesGroups`).
-    var policyUsesGroups: Bool { policyBox.withLockedValue { $0.usesGroups } }
+    /// Whether the policy looks at supplementary groups (see `AccessPolicy.usesGroups`): asked on
+    /// every accepted connection, so kept apart from the policy rather than computed under its lock.
+    var policyUsesGroups: Bool { usesGroups.load(ordering: .relaxed) }
+    private let usesGroups: Synchronization.Atomic<Bool>
 
     /// Percent-decodes a path segment or query part; most have no `%`, and skip Foundation's decoder.
     static func decode(_ part: Substring) -> String {

@@ -406,6 +406,9 @@ final class ServerLoop: @unchecked Sendable {
         guard Int(slot.fd) < slots.count, slots[Int(slot.fd)] === slot else { return }
         slots[Int(slot.fd)] = nil
         open -= 1
+        // No connection, no connection timer: the loop sleeps without a timeout (no kernel timer
+        // armed and cancelled on every wait while clients connect once per read).
+        if open == 0 { nextDeadline = .max }
         close(slot.fd)
         if slot.stream != nil { streamClosed(slot) }
     }
