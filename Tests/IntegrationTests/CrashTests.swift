@@ -41,7 +41,7 @@ struct CrashTests {
             if ((try await sim.counters()["faults_injected"] as? [String: Int])?["token"] ?? 0) > applied { break }
             try await Task.sleep(for: .milliseconds(50))
         }
-        daemon.crash()
+        await daemon.crash()
         _ = try await sim.control(.DELETE, "faults")
     }
 
@@ -65,7 +65,7 @@ struct CrashTests {
             try await Self.enrollAll(sim, daemon)
             for kill in 0..<Self.kills {
                 try await Task.sleep(for: .milliseconds(Int.random(in: 100...1_200, using: &random)))
-                if kill % 5 == 4 { try await Self.killInWindow(sim, daemon) } else { daemon.crash() }
+                if kill % 5 == 4 { try await Self.killInWindow(sim, daemon) } else { await daemon.crash() }
                 try await daemon.start()
                 for login in Self.accounts {
                     let response = try await daemon.token(login, scope: ["skype", "ssl", "contacts"][kill % 3])
@@ -110,7 +110,7 @@ struct CrashTests {
                     try await Self.killInWindow(sim, daemon)
                     forced += 1
                 } else {
-                    daemon.crash()
+                    await daemon.crash()
                 }
                 try await daemon.start()
                 try await Task.sleep(for: .milliseconds(400))
@@ -126,7 +126,7 @@ struct CrashTests {
                     try await Task.sleep(for: .milliseconds(600))
                     #expect((try await sim.counters()["requests_by_account"] as? [String: Int])?[login] == requests)
                     // Sign in again (a new grant) and go on.
-                    _ = try daemon.tokenctl(["logout", login])
+                    _ = try await daemon.tokenctl(["logout", login])
                     try await daemon.importAccount(login, sim: sim)
                 }
                 let reusesAfter = try await sim.counters()["refresh_token_reuse"] as? Int ?? 0

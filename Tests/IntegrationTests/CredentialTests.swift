@@ -12,12 +12,13 @@ struct CredentialTests {
     )
     func keepsEverythingFresh() async throws {
         try await withBroker(sim: { $0.tokenLifetime = 8 }, refresh: ["safety_margin = 1"]) { sim, daemon in
-            let rst = try daemon.tokenctl(
+            let rst = try await daemon.tokenctl(
                 ["login", "alice@example.com", "--password-stdin", "--store-password", "--ticket-method", "rst"],
                 stdin: "correct horse\n")
             #expect(rst.status == 0, "\(rst.stderr)")
             _ = try await sim.control(.POST, "accounts", json: #"{"login":"erin@example.com","password":"pw-erin"}"#)
-            let oauth = try daemon.tokenctl(["login", "erin@example.com", "--password-stdin"], stdin: "pw-erin\n")
+            let oauth = try await daemon.tokenctl(
+                ["login", "erin@example.com", "--password-stdin"], stdin: "pw-erin\n")
             #expect(oauth.status == 0, "\(oauth.stderr)")
             let before = try await sim.counters()
             let start = ContinuousClock.now
@@ -124,7 +125,7 @@ struct CredentialTests {
     @Test("ATH payloads, tickets and challenge answers over the socket and tokenctl")
     func athAndChallenge() async throws {
         try await withBroker(sim: { $0.tokenLifetime = 600 }) { sim, daemon in
-            let login = try daemon.tokenctl(
+            let login = try await daemon.tokenctl(
                 ["login", "alice@example.com", "--password-stdin", "--store-password", "--ticket-method", "rst"],
                 stdin: "correct horse\n")
             #expect(login.status == 0, "\(login.stderr)")
@@ -145,13 +146,15 @@ struct CredentialTests {
             #expect(
                 (ath.json["wire"] as? String)?.hasPrefix("ATH {trid} CON\\USER \(body.utf8.count + 2)\r\n\r\n<user>")
                     == true)
-            let cli = try daemon.tokenctl(["ath", "alice@example.com", "--method", "ssl-compact-ticket", "--trid", "7"])
+            let cli = try await daemon.tokenctl([
+                "ath", "alice@example.com", "--method", "ssl-compact-ticket", "--trid", "7",
+            ])
             #expect(cli.stdout.hasPrefix("ATH 7 CON\\USER "))
 
             let challenge = try await daemon.request(.POST, "/v1/challenge", body: #"{"nonce":"22210219642164014968"}"#)
             #expect(challenge.json["response"] as? String == "85ecb0db8f32113df79ce0892b9a102c")
             #expect(challenge.json["product_id"] as? String == "PROD0090YUAUV{2B")
-            let local = try runCommand(
+            let local = try await runCommand(
                 Products.path("tokenctl"), ["--socket", "/nonexistent", "challenge", "22210219642164014968"])
             #expect(local.stdout == "85ecb0db8f32113df79ce0892b9a102c\n")
             let bad = try await daemon.get("/v1/accounts/alice@example.com/ath?method=skylogin")
@@ -163,7 +166,7 @@ struct CredentialTests {
     func rst() async throws {
         try await withBroker(sim: { $0.tokenLifetime = 600 }) { sim, daemon in
             try await sim.setSettings(#"{"lifetimes":{"ticket":500}}"#)
-            let login = try daemon.tokenctl(
+            let login = try await daemon.tokenctl(
                 ["login", "alice@example.com", "--password-stdin", "--store-password", "--ticket-method", "rst"],
                 stdin: "correct horse\n")
             #expect(login.status == 0, "\(login.stderr)")

@@ -12,13 +12,13 @@ struct EnrollmentTests {
             _ = try await sim.control(.POST, "accounts", json: #"{"login":"erin@example.com","password":"pw-erin"}"#)
             _ = try await sim.control(.POST, "accounts", json: #"{"login":"fred@example.com","password":"pw-fred"}"#)
 
-            let byPassword = try daemon.tokenctl(
+            let byPassword = try await daemon.tokenctl(
                 ["login", "alice@example.com", "--password-stdin"], stdin: "correct horse\n")
             #expect(byPassword.status == 0, "\(byPassword.stderr)")
 
             let location = try await browserSignIn(sim, login: "erin@example.com", password: "pw-erin")
             #expect(location.hasPrefix("https://login.live.com/oauth20_desktop.srf"))
-            let byBrowser = try daemon.tokenctl(
+            let byBrowser = try await daemon.tokenctl(
                 ["login", "--browser", "erin@example.com", "--name", "erin"], stdin: location + "\n")
             #expect(byBrowser.status == 0, "\(byBrowser.stderr)")
             #expect(byBrowser.stderr.contains("oauth20_authorize.srf"))
@@ -26,14 +26,14 @@ struct EnrollmentTests {
             try await daemon.importAccount("fred@example.com", sim: sim)
 
             for name in ["alice@example.com", "erin", "fred@example.com"] {
-                let token = try daemon.tokenctl(["token", name, "--scope", "ssl"])
+                let token = try await daemon.tokenctl(["token", name, "--scope", "ssl"])
                 #expect(token.status == 0, "\(token.stderr)")
                 let value = token.stdout.trimmingCharacters(in: .whitespacesAndNewlines)
                 let validation = try await sim.validate(value)
                 #expect(validation["valid"] as? Bool == true)
                 #expect(validation["scope"] as? String == "service::ssl.live.com::MBI_SSL")
             }
-            let accounts = try daemon.tokenctl(["accounts"])
+            let accounts = try await daemon.tokenctl(["accounts"])
             #expect(accounts.stdout.contains("erin") && accounts.stdout.contains("fred@example.com"))
         }
     }
@@ -41,7 +41,8 @@ struct EnrollmentTests {
     @Test("a wrong password reports livesim's exact sErrTxt, unescaped")
     func wrongPassword() async throws {
         try await withBroker { _, daemon in
-            let result = try daemon.tokenctl(["login", "alice@example.com", "--password-stdin"], stdin: "wrong\n")
+            let result = try await daemon.tokenctl(
+                ["login", "alice@example.com", "--password-stdin"], stdin: "wrong\n")
             #expect(result.status == 4)
             #expect(result.stderr.contains(LiveSimText.wrongPassword))
             let enroll = try await daemon.request(
@@ -54,7 +55,7 @@ struct EnrollmentTests {
     @Test("a two-factor account reports that interactive sign-in is required")
     func twoFactor() async throws {
         try await withBroker { _, daemon in
-            let result = try daemon.tokenctl(["login", "bob@example.com", "--password-stdin"], stdin: "pw-bob\n")
+            let result = try await daemon.tokenctl(["login", "bob@example.com", "--password-stdin"], stdin: "pw-bob\n")
             #expect(result.status == 4)
             #expect(result.stderr.contains("interactive sign-in required"))
             #expect(result.stderr.contains("tokenctl login --browser"))
@@ -64,7 +65,8 @@ struct EnrollmentTests {
     @Test("a locked account reports that it is locked")
     func locked() async throws {
         try await withBroker { _, daemon in
-            let result = try daemon.tokenctl(["login", "carol@example.com", "--password-stdin"], stdin: "pw-carol\n")
+            let result = try await daemon.tokenctl(
+                ["login", "carol@example.com", "--password-stdin"], stdin: "pw-carol\n")
             #expect(result.status == 4)
             #expect(result.stderr.contains("locked"))
             let enroll = try await daemon.request(
@@ -77,7 +79,7 @@ struct EnrollmentTests {
     @Test("an imported refresh token that livesim refuses is not enrolled")
     func badImport() async throws {
         try await withBroker { _, daemon in
-            let result = try daemon.tokenctl(
+            let result = try await daemon.tokenctl(
                 ["import", "alice@example.com", "--refresh-token-stdin"], stdin: "M.C5not-real\n")
             #expect(result.status == 4)
             let accounts = try await daemon.get("/v1/accounts")

@@ -58,7 +58,7 @@ final class EventReader: @unchecked Sendable {
         while waitpid(pid, &raw, WNOHANG) == 0 {
             guard ContinuousClock.now < deadline else {
                 kill(pid, SIGKILL)
-                _ = Spawn.wait(pid)
+                _ = await Spawn.finished(pid)
                 self.pid = nil
                 return nil
             }
@@ -102,7 +102,7 @@ struct EventStreamIntegrationTests {
                 named = try EventReader(daemon, uid: 65533, account: "erin")
                 readers += [one!, named!]
                 // Another account by name is refused as any other read; an unknown one is not found.
-                let refused = try runCommand(
+                let refused = try await runCommand(
                     "/usr/bin/setpriv",
                     [
                         "--reuid", "65533", "--regid", "65533", "--clear-groups", Products.path("tokenctl"), "--socket",
@@ -112,7 +112,7 @@ struct EventStreamIntegrationTests {
             } else {
                 print("skip: not root, so no reader runs as uid 65533 (its filtering is not checked)")
             }
-            #expect(try daemon.tokenctl(["events", "nobody"]).status == 3)
+            #expect(try await daemon.tokenctl(["events", "nobody"]).status == 3)
             // The state on connect shows the stream is open.
             #expect(try await all.wait(for: 2), "\(all.text)\(all.errors)")
             if let one, let named {
@@ -131,7 +131,7 @@ struct EventStreamIntegrationTests {
             try await daemon.importAccount("erin@example.com", sim: sim, name: "erin")
             // An account erin's reader may not read comes and alice goes.
             try await daemon.importAccount("fred@example.com", sim: sim)
-            #expect(try daemon.tokenctl(["logout", "alice@example.com"]).status == 0)
+            #expect(try await daemon.tokenctl(["logout", "alice@example.com"]).status == 0)
 
             let expected = [
                 "state alice@example.com", "state erin", "refreshed erin", "refreshed alice@example.com",
@@ -145,7 +145,7 @@ struct EventStreamIntegrationTests {
                 #expect(try await named.wait(for: erins.count), "\(named.text)")
             }
             let secrets = try await sim.secrets()
-            #expect(daemon.stop() == 0)
+            #expect(await daemon.stop() == 0)
 
             // The daemon stopped: each stream ends with `shutdown`, and tokenctl with status 0.
             for reader in readers { #expect(try await reader.exitStatus() == 0, "\(reader.text)\(reader.errors)") }
@@ -294,7 +294,7 @@ struct EventStreamLoadTests {
         #expect(queued.map { $0 > 1 << 20 && $0 < (1 << 20) + 4096 } == true, "\(dropLine)")
 
         // The reader that read got every event, and the daemon's stop.
-        #expect(daemon.stop() == 0)
+        #expect(await daemon.stop() == 0)
         #expect(try await reader.exitStatus() == 0)
         #expect(reader.summary.last == "shutdown -")
         #expect(reader.summary.dropFirst().dropLast().allSatisfy { $0 == "reauthenticated alice@example.com" })

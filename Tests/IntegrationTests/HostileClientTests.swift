@@ -345,23 +345,23 @@ struct HostileClientTests {
     }
 
     @Test("server.max_connections and server.request_timeout are read and range-checked")
-    func limitSettings() throws {
+    func limitSettings() async throws {
         let directory = try TemporaryDirectory()
         defer { directory.cleanup() }
-        func check(_ server: String) throws -> CommandResult {
+        func check(_ server: String) async throws -> CommandResult {
             let path = directory.file("check.toml")
             try "[server]\n\(server)\n".write(toFile: path, atomically: true, encoding: .utf8)
             chmod(path, 0o600)
-            return try runCommand(Products.path("tokenbrokerd"), ["--config", path, "--check-config"])
+            return try await runCommand(Products.path("tokenbrokerd"), ["--config", path, "--check-config"])
         }
-        #expect(try check("max_connections = 100\nrequest_timeout = 0.5").status == 0)
+        #expect(try await check("max_connections = 100\nrequest_timeout = 0.5").status == 0)
         for (bad, message) in [
             ("max_connections = 0", "check.toml:2: server.max_connections: must be 1-1048576, got 0"),
             ("max_connections = 2000000", "check.toml:2: server.max_connections: must be 1-1048576, got 2000000"),
             ("request_timeout = 0", "check.toml:2: server.request_timeout: must be more than 0, got 0"),
             ("max_connection = 5", "check.toml:2: server.max_connection: unknown key; did you mean max_connections?"),
         ] {
-            let result = try check(bad)
+            let result = try await check(bad)
             #expect(result.status == 78, "\(bad): \(result.stdout)")
             #expect(result.stderr.contains(message), "\(bad): \(result.stderr)")
         }

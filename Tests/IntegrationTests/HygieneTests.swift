@@ -19,7 +19,7 @@ struct HygieneTests {
             #expect(before.status == 200)
 
             let newKey = (0..<32).map { _ in String(format: "%02x", UInt8.random(in: 0...255)) }.joined()
-            let rekey = try daemon.tokenctl(["rekey"], stdin: newKey + "\n")
+            let rekey = try await daemon.tokenctl(["rekey"], stdin: newKey + "\n")
             #expect(rekey.status == 0, "\(rekey.stderr)")
             #expect(rekey.stdout.contains("now holds the new key"))
             #expect(
@@ -30,7 +30,7 @@ struct HygieneTests {
                 (try Data(contentsOf: URL(fileURLWithPath: keyFile))).map { String(format: "%02x", $0) }.joined()
                     == newKey)
             // After a restart the daemon opens the store with the new key and serves the same token.
-            #expect(daemon.stop() == 0)
+            #expect(await daemon.stop() == 0)
             try await daemon.start()
             #expect(
                 try await daemon.token("alice@example.com", scope: "ssl").json["access_token"] as? String
@@ -55,14 +55,14 @@ struct HygieneTests {
     func checkRefusals(_ daemon: DaemonProcess) async throws {
         do {
             chmod(daemon.configPath, 0o666)
-            let loose = try runCommand(Products.path("tokenbrokerd"), ["--config", daemon.configPath])
+            let loose = try await runCommand(Products.path("tokenbrokerd"), ["--config", daemon.configPath])
             #expect(loose.status != 0)
             #expect(loose.stderr.contains("writable by others"))
             chmod(daemon.configPath, 0o600)
             try await daemon.start()
-            #expect(daemon.stop() == 0)
+            #expect(await daemon.stop() == 0)
             chmod(daemon.directory.file("state/key"), 0o644)
-            let key = try runCommand(Products.path("tokenbrokerd"), ["--config", daemon.configPath])
+            let key = try await runCommand(Products.path("tokenbrokerd"), ["--config", daemon.configPath])
             #expect(key.status != 0)
             #expect(key.stderr.contains("key file"))
         }

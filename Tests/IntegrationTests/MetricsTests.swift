@@ -23,7 +23,7 @@ struct MetricsTests {
             #expect(try await daemon.token("alice@example.com", scope: "ssl").status == 200)
             #expect(try await daemon.token("alice@example.com", scope: "ssl").status == 200)
             // A denied read.
-            let denied = try runCommand(
+            let denied = try await runCommand(
                 "/usr/bin/setpriv",
                 [
                     "--reuid", "65534", "--regid", "65534", "--clear-groups", Products.path("tokenctl"), "--socket",
@@ -74,8 +74,8 @@ struct MetricsTests {
             #expect((sample(text, #"tokenbroker_resident_bytes{kind="anon"}"#) ?? 0) > mapped)
             #expect((sample(text, #"tokenbroker_resident_bytes{kind="file"}"#) ?? 0) > 1_000_000)
 
-            func curl(asUID uid: Int) throws -> CommandResult {
-                try runCommand(
+            func curl(asUID uid: Int) async throws -> CommandResult {
+                try await runCommand(
                     "/usr/bin/setpriv",
                     [
                         "--reuid", "\(uid)", "--regid", "\(uid)", "--clear-groups", "/usr/bin/curl", "-s", "-o",
@@ -83,8 +83,8 @@ struct MetricsTests {
                         "--unix-socket", daemon.socketPath, "http://localhost/metrics",
                     ])
             }
-            #expect(try curl(asUID: 65533).stdout == "200")
-            #expect(try curl(asUID: 65534).stdout == "403")
+            #expect(try await curl(asUID: 65533).stdout == "200")
+            #expect(try await curl(asUID: 65534).stdout == "403")
         }
     }
 }

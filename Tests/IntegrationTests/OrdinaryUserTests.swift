@@ -23,9 +23,9 @@ struct OrdinaryUserTests {
     /// Runs a program as `uid` with exactly `environment`, to completion.
     static func run(
         _ uid: UInt32, _ environment: [String: String], _ command: [String], stdin: String? = nil
-    ) throws -> CommandResult {
+    ) async throws -> CommandResult {
         let full = asUser(uid, environment) + command
-        return try runCommand(full[0], Array(full.dropFirst()), stdin: stdin)
+        return try await runCommand(full[0], Array(full.dropFirst()), stdin: stdin)
     }
 
     /// A directory tree for the owner: `home`, `runtime` (0700, as /run/user/UID is).
@@ -63,30 +63,28 @@ struct OrdinaryUserTests {
         let log = directory.file("daemon.log")
         let pid = try Spawn.start(
             Self.asUser(Self.owner, environment) + [Products.path("tokenbrokerd")], stdout: log, stderr: log)
-        defer {
-            kill(pid, SIGTERM)
-            _ = Spawn.wait(pid)
+        try await Spawn.stopping(pid) {
+            let socket = directory.file("runtime") + "/tokenbroker/tokenbroker.sock"
+            try await Self.waitForSocket(socket, pid: pid)
+            let daemonLog = { (try? String(contentsOfFile: log, encoding: .utf8)) ?? "" }
+            try #require(access(socket, F_OK) == 0, "no socket at \(socket): \(daemonLog())")
+            let attributes = try FileManager.default.attributesOfItem(atPath: socket)
+            #expect((attributes[.ownerAccountID] as? NSNumber)?.uint32Value == Self.owner)
+            #expect(((attributes[.posixPermissions] as? NSNumber)?.intValue ?? 0) & 0o777 == 0o600)
+            #expect(daemonLog().contains("running on the built-in defaults"), "\(daemonLog())")
+            let health = try await runCommand(
+                "/usr/bin/curl", ["-sf", "--unix-socket", socket, "http://localhost/v1/health"])
+            #expect(health.status == 0 && health.stdout.contains("\"status\""), "\(health)")
+            // tokenctl with no --socket and no TOKENBROKER_SOCKET finds the user's socket.
+            let status = try await Self.run(Self.owner, environment, [Products.path("tokenctl"), "status"])
+            #expect(status.status == 0, "\(status.stderr)")
+            // The state went to XDG_STATE_HOME, for this user only.
+            let state = home + "/.local/state/tokenbroker"
+            #expect(FileManager.default.fileExists(atPath: state + "/key"))
+            let stateAttributes = try FileManager.default.attributesOfItem(atPath: state)
+            #expect((stateAttributes[.ownerAccountID] as? NSNumber)?.uint32Value == Self.owner)
+            #expect(((stateAttributes[.posixPermissions] as? NSNumber)?.intValue ?? 0) & 0o777 == 0o700)
         }
-        let socket = directory.file("runtime") + "/tokenbroker/tokenbroker.sock"
-        try await Self.waitForSocket(socket, pid: pid)
-        let daemonLog = { (try? String(contentsOfFile: log, encoding: .utf8)) ?? "" }
-        try #require(access(socket, F_OK) == 0, "no socket at \(socket): \(daemonLog())")
-        let attributes = try FileManager.default.attributesOfItem(atPath: socket)
-        #expect((attributes[.ownerAccountID] as? NSNumber)?.uint32Value == Self.owner)
-        #expect(((attributes[.posixPermissions] as? NSNumber)?.intValue ?? 0) & 0o777 == 0o600)
-        #expect(daemonLog().contains("running on the built-in defaults"), "\(daemonLog())")
-        let health = try runCommand(
-            "/usr/bin/curl", ["-sf", "--unix-socket", socket, "http://localhost/v1/health"])
-        #expect(health.status == 0 && health.stdout.contains("\"status\""), "\(health)")
-        // tokenctl with no --socket and no TOKENBROKER_SOCKET finds the user's socket.
-        let status = try Self.run(Self.owner, environment, [Products.path("tokenctl"), "status"])
-        #expect(status.status == 0, "\(status.stderr)")
-        // The state went to XDG_STATE_HOME, for this user only.
-        let state = home + "/.local/state/tokenbroker"
-        #expect(FileManager.default.fileExists(atPath: state + "/key"))
-        let stateAttributes = try FileManager.default.attributesOfItem(atPath: state)
-        #expect((stateAttributes[.ownerAccountID] as? NSNumber)?.uint32Value == Self.owner)
-        #expect(((stateAttributes[.posixPermissions] as? NSNumber)?.intValue ?? 0) & 0o777 == 0o700)
     }
 
     @Test(
@@ -101,33 +99,33 @@ struct OrdinaryUserTests {
                 }
                 daemon.launcher = Self.asUser(Self.owner, ["HOME": daemon.directory.path])
             }
-            func run(_ uid: UInt32, _ arguments: [String], stdin: String? = nil) throws -> CommandResult {
-                try Self.run(
+            func run(_ uid: UInt32, _ arguments: [String], stdin: String? = nil) async throws -> CommandResult {
+                try await Self.run(
                     uid, ["HOME": "/"], [Products.path("tokenctl"), "--socket", daemon.socketPath] + arguments,
                     stdin: stdin)
             }
             do {
                 try await daemon.start()
-                let login = try run(
+                let login = try await run(
                     Self.owner, ["login", "alice@example.com", "--password-stdin"], stdin: "correct horse\n")
                 #expect(login.status == 0, "\(login.stderr)\n\(daemon.log.suffix(2000))")
-                let token = try run(Self.owner, ["token", "alice@example.com", "--scope", "ssl"])
+                let token = try await run(Self.owner, ["token", "alice@example.com", "--scope", "ssl"])
                 #expect(token.status == 0, "\(token.stderr)")
                 let value = token.stdout.trimmingCharacters(in: .whitespacesAndNewlines)
                 #expect(try await sim.validate(value)["valid"] as? Bool == true)
-                #expect(try run(Self.owner, ["status"]).status == 0)
+                #expect(try await run(Self.owner, ["status"]).status == 0)
                 guard getuid() == 0 else {
                     print("skip: another uid's refusal needs root (setpriv to a second uid)")
                     await daemon.shutdown()
                     return
                 }
-                let stranger = try run(
+                let stranger = try await run(
                     Self.stranger, ["login", "bob@example.com", "--password-stdin"], stdin: "hunter2\n")
                 #expect(stranger.status == 77, "\(stranger.stdout) \(stranger.stderr)")
                 #expect(stranger.stderr.contains("uid \(Self.stranger)"), "\(stranger.stderr)")
-                #expect(try run(Self.stranger, ["token", "alice@example.com"]).status == 77)
-                #expect(try run(Self.stranger, ["logout", "alice@example.com"]).status == 77)
-                #expect(try run(Self.owner, ["logout", "alice@example.com"]).status == 0)
+                #expect(try await run(Self.stranger, ["token", "alice@example.com"]).status == 77)
+                #expect(try await run(Self.stranger, ["logout", "alice@example.com"]).status == 77)
+                #expect(try await run(Self.owner, ["logout", "alice@example.com"]).status == 0)
             } catch {
                 print("daemon log:\n" + daemon.log.suffix(4000))
                 await daemon.shutdown()

@@ -94,7 +94,7 @@ struct RefreshTests {
                     try await daemon.token("alice@example.com", scope: alias).json["access_token"] as? String
             }
             let refreshes = try await sim.counters()["refreshes"] as? Int
-            #expect(daemon.stop() == 0)
+            #expect(await daemon.stop() == 0)
             try await Task.sleep(for: .milliseconds(1_100))
             try await daemon.start()
             for alias in scopeAliases {
@@ -117,7 +117,7 @@ struct RefreshTests {
     )
     func restartKeepsDerivedCredentials() async throws {
         try await withBroker(sim: { $0.tokenLifetime = 600 }) { sim, daemon in
-            let login = try daemon.tokenctl(
+            let login = try await daemon.tokenctl(
                 ["login", "alice@example.com", "--password-stdin"], stdin: "correct horse\n")
             try #require(login.status == 0, "\(login.stderr)")
             let skypetoken = try await daemon.get("/v1/accounts/alice@example.com/skypetoken")
@@ -132,7 +132,7 @@ struct RefreshTests {
             // Let the start-up refreshes (every scope, the skypetoken, the UIC) settle first.
             try await Task.sleep(for: .milliseconds(1_500))
             let before = try await fetched()
-            #expect(daemon.stop() == 0)
+            #expect(await daemon.stop() == 0)
             try await daemon.start()
             let again = try await daemon.get("/v1/accounts/alice@example.com/skypetoken")
             let uicAgain = try await daemon.get("/v1/accounts/alice@example.com/uic")
@@ -161,7 +161,7 @@ struct RefreshTests {
             let status = try await daemon.get("/v1/accounts/alice@example.com")
             #expect(status.json["state"] as? String == "needs_reauth")
             #expect((status.json["state_reason"] as? String)?.contains("revoked") == true)
-            let cli = try daemon.tokenctl(["token", "alice@example.com"])
+            let cli = try await daemon.tokenctl(["token", "alice@example.com"])
             #expect(cli.status == 4)
             let other = try await daemon.token("erin@example.com", scope: "ssl", minValid: 599)
             #expect(other.status == 200)

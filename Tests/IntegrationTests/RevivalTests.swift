@@ -24,7 +24,7 @@ struct RevivalTests {
         try await withRevivalBroker { sim, daemon in
             let realms = try await daemon.get("/v1/realms")
             #expect(realms.body.contains(#""sign_in":"rst""#) && realms.body.contains(#""sign_in":"oauth""#))
-            let login = try await daemon.tokenctlAsync(
+            let login = try await daemon.tokenctl(
                 ["login", Self.alice, "--realm", "revival", "--password-stdin"], stdin: "correct horse\n")
             #expect(login.status == 0, "\(login.stderr)")
             #expect(try await Self.requests(sim, "rst") == 1)
@@ -91,7 +91,7 @@ struct RevivalTests {
             let usr = try await daemon.get("/v1/accounts/\(Self.alice)/sso?nonce=abc&guid=%7Babc%7D")
             #expect((usr.json["usr"] as? String ?? "").hasPrefix("USR {trid} SSO S t="))
             #expect((usr.json["usr"] as? String ?? "").hasSuffix(" {abc}"))
-            let status = try await daemon.tokenctlAsync(["status"])
+            let status = try await daemon.tokenctl(["status"])
             #expect(status.stdout.contains("messengerclear.live.com") && status.stdout.contains("storage.msn.com"))
             // Still one RST.srf call: everything came from the enrollment's answer.
             #expect(try await Self.requests(sim, "rst") == 1 + 2)
@@ -132,7 +132,7 @@ struct RevivalTests {
     func escargotNumbering() async throws {
         try await withRevivalBroker { sim, daemon in
             try await sim.setSettings(#"{"rst_numbering":"escargot"}"#)
-            let login = try await daemon.tokenctlAsync(
+            let login = try await daemon.tokenctl(
                 ["login", Self.alice, "--realm", "revival", "--password-stdin"], stdin: "correct horse\n")
             #expect(login.status == 0, "\(login.stderr)")
             let reply = try await ssoLogin(sim, daemon, account: Self.alice, login: Self.alice, version: 18)
@@ -145,7 +145,7 @@ struct RevivalTests {
     @Test("tickets living 8 s, over 60 s: every ticket served is valid and every proof is accepted")
     func keptFresh() async throws {
         try await withRevivalBroker(sim: { $0.tokenLifetime = 8 }, refresh: ["safety_margin = 1"]) { sim, daemon in
-            let login = try await daemon.tokenctlAsync(
+            let login = try await daemon.tokenctl(
                 ["login", Self.alice, "--realm", "revival", "--password-stdin"], stdin: "correct horse\n")
             #expect(login.status == 0, "\(login.stderr)")
             let rstBefore = try await Self.requests(sim, "rst")
@@ -181,12 +181,12 @@ struct RevivalTests {
     )
     func refusedPasswords() async throws {
         try await withRevivalBroker(sim: { $0.tokenLifetime = 8 }, refresh: ["safety_margin = 1"]) { sim, daemon in
-            let wrong = try await daemon.tokenctlAsync(
+            let wrong = try await daemon.tokenctl(
                 ["login", Self.alice, "--realm", "revival", "--password-stdin"], stdin: "not the password\n")
             #expect(wrong.status == 4, "\(wrong.stdout) \(wrong.stderr)")
             #expect(wrong.stderr.contains("invalid_credentials") || wrong.stderr.contains("refused"))
             #expect(wrong.stderr.contains("FailedAuthentication"), "\(wrong.stderr)")
-            let login = try await daemon.tokenctlAsync(
+            let login = try await daemon.tokenctl(
                 ["login", Self.alice, "--realm", "revival", "--password-stdin"], stdin: "correct horse\n")
             #expect(login.status == 0, "\(login.stderr)")
             _ = try await sim.control(.PATCH, "accounts/\(Self.alice)", json: #"{"password":"changed"}"#)
@@ -213,7 +213,7 @@ struct RevivalTests {
     @Test("Passport 1.4 with a password changed since enrollment: needs_reauth")
     func passport14Refused() async throws {
         try await withRevivalBroker { sim, daemon in
-            let login = try await daemon.tokenctlAsync(
+            let login = try await daemon.tokenctl(
                 ["login", Self.alice, "--realm", "revival", "--password-stdin"], stdin: "correct horse\n")
             #expect(login.status == 0, "\(login.stderr)")
             _ = try await sim.control(.PATCH, "accounts/\(Self.alice)", json: #"{"password":"changed"}"#)
@@ -226,11 +226,11 @@ struct RevivalTests {
     @Test("tickets and BinarySecrets survive a restart: served and proven without a new RST.srf call")
     func survivesRestart() async throws {
         try await withRevivalBroker { sim, daemon in
-            let login = try await daemon.tokenctlAsync(
+            let login = try await daemon.tokenctl(
                 ["login", Self.alice, "--realm", "revival", "--password-stdin"], stdin: "correct horse\n")
             #expect(login.status == 0, "\(login.stderr)")
             let calls = try await Self.requests(sim, "rst")
-            #expect(daemon.stop() == 0)
+            #expect(await daemon.stop() == 0)
             try await daemon.start()
             let reply = try await ssoLogin(sim, daemon, account: Self.alice, login: Self.alice, version: 16)
             #expect(reply.prefix(3) == ["USR", "4", "OK"], "\(reply)")

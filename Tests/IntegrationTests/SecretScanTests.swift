@@ -17,23 +17,24 @@ struct SecretScanTests {
             // Every event of every flow below, as JSON and as text.
             let events = [try EventReader(daemon), try EventReader(daemon, json: false)]
             var outputs: [String] = []
-            func run(_ arguments: [String], stdin: String? = nil) throws -> CommandResult {
-                let result = try daemon.tokenctl(arguments, stdin: stdin)
+            func run(_ arguments: [String], stdin: String? = nil) async throws -> CommandResult {
+                let result = try await daemon.tokenctl(arguments, stdin: stdin)
                 outputs.append(result.stderr)
                 return result
             }
             // Enrollment by every method, failures included.
-            _ = try run(
+            _ = try await run(
                 ["login", "alice@example.com", "--password-stdin", "--store-password", "--ticket-method", "rst"],
                 stdin: "correct horse\n")
-            _ = try run(["login", "bob@example.com", "--password-stdin"], stdin: "pw-bob\n")
-            _ = try run(["login", "carol@example.com", "--password-stdin"], stdin: "pw-carol\n")
-            _ = try run(
+            _ = try await run(["login", "bob@example.com", "--password-stdin"], stdin: "pw-bob\n")
+            _ = try await run(["login", "carol@example.com", "--password-stdin"], stdin: "pw-carol\n")
+            _ = try await run(
                 ["login", "alice@example.com", "--name", "wrong", "--password-stdin"], stdin: "not the password\n")
             _ = try await sim.control(.POST, "accounts", json: #"{"login":"erin@example.com","password":"pw-erin"}"#)
             let location = try await browserSignIn(sim, login: "erin@example.com", password: "pw-erin")
-            _ = try run(["login", "--browser", "erin@example.com"], stdin: location + "\n")
-            _ = try run(["import", "fred@example.com", "--refresh-token-stdin"], stdin: "M.C5not-a-real-token$$\n")
+            _ = try await run(["login", "--browser", "erin@example.com"], stdin: location + "\n")
+            _ = try await run(
+                ["import", "fred@example.com", "--refresh-token-stdin"], stdin: "M.C5not-a-real-token$$\n")
             // Every credential, read through every client, through a few refresh cycles.
             let start = ContinuousClock.now
             while ContinuousClock.now - start < .seconds(12) {
@@ -45,7 +46,7 @@ struct SecretScanTests {
                     let other = try await daemon.get("/v1/accounts/erin@example.com/\(endpoint)")
                     outputs.append(other.status == 200 ? "" : other.body)
                 }
-                _ = try run(["status"])
+                _ = try await run(["status"])
                 try await Task.sleep(for: .milliseconds(500))
             }
             // Failures too: a revoked grant, a changed password, a provider outage.
@@ -55,8 +56,8 @@ struct SecretScanTests {
             try await Task.sleep(for: .seconds(6))
             outputs.append(try await daemon.get("/v1/accounts/erin@example.com/token?scope=skype").body)
             outputs.append(try await daemon.get("/v1/accounts/alice@example.com/ticket?min_valid=4").body)
-            _ = try run(["logout", "erin@example.com"])
-            #expect(daemon.stop() == 0)
+            _ = try await run(["logout", "erin@example.com"])
+            #expect(await daemon.stop() == 0)
             for reader in events { #expect(try await reader.exitStatus() == 0, "\(reader.errors)") }
             #expect(
                 events[0].text.contains(#""event":"needs_reauth""#) && events[0].text.contains(#""event":"refreshed""#))
@@ -87,7 +88,7 @@ struct SecretScanTests {
             var outputs: [String] = []
             var answers: [String] = []
             func run(_ arguments: [String], stdin: String? = nil) async throws {
-                let result = try await daemon.tokenctlAsync(arguments, stdin: stdin)
+                let result = try await daemon.tokenctl(arguments, stdin: stdin)
                 outputs.append(result.stderr)
                 answers.append(result.stdout)
             }
@@ -120,7 +121,7 @@ struct SecretScanTests {
             try await Task.sleep(for: .seconds(5))
             try await get("/v1/accounts/\(alice)/sso?nonce=abc")
             try await run(["status"])
-            #expect(daemon.stop() == 0)
+            #expect(await daemon.stop() == 0)
 
             var haystack = Data(daemon.log.utf8)
             for output in outputs { haystack += Data(output.utf8) }
@@ -152,7 +153,7 @@ struct SecretScanTests {
             var outputs: [String] = []
             var answers: [String] = []
             func run(_ arguments: [String], stdin: String? = nil) async throws {
-                let result = try await daemon.tokenctlAsync(arguments, stdin: stdin)
+                let result = try await daemon.tokenctl(arguments, stdin: stdin)
                 outputs.append(result.stderr)
                 answers.append(result.stdout)
             }
@@ -183,7 +184,7 @@ struct SecretScanTests {
             try await run(["login", "--skype", "echo123", "--password-stdin"], stdin: "pw-echo\n")
             try await sim.addFault(#"{"endpoint":"skylogin","kind":"refuse","count":1}"#)
             try await run(["login", "--skype", "echo123", "--password-stdin"], stdin: "pw-echo\n")
-            #expect(daemon.stop() == 0)
+            #expect(await daemon.stop() == 0)
 
             // The daemon's own secrets, read back from its store with its key.
             let state = URL(fileURLWithPath: daemon.directory.file("state"))

@@ -56,7 +56,7 @@ struct SkyLoginTests {
     )
     func logins() async throws {
         try await Self.withSkyLogin { sim, daemon in
-            let enroll = try await daemon.tokenctlAsync(
+            let enroll = try await daemon.tokenctl(
                 ["login", "--skype", "Echo123", "--password-stdin"], stdin: "pw-echo\n")
             #expect(enroll.status == 0, "\(enroll.stderr)")
             for round in 1...3 {
@@ -85,7 +85,7 @@ struct SkyLoginTests {
             #expect(code(try await daemon.get("/v1/accounts/\(Self.echo)/uic?nonce=\(long.dropLast())")) == nil)
 
             // A Microsoft account: SkyLogin with its login.skype.com token.
-            let login = try await daemon.tokenctlAsync(
+            let login = try await daemon.tokenctl(
                 ["login", Self.alice, "--password-stdin"], stdin: "correct horse\n")
             #expect(login.status == 0, "\(login.stderr)")
             let lines = try await msnp24Login(sim) { _ in
@@ -104,7 +104,7 @@ struct SkyLoginTests {
     @Test("livesim refuses a UIC signed over another nonce")
     func otherNonce() async throws {
         try await Self.withSkyLogin { sim, daemon in
-            let enroll = try await daemon.tokenctlAsync(
+            let enroll = try await daemon.tokenctl(
                 ["login", "--skype", Self.echo, "--password-stdin"], stdin: "pw-echo\n")
             #expect(enroll.status == 0, "\(enroll.stderr)")
             let lines = try await msnp24Login(sim) { _ in
@@ -122,20 +122,20 @@ struct SkyLoginTests {
     )
     func refusals() async throws {
         try await Self.withSkyLogin { sim, daemon in
-            let wrong = try await daemon.tokenctlAsync(
+            let wrong = try await daemon.tokenctl(
                 ["login", "--skype", Self.echo, "--password-stdin"], stdin: "nope\n")
             #expect(wrong.status == 4, "\(wrong.stderr)")
             #expect(wrong.stderr.contains("4201"), "\(wrong.stderr)")
             for fault in ["expired", "untrusted"] {
                 try await sim.addFault(#"{"endpoint":"skylogin","kind":"\#(fault)","count":1}"#)
-                let refused = try await daemon.tokenctlAsync(
+                let refused = try await daemon.tokenctl(
                     ["login", "--skype", Self.echo, "--password-stdin"], stdin: "pw-echo\n")
                 #expect(refused.status != 0, "\(fault): \(refused.stdout)")
                 #expect(
                     refused.stderr.contains(fault == "expired" ? "expired" : "untrusted key index"),
                     "\(fault): \(refused.stderr)")
             }
-            let good = try await daemon.tokenctlAsync(
+            let good = try await daemon.tokenctl(
                 ["login", "--skype", Self.echo, "--password-stdin"], stdin: "pw-echo\n")
             #expect(good.status == 0, "\(good.stderr)")
         }
@@ -145,7 +145,7 @@ struct SkyLoginTests {
     func refusedLater() async throws {
         try await Self.withSkyLogin(sim: { $0.lifetimes[.skylogin] = 60 }, refresh: ["safety_margin = 1"]) {
             sim, daemon in
-            let good = try await daemon.tokenctlAsync(
+            let good = try await daemon.tokenctl(
                 ["login", "--skype", Self.echo, "--password-stdin"], stdin: "pw-echo\n")
             #expect(good.status == 0, "\(good.stderr)")
             try await sim.addFault(#"{"endpoint":"skylogin","kind":"refuse","code":4201,"count":100}"#)
@@ -168,7 +168,7 @@ struct SkyLoginTests {
     @Test("a login server that hangs, resets or answers garbage: a clear error; other accounts' cached reads stay fast")
     func faults() async throws {
         try await Self.withSkyLogin { sim, daemon in
-            let login = try await daemon.tokenctlAsync(
+            let login = try await daemon.tokenctl(
                 ["login", Self.alice, "--password-stdin"], stdin: "correct horse\n")
             #expect(login.status == 0, "\(login.stderr)")
             // The account's own SkyLogin sign-in comes first, so that it does not take the faults.
@@ -179,7 +179,7 @@ struct SkyLoginTests {
             ] {
                 try await sim.addFault(#"{"endpoint":"skylogin","kind":"\#(fault)","count":1}"#)
                 let enrolling = Task {
-                    try await daemon.tokenctlAsync(
+                    try await daemon.tokenctl(
                         ["login", "--skype", Self.echo, "--password-stdin"], stdin: "pw-echo\n")
                 }
                 // Meanwhile another account's cached reads are answered at once.
@@ -205,7 +205,7 @@ struct SkyLoginTests {
     func keptFresh() async throws {
         try await Self.withSkyLogin(sim: { $0.lifetimes[.skylogin] = 120 }, refresh: ["safety_margin = 5"]) {
             sim, daemon in
-            let enroll = try await daemon.tokenctlAsync(
+            let enroll = try await daemon.tokenctl(
                 ["login", "--skype", Self.echo, "--password-stdin"], stdin: "pw-echo\n")
             #expect(enroll.status == 0, "\(enroll.stderr)")
             let start = ContinuousClock.now

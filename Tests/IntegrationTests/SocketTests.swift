@@ -102,48 +102,48 @@ struct SocketTests {
             try await daemon.importAccount("alice@example.com", sim: sim)
             _ = try await sim.control(.POST, "accounts", json: #"{"login":"erin@example.com","password":"x"}"#)
             try await daemon.importAccount("erin@example.com", sim: sim, name: "erin")
-            func asUser(_ uid: Int, _ arguments: [String]) throws -> CommandResult {
-                try runCommand(
+            func asUser(_ uid: Int, _ arguments: [String]) async throws -> CommandResult {
+                try await runCommand(
                     "/usr/bin/setpriv",
                     [
                         "--reuid", "\(uid)", "--regid", "\(uid)", "--clear-groups", Products.path("tokenctl"),
                         "--socket", daemon.socketPath,
                     ] + arguments)
             }
-            let stranger = try asUser(65534, ["token", "alice@example.com"])
+            let stranger = try await asUser(65534, ["token", "alice@example.com"])
             #expect(stranger.status == 77)
             #expect(stranger.stderr.contains("uid 65534"))
             #expect(daemon.log.contains("request denied"))
             #expect(daemon.log.contains("broker.peer.uid=65534"))
             #expect(daemon.log.contains("broker.peer.comm=tokenctl"))
-            #expect(try asUser(65534, ["logout", "alice@example.com"]).status == 77)
-            let reader = try asUser(65533, ["token", "erin", "--scope", "ssl"])
+            #expect(try await asUser(65534, ["logout", "alice@example.com"]).status == 77)
+            let reader = try await asUser(65533, ["token", "erin", "--scope", "ssl"])
             #expect(reader.status == 0, "\(reader.stderr)")
             #expect(
                 try await sim.validate(reader.stdout.trimmingCharacters(in: .whitespacesAndNewlines))["valid"] as? Bool
                     == true)
-            #expect(try asUser(65533, ["token", "alice@example.com"]).status == 77)
-            #expect(try asUser(65533, ["logout", "erin"]).status == 77)
-            let listed = try asUser(65533, ["accounts"])
+            #expect(try await asUser(65533, ["token", "alice@example.com"]).status == 77)
+            #expect(try await asUser(65533, ["logout", "erin"]).status == 77)
+            let listed = try await asUser(65533, ["accounts"])
             #expect(listed.stdout.contains("erin") && !listed.stdout.contains("alice"))
             // A member of an admin group (as a supplementary group) may enroll and log out.
-            func asAdmin(_ arguments: [String], stdin: String? = nil) throws -> CommandResult {
-                try runCommand(
+            func asAdmin(_ arguments: [String], stdin: String? = nil) async throws -> CommandResult {
+                try await runCommand(
                     "/usr/bin/setpriv",
                     [
                         "--reuid", "65531", "--regid", "65531", "--groups", "65530", Products.path("tokenctl"),
                         "--socket", daemon.socketPath,
                     ] + arguments, stdin: stdin)
             }
-            #expect(try asAdmin(["logout", "erin"]).status == 0)
+            #expect(try await asAdmin(["logout", "erin"]).status == 0)
             let refreshToken = try await sim.grant("erin@example.com")["refresh_token"] as? String ?? ""
-            let reimport = try asAdmin(
+            let reimport = try await asAdmin(
                 ["import", "erin@example.com", "--name", "erin", "--refresh-token-stdin"], stdin: refreshToken + "\n")
             #expect(reimport.status == 0, "\(reimport.stderr)")
-            #expect(try asUser(65533, ["token", "erin", "--scope", "ssl"]).status == 0)
-            let status = try daemon.tokenctl(["status"])
+            #expect(try await asUser(65533, ["token", "erin", "--scope", "ssl"]).status == 0)
+            let status = try await daemon.tokenctl(["status"])
             #expect(status.stdout.contains("readers: root; uids 65533; gids 65530"), "\(status.stdout)")
-            let root = try daemon.tokenctl(["token", "alice@example.com"])
+            let root = try await daemon.tokenctl(["token", "alice@example.com"])
             #expect(root.status == 0)
         }
     }

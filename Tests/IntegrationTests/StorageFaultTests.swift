@@ -26,8 +26,8 @@ struct StorageFaultTests {
     }
 
     /// Runs a shell command inside the daemon's mount namespace.
-    func inside(_ daemon: DaemonProcess, _ command: String) throws -> CommandResult {
-        try runCommand("/usr/bin/nsenter", ["-t", "\(daemon.pid ?? 0)", "-m", "/bin/sh", "-c", command])
+    func inside(_ daemon: DaemonProcess, _ command: String) async throws -> CommandResult {
+        try await runCommand("/usr/bin/nsenter", ["-t", "\(daemon.pid ?? 0)", "-m", "/bin/sh", "-c", command])
     }
 
     func health(_ daemon: DaemonProcess) async throws -> [String: Any] { try await daemon.get("/v1/health").json }
@@ -46,7 +46,8 @@ struct StorageFaultTests {
                 try await daemon.start()
                 try await daemon.importAccount("alice@example.com", sim: sim)
                 let state = daemon.directory.file("state")
-                #expect(try inside(daemon, "dd if=/dev/zero of=\(state)/filler bs=4k 2>/dev/null; true").status == 0)
+                #expect(
+                    try await inside(daemon, "dd if=/dev/zero of=\(state)/filler bs=4k 2>/dev/null; true").status == 0)
                 // Refreshes go on (strict rotation) while nothing can be written.
                 var degradedSeen = false
                 var failures = 0
@@ -64,7 +65,7 @@ struct StorageFaultTests {
                 #expect((try await health(daemon)["storage_error"] as? String) != nil)
                 #expect(daemon.log.contains("storage_degraded"))
                 // Space returns: the daemon writes what it held and recovers by itself.
-                #expect(try inside(daemon, "rm -f \(state)/filler").status == 0)
+                #expect(try await inside(daemon, "rm -f \(state)/filler").status == 0)
                 let recovered = ContinuousClock.now
                 while try await health(daemon)["status"] as? String != "ok",
                     ContinuousClock.now - recovered < .seconds(10)
@@ -102,7 +103,7 @@ struct StorageFaultTests {
             do {
                 try await daemon.start()
                 try await daemon.importAccount("alice@example.com", sim: sim)
-                let frozen = try runCommand("/usr/bin/chattr", ["+i"] + files)
+                let frozen = try await runCommand("/usr/bin/chattr", ["+i"] + files)
                 try #require(frozen.status == 0, "chattr is not supported here: \(frozen.stderr)")
                 var degradedSeen = false
                 var failures = 0
@@ -114,7 +115,7 @@ struct StorageFaultTests {
                 }
                 #expect(failures == 0)
                 #expect(degradedSeen)
-                #expect(try runCommand("/usr/bin/chattr", ["-i"] + files).status == 0)
+                #expect(try await runCommand("/usr/bin/chattr", ["-i"] + files).status == 0)
                 let recovered = ContinuousClock.now
                 while try await health(daemon)["status"] as? String != "ok",
                     ContinuousClock.now - recovered < .seconds(10)
@@ -124,7 +125,7 @@ struct StorageFaultTests {
                 #expect(try await health(daemon)["status"] as? String == "ok")
                 #expect((try await sim.counters())["refresh_token_reuse"] as? Int == 0)
             } catch {
-                _ = try? runCommand("/usr/bin/chattr", ["-i"] + files)
+                _ = try? await runCommand("/usr/bin/chattr", ["-i"] + files)
                 print(daemon.log.suffix(3000))
                 await daemon.shutdown()
                 throw error

@@ -8,13 +8,13 @@ struct StoreScanTests {
     @Test("the database file, read alone, holds none of the secrets livesim issued")
     func databaseHoldsNoSecrets() async throws {
         try await withBroker(sim: { $0.tokenLifetime = 600 }) { sim, daemon in
-            let login = try daemon.tokenctl(
+            let login = try await daemon.tokenctl(
                 ["login", "alice@example.com", "--password-stdin", "--store-password"], stdin: "correct horse\n")
             #expect(login.status == 0, "\(login.stderr)")
             for alias in scopeAliases {
                 #expect(try await daemon.token("alice@example.com", scope: alias).status == 200)
             }
-            #expect(daemon.stop() == 0)
+            #expect(await daemon.stop() == 0)
             let state = daemon.directory.file("state")
             var bytes = Data()
             for file in try FileManager.default.contentsOfDirectory(atPath: state)

@@ -9,8 +9,8 @@ import Testing
 @Suite("tokenctl at a shell")
 struct TokenctlShellTests {
     @Test("every command's --help shows an example")
-    func helpExamples() throws {
-        let top = try runCommand(Products.path("tokenctl"), ["--help"])
+    func helpExamples() async throws {
+        let top = try await runCommand(Products.path("tokenctl"), ["--help"])
         #expect(top.stdout.contains("EXAMPLE"))
         let section = top.stdout.components(separatedBy: "SUBCOMMANDS:").last ?? ""
         let commands = section.split(separator: "\n").compactMap { line -> String? in
@@ -20,7 +20,7 @@ struct TokenctlShellTests {
         }.filter { $0 != "See" }
         #expect(commands.count >= 15, "\(commands)")
         for command in commands {
-            let help = try runCommand(Products.path("tokenctl"), [command, "--help"])
+            let help = try await runCommand(Products.path("tokenctl"), [command, "--help"])
             #expect(help.status == 0)
             #expect(help.stdout.contains("EXAMPLE"), "tokenctl \(command) --help has no example")
         }
@@ -30,16 +30,16 @@ struct TokenctlShellTests {
     func onlyAccount() async throws {
         try await withBroker(sim: { $0.tokenLifetime = 600 }) { sim, daemon in
             try await daemon.importAccount("alice@example.com", sim: sim)
-            let only = try daemon.tokenctl(["token", "--scope", "ssl"])
+            let only = try await daemon.tokenctl(["token", "--scope", "ssl"])
             #expect(only.status == 0, "\(only.stderr)")
             let token = only.stdout.trimmingCharacters(in: .whitespacesAndNewlines)
             #expect(try await sim.validate(token)["valid"] as? Bool == true)
             _ = try await sim.control(.POST, "accounts", json: #"{"login":"erin@example.com","password":"x"}"#)
             try await daemon.importAccount("erin@example.com", sim: sim, name: "erin")
-            let two = try daemon.tokenctl(["token"])
+            let two = try await daemon.tokenctl(["token"])
             #expect(two.status == 64)
             #expect(two.stderr.contains("2 accounts; name one: alice@example.com, erin"), "\(two.stderr)")
-            let status = try daemon.tokenctl(["status"])
+            let status = try await daemon.tokenctl(["status"])
             #expect(status.status == 0)
             #expect(!status.stdout.contains("\u{1B}["), "colour in a pipe")
             #expect(status.stdout.contains(" min ("), "\(status.stdout)")

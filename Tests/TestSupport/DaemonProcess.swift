@@ -32,15 +32,16 @@ public struct CommandResult: Sendable {
     public var stderr: String
 }
 
-/// Runs a program with optional standard input and waits for it.
-public func runCommand(_ path: String, _ arguments: [String], stdin: String? = nil) throws -> CommandResult {
+/// Runs a program with optional standard input and waits for it (on a thread of its own:
+/// `Spawn.finished`).
+public func runCommand(_ path: String, _ arguments: [String], stdin: String? = nil) async throws -> CommandResult {
     let base = NSTemporaryDirectory() + "run-\(UUID().uuidString)"
     defer {
         unlink(base + ".out")
         unlink(base + ".err")
     }
     let pid = try Spawn.start([path] + arguments, stdin: stdin, stdout: base + ".out", stderr: base + ".err")
-    let status = Spawn.wait(pid)
+    let status = await Spawn.finished(pid)
     return CommandResult(
         status: status, stdout: readText(base + ".out") ?? "", stderr: readText(base + ".err") ?? "")
 }
@@ -143,28 +144,28 @@ public final class DaemonProcess: @unchecked Sendable {
 
     /// SIGTERM, then wait; returns the exit status.
     @discardableResult
-    public func stop() -> Int32 {
+    public func stop() async -> Int32 {
         guard let pid = process else { return -1 }
         kill(pid, SIGTERM)
         self.process = nil
-        return Spawn.wait(pid)
+        return await Spawn.finished(pid)
     }
 
     public var isRunning: Bool { process.map(Spawn.isRunning) ?? false }
 
     /// SIGKILL, as a crash would: no shutdown code runs.
-    public func crash() {
+    public func crash() async {
         guard let pid = process else { return }
         kill(pid, SIGKILL)
-        _ = Spawn.wait(pid)
         self.process = nil
+        _ = await Spawn.finished(pid)
     }
 
     /// The running daemon's process id.
     public var pid: Int32? { process }
 
     public func shutdown() async {
-        stop()
+        await stop()
         try? await http.shutdown()
         directory.cleanup()
     }
@@ -196,22 +197,11 @@ public final class DaemonProcess: @unchecked Sendable {
         return try await get(path)
     }
 
-    /// Runs tokenctl against this daemon's socket.
-    public func tokenctl(_ arguments: [String], stdin: String? = nil) throws -> CommandResult {
-        try runCommand(Products.path("tokenctl"), ["--socket", socketPath] + arguments, stdin: stdin)
-    }
-
-    /// `tokenctl` on a thread of its own, so that waiting for it (a sign-in against a login server
-    /// that hangs, say) does not hold one of the few threads every test's tasks share.
-    public func tokenctlAsync(_ arguments: [String], stdin: String? = nil) async throws -> CommandResult {
-        let command = ["--socket", socketPath] + arguments
-        return try await withCheckedThrowingContinuation { continuation in
-            let thread = Thread {
-                continuation.resume(
-                    with: Result { try runCommand(Products.path("tokenctl"), command, stdin: stdin) })
-            }
-            thread.start()
-        }
+    /// Runs tokenctl against this daemon's socket (waiting for it on a thread of its own, so that
+    /// a sign-in against a login server that hangs, say, does not hold one of the few threads
+    /// every test's tasks share).
+    public func tokenctl(_ arguments: [String], stdin: String? = nil) async throws -> CommandResult {
+        try await runCommand(Products.path("tokenctl"), ["--socket", socketPath] + arguments, stdin: stdin)
     }
 
     /// Enrolls an account through the control API's direct grant and `tokenctl import`.
@@ -219,7 +209,7 @@ public final class DaemonProcess: @unchecked Sendable {
         let refreshToken = try await sim.grant(login)["refresh_token"] as? String ?? ""
         var arguments = ["import", login, "--refresh-token-stdin"]
         if let name { arguments += ["--name", name] }
-        let result = try tokenctl(arguments, stdin: refreshToken + "\n")
+        let result = try await tokenctl(arguments, stdin: refreshToken + "\n")
         guard result.status == 0 else { throw ImportError.failed(result.stderr) }
     }
 

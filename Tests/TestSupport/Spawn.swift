@@ -49,11 +49,36 @@ public enum Spawn {
 
     public enum SpawnError: Error { case failed(String, Int32) }
 
-    /// Waits for a child and returns its exit status (128 + signal when killed).
+    /// Waits for a child and returns its exit status (128 + signal when killed). It blocks its
+    /// thread: from a task, `finished(_:)`.
+    @available(*, noasync, message: "blocks one of the few threads every test's tasks share: use Spawn.finished")
     public static func wait(_ pid: pid_t) -> Int32 {
         var status: Int32 = 0
         while waitpid(pid, &status, 0) < 0 && errno == EINTR {}
         return decode(status)
+    }
+
+    /// Waits for a child on a thread of its own and returns its exit status. The tasks of every
+    /// test running at once share as many threads as the machine has cores; a task that blocked
+    /// one of them in `waitpid` while a daemon shut down or a command ran would hold up the
+    /// others, timed ones included.
+    public static func finished(_ pid: pid_t) async -> Int32 {
+        await withCheckedContinuation { continuation in
+            let thread = Thread { continuation.resume(returning: wait(pid)) }
+            thread.start()
+        }
+    }
+
+    /// Runs `body`, then stops the child with `signal` and waits for it (`finished`), whether
+    /// `body` threw or not: a `defer` could only wait by blocking.
+    public static func stopping<R>(
+        _ pid: pid_t, with signal: Int32 = SIGTERM, after body: () async throws -> R
+    ) async throws -> R {
+        let result: Result<R, any Error>
+        do { result = .success(try await body()) } catch { result = .failure(error) }
+        kill(pid, signal)
+        _ = await finished(pid)
+        return try result.get()
     }
 
     /// The child's exit status if it has ended (reaping it), nil while it runs.
