@@ -42,7 +42,7 @@ extension ServerLoop {
             // it; one opened before is judged without its groups, which can only deny.
             let peer = PeerCredentials.read(fd: fd, groups: router.policyUsesGroups)
             guard peer != nil else {
-                close(fd)
+                tokenbroker_close(fd)
                 continue
             }
             serial &+= 1

@@ -77,8 +77,9 @@ final class ServerLoop: @unchecked Sendable {
     let readBuffer: UnsafeMutableRawBufferPointer
     private let mailbox = LockedValue<(messages: [Message], signalled: Bool)>(([], false))
     private let finished = LockedValue<(done: Bool, waiter: CheckedContinuation<Void, Never>?)>((false, nil))
-    /// Connections with requests left over after their turn, served in order on the next pass.
-    var turns: [Slot] = []
+    /// Connections with requests left over after their turn, served in order on the next pass
+    /// (looked at on every turn of the loop: unchecked, like `slots`).
+    @exclusivity(unchecked) var turns: [Slot] = []
     /// Refusals over `maxConnections` since the last warning, and when that was.
     var refusals = (count: 0, lastWarning: UInt64?.none)
 
@@ -161,7 +162,7 @@ final class ServerLoop: @unchecked Sendable {
             } else if wakeAt != .max {
                 timeout = wakeAt <= now ? 0 : Int32(clamping: (wakeAt - now) / 1_000_000 + 1)
             }
-            let count = epoll_wait(epoll, events, Int32(capacity), timeout)
+            let count = tokenbroker_epoll_wait(epoll, events, Int32(capacity), timeout)
             if count < 0 {
                 if errno == EINTR {
                     now = Self.monotonicNow()
@@ -267,7 +268,7 @@ final class ServerLoop: @unchecked Sendable {
 
     func readable(_ slot: Slot, now: UInt64) {
         if slot.stream != nil { return streamReadable(slot) }
-        let received = recv(slot.fd, readBuffer.baseAddress, readBuffer.count, 0)
+        let received = tokenbroker_recv(slot.fd, readBuffer.baseAddress, readBuffer.count)
         out.removeAll(keepingCapacity: true)
         let next: HTTPConnection.Next
         if received > 0 {
@@ -331,7 +332,7 @@ final class ServerLoop: @unchecked Sendable {
     /// Sends `out` on a connection with nothing pending; what the socket does not take becomes
     /// pending. Returns false when the connection failed and was closed.
     private func sendOut(_ slot: Slot) -> Bool {
-        let written = out.withUnsafeBytes { send(slot.fd, $0.baseAddress, $0.count, Int32(MSG_NOSIGNAL)) }
+        let written = out.withUnsafeBytes { tokenbroker_send(slot.fd, $0.baseAddress, $0.count) }
         if written < 0, errno != EAGAIN, errno != EWOULDBLOCK, errno != EINTR {
             closeSlot(slot)
             return false
@@ -347,7 +348,7 @@ final class ServerLoop: @unchecked Sendable {
     private func writable(_ slot: Slot, now: UInt64) {
         while slot.pendingOffset < slot.pending.count {
             let written = slot.pending.withUnsafeBytes {
-                send(slot.fd, $0.baseAddress! + slot.pendingOffset, $0.count - slot.pendingOffset, Int32(MSG_NOSIGNAL))
+                tokenbroker_send(slot.fd, $0.baseAddress! + slot.pendingOffset, $0.count - slot.pendingOffset)
             }
             if written < 0 {
                 if errno == EAGAIN || errno == EWOULDBLOCK { return }
@@ -409,7 +410,7 @@ final class ServerLoop: @unchecked Sendable {
         // No connection, no connection timer: the loop sleeps without a timeout (no kernel timer
         // armed and cancelled on every wait while clients connect once per read).
         if open == 0 { nextDeadline = .max }
-        close(slot.fd)
+        tokenbroker_close(slot.fd)
         if slot.stream != nil { streamClosed(slot) }
     }
 

@@ -8,6 +8,8 @@
 #include <sys/eventfd.h>
 #include <sys/socket.h>
 #include <spawn.h>
+#include <sys/syscall.h>
+#include <unistd.h>
 
 /* prctl is variadic, which Swift cannot call: these fix its arguments. */
 static inline int tokenbroker_set_dumpable(int dumpable) {
@@ -37,9 +39,24 @@ static inline void tokenbroker_heap_usage(unsigned long long *in_use, unsigned l
 extern int pthread_setname_np(pthread_t thread, const char *name);
 static inline void tokenbroker_name_thread(const char *name) { pthread_setname_np(pthread_self(), name); }
 
-/* accept4 is declared only under _GNU_SOURCE. */
-extern int accept4(int fd, struct sockaddr *address, socklen_t *length, int flags);
-static inline int tokenbroker_accept(int fd) { return accept4(fd, 0, 0, SOCK_NONBLOCK | SOCK_CLOEXEC); }
+/* The server loop's system calls, made directly. The daemon has other threads, so glibc's
+   accept4, recv, send, close and epoll_wait each switch asynchronous thread cancellation on and
+   off around the call (they are cancellation points); the loop's thread is never cancelled.
+   `syscall` returns -1 and sets errno as the wrappers do. */
+static inline int tokenbroker_accept(int fd) {
+    return (int)syscall(SYS_accept4, fd, (void *)0, (void *)0, SOCK_NONBLOCK | SOCK_CLOEXEC);
+}
+static inline long tokenbroker_recv(int fd, void *bytes, size_t count) {
+    return syscall(SYS_recvfrom, fd, bytes, count, 0, (void *)0, (void *)0);
+}
+static inline long tokenbroker_send(int fd, const void *bytes, size_t count) {
+    return syscall(SYS_sendto, fd, bytes, count, MSG_NOSIGNAL, (void *)0, 0);
+}
+static inline int tokenbroker_close(int fd) { return (int)syscall(SYS_close, fd); }
+/* epoll_pwait with no signal mask: what epoll_wait is (and the only form on some architectures). */
+static inline int tokenbroker_epoll_wait(int epfd, struct epoll_event *events, int capacity, int timeout) {
+    return (int)syscall(SYS_epoll_pwait, epfd, events, capacity, timeout, (void *)0, (size_t)8);
+}
 
 /* posix_spawn_file_actions_addclosefrom_np (glibc 2.34) is declared only under _GNU_SOURCE. It
    closes every descriptor from `from` up in the child, close-on-exec or not. */
