@@ -201,8 +201,35 @@ def parse_results(path):
     return results
 
 
+def round_rates(path):
+    """requests/s of every round of each label, in the order the rounds ran."""
+    rates = {}
+    for line in open(path):
+        if not line.startswith("RESULT "):
+            continue
+        fields = dict(kv.split("=", 1) for kv in line.split()[1:])
+        if "rps" in fields:
+            rates.setdefault(fields["label"].split("#")[0], []).append(float(fields["rps"]))
+    return rates
+
+
+def paired_ratio(rates, a, b):
+    """The median of a's rate over b's, round by round. The servers alternate within each round,
+    so a round's two rates were taken seconds apart: when the machine's speed changes between
+    rounds, this pairs a slow round with a slow one, where the ratio of the two medians can pair
+    a slow round with a fast one."""
+    pairs = [x / y for x, y in zip(rates.get(a, []), rates.get(b, [])) if y > 0]
+    if len(pairs) < 2:
+        return "-"
+    pairs.sort()
+    middle = len(pairs) // 2
+    value = pairs[middle] if len(pairs) % 2 else (pairs[middle - 1] + pairs[middle]) / 2
+    return f"{value:.2f}"
+
+
 def table(path, machine):
     r = parse_results(path)
+    rates = round_rates(path)
     out = []
 
     def num(label, key):
@@ -233,9 +260,9 @@ def table(path, machine):
     out.append(f"machine: {machine}")
     out.append("")
     header = ("| load | tokenbroker req/s | p50 / p99 / p99.9 µs | nginx req/s | p50 / p99 / p99.9 µs | "
-              "floor req/s | p50 / p99 / p99.9 µs | ratio tb/nginx | ratio tb/floor | target |")
+              "floor req/s | p50 / p99 / p99.9 µs | ratio tb/nginx | ratio tb/floor | tb/floor, rounds paired | target |")
     out.append(header)
-    out.append("|---|---:|---:|---:|---:|---:|---:|---:|---:|---|")
+    out.append("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|")
     for scenario, mode in (("a", "keep-alive"), ("b", "new connection per request")):
         for conns in (1, 16, 64):
             tb, ng, fl = f"tb-{scenario}-{conns}", f"nginx-{scenario}-{conns}", f"floor-{scenario}-{conns}"
@@ -250,7 +277,7 @@ def table(path, machine):
                 target = f"≥ 1.0: {'met' if ratio >= 1.0 else 'NOT met'}"
             out.append(
                 f"| ({scenario}) {mode}, {conns} conn | {rps(tb)}{errs(tb)} | {lat(tb)} | {rps(ng)}{errs(ng)} | {lat(ng)} | "
-                f"{rps(fl)}{errs(fl)} | {lat(fl)} | {ratio:.2f} | {ratio_text(tb, fl)} | {target} |")
+                f"{rps(fl)}{errs(fl)} | {lat(fl)} | {ratio:.2f} | {ratio_text(tb, fl)} | {paired_ratio(rates, tb, fl)} | {target} |")
     if any(label.startswith("base-") for label in r):
         out.append("")
         out.append("This build next to the baseline build (BASELINE_BIN), alternating round by round:")
