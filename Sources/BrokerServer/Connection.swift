@@ -23,7 +23,7 @@ final class HTTPConnection {
 
     let router: Router
     let limits: ServerLimits
-    let peer: Peer?
+    private(set) var peer: Peer?
     /// The loop's heads of token reads answered before, shared by its connections (same limits).
     let repeats: RepeatedReads?
     /// The limits' timeouts in nanoseconds.
@@ -71,6 +71,29 @@ final class HTTPConnection {
         self.lastActivity = now
         idleTimeout = limits.idleNanoseconds
         requestTimeout = limits.requestNanoseconds
+    }
+
+    /// Starts again as a new connection's, as `init` leaves it (the event loop keeps the objects
+    /// of closed connections for the next ones). The input buffer keeps its capacity when small.
+    func reset(peer: Peer?, now: UInt64) {
+        self.peer = peer
+        input.removeAll(keepingCapacity: input.capacity <= 4096)
+        start = 0
+        borrowed = nil
+        scanned = 0
+        head = nil
+        continueSent = false
+        chunked = nil
+        busy = false
+        busyKeepAlive = false
+        busyIsHEAD = false
+        closing = false
+        inputClosed = false
+        quiescing = false
+        streaming = false
+        lastActivity = now
+        requestStarted = nil
+        moreToAnswer = false
     }
 
     /// Bytes received and not yet answered.

@@ -46,9 +46,15 @@ extension ServerLoop {
                 continue
             }
             serial &+= 1
-            let slot = Slot(
-                fd: fd, serial: serial,
-                http: HTTPConnection(router: router, limits: limits, peer: peer, now: now, repeats: repeats))
+            let slot: Slot
+            if let kept = spare.popLast() {
+                kept.reuse(fd: fd, serial: serial, peer: peer, now: now)
+                slot = kept
+            } else {
+                slot = Slot(
+                    fd: fd, serial: serial,
+                    http: HTTPConnection(router: router, limits: limits, peer: peer, now: now, repeats: repeats))
+            }
             if Int(fd) >= slots.count { slots += Array(repeating: nil, count: Int(fd) + 1 - slots.count + 64) }
             slots[Int(fd)] = slot
             open += 1

@@ -25,8 +25,8 @@ final class ServerLoop: @unchecked Sendable {
 
     /// A connection: its descriptor, the HTTP state, and what could not be written yet.
     final class Slot {
-        let fd: Int32
-        let serial: UInt64
+        private(set) var fd: Int32
+        private(set) var serial: UInt64
         let http: HTTPConnection
         /// Unchecked exclusivity, like `stream`: see `ServerLoop.slots`.
         @exclusivity(unchecked) var pending: [UInt8] = []
@@ -44,7 +44,29 @@ final class ServerLoop: @unchecked Sendable {
             self.serial = serial
             self.http = http
         }
+
+        /// A closed connection's slot taken for a new one: as `init` and `HTTPConnection`'s own
+        /// `init` leave them. A new serial, so that an answer still on its way to the old
+        /// connection is not written to the new one.
+        func reuse(fd: Int32, serial: UInt64, peer: Peer?, now: UInt64) {
+            self.fd = fd
+            self.serial = serial
+            pending = []
+            pendingOffset = 0
+            events = 0
+            registered = false
+            stream = nil
+            queued = false
+            http.reset(peer: peer, now: now)
+        }
     }
+
+    /// Slots of closed connections, each with its `HTTPConnection`, kept for the next accepts (at
+    /// most `spareLimit`): a client that connects once per read would otherwise cost two objects
+    /// made and freed per read. A slot is kept only when nothing else holds it: not waiting in
+    /// `turns`, not an event stream (see `closeSlot`). Unchecked, like `slots`.
+    @exclusivity(unchecked) var spare: [Slot] = []
+    static let spareLimit = 64
 
     let router: Router
     let limits: ServerLimits
@@ -411,7 +433,13 @@ final class ServerLoop: @unchecked Sendable {
         // armed and cancelled on every wait while clients connect once per read).
         if open == 0 { nextDeadline = .max }
         tokenbroker_close(slot.fd)
-        if slot.stream != nil { streamClosed(slot) }
+        if slot.stream != nil {
+            streamClosed(slot)
+        } else if !slot.queued, spare.count < Self.spareLimit {
+            // Its callers only look it up again by descriptor, and find it gone; an answer on
+            // its way is matched by serial. An accept is the next to touch it.
+            spare.append(slot)
+        }
     }
 
     /// Gives each connection with requests left over its next turn.

@@ -248,4 +248,54 @@ struct RepeatedReadTests {
         }
         #expect(answers(stream.map { [$0][...] }) == whole, "a byte per read")
     }
+
+    @Test(
+        "a connection object reset for a new connection, from any state the old one was left in, serves it as a new object does"
+    )
+    func resetStartsClean() throws {
+        let close = "GET /v1/accounts/alice/token?scope=skype HTTP/1.1\r\nConnection: close\r\n\r\n"
+        // States a connection can be closed in: after Connection: close, waiting for an answer
+        // computed later (a min_valid the cache cannot meet), halfway through a head, after the
+        // client's half-close, while the server stops, as an event stream, and on a peer the
+        // policy refuses.
+        let states: [(String, (HTTPConnection) -> Void)] = [
+            ("closing", { _ = send(close, on: $0) }),
+            ("busy", { _ = send("GET /v1/accounts/alice/token?scope=skype&min_valid=99999 HTTP/1.1\r\n\r\n", on: $0) }),
+            ("half a head", { _ = send("GET /v1/accounts/alice/tok", on: $0) }),
+            (
+                "input closed",
+                {
+                    var out: [UInt8] = []
+                    _ = $0.inputDidClose(now: 2, into: &out)
+                }
+            ),
+            ("quiescing", { _ = $0.quiesce() }),
+            ("streaming", { _ = send("GET /v1/events HTTP/1.1\r\n\r\n", on: $0) }),
+        ]
+        let fresh = connection()
+        let (freshNext, freshAnswer) = send(Self.request, on: fresh)
+        #expect(freshAnswer == (try expected()))
+        for (name, leave) in states {
+            let used = connection()
+            leave(used)
+            used.reset(peer: Peer(pid: 1, uid: 1000, gid: 1000), now: 1)
+            #expect(used.buffered == 0 && !used.busy && !used.closing && !used.streaming, "\(name)")
+            #expect(used.deadline == connection().deadline, "\(name)")
+            let (next, answer) = send(Self.request, on: used)
+            #expect(answer == freshAnswer, "\(name)")
+            if case .proceed = next, case .proceed = freshNext {} else { Issue.record("\(name): \(next)") }
+            // And it goes on as a new one would: a second request, then Connection: close.
+            #expect(send(Self.request, on: used).1 == freshAnswer, "\(name)")
+            let (last, closed) = send(close, on: used)
+            #expect(closed == (try expected(keepAlive: false)), "\(name)")
+            if case .close = last {} else { Issue.record("\(name): not closed: \(last)") }
+        }
+        // The peer is the new connection's: one refused before is served, and the reverse.
+        let refused = connection(uid: 2000)
+        #expect(send(Self.request, on: refused).1.hasPrefix("HTTP/1.1 403"))
+        refused.reset(peer: Peer(pid: 1, uid: 1000, gid: 1000), now: 1)
+        #expect(send(Self.request, on: refused).1 == freshAnswer)
+        refused.reset(peer: Peer(pid: 1, uid: 2000, gid: 2000), now: 1)
+        #expect(send(Self.request, on: refused).1.hasPrefix("HTTP/1.1 403"))
+    }
 }
