@@ -1,23 +1,29 @@
 #!/usr/bin/env bash
-# The test suites that matter most for memory and thread safety, built and run under sanitizers.
+# Tests built and run under sanitizers.
 #
-#   scripts/sanitize.sh address build   AddressSanitizer (Swift and C) and UndefinedBehaviorSanitizer
-#   scripts/sanitize.sh address test    (C and C++ only) in .build-asan
-#   scripts/sanitize.sh thread build    ThreadSanitizer in .build-tsan
-#   scripts/sanitize.sh thread test
+#   scripts/sanitize.sh address build|test [full]   AddressSanitizer (Swift and C) and
+#                                                   UndefinedBehaviorSanitizer (C and C++ only)
+#   scripts/sanitize.sh thread build|test [full]    ThreadSanitizer
 #
-# Each build has its own scratch path, so neither disturbs .build (the ordinary build) or the
-# other. The integration tests start tokenbrokerd, tokenctl and livesim from the directory of the
-# test bundle, so those run sanitized too. Every sanitized process writes its reports to
-# SCRATCH/sanitizer-reports/ instead of its standard error (the daemon's log would hide them);
-# the run fails if any report is there at the end, and prints them.
+# By default (what CI runs) the build is Sanitize/, a package of symbolic links to the modules that
+# handle raw memory or C (the secret slabs, the event loop and its buffers, the request parser, the
+# identity provider's readers and libcrypto, the journal writer) and their own tests: about a fifth
+# of the whole build, since it leaves out the HTTPS client, the store and swift-crypto's and
+# swift-nio-ssl's two copies of BoringSSL. `full` builds the whole package and its tests instead and
+# runs the daemon itself sanitized (the integration tests start tokenbrokerd, tokenctl and livesim
+# from the test bundle's directory): the engine, the store and every integration suite that the
+# sanitizer's slowdown leaves meaningful. Each build has its own scratch path (.build-asan,
+# .build-tsan, .build-asan-full, .build-tsan-full), so none disturbs .build or another.
 #
-# What runs where, and why some tests are left out, is in the README ("Sanitizers").
+# Every sanitized process writes its reports to SCRATCH/sanitizer-reports/ instead of its standard
+# error (the daemon's log would hide them); the run fails if any report is there at the end, and
+# prints them. What runs where, and why some tests are left out, is in the README ("Sanitizers").
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 sanitizer=${1:?address or thread}
 action=${2:?build or test}
+scope=${3:-light}
 root=$PWD
 config=$root/scripts/sanitizers
 
@@ -25,9 +31,10 @@ case $sanitizer in
     address)
         scratch=.build-asan
         # swiftc has no -sanitize=undefined on Linux (Swift itself traps overflow, out-of-range
-        # indexes and bad unwraps); UBSan instruments the C and C++ targets: CShims, llhttp,
-        # BoringSSL, NIO's shims, toml++. ASan's runtime holds UBSan's handlers. vptr is left out:
-        # its handler is in UBSan's C++ runtime, which swiftc does not link.
+        # indexes and bad unwraps); UBSan instruments the C and C++ targets: CShims, CSecretSlab,
+        # NIO's shims (and in the full build llhttp, BoringSSL, toml++). ASan's runtime holds
+        # UBSan's handlers. vptr is left out: its handler is in UBSan's C++ runtime, which swiftc
+        # does not link.
         flags=(--sanitize=address -Xcc -fsanitize=undefined -Xcc -fno-sanitize=vptr)
         ;;
     thread)
@@ -39,9 +46,17 @@ case $sanitizer in
         exit 2
         ;;
 esac
+case $scope in
+    light) package=(--package-path Sanitize) ;;
+    full) package=(); scratch=$scratch-full ;;
+    *)
+        echo "sanitize: unknown scope $scope (full, or nothing)" >&2
+        exit 2
+        ;;
+esac
 
 if [ "$action" = build ]; then
-    exec swift build --build-tests --scratch-path "$scratch" "${flags[@]}"
+    exec swift build --build-tests "${package[@]}" --scratch-path "$root/$scratch" "${flags[@]}"
 fi
 [ "$action" = test ] || { echo "sanitize: unknown action $action (build or test)" >&2; exit 2; }
 
@@ -66,14 +81,22 @@ run() {
     local log=$scratch/test-output-$name.txt
     echo "sanitize: $sanitizer: $name"
     # --disable-xctest: there are no XCTest tests, and XCTest's empty run leaks its suite objects.
-    # At most 16 tests at once, as in scripts/test's main run: with 200 at once under a sanitizer,
-    # an event stream's first reader waited 10 s for events it gets in milliseconds alone.
-    SWT_EXPERIMENTAL_MAXIMUM_PARALLELIZATION_WIDTH=16 swift test --skip-build --disable-xctest --scratch-path "$scratch" "${flags[@]}" "$@" 2>&1 | tee "$log" \
+    # At most 16 tests at once, as in scripts/test's main run: the tests' tasks share a few
+    # threads, and with 200 tests at once under a sanitizer one waited seconds for its turn.
+    SWT_EXPERIMENTAL_MAXIMUM_PARALLELIZATION_WIDTH=16 swift test --skip-build --disable-xctest "${package[@]}" \
+        --scratch-path "$root/$scratch" "${flags[@]}" "$@" 2>&1 | tee "$log" \
         | awk '!/^(◇|↳)/ && (!/^✔/ || /Test run with/)' || status=1
 }
 
-case $sanitizer in
-    address)
+case $sanitizer/$scope in
+    */light)
+        # Every test of the package's targets (Sanitize/Package.swift leaves out the two files it
+        # cannot build): the slabs, the refresh machine, the request parser and router, event
+        # streams on a real socket, the wire types and the blocking client, every reader of the
+        # identity provider's replies, the journal writer.
+        run main
+        ;;
+    address/full)
         # The request parser, router and wire types in process; the socket server through the real
         # daemon. Left out: HostileClientTests' 10,000 idle connections, whose RSS and p99 bounds
         # do not hold with ASan's shadow memory and quarantine, and the SkyLogin client's timeout,
@@ -82,7 +105,7 @@ case $sanitizer in
             --filter 'IntegrationTests\.SocketTests' --skip 'SkyLoginTimeoutTests'
         run hostile --filter 'IntegrationTests\.HostileClientTests' --skip 'tenThousandIdleConnections'
         ;;
-    thread)
+    thread/full)
         # The engine in process; refreshes, provider failures and every credential through the
         # real daemon and livesim. Left out, for bounds that TSan's slowdown (5 to 15 times, on two
         # cores, the tests' own HTTPS client included) breaks: RefreshTests' keepsFresh (a token
