@@ -102,6 +102,9 @@ final class ServerLoop: @unchecked Sendable {
     /// Connections with requests left over after their turn, served in order on the next pass
     /// (looked at on every turn of the loop: unchecked, like `slots`).
     @exclusivity(unchecked) var turns: [Slot] = []
+    /// The turns being given: `takeTurns` swaps it with `turns`, so that neither array is copied
+    /// while the turns it gives add new ones.
+    @exclusivity(unchecked) private var due: [Slot] = []
     /// Refusals over `maxConnections` since the last warning, and when that was.
     var refusals = (count: 0, lastWarning: UInt64?.none)
 
@@ -445,8 +448,8 @@ final class ServerLoop: @unchecked Sendable {
     /// Gives each connection with requests left over its next turn.
     private func takeTurns(now: UInt64) {
         guard !turns.isEmpty else { return }
-        let due = turns
-        turns.removeAll(keepingCapacity: true)
+        swap(&due, &turns)
+        defer { due.removeAll(keepingCapacity: true) }
         for slot in due {
             slot.queued = false
             guard slots[Int(slot.fd)] === slot, slot.pending.isEmpty, slot.http.moreToAnswer else {
