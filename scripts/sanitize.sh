@@ -7,8 +7,8 @@
 #
 # By default (what CI runs) the build is Sanitize/, a package of symbolic links to the modules that
 # handle raw memory or C (the secret slabs, the event loop and its buffers, the request parser, the
-# identity provider's readers and libcrypto, the journal writer) and their own tests: about a fifth
-# of the whole build, since it leaves out the HTTPS client, the store and swift-crypto's and
+# identity provider's readers and libcrypto, the journal writer) and their own tests: about a quarter
+# of the whole build's time, since it leaves out the HTTPS client, the store and swift-crypto's and
 # swift-nio-ssl's two copies of BoringSSL. `full` builds the whole package and its tests instead and
 # runs the daemon itself sanitized (the integration tests start tokenbrokerd, tokenctl and livesim
 # from the test bundle's directory): the engine, the store and every integration suite that the
@@ -32,7 +32,7 @@ case $sanitizer in
         scratch=.build-asan
         # swiftc has no -sanitize=undefined on Linux (Swift itself traps overflow, out-of-range
         # indexes and bad unwraps); UBSan instruments the C and C++ targets: CShims, CSecretSlab,
-        # NIO's shims (and in the full build llhttp, BoringSSL, toml++). ASan's runtime holds
+        # llhttp, NIO's shims (and in the full build BoringSSL, toml++). ASan's runtime holds
         # UBSan's handlers. vptr is left out: its handler is in UBSan's C++ runtime, which swiftc
         # does not link.
         flags=(--sanitize=address -Xcc -fsanitize=undefined -Xcc -fno-sanitize=vptr)
