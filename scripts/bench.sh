@@ -17,9 +17,12 @@
 #
 # Environment:
 #   DURATION=5 WARMUP=1        measured and warm-up seconds of each load
-#   ROUNDS=3                   (a), (b): each load runs this many times on each server,
-#                              alternating (tokenbroker, nginx, the floor); the table shows each
-#                              side's median round
+#   ROUNDS=3                   (a), (b): each load runs this many times on each server; the table
+#                              shows each side's median round, and tb/floor also paired by round
+#   TURN=0.1                   (a), (b): tokenbroker and the floor share each round's load, taking
+#                              turns of TURN seconds (socket-bench --versus), so that both meet the
+#                              same machine; nginx runs alone after them. NO_TURNS=1: the floor
+#                              runs alone after tokenbroker instead, as before
 #   CONNECTIONS="1 16 64"      connection counts of (a) and (b)
 #   CLIENT_THREADS=1           socket-bench threads
 #   C_ACCOUNTS=200 C_LIFETIME=30   (c): accounts refreshing, livesim lifetime in seconds

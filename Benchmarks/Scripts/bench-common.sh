@@ -128,10 +128,22 @@ start_floor() {
 pair() {
     local suffix=$1 path=$2 conns=$3; shift 3
     for round in $(seq "${ROUNDS:-1}"); do
-        load "tb-$suffix#$round" "$MAIN_SOCK" "$MAIN_PID" "$path" "$conns" "$@"
+        if [ -n "${FLOOR_SOCK:-}" ] && [ -z "${NO_TURNS:-}" ]; then
+            # tokenbroker and the floor take turns of TURN seconds in one load, so that both meet
+            # the same machine; which of them begins alternates from round to round.
+            if [ $((round % 2)) = 1 ]; then
+                load "tb-$suffix#$round" "$MAIN_SOCK" "$MAIN_PID" "$path" "$conns" "$@" --slice "${TURN:-0.1}" \
+                    --versus "$FLOOR_SOCK" --versus-label "floor-$suffix#$round" --versus-server-pid "$FLOOR_PID"
+            else
+                load "floor-$suffix#$round" "$FLOOR_SOCK" "$FLOOR_PID" "$path" "$conns" "$@" --slice "${TURN:-0.1}" \
+                    --versus "$MAIN_SOCK" --versus-label "tb-$suffix#$round" --versus-server-pid "$MAIN_PID"
+            fi
+        else
+            load "tb-$suffix#$round" "$MAIN_SOCK" "$MAIN_PID" "$path" "$conns" "$@"
+            if [ -n "${FLOOR_SOCK:-}" ]; then load "floor-$suffix#$round" "$FLOOR_SOCK" "$FLOOR_PID" "$path" "$conns" "$@"; fi
+        fi
         if [ -n "${BASE_SOCK:-}" ]; then load "base-$suffix#$round" "$BASE_SOCK" "$BASE_PID" "$path" "$conns" "$@"; fi
         load "nginx-$suffix#$round" "$NGINX_SOCK" "$NGINX_PIDS" "$path" "$conns" "$@"
-        if [ -n "${FLOOR_SOCK:-}" ]; then load "floor-$suffix#$round" "$FLOOR_SOCK" "$FLOOR_PID" "$path" "$conns" "$@"; fi
     done
 }
 

@@ -11,16 +11,14 @@ import CEpoll
     return UInt64(ts.tv_sec) &* 1_000_000_000 &+ UInt64(ts.tv_nsec)
 }
 
-/// What every worker shares: the socket, the request bytes, the mode and the window.
+/// What every worker shares: the socket, the request bytes and the mode. The window a worker
+/// measures is given to each `run`.
 struct LoadPlan: Sendable {
     var socketPath: String
     /// The whole request, head and (empty) body, sent as one write.
     var request: [UInt8]
     /// A new connection for each request (the request then says `Connection: close`).
     var newConnection: Bool
-    /// Responses that complete in `[measureStart, measureEnd)` are counted; earlier ones are warm-up.
-    var measureStart: UInt64
-    var measureEnd: UInt64
     /// The status that counts as a success.
     var expectedStatus: Int
     /// Room for latencies, per worker, so the array is sized once.
@@ -43,6 +41,8 @@ struct WorkerResult: Sendable {
     var firstError: String?
     var firstBadResponse: String?
     var bodyBytes = 0
+    /// Nanoseconds this worker spent measuring (the sum of its windows).
+    var measuredNanos: UInt64 = 0
 }
 
 /// A closed-loop HTTP/1.1 client on one thread: plain epoll, one request in flight per
@@ -50,6 +50,9 @@ struct WorkerResult: Sendable {
 /// cost is one send(), usually one recv() and a short scan of the response head (plus socket(),
 /// connect(), epoll_ctl() and close() with a new connection per request), so that the server,
 /// not this loop, is what is measured.
+///
+/// `run` can be called again with a later window: keep-alive connections stay open between
+/// calls, so two workers on two servers can take turns in short slices (`load --versus`).
 final class LoadWorker {
     private let plan: LoadPlan
     private let count: Int
@@ -61,6 +64,12 @@ final class LoadWorker {
     private var bodyLength: [Int]
     private var status: [Int]
     private var sentAt: [UInt64]
+    /// A request is in flight on this connection.
+    private var inFlight: [Bool]
+    /// The current window: responses that complete in `[windowStart, windowEnd)` are counted,
+    /// earlier ones are warm-up, and none is sent from `windowEnd` on.
+    private var windowStart: UInt64 = 0
+    private var windowEnd: UInt64 = 0
     private let epoll: Int32
     private var address = sockaddr_un()
     private var result = WorkerResult()
@@ -77,6 +86,7 @@ final class LoadWorker {
         bodyLength = Array(repeating: -1, count: connections)
         status = Array(repeating: 0, count: connections)
         sentAt = Array(repeating: 0, count: connections)
+        inFlight = Array(repeating: false, count: connections)
         epoll = epoll_create1(Int32(EPOLL_CLOEXEC))
         address.sun_family = sa_family_t(AF_UNIX)
         let bytes = Array(plan.socketPath.utf8)
@@ -92,15 +102,27 @@ final class LoadWorker {
         close(epoll)
     }
 
-    func run() -> WorkerResult {
-        for i in 0..<count { connectAndSend(i) }
+    /// The results so far, over every window run.
+    var results: WorkerResult { result }
+
+    /// Sends on every connection until `until`, counting what completes from `from` on; then
+    /// waits (up to a second, uncounted) for the requests still in flight, so that the server is
+    /// idle when this returns. `close` closes the connections afterwards.
+    func run(from: UInt64, until: UInt64, close closeAfter: Bool) {
+        windowStart = from
+        windowEnd = until
+        let begun = monoNanos()
+        if until > max(begun, from) { result.measuredNanos += until - max(begun, from) }
+        if begun < until { for i in 0..<count where !inFlight[i] { connectAndSend(i) } }
         let maxEvents = max(count, 1)
         let events = UnsafeMutablePointer<epoll_event>.allocate(capacity: maxEvents)
         defer { events.deallocate() }
+        let drainEnd = until + 1_000_000_000
         while true {
             let now = monoNanos()
-            if now >= plan.measureEnd { break }
-            let timeout = pending.isEmpty ? Int32(min(100, (plan.measureEnd - now) / 1_000_000 + 1)) : 1
+            if now >= drainEnd || (now >= until && !inFlight.contains(true)) { break }
+            let deadline = now < until ? until : drainEnd
+            let timeout = pending.isEmpty ? Int32(min(100, (deadline - now) / 1_000_000 + 1)) : 1
             let n = epoll_wait(epoll, events, Int32(maxEvents), timeout)
             if n < 0 {
                 if errno == EINTR { continue }
@@ -115,14 +137,24 @@ final class LoadWorker {
                 let again = pending
                 pending.removeAll(keepingCapacity: true)
                 if result.errors > 10_000 { usleep(1000) } // a dead server: do not spin
-                for i in again where monoNanos() < plan.measureEnd { connectAndSend(i) }
+                for i in again where monoNanos() < windowEnd { connectAndSend(i) }
             }
         }
+        for i in 0..<count where fds[i] >= 0 && (closeAfter || inFlight[i]) {
+            // A request still in flight after the drain: its connection cannot be reused.
+            close(fds[i])
+            fds[i] = -1
+            inFlight[i] = false
+        }
+    }
+
+    /// Closes every connection left open by `run`.
+    func closeAll() {
         for i in 0..<count where fds[i] >= 0 {
             close(fds[i])
             fds[i] = -1
+            inFlight[i] = false
         }
-        return result
     }
 
     /// Opens the connection if it has none, then sends the request.
@@ -158,7 +190,7 @@ final class LoadWorker {
                     continue
                 }
                 fail(nil, "connect: \(String(cString: strerror(error)))")
-                if monoNanos() >= plan.measureEnd { return }
+                if monoNanos() >= windowEnd { return }
                 usleep(1000)
                 attempts = 0
             }
@@ -171,6 +203,7 @@ final class LoadWorker {
         headerEnd[i] = -1
         bodyLength[i] = -1
         sentAt[i] = begun
+        inFlight[i] = true
         let sent = plan.request.withUnsafeBytes { send(fds[i], $0.baseAddress, $0.count, Int32(MSG_NOSIGNAL)) }
         if sent != plan.request.count {
             // A short write of a request this small does not happen on a healthy socket.
@@ -264,9 +297,10 @@ final class LoadWorker {
 
     private func complete(_ i: Int) {
         let finishedAt = monoNanos()
-        if finishedAt < plan.measureStart {
+        inFlight[i] = false
+        if finishedAt < windowStart {
             result.warmup += 1
-        } else if finishedAt < plan.measureEnd {
+        } else if finishedAt < windowEnd {
             let latency = finishedAt - sentAt[i]
             result.latencies.append(latency > UInt64(UInt32.max) ? UInt32.max : UInt32(latency))
             if status[i] == plan.expectedStatus {
@@ -282,20 +316,21 @@ final class LoadWorker {
                 }
             }
         }
-        if finishedAt >= plan.measureEnd { return }
         if plan.newConnection {
             close(fds[i]) // also removes it from the epoll set
             fds[i] = -1
         }
+        if finishedAt >= windowEnd { return }
         connectAndSend(i)
     }
 
     /// Counts a failure; a failed connection is closed and replaced.
     private func fail(_ i: Int?, _ message: String) {
         let now = monoNanos()
-        if now >= plan.measureStart && now < plan.measureEnd { result.errors += 1 }
+        if now >= windowStart && now < windowEnd { result.errors += 1 }
         if result.firstError == nil { result.firstError = message }
         guard let i else { return }
+        inFlight[i] = false
         if fds[i] >= 0 {
             close(fds[i])
             fds[i] = -1

@@ -57,9 +57,26 @@ struct Load: ParsableCommand {
     @Option(help: "A label for the RESULT line.")
     var label = "load"
 
+    @Option(
+        help: ArgumentHelp(
+            "A second server's Unix socket. The two take turns in slices of --slice seconds, with the same load, and each gets its own RESULT line.",
+            discussion:
+                "Both see the same machine: a change of the machine's speed that lasts longer than a slice reaches both alike."
+        ))
+    var versus: String?
+
+    @Option(help: "The label of the --versus server's RESULT line.")
+    var versusLabel = "versus"
+
+    @Option(help: "A --versus server process id whose CPU use is reported (repeatable).")
+    var versusServerPID: [Int32] = []
+
+    @Option(help: "With --versus: the length of each server's turn, in seconds.")
+    var slice = 0.1
+
     func validate() throws {
-        guard connections > 0, duration > 0, warmup >= 0, threads > 0 else {
-            throw ValidationError("connections, duration and threads must be positive, warmup not negative")
+        guard connections > 0, duration > 0, warmup >= 0, threads > 0, slice > 0 else {
+            throw ValidationError("connections, duration, threads and slice must be positive, warmup not negative")
         }
     }
 
@@ -72,36 +89,64 @@ struct Load: ParsableCommand {
         let start = monoNanos() + 20_000_000
         let measureStart = start + UInt64(warmup * 1e9)
         let measureEnd = measureStart + UInt64(duration * 1e9)
-        let plan = LoadPlan(
-            socketPath: socket, request: Array(head.utf8), newConnection: newConnection,
-            measureStart: measureStart, measureEnd: measureEnd, expectedStatus: expectStatus,
-            expectedPerWorker: min(20_000_000, Int(duration * 200_000) / threads))
+        let sliceNanos = UInt64(slice * 1e9)
+        func plan(_ socket: String) -> LoadPlan {
+            LoadPlan(
+                socketPath: socket, request: Array(head.utf8), newConnection: newConnection,
+                expectedStatus: expectStatus,
+                expectedPerWorker: min(20_000_000, Int(duration * 200_000) / threads))
+        }
+        let servers = [plan(socket)] + (versus.map { [plan($0)] } ?? [])
 
-        let results = ResultBox(count: threads)
+        // results[server][thread]
+        let results = servers.map { _ in ResultBox(count: threads) }
         let done = DispatchGroup()
         for t in 0..<threads {
             let share = connections / threads + (t < connections % threads ? 1 : 0)
             done.enter()
             let thread = Thread {
-                let worker = LoadWorker(plan: plan, connections: share)
-                results.set(t, worker.run())
+                let workers = servers.map { LoadWorker(plan: $0, connections: share) }
+                if workers.count == 1 {
+                    workers[0].run(from: measureStart, until: measureEnd, close: true)
+                } else {
+                    // Turns by the clock, the same on every thread: slice k goes to server k % 2.
+                    var k: UInt64 = 0
+                    while start + k * sliceNanos < measureEnd {
+                        let end = min(start + (k + 1) * sliceNanos, measureEnd)
+                        workers[Int(k % 2)].run(from: measureStart, until: end, close: false)
+                        k += 1
+                    }
+                    for w in workers { w.closeAll() }
+                }
+                for (s, w) in workers.enumerated() { results[s].set(t, w.results) }
                 done.leave()
             }
             thread.stackSize = 1 << 20
             thread.start()
         }
+        let pids = [serverPID, versusServerPID]
         sleep(until: measureStart)
-        let before = CPUSample(serverPIDs: serverPID)
+        let before = servers.indices.map { CPUSample(serverPIDs: pids[$0]) }
         sleep(until: measureEnd)
-        let after = CPUSample(serverPIDs: serverPID)
+        let after = servers.indices.map { CPUSample(serverPIDs: pids[$0]) }
         done.wait()
 
-        let report = LoadReport(results.all, seconds: Double(measureEnd - measureStart) / 1e9, cpu: (before, after))
-        print(
-            report.text(
-                label: label, socket: socket, path: path, connections: connections, newConnection: newConnection,
-                threads: threads, warmup: warmup))
-        if report.ok == 0 { throw ExitCode(1) }
+        let labels = [label, versusLabel]
+        let sockets = [socket, versus ?? ""]
+        var failed = false
+        for s in servers.indices {
+            let all = results[s].all
+            // Each server's own measured time: with --versus, about half the window.
+            let seconds = Double(all.reduce(0) { $0 + $1.measuredNanos }) / Double(max(all.count, 1)) / 1e9
+            let report = LoadReport(all, seconds: seconds, cpu: (before[s], after[s]))
+            print(
+                report.text(
+                    label: labels[s], socket: sockets[s], path: path, connections: connections,
+                    newConnection: newConnection, threads: threads, warmup: warmup,
+                    turns: versus == nil ? nil : slice))
+            if report.ok == 0 { failed = true }
+        }
+        if failed { throw ExitCode(1) }
     }
 }
 
@@ -187,16 +232,20 @@ struct LoadReport {
     var rate: Double { Double(ok) / seconds }
 
     func text(
-        label: String, socket: String, path: String, connections: Int, newConnection: Bool, threads: Int, warmup: Double
+        label: String, socket: String, path: String, connections: Int, newConnection: Bool, threads: Int,
+        warmup: Double, turns: Double?
     ) -> String {
         func f(_ v: Double, _ digits: Int = 1) -> String { String(format: "%.\(digits)f", v) }
         let (a, b) = cpu
         let wall = Double(b.wall - a.wall) / 1e9
+        // The client works for both servers when they take turns: its share is over the whole window.
         let clientCPU = (b.client - a.client) / wall
-        let serverCPU = a.server.flatMap { s0 in b.server.map { ($0 - s0) / wall } }
+        // A server is busy only in its own turns: its CPU is over its own measured time.
+        let serverCPU = a.server.flatMap { s0 in b.server.map { ($0 - s0) / (turns == nil ? wall : seconds) } }
         var lines: [String] = []
+        let turnsText = turns.map { ", turns of \(f($0 * 1000, 0)) ms with another server" } ?? ""
         lines.append(
-            "socket-bench [\(label)]: GET \(path) on \(socket), \(connections) connection(s), \(newConnection ? "new connection per request" : "keep-alive"), \(threads) thread(s), \(f(warmup)) s warm-up, \(f(seconds)) s measured"
+            "socket-bench [\(label)]: GET \(path) on \(socket), \(connections) connection(s), \(newConnection ? "new connection per request" : "keep-alive"), \(threads) thread(s), \(f(warmup)) s warm-up, \(f(seconds)) s measured\(turnsText)"
         )
         lines.append(
             "  \(f(rate, 0)) requests/s; \(ok) ok, \(bad) other status, \(errors) connection errors, \(connectRetries) connect retries (backlog full), \(warmupRequests) warm-up requests; body \(bodyBytes) bytes"
