@@ -81,7 +81,7 @@ struct Daemon {
             metrics: {
                 Self.recordMemory()
                 var text = registry.emitToBuffer()
-                engine.emitReadDurations(into: &text)
+                engine.emitReadMetrics(into: &text)
                 return text
             })
         do {

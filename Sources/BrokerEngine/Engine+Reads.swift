@@ -11,8 +11,12 @@ extension BrokerEngine {
 
     package func cacheMark() -> CacheMark? { cache.mark() }
 
-    /// Appends the read-duration histogram to the metrics' text (see `ReadDurations`).
-    package func emitReadDurations(into buffer: inout [UInt8]) { metrics.readDurations.emit(into: &buffer) }
+    /// Appends the read counter and the read-duration histogram to the metrics' text (see
+    /// `ReadCounts` and `ReadDurations`).
+    package func emitReadMetrics(into buffer: inout [UInt8]) {
+        metrics.reads.emit(into: &buffer)
+        metrics.readDurations.emit(into: &buffer)
+    }
 
     package func cacheGeneration() -> UInt64? { cache.generation() }
 

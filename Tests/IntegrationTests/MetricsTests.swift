@@ -46,6 +46,13 @@ struct MetricsTests {
             #expect((sample(text, #"tokenbroker_reads_total{result="fresh"}"#) ?? 0) >= 1)
             #expect((sample(text, #"tokenbroker_reads_total{result="refreshed"}"#) ?? 0) >= 1)
             #expect(sample(text, #"tokenbroker_accounts{state="active"}"#) == 1)
+            // One family, one TYPE line: the read counter and histogram are written by the daemon
+            // itself, next to the registry's families, and must not repeat one of them.
+            let types = text.split(separator: "\n").filter { $0.hasPrefix("# TYPE ") }.map {
+                $0.split(separator: " ")[2]
+            }
+            #expect(types.count == Set(types).count, "families with more than one TYPE line: \(types)")
+            #expect(types.contains("tokenbroker_reads_total"))
             // Every read that was answered (fresh or refreshed) is in the duration histogram; the
             // buckets are cumulative, the last one is every read.
             let timed = sample(text, "tokenbroker_read_duration_seconds_count") ?? 0
