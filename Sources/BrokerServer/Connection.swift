@@ -96,6 +96,10 @@ final class HTTPConnection {
         moreToAnswer = false
     }
 
+    /// Its answer was written outside it (see `ServerLoop.answerWhole`): nothing more is read,
+    /// and the owner closes once what is pending is written.
+    func closeAfterWriting() { closing = true }
+
     /// Bytes received and not yet answered.
     var buffered: Int { (borrowed?.count ?? input.count) - start }
 

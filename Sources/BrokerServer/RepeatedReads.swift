@@ -60,8 +60,11 @@ final class RepeatedReads {
     /// A remembered head is complete: bytes that begin with it have their first head end where
     /// it has its own, so it is found without looking for the end of the head. Entries are
     /// placed by the request line alone, which is all that is hashed.
+    ///
+    /// `whole`: answer only when `bytes` are exactly the remembered head and it closes the
+    /// connection (a new connection's first read, answered without a connection object).
     func serve(
-        _ bytes: UnsafeBufferPointer<UInt8>, router: Router, peer: Peer, into out: inout [UInt8]
+        _ bytes: UnsafeBufferPointer<UInt8>, router: Router, peer: Peer, into out: inout [UInt8], whole: Bool = false
     ) -> (length: Int, keepAlive: Bool) {
         guard let line = Self.requestLine(bytes) else { return (0, false) }
         let generation = router.service.cacheGeneration()
@@ -70,6 +73,7 @@ final class RepeatedReads {
         guard let entry = entries[index], entry.head.count <= bytes.count,
             Self.equal(entry.head, UnsafeBufferPointer(rebasing: bytes[..<entry.head.count]))
         else { return (0, false) }
+        if whole, entry.keepAlive || entry.head.count != bytes.count { return (0, entry.keepAlive) }
         let served = router.serveToken(
             entry.read, peer: peer, keepAlive: entry.keepAlive, answer: &entry.answer,
             generation: generation, into: &out)

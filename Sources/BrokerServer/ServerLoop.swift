@@ -105,6 +105,8 @@ final class ServerLoop: @unchecked Sendable {
     /// The turns being given: `takeTurns` swaps it with `turns`, so that neither array is copied
     /// while the turns it gives add new ones.
     @exclusivity(unchecked) private var due: [Slot] = []
+    /// Connections answered by `answerWhole`, without a connection object (read by tests).
+    var wholeAnswers = 0
     /// Refusals over `maxConnections` since the last warning, and when that was.
     var refusals = (count: 0, lastWarning: UInt64?.none)
 
@@ -294,6 +296,11 @@ final class ServerLoop: @unchecked Sendable {
     func readable(_ slot: Slot, now: UInt64) {
         if slot.stream != nil { return streamReadable(slot) }
         let received = tokenbroker_recv(slot.fd, readBuffer.baseAddress, readBuffer.count)
+        handle(received, error: received < 0 ? errno : 0, on: slot, now: now)
+    }
+
+    /// What one `recv` into `readBuffer` returned on a connection (`error`: its errno when negative).
+    func handle(_ received: Int, error: Int32, on slot: Slot, now: UInt64) {
         out.removeAll(keepingCapacity: true)
         let next: HTTPConnection.Next
         if received > 0 {
@@ -305,7 +312,7 @@ final class ServerLoop: @unchecked Sendable {
                 return
             }
             next = slot.http.inputDidClose(now: now, into: &out)
-        } else if errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR {
+        } else if error == EAGAIN || error == EWOULDBLOCK || error == EINTR {
             return
         } else {
             closeSlot(slot)

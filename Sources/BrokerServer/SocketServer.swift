@@ -47,6 +47,15 @@ package final class SocketServer: Service, Sendable {
         loop.withLockedValue { $0 }?.post(.execute(work))
     }
 
+    /// How many connections the loop answered whole right after accepting them
+    /// (`ServerLoop.answerWhole`), read on its thread. For tests.
+    func wholeAnswers() async -> Int {
+        guard let serverLoop = loop.withLockedValue({ $0 }) else { return 0 }
+        return await withCheckedContinuation { continuation in
+            serverLoop.post(.execute { continuation.resume(returning: serverLoop.wholeAnswers) })
+        }
+    }
+
     /// Binds (or adopts) the socket and starts serving; call before `run()` so that start-up can
     /// report readiness.
     package func bind() async throws {
