@@ -4,9 +4,13 @@
 # Usage: scripts/livesim-walkthrough.sh [path/to/livesim]
 set -euo pipefail
 LIVESIM=$(realpath "${1:-.build/debug/livesim}")
-livesim() { "$LIVESIM" "$@"; }
 work=$(mktemp -d)
-trap 'kill "${pid:-}" 2>/dev/null || true; rm -rf "$work"' EXIT
+# `livesim` on PATH, as a reader has it, so that `$!` below is livesim's own pid (a shell
+# function run with `&` would be a subshell, and killing it would leave livesim running).
+mkdir "$work/bin"
+ln -s "$LIVESIM" "$work/bin/livesim"
+PATH="$work/bin:$PATH"
+trap 'kill "${pid:-}" 2>/dev/null || true; wait 2>/dev/null || true; rm -rf "$work"' EXIT
 cd "$work"
 # --- walkthrough ---
 # 1. Start livesim with one account, its CA written to ca.pem.
