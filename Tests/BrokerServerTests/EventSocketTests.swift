@@ -35,17 +35,7 @@ struct EventSocketTests {
             source: .path(path, mode: 0o600, group: nil), service: service,
             policy: AccessPolicy().running(as: getuid()), limits: limits,
             logger: Logger(label: "test", factory: { _ in SwiftLogNoOpLogHandler() }))
-        try await server.bind()
-        let running = Task { try await server.run() }
-        do {
-            try await body(service, path, server)
-        } catch {
-            running.cancel()
-            _ = try? await running.value
-            throw error
-        }
-        running.cancel()
-        try await running.value
+        try await whileServing(server) { try await body(service, path, server) }
     }
 
     func subscribe(_ path: String, _ query: String = "", receiveBuffer: Int32? = nil) throws -> RawClient {

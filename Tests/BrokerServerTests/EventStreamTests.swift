@@ -62,6 +62,22 @@ final class EventService: CredentialService {
     func updateGauges() {}
 }
 
+/// Binds `server` and runs it while `body` runs; then stops it gracefully (and also when `body`
+/// throws, before the error is passed on).
+func whileServing(_ server: SocketServer, _ body: () async throws -> Void) async throws {
+    try await server.bind()
+    let running = Task { try await server.run() }
+    do {
+        try await body()
+    } catch {
+        running.cancel()
+        _ = try? await running.value
+        throw error
+    }
+    running.cancel()
+    try await running.value
+}
+
 /// A blocking client on the socket that reads only when asked.
 final class RawClient: @unchecked Sendable {
     let fd: Int32

@@ -23,6 +23,17 @@ final class MarkedService: CredentialService, @unchecked Sendable {
     let configuration = EngineConfiguration(realms: [Realm(name: "live")])
     let degraded: String? = nil
 
+    /// The answer a lookup now writes for alice's skype token, made apart from the server's path.
+    func answer(keepAlive: Bool, omitBody: Bool = false) throws -> String {
+        guard
+            case .fresh(let served) = cachedRead(
+                account: AccountName(rawValue: "alice")!, kind: .scope(.skype), minValid: 0)
+        else { throw BrokerError(.internalError, "not fresh") }
+        var out: [UInt8] = []
+        APIResponse.writeToken(served, now: now(), keepAlive: keepAlive, omitBody: omitBody, into: &out)
+        return String(decoding: out, as: UTF8.self)
+    }
+
     func change(_ body: (inout State) -> Void) {
         state.withLock {
             body(&$0)
@@ -106,13 +117,7 @@ struct RepeatedReadTests {
 
     /// The answer a lookup now writes, made apart from the connection's path.
     func expected(keepAlive: Bool = true, omitBody: Bool = false) throws -> String {
-        guard
-            case .fresh(let served) = service.cachedRead(
-                account: AccountName(rawValue: "alice")!, kind: .scope(.skype), minValid: 0)
-        else { throw BrokerError(.internalError, "not fresh") }
-        var out: [UInt8] = []
-        APIResponse.writeToken(served, now: service.now(), keepAlive: keepAlive, omitBody: omitBody, into: &out)
-        return String(decoding: out, as: UTF8.self)
+        try service.answer(keepAlive: keepAlive, omitBody: omitBody)
     }
 
     var lookups: Int { service.state.withLock { $0.lookups } }

@@ -30,17 +30,7 @@ struct WholeReadTests {
             source: .path(path, mode: 0o600, group: nil), service: service,
             policy: AccessPolicy(rules: [AccessRule(accounts: ["alice"], uids: [getuid()])]), limits: ServerLimits(),
             logger: Logger(label: "test", factory: { _ in SwiftLogNoOpLogHandler() }))
-        try await server.bind()
-        let running = Task { try await server.run() }
-        do {
-            try await body(path, server)
-        } catch {
-            running.cancel()
-            _ = try? await running.value
-            throw error
-        }
-        running.cancel()
-        try await running.value
+        try await whileServing(server) { try await body(path, server) }
     }
 
     /// One connection, one request: everything the server sent until it closed.
@@ -76,13 +66,7 @@ struct WholeReadTests {
 
     /// The answer a lookup writes for the request, with `Connection: close` unless `keepAlive`.
     func expected(_ service: MarkedService, keepAlive: Bool = false) throws -> String {
-        guard
-            case .fresh(let served) = service.cachedRead(
-                account: AccountName(rawValue: "alice")!, kind: .scope(.skype), minValid: 0)
-        else { throw BrokerError(.internalError, "not fresh") }
-        var out: [UInt8] = []
-        APIResponse.writeToken(served, now: service.now(), keepAlive: keepAlive, omitBody: false, into: &out)
-        return out.text
+        try service.answer(keepAlive: keepAlive)
     }
 
     var reads: (MarkedService) -> Int { { $0.state.withLock { $0.reads } } }
