@@ -107,8 +107,8 @@ final class LoadWorker {
 
     /// Sends on every connection until `until`, counting what completes from `from` on; then
     /// waits (up to a second, uncounted) for the requests still in flight, so that the server is
-    /// idle when this returns. `close` closes the connections afterwards.
-    func run(from: UInt64, until: UInt64, close closeAfter: Bool) {
+    /// idle when this returns. Keep-alive connections stay open for the next call (`closeAll`).
+    func run(from: UInt64, until: UInt64) {
         windowStart = from
         windowEnd = until
         let begun = monoNanos()
@@ -140,7 +140,7 @@ final class LoadWorker {
                 for i in again where monoNanos() < windowEnd { connectAndSend(i) }
             }
         }
-        for i in 0..<count where fds[i] >= 0 && (closeAfter || inFlight[i]) {
+        for i in 0..<count where fds[i] >= 0 && inFlight[i] {
             // A request still in flight after the drain: its connection cannot be reused.
             close(fds[i])
             fds[i] = -1

@@ -107,17 +107,17 @@ struct Load: ParsableCommand {
             let thread = Thread {
                 let workers = servers.map { LoadWorker(plan: $0, connections: share) }
                 if workers.count == 1 {
-                    workers[0].run(from: measureStart, until: measureEnd, close: true)
+                    workers[0].run(from: measureStart, until: measureEnd)
                 } else {
                     // Turns by the clock, the same on every thread: slice k goes to server k % 2.
                     var k: UInt64 = 0
                     while start + k * sliceNanos < measureEnd {
                         let end = min(start + (k + 1) * sliceNanos, measureEnd)
-                        workers[Int(k % 2)].run(from: measureStart, until: end, close: false)
+                        workers[Int(k % 2)].run(from: measureStart, until: end)
                         k += 1
                     }
-                    for w in workers { w.closeAll() }
                 }
+                for w in workers { w.closeAll() }
                 for (s, w) in workers.enumerated() { results[s].set(t, w.results) }
                 done.leave()
             }
