@@ -1,21 +1,50 @@
 /// The credentials of a process on the other end of the socket (SO_PEERCRED, SO_PEERGROUPS).
+///
+/// Plain values only, its supplementary groups included: a peer is read for every connection and
+/// goes along with each of its reads, so it is copied without reference counting and dropped
+/// without any release.
 package struct Peer: Sendable, Equatable {
+    /// Supplementary groups a peer has at most here: what one SO_PEERGROUPS read into 256 bytes
+    /// returns. A process in more groups is judged without them (`PeerCredentials`), which can
+    /// only deny.
+    package static let groupCapacity = 64
+
     package var pid: Int32
     package var uid: UInt32
     package var gid: UInt32
-    package var groups: [UInt32]
-    package var command: String?
+    private var groupCount: Int
+    private var groupStorage: InlineArray<64, UInt32>
 
-    package init(pid: Int32, uid: UInt32, gid: UInt32, groups: [UInt32] = [], command: String? = nil) {
+    package init(pid: Int32, uid: UInt32, gid: UInt32) {
         self.pid = pid
         self.uid = uid
         self.gid = gid
-        self.groups = groups
-        self.command = command
+        groupCount = 0
+        groupStorage = InlineArray(repeating: 0)
     }
 
+    /// `groups` beyond `groupCapacity` are left out.
+    package init(pid: Int32, uid: UInt32, gid: UInt32, groups: [UInt32]) {
+        self.init(pid: pid, uid: uid, gid: gid)
+        for group in groups.prefix(Self.groupCapacity) {
+            groupStorage[groupCount] = group
+            groupCount += 1
+        }
+    }
+
+    /// The supplementary groups, in the order given.
+    package var groups: [UInt32] { (0..<groupCount).map { groupStorage[$0] } }
+
     /// The primary group or a supplementary group.
-    package func isMember(of group: UInt32) -> Bool { gid == group || groups.contains(group) }
+    package func isMember(of group: UInt32) -> Bool {
+        if gid == group { return true }
+        for index in 0..<groupCount where groupStorage[index] == group { return true }
+        return false
+    }
+
+    package static func == (a: Peer, b: Peer) -> Bool {
+        a.pid == b.pid && a.uid == b.uid && a.gid == b.gid && a.groups == b.groups
+    }
 }
 
 /// One `[[access]]` entry: these uids and groups may read these accounts (`*` for all).

@@ -174,6 +174,7 @@ final class Supervisor: Service, Sendable {
             engine.reconfigure(EngineConfiguration(realms: new.realms, scopes: new.scopes, policy: new.policy))
             server.update(policy: new.access.running(as: getuid()))
             LogSetup.level = Logger.Level(rawValue: new.logLevel) ?? .info
+            server.followLogLevel()
             let old = current.withLockedValue { old in
                 defer { old = new }
                 return old

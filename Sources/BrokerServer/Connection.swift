@@ -215,7 +215,9 @@ final class HTTPConnection {
             }
             if head == nil, !quiescing, let repeats, let peer {
                 // A head answered before: its read is known, and often its answer too.
-                let (length, keepAlive) = withUnanswered { repeats.serve($0, router: router, peer: peer, into: &out) }
+                let (length, keepAlive) = withUnanswered {
+                    repeats.serve($0, router: router, peer: peer, now: now, into: &out)
+                }
                 if length > 0 {
                     answered += 1
                     consumed(length, now: now)
@@ -256,7 +258,7 @@ final class HTTPConnection {
                 let headOnly = head.map { $0.length == length && !$0.chunked } ?? false
                 let requestStart = start
                 consumed(length, now: now)
-                if let next = answer(request, head: headOnly ? requestStart..<start : nil, into: &out) {
+                if let next = answer(request, head: headOnly ? requestStart..<start : nil, now: now, into: &out) {
                     if streaming {
                         input = []
                         borrowed = nil
@@ -297,7 +299,7 @@ final class HTTPConnection {
 
     /// `head`: where the request's bytes are among those received (`withReceived`), when they are
     /// its head alone.
-    private func answer(_ request: ParsedRequest, head: Range<Int>?, into out: inout [UInt8]) -> Next? {
+    private func answer(_ request: ParsedRequest, head: Range<Int>?, now: UInt64, into out: inout [UInt8]) -> Next? {
         guard let peer else {
             APIResponse.error(BrokerError(.forbidden, "peer credentials unavailable"), close: true)
                 .serialize(into: &out, keepAlive: false, omitBody: false)
@@ -309,7 +311,7 @@ final class HTTPConnection {
             var answer: TokenAnswer?
             if router.serveToken(
                 read, peer: peer, keepAlive: request.keepAlive && !quiescing, answer: &answer, generation: nil,
-                into: &out)
+                started: now, into: &out)
             {
                 if let head, let repeats {
                     withReceived {

@@ -32,19 +32,18 @@ enum PeerCredentials {
         var cred = UCred()
         var length = socklen_t(MemoryLayout<UCred>.size)
         guard getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred, &length) == 0 else { return nil }
+        guard wantGroups else { return Peer(pid: cred.pid, uid: cred.uid, gid: cred.gid) }
         var raw = PeerGroups()
         var groupsLength = socklen_t(MemoryLayout<PeerGroups>.size)
-        var groups: [UInt32] = []
-        if wantGroups, getsockopt(fd, SOL_SOCKET, soPeerGroups, &raw, &groupsLength) == 0 {
-            // The kernel writes gid_t values; unused slots stay 0, and the list is sorted, so a 0
-            // past the first slot is padding. A leading 0 is ambiguous (root's group or nothing)
-            // and is dropped: membership of group 0 is never granted through a supplementary group.
-            let count = Int(groupsLength) / MemoryLayout<UInt32>.size
-            groups = withUnsafeBytes(of: raw.gids) { Array($0.bindMemory(to: UInt32.self).prefix(count)) }.filter {
-                $0 != 0
-            }
+        // More groups than fit (ERANGE) or none readable: judged without them, which can only deny.
+        guard getsockopt(fd, SOL_SOCKET, soPeerGroups, &raw, &groupsLength) == 0 else {
+            return Peer(pid: cred.pid, uid: cred.uid, gid: cred.gid)
         }
-        // The command name is read from /proc only when a denial is logged, not per connection.
+        // The kernel writes gid_t values; unused slots stay 0, and the list is sorted, so a 0 past
+        // the first slot is padding. A leading 0 is ambiguous (root's group or nothing) and is
+        // dropped: membership of group 0 is never granted through a supplementary group.
+        let count = Int(groupsLength) / MemoryLayout<UInt32>.size
+        let groups = withUnsafeBytes(of: raw.gids) { $0.bindMemory(to: UInt32.self).prefix(count).filter { $0 != 0 } }
         return Peer(pid: cred.pid, uid: cred.uid, gid: cred.gid, groups: groups)
     }
 

@@ -63,8 +63,10 @@ final class RepeatedReads {
     ///
     /// `whole`: answer only when `bytes` are exactly the remembered head and it closes the
     /// connection (a new connection's first read, answered without a connection object).
+    /// `now`: when the loop woke up to these bytes, the start of the read's duration.
     func serve(
-        _ bytes: UnsafeBufferPointer<UInt8>, router: Router, peer: Peer, into out: inout [UInt8], whole: Bool = false
+        _ bytes: UnsafeBufferPointer<UInt8>, router: Router, peer: Peer, now: UInt64, into out: inout [UInt8],
+        whole: Bool = false
     ) -> (length: Int, keepAlive: Bool) {
         guard let line = Self.requestLine(bytes) else { return (0, false) }
         let generation = router.service.cacheGeneration()
@@ -76,7 +78,7 @@ final class RepeatedReads {
         if whole, entry.keepAlive || entry.head.count != bytes.count { return (0, entry.keepAlive) }
         let served = router.serveToken(
             entry.read, peer: peer, keepAlive: entry.keepAlive, answer: &entry.answer,
-            generation: generation, into: &out)
+            generation: generation, started: now, into: &out)
         return (served ? entry.head.count : 0, entry.keepAlive)
     }
 

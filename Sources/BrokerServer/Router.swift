@@ -40,6 +40,7 @@ final class Router: Sendable {
         self.policyBox = NIOLockedValueBox(policy)
         self.usesGroups = Synchronization.Atomic(policy.usesGroups)
         self.logger = logger
+        self.logsReads = Synchronization.Atomic(logger.logLevel <= .debug)
     }
 
     var policy: AccessPolicy {
@@ -56,6 +57,15 @@ final class Router: Sendable {
     /// every accepted connection, so kept apart from the policy rather than computed under its lock.
     var policyUsesGroups: Bool { usesGroups.load(ordering: .relaxed) }
     private let usesGroups: Synchronization.Atomic<Bool>
+
+    /// Whether each read's debug line is written: the logger's level, looked at when the router is
+    /// made and when the level may have changed (`followLogLevel`), not on every read, where
+    /// swift-log's own check copies the handler out of the logger (a retain, a release and an
+    /// exclusivity check per read).
+    private let logsReads: Synchronization.Atomic<Bool>
+
+    /// Takes up the logger's level again, after its handler's level changed.
+    func followLogLevel() { logsReads.store(logger.logLevel <= .debug, ordering: .relaxed) }
 
     /// Percent-decodes a path segment or query part; most have no `%`, and skip Foundation's decoder.
     static func decode(_ part: Substring) -> String {
@@ -185,7 +195,7 @@ final class Router: Sendable {
         var metadata: Logger.Metadata = [
             "broker.event": "denied", "broker.action": "\(action)", "broker.peer.uid": "\(peer.uid)",
             "broker.peer.pid": "\(peer.pid)",
-            "broker.peer.comm": "\(peer.command ?? PeerCredentials.command(of: peer.pid) ?? "?")",
+            "broker.peer.comm": "\(PeerCredentials.command(of: peer.pid) ?? "?")",
         ]
         if let account { metadata["broker.account"] = "\(account)" }
         logger.warning("request denied", metadata: metadata)
@@ -291,6 +301,7 @@ final class Router: Sendable {
     /// A read answered from memory: counted, timed and logged (at debug) the same on both paths.
     private func servedFromCache(account: AccountName, kind: CredentialKind, peer: Peer, started: UInt64) {
         service.recordRead(.fresh, nanoseconds: ServerLoop.monotonicNow() - started)
+        guard logsReads.load(ordering: .relaxed) else { return }
         logger.debug(
             "credential served",
             metadata: [
@@ -387,12 +398,13 @@ extension Router {
     /// kept (when `generation` is given). The access check, the count, the latency and the log line are
     /// the same either way.
     /// `answer` belongs to one head, so its `keepAlive` is always the one it was made with.
+    /// `started`: when the server's loop woke up to the bytes of this request (its monotonic
+    /// clock), from which the read's duration counts.
     func serveToken(
         _ read: TokenRead, peer: Peer, keepAlive: Bool, answer: inout TokenAnswer?, generation current: UInt64?,
-        into out: inout [UInt8]
+        started: UInt64, into out: inout [UInt8]
     ) -> Bool {
         guard policyBox.withLockedValue({ $0.mayRead(peer, account: read.account) }) else { return false }
-        let started = ServerLoop.monotonicNow()
         let now = service.now()
         let kind = CredentialKind.scope(read.scope)
         if let current, answer?.repeatable(generation: current, now: now) == true {

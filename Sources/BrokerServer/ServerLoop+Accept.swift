@@ -13,7 +13,7 @@ extension ServerLoop {
         for _ in 0..<64 {
             let fd = tokenbroker_accept(listener)
             if fd < 0 {
-                switch errno {
+                switch tokenbroker_errno() {
                 case EAGAIN, EWOULDBLOCK, EINTR, ECONNABORTED, EPROTO:
                     return
                 case EMFILE, ENFILE, ENOBUFS, ENOMEM:
@@ -48,7 +48,7 @@ extension ServerLoop {
             // one request and `Connection: close` is answered and closed without epoll ever
             // seeing its descriptor.
             let received = tokenbroker_recv(fd, readBuffer.baseAddress, readBuffer.count)
-            let receiveError = received < 0 ? errno : 0
+            let receiveError = received < 0 ? tokenbroker_errno() : 0
             if received > 0, answerWhole(fd, peer: peer, received: received, now: now) { continue }
             let slot = adopt(fd, peer: peer, now: now)
             handle(received, error: receiveError, on: slot, now: now)
@@ -94,11 +94,11 @@ extension ServerLoop {
         out.removeAll(keepingCapacity: true)
         let bytes = UnsafeBufferPointer(
             start: readBuffer.baseAddress!.assumingMemoryBound(to: UInt8.self), count: received)
-        let (length, _) = repeats.serve(bytes, router: router, peer: peer, into: &out, whole: true)
+        let (length, _) = repeats.serve(bytes, router: router, peer: peer, now: now, into: &out, whole: true)
         guard length > 0 else { return false }
         wholeAnswers += 1
         let written = out.withUnsafeBytes { tokenbroker_send(fd, $0.baseAddress, $0.count) }
-        if written == out.count || (written < 0 && errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR) {
+        if written == out.count || (written < 0 && !Self.isTransient(tokenbroker_errno())) {
             // Sent, or the client is gone.
             tokenbroker_close(fd)
             return true

@@ -71,7 +71,7 @@ extension ServerLoop {
             "event stream reader dropped: more than 1 MiB behind",
             metadata: [
                 "broker.event": "events_dropped", "broker.peer.uid": "\(peer.uid)", "broker.peer.pid": "\(peer.pid)",
-                "broker.peer.comm": "\(peer.command ?? PeerCredentials.command(of: peer.pid) ?? "?")",
+                "broker.peer.comm": "\(PeerCredentials.command(of: peer.pid) ?? "?")",
                 "broker.queued_bytes": "\(stream.behind)",
             ])
         eventID += 1
@@ -125,7 +125,7 @@ extension ServerLoop {
         let received = recv(slot.fd, readBuffer.baseAddress, readBuffer.count, 0)
         if received > 0 { return }
         if received < 0 {
-            if errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR { return }
+            if Self.isTransient(errno) { return }
             return closeSlot(slot)
         }
         if stream.inputClosed { return closeSlot(slot) }

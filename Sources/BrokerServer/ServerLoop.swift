@@ -183,7 +183,9 @@ final class ServerLoop: @unchecked Sendable {
         var now = Self.monotonicNow()
         while true {
             var timeout: Int32 = -1
-            let wakeAt = min(nextDeadline, quiesceDeadline ?? .max, acceptPausedUntil ?? .max, nextHeartbeat ?? .max)
+            // Two at a time: `min` of more than two takes the rest as an array, made on every turn.
+            let wakeAt = min(
+                min(nextDeadline, quiesceDeadline ?? .max), min(acceptPausedUntil ?? .max, nextHeartbeat ?? .max))
             if !turns.isEmpty {
                 timeout = 0
             } else if wakeAt != .max {
@@ -191,7 +193,7 @@ final class ServerLoop: @unchecked Sendable {
             }
             let count = tokenbroker_epoll_wait(epoll, events, Int32(capacity), timeout)
             if count < 0 {
-                if errno == EINTR {
+                if tokenbroker_errno() == EINTR {
                     now = Self.monotonicNow()
                     continue
                 }
@@ -296,7 +298,7 @@ final class ServerLoop: @unchecked Sendable {
     func readable(_ slot: Slot, now: UInt64) {
         if slot.stream != nil { return streamReadable(slot) }
         let received = tokenbroker_recv(slot.fd, readBuffer.baseAddress, readBuffer.count)
-        handle(received, error: received < 0 ? errno : 0, on: slot, now: now)
+        handle(received, error: received < 0 ? tokenbroker_errno() : 0, on: slot, now: now)
     }
 
     /// What one `recv` into `readBuffer` returned on a connection (`error`: its errno when negative).
@@ -312,7 +314,7 @@ final class ServerLoop: @unchecked Sendable {
                 return
             }
             next = slot.http.inputDidClose(now: now, into: &out)
-        } else if error == EAGAIN || error == EWOULDBLOCK || error == EINTR {
+        } else if Self.isTransient(error) {
             return
         } else {
             closeSlot(slot)
@@ -365,7 +367,7 @@ final class ServerLoop: @unchecked Sendable {
     /// pending. Returns false when the connection failed and was closed.
     private func sendOut(_ slot: Slot) -> Bool {
         let written = out.withUnsafeBytes { tokenbroker_send(slot.fd, $0.baseAddress, $0.count) }
-        if written < 0, errno != EAGAIN, errno != EWOULDBLOCK, errno != EINTR {
+        if written < 0, !Self.isTransient(tokenbroker_errno()) {
             closeSlot(slot)
             return false
         }
@@ -383,8 +385,9 @@ final class ServerLoop: @unchecked Sendable {
                 tokenbroker_send(slot.fd, $0.baseAddress! + slot.pendingOffset, $0.count - slot.pendingOffset)
             }
             if written < 0 {
-                if errno == EAGAIN || errno == EWOULDBLOCK { return }
-                if errno == EINTR { continue }
+                let error = tokenbroker_errno()
+                if error == EAGAIN || error == EWOULDBLOCK { return }
+                if error == EINTR { continue }
                 closeSlot(slot)
                 return
             }
@@ -502,5 +505,8 @@ final class ServerLoop: @unchecked Sendable {
         return UInt64(time.tv_sec) * 1_000_000_000 + UInt64(time.tv_nsec)
     }
 
-    static func errorText() -> String { String(cString: strerror(errno)) }
+    /// A failed call to make again later (EAGAIN, EWOULDBLOCK) or at once (EINTR).
+    static func isTransient(_ error: Int32) -> Bool { error == EAGAIN || error == EWOULDBLOCK || error == EINTR }
+
+    static func errorText() -> String { String(cString: strerror(tokenbroker_errno())) }
 }

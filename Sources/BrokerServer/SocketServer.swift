@@ -41,6 +41,10 @@ package final class SocketServer: Service, Sendable {
     /// Applies a reloaded access policy to the next request.
     package func update(policy: AccessPolicy) { router.policy = policy }
 
+    /// Takes up a changed log level: the level of the logger the server was given is looked at
+    /// here, not on every read (the debug line each read writes).
+    package func followLogLevel() { router.followLogLevel() }
+
     /// Runs `work` on the server's event loop thread (health checks: a task round trip). Does
     /// nothing before `bind()`.
     package func execute(_ work: @escaping @Sendable () -> Void) {

@@ -104,8 +104,12 @@ struct WholeReadTests {
         func whole(uid: UInt32) -> (Int, String) {
             var out: [UInt8] = []
             let length = Array(Self.request.utf8).withUnsafeBufferPointer {
-                repeats.serve($0, router: router, peer: Peer(pid: 1, uid: uid, gid: uid), into: &out, whole: true)
-                    .length
+                repeats.serve(
+                    $0, router: router, peer: Peer(pid: 1, uid: uid, gid: uid), now: ServerLoop.monotonicNow(),
+                    into: &out,
+                    whole: true
+                )
+                .length
             }
             return (length, out.text)
         }

@@ -13,12 +13,13 @@ let fullScopes = [
 /// livesim plus a daemon configured against it; both torn down afterwards.
 func withBroker(
     sim configureSim: (inout LiveSimConfiguration) -> Void = { _ in }, refresh: [String] = [], server: [String] = [],
-    socket: [String] = [], topLevel: [String] = [], extra: String = "",
+    socket: [String] = [], topLevel: [String] = [], extra: String = "", logLevel: String = "debug",
     _ body: (LiveSimFixture, DaemonProcess) async throws -> Void
 ) async throws {
     try await withLiveSim(configureSim) { sim in
         let daemon = try DaemonProcess(
-            sim: sim, refresh: refresh, server: server, socket: socket, topLevel: topLevel, extra: extra)
+            sim: sim, refresh: refresh, server: server, socket: socket, topLevel: topLevel, extra: extra,
+            logLevel: logLevel)
         do {
             try await daemon.start()
             try await body(sim, daemon)

@@ -77,7 +77,7 @@ public final class DaemonProcess: @unchecked Sendable {
     /// `refresh` and `extra` are TOML lines for the `[refresh]` table and the top level.
     public init(
         sim: LiveSimFixture, refresh: [String] = [], server: [String] = [], socket: [String] = [],
-        topLevel: [String] = [], extra: String = ""
+        topLevel: [String] = [], extra: String = "", logLevel: String = "debug"
     ) throws {
         directory = try TemporaryDirectory()
         socketPath = directory.file("tokenbroker.sock")
@@ -97,7 +97,7 @@ public final class DaemonProcess: @unchecked Sendable {
             [server]
             \(server.joined(separator: "\n"))
             [log]
-            level = "debug"
+            level = "\(logLevel)"
             [realms.sim]
             login_url = "\(base)"
             user_initialization_url = "\(base)"

@@ -1,6 +1,7 @@
 #ifndef TOKENBROKER_CSHIMS_H
 #define TOKENBROKER_CSHIMS_H
 
+#include <errno.h>
 #include <sys/prctl.h>
 #include <pthread.h>
 #include <malloc.h>
@@ -53,6 +54,8 @@ static inline long tokenbroker_send(int fd, const void *bytes, size_t count) {
     return syscall(SYS_sendto, fd, bytes, count, MSG_NOSIGNAL, (void *)0, 0);
 }
 static inline int tokenbroker_close(int fd) { return (int)syscall(SYS_close, fd); }
+/* errno, read where it is: the Glibc module's `errno` is an out-of-line call into its overlay. */
+static inline int tokenbroker_errno(void) { return errno; }
 /* epoll_pwait with no signal mask: what epoll_wait is (and the only form on some architectures). */
 static inline int tokenbroker_epoll_wait(int epfd, struct epoll_event *events, int capacity, int timeout) {
     return (int)syscall(SYS_epoll_pwait, epfd, events, capacity, timeout, (void *)0, (size_t)8);
