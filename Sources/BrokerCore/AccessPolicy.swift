@@ -7,20 +7,21 @@ package struct Peer: Sendable, Equatable {
     /// Supplementary groups a peer has at most here: what one SO_PEERGROUPS read into 256 bytes
     /// returns. A process in more groups is judged without them (`PeerCredentials`), which can
     /// only deny.
-    package static let groupCapacity = 64
+    package static var groupCapacity: Int { GroupStorage.count }
+    private typealias GroupStorage = InlineArray<64, UInt32>
 
     package var pid: Int32
     package var uid: UInt32
     package var gid: UInt32
     private var groupCount: Int
-    private var groupStorage: InlineArray<64, UInt32>
+    private var groupStorage: GroupStorage
 
     package init(pid: Int32, uid: UInt32, gid: UInt32) {
         self.pid = pid
         self.uid = uid
         self.gid = gid
         groupCount = 0
-        groupStorage = InlineArray(repeating: 0)
+        groupStorage = GroupStorage(repeating: 0)
     }
 
     /// `groups` beyond `groupCapacity` are left out.

@@ -70,10 +70,11 @@ package final class ReadCounts: Sendable {
     }
 }
 
-/// `tokenbroker_read_duration_seconds`: how long each read on the socket took, from the moment
-/// the server's loop woke up to its request until its answer was ready (a read the loop takes up
-/// after others of the same wake-up counts their time too), recorded for every read on the
-/// server's thread. Kept apart from swift-metrics: recording is two relaxed atomic
+/// `tokenbroker_read_duration_seconds`: how long each read on the socket took, recorded for every
+/// read on the server's thread. A token read answered from memory counts from the moment the
+/// server's loop woke up to its request (a read the loop takes up after others of the same
+/// wake-up counts their time too) until its answer is written; a read that goes through the
+/// service (a refresh, another credential) from when the loop routed it until its answer. Kept apart from swift-metrics: recording is two relaxed atomic
 /// adds, where swift-prometheus's histogram takes a lock and compares against every bucket. Its
 /// buckets fit a read from memory (microseconds) as well as one that waits for a refresh.
 package final class ReadDurations: Sendable {

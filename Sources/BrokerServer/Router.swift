@@ -300,7 +300,7 @@ final class Router: Sendable {
 
     /// A read answered from memory: counted, timed and logged (at debug) the same on both paths.
     private func servedFromCache(account: AccountName, kind: CredentialKind, peer: Peer, started: UInt64) {
-        service.recordRead(.fresh, nanoseconds: ServerLoop.monotonicNow() - started)
+        service.recordRead(.fresh, nanoseconds: ServerLoop.nanoseconds(since: started))
         guard logsReads.load(ordering: .relaxed) else { return }
         logger.debug(
             "credential served",
@@ -335,10 +335,10 @@ final class Router: Sendable {
             return .later {
                 do {
                     let served = try await service.read(account: account, kind: kind, minValid: minValid)
-                    service.recordRead(.refreshed, nanoseconds: ServerLoop.monotonicNow() - started)
+                    service.recordRead(.refreshed, nanoseconds: ServerLoop.nanoseconds(since: started))
                     return encode(served, service.now())
                 } catch {
-                    service.recordRead(.error, nanoseconds: ServerLoop.monotonicNow() - started)
+                    service.recordRead(.error, nanoseconds: ServerLoop.nanoseconds(since: started))
                     return .error(Router.brokerError(error))
                 }
             }

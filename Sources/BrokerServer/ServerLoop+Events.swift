@@ -109,8 +109,9 @@ extension ServerLoop {
             while !stream.isEmpty {
                 let written = stream.send { Glibc.send(slot.fd, $0.baseAddress, $0.count, Int32(MSG_NOSIGNAL)) }
                 if written > 0 { continue }
-                if errno == EINTR { continue }
-                if errno == EAGAIN || errno == EWOULDBLOCK { break }
+                let error = tokenbroker_errno()
+                if error == EINTR { continue }
+                if error == EAGAIN || error == EWOULDBLOCK { break }
                 return closeSlot(slot)
             }
             if stream.isEmpty, stream.ending { return closeSlot(slot) }
@@ -125,7 +126,7 @@ extension ServerLoop {
         let received = recv(slot.fd, readBuffer.baseAddress, readBuffer.count, 0)
         if received > 0 { return }
         if received < 0 {
-            if Self.isTransient(errno) { return }
+            if Self.isTransient(tokenbroker_errno()) { return }
             return closeSlot(slot)
         }
         if stream.inputClosed { return closeSlot(slot) }

@@ -505,6 +505,13 @@ final class ServerLoop: @unchecked Sendable {
         return UInt64(time.tv_sec) * 1_000_000_000 + UInt64(time.tv_nsec)
     }
 
+    /// The time since `start` on `monotonicNow`'s clock; 0 for a start given as later than now
+    /// (a caller's own reckoning of the time, as tests and the fuzz harness pass).
+    static func nanoseconds(since start: UInt64) -> UInt64 {
+        let now = monotonicNow()
+        return now > start ? now - start : 0
+    }
+
     /// A failed call to make again later (EAGAIN, EWOULDBLOCK) or at once (EINTR).
     static func isTransient(_ error: Int32) -> Bool { error == EAGAIN || error == EWOULDBLOCK || error == EINTR }
 
