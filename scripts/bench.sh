@@ -40,6 +40,10 @@
 #   BASELINE_BIN=DIR           (a), (b): also run DIR/tokenbrokerd (for example another commit's
 #                              release build), with its own account, alternating with this build in
 #                              every round; a second table compares the two
+#   BASELINE_TURNS=1           with BASELINE_BIN: (a), (b) run only this build and the baseline,
+#                              taking turns of TURN seconds in one load (as the daemon and the
+#                              floor do); which begins alternates by round. For an A/B of two
+#                              builds: many short rounds, e.g. ROUNDS=30 DURATION=2
 #   KEEP=1                     keep the work directory (logs, configurations) and print its path
 #   PROFILE_CMD=               run the daemon under this prefix (e.g. "valgrind --tool=callgrind")
 set -euo pipefail

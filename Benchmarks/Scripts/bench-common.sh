@@ -128,6 +128,17 @@ start_floor() {
 pair() {
     local suffix=$1 path=$2 conns=$3; shift 3
     for round in $(seq "${ROUNDS:-1}"); do
+        if [ -n "${BASE_SOCK:-}" ] && [ -n "${BASELINE_TURNS:-}" ]; then
+            # An A/B of two builds: this one and the baseline in turns, nothing else.
+            if [ $((round % 2)) = 1 ]; then
+                load "tb-$suffix#$round" "$MAIN_SOCK" "$MAIN_PID" "$path" "$conns" "$@" --slice "${TURN:-0.1}" \
+                    --versus "$BASE_SOCK" --versus-label "base-$suffix#$round" --versus-server-pid "$BASE_PID"
+            else
+                load "base-$suffix#$round" "$BASE_SOCK" "$BASE_PID" "$path" "$conns" "$@" --slice "${TURN:-0.1}" \
+                    --versus "$MAIN_SOCK" --versus-label "tb-$suffix#$round" --versus-server-pid "$MAIN_PID"
+            fi
+            continue
+        fi
         if [ -n "${FLOOR_SOCK:-}" ] && [ -z "${NO_TURNS:-}" ]; then
             # tokenbroker and the floor take turns of TURN seconds in one load, so that both meet
             # the same machine; which of them begins alternates from round to round.

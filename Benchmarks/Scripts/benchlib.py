@@ -227,6 +227,17 @@ def paired_ratio(rates, a, b):
     return pairs[middle] if len(pairs) % 2 else (pairs[middle - 1] + pairs[middle]) / 2
 
 
+def paired_spread(rates, a, b):
+    """The rounds' own ratios a/b: median, and mean ± its standard error (an A/B of two builds
+    wants many short rounds, where a small difference shows in the mean's error)."""
+    pairs = [x / y for x, y in zip(rates.get(a, []), rates.get(b, [])) if y > 0]
+    if len(pairs) < 2:
+        return "-"
+    mean = sum(pairs) / len(pairs)
+    error = math.sqrt(sum((p - mean) ** 2 for p in pairs) / (len(pairs) - 1) / len(pairs))
+    return f"{paired_ratio(rates, a, b):.3f}, {mean:.3f} ± {error:.3f}"
+
+
 # Issue 16's targets against the floor, judged on the paired ratio: keep-alive at 16 and 64
 # connections, and a new connection per request at any count.
 FLOOR_TARGETS = {("a", 16): 0.85, ("a", 64): 0.85, ("b", 1): 0.95, ("b", 16): 0.95, ("b", 64): 0.95}
@@ -280,7 +291,7 @@ def table(path, machine):
     for scenario, mode in (("a", "keep-alive"), ("b", "new connection per request")):
         for conns in (1, 16, 64):
             tb, ng, fl = f"tb-{scenario}-{conns}", f"nginx-{scenario}-{conns}", f"floor-{scenario}-{conns}"
-            if tb not in r and ng not in r:
+            if ng not in r:  # an A/B of two builds (BASELINE_TURNS) runs no nginx: its own table below
                 continue
             ratio = num(tb, "rps") / num(ng, "rps")
             target = ""
@@ -295,10 +306,11 @@ def table(path, machine):
                 f"{paired_text(rates, tb, fl, FLOOR_TARGETS.get((scenario, conns)))} | {target} |")
     if any(label.startswith("base-") for label in r):
         out.append("")
-        out.append("This build next to the baseline build (BASELINE_BIN), alternating round by round:")
+        out.append("This build next to the baseline build (BASELINE_BIN), alternating round by round (with BASELINE_TURNS, in turns within each round):")
         out.append("")
-        out.append("| load | this build req/s | p50 / p99 µs | rounds | baseline req/s | p50 / p99 µs | rounds | ratio |")
-        out.append("|---|---:|---:|---|---:|---:|---|---:|")
+        out.append("| load | this build req/s | p50 / p99 µs | rounds | baseline req/s | p50 / p99 µs | rounds | ratio | "
+                   "rounds paired: median, mean ± standard error |")
+        out.append("|---|---:|---:|---|---:|---:|---|---:|---:|")
         for scenario, mode in (("a", "keep-alive"), ("b", "new connection per request")):
             for conns in (1, 16, 64):
                 tb, base = f"tb-{scenario}-{conns}", f"base-{scenario}-{conns}"
@@ -307,7 +319,8 @@ def table(path, machine):
                 out.append(
                     f"| ({scenario}) {mode}, {conns} conn | {rps(tb)} | {num(tb, 'p50_us'):.0f} / {num(tb, 'p99_us'):.0f} | "
                     f"{r.get(tb, {}).get('rounds', '-')} | {rps(base)} | {num(base, 'p50_us'):.0f} / {num(base, 'p99_us'):.0f} | "
-                    f"{r.get(base, {}).get('rounds', '-')} | {num(tb, 'rps') / num(base, 'rps'):.2f} |")
+                    f"{r.get(base, {}).get('rounds', '-')} | {num(tb, 'rps') / num(base, 'rps'):.2f} | "
+                    f"{paired_spread(rates, tb, base)} |")
     if "tb-c-16" in r:
         base = num("tb-a-16", "rps")
         ratio = num("tb-c-16", "rps") / base

@@ -74,9 +74,11 @@ package final class ReadCounts: Sendable {
 /// read on the server's thread. A token read answered from memory counts from the moment the
 /// server's loop woke up to its request (a read the loop takes up after others of the same
 /// wake-up counts their time too) until its answer is written; a read that goes through the
-/// service (a refresh, another credential) from when the loop routed it until its answer. Kept apart from swift-metrics: recording is two relaxed atomic
-/// adds, where swift-prometheus's histogram takes a lock and compares against every bucket. Its
-/// buckets fit a read from memory (microseconds) as well as one that waits for a refresh.
+/// service (a refresh, another credential) from when the loop routed it until its answer.
+///
+/// Kept apart from swift-metrics: recording is two relaxed atomic adds, where swift-prometheus's
+/// histogram takes a lock and compares against every bucket. Its buckets fit a read from memory
+/// (microseconds) as well as one that waits for a refresh.
 package final class ReadDurations: Sendable {
     /// Upper bounds of the buckets, in nanoseconds, and as the `le` labels say them in seconds.
     static let bounds: [UInt64] = [10_000, 100_000, 1_000_000, 10_000_000, 100_000_000, 1_000_000_000, 10_000_000_000]
